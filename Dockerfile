@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY orchestrator orchestrator
+COPY tasks tasks
+COPY integrations integrations
+COPY web web
+COPY bpmn bpmn
+RUN pip install --no-cache-dir ".[postgres]"
+ENV LOOPLINE_BPMN_DIR=/app/bpmn
+EXPOSE 8080
+CMD ["loopline", "serve", "--host", "0.0.0.0", "--port", "8080"]

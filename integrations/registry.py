@@ -1,0 +1,76 @@
+"""Connectors by topic: what a service task's `camunda:topic` runs."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ConnectorError(Exception):
+    """Base class for what a connector may raise."""
+
+
+class TransientError(ConnectorError):
+    """Worth retrying: a timeout, a 5xx, a 429, a dropped connection."""
+
+
+class BusinessError(ConnectorError):
+    """The other side said no; becomes a BPMN error with `code` that a boundary event can catch."""
+
+    def __init__(self, code: str, message: str = "", details: dict[str, Any] | None = None):
+        super().__init__(message or code)
+        self.code = code
+        self.message = message or code
+        self.details = details or {}
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a connector knows about the job it runs; `idempotency_key` must travel with any side effect."""
+
+    job_id: int
+    instance_id: str
+    business_key: str | None
+    element_id: str
+    topic: str
+    attempt: int
+    idempotency_key: str
+
+
+class Connector(Protocol):
+    topic: str
+    timeout: float
+
+    def run(self, variables: dict[str, Any], context: JobContext) -> dict[str, Any]: ...
+
+
+@dataclass
+class ConnectorRegistry:
+    """Topic → connector; tests replace a connector by registering another under the same topic."""
+
+    connectors: dict[str, Connector] = field(default_factory=dict)
+
+    def register(self, connector: Connector) -> Connector:
+        self.connectors[connector.topic] = connector
+        return connector
+
+    def get(self, topic: str) -> Connector:
+        try:
+            return self.connectors[topic]
+        except KeyError:
+            raise LookupError(f"no connector is registered for topic '{topic}'") from None
+
+    def topics(self) -> list[str]:
+        return sorted(self.connectors)
+
+
+def default_registry(extra_modules: tuple[str, ...] = ()) -> ConnectorRegistry:
+    """The connectors Loopline ships with, plus those of `extra_modules` (each has `register(registry)`)."""
+    from integrations.demo import EchoConnector
+
+    registry = ConnectorRegistry()
+    registry.register(EchoConnector())
+    for module_name in extra_modules:
+        importlib.import_module(module_name).register(registry)
+    return registry

@@ -1,0 +1,44 @@
+"""Run a DMN decision table for a business rule task and shape its result the Camunda way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.dmn import DecisionTable, evaluate_decision
+
+SINGLE_HIT = {"UNIQUE", "FIRST", "ANY", "PRIORITY"}
+
+
+class DecisionEngine:
+    """Plugged into SpiffWorkflow's BusinessRuleTask in place of its own DMN engine."""
+
+    def __init__(self, table: DecisionTable, result_variable: str | None, map_decision_result: str):
+        self.table = table
+        self.result_variable = result_variable
+        self.map_decision_result = map_decision_result
+
+    def result(self, task) -> dict[str, Any]:
+        """The variables the task adds: the outputs themselves, or one `resultVariable`."""
+        outputs = evaluate_decision(self.table, task.data, task.workflow.script_engine.evaluator)
+        if not self.result_variable:
+            return outputs
+        return {self.result_variable: self._mapped(outputs)}
+
+    def _mapped(self, outputs: dict[str, Any]) -> Any:
+        rows = self._rows(outputs)
+        mapping = self.map_decision_result
+        if mapping == "singleEntry":
+            return next(iter(rows[0].values())) if rows else None
+        if mapping == "singleResult":
+            return rows[0] if rows else None
+        if mapping == "collectEntries":
+            return [next(iter(row.values())) for row in rows]
+        return rows
+
+    def _rows(self, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        """One dict per matched rule, whatever the hit policy's result shape."""
+        if self.table.hit_policy in SINGLE_HIT or self.table.aggregation:
+            return [outputs] if any(value is not None for value in outputs.values()) else []
+        names = list(outputs)
+        columns = [outputs[name] for name in names]
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]

@@ -1,0 +1,186 @@
+"""Turn a bundle of BPMN/DMN files into ready-to-run process specs, rejecting bad models whole."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+
+from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
+from orchestrator.parser import LooplineParser
+from orchestrator.translation import ModelProblem, SpecTranslator
+from orchestrator.xml_safety import UnsafeXmlError, parse_model_xml
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    content: str
+
+    @property
+    def kind(self) -> str:
+        return "dmn" if self.name.lower().endswith(".dmn") else "bpmn"
+
+
+@dataclass
+class ParsedProcess:
+    """One executable process with everything needed to run it."""
+
+    key: str
+    name: str | None
+    spec: object
+    subprocess_specs: dict
+    source_file: str
+    content_hash: str
+    start_messages: list[str] = field(default_factory=list)
+
+
+class DeploymentError(ValueError):
+    """The bundle cannot be deployed; `problems` lists every reason, each naming file or element."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def parse_bundle(
+    files: Sequence[ModelFile],
+    *,
+    max_bytes: int,
+    known_topics: Callable[[], Iterable[str]] | None = None,
+) -> dict[str, ParsedProcess]:
+    """Parse, lint and translate a bundle; raise DeploymentError listing every problem found."""
+    if not files:
+        raise DeploymentError(["no files given"])
+    parser = LooplineParser()
+    problems: list[str] = []
+    roots: dict[str, etree._Element] = {}
+    for model in sorted(files, key=lambda f: (f.kind != "dmn", f.name)):
+        try:
+            root = parse_model_xml(model.content, model.name, max_bytes)
+            roots[model.name] = root
+            if model.kind == "dmn":
+                parser.add_dmn_xml(root, filename=model.name)
+            else:
+                lint = _lint_bpmn(root)
+                problems.extend(f"{model.name}: {p}" for p in lint)
+                if not lint:
+                    parser.add_bpmn_xml(etree.ElementTree(root), filename=model.name)
+        except UnsafeXmlError as exc:
+            problems.append(str(exc))
+        except (ValidationException, ExpressionError) as exc:
+            problems.append(f"{model.name}: {_describe(exc)}")
+    if problems:
+        raise DeploymentError(problems)
+
+    dmn_hash_part = "".join(f.name + f.content for f in sorted(files, key=lambda f: f.name) if f.kind == "dmn")
+    processes: dict[str, ParsedProcess] = {}
+    for model in files:
+        if model.kind != "bpmn":
+            continue
+        for process_id, process_name in _executable_processes(roots[model.name]):
+            try:
+                spec = parser.get_spec(process_id)
+                subprocess_specs = parser.get_subprocess_specs(process_id)
+            except (ValidationException, ExpressionError) as exc:
+                problems.append(f"{model.name}: process '{process_id}': {_describe(exc)}")
+                continue
+            translated = SpecTranslator(known_topics).translate(spec, subprocess_specs)
+            problems.extend(f"{model.name}: {p}" for p in translated)
+            digest = hashlib.sha256((model.content + dmn_hash_part).encode("utf-8")).hexdigest()
+            processes[process_id] = ParsedProcess(
+                key=process_id,
+                name=process_name,
+                spec=spec,
+                subprocess_specs=subprocess_specs,
+                source_file=model.name,
+                content_hash=digest,
+                start_messages=_start_messages(spec),
+            )
+    if problems:
+        raise DeploymentError(problems)
+    if not processes:
+        raise DeploymentError(['no executable process (isExecutable="true") in the bundle'])
+    return processes
+
+
+def _describe(exc: Exception) -> str:
+    element = getattr(exc, "id", None) or getattr(exc, "node_id", None)
+    message = getattr(exc, "message", None) or str(exc)
+    return f"element '{element}': {message}" if element else message
+
+
+def _executable_processes(root: etree._Element) -> list[tuple[str, str | None]]:
+    return [
+        (process.get("id"), process.get("name"))
+        for process in root.iter(f"{{{BPMN_NS}}}process")
+        if process.get("isExecutable", "true").lower() == "true"
+    ]
+
+
+EXPRESSION_ELEMENTS = {
+    "conditionExpression": ("condition", translate_expression),
+    "condition": ("condition", translate_expression),
+    "completionCondition": ("completion condition", translate_expression),
+    "loopCardinality": ("loop cardinality", translate_expression),
+    "timeDuration": ("timer", translate_timer),
+    "timeDate": ("timer", translate_timer),
+    "timeCycle": ("timer", translate_timer),
+}
+
+
+def _lint_bpmn(root: etree._Element) -> list[ModelProblem]:
+    """Check every expression where it is written (naming the flow or event), and reject constructs
+    SpiffWorkflow 3.2 parses but runs wrongly."""
+    problems = []
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
+        local = etree.QName(element).localname
+        if local not in EXPRESSION_ELEMENTS or not (element.text or "").strip():
+            continue
+        what, translate = EXPRESSION_ELEMENTS[local]
+        owner = element.getparent()
+        if local.startswith("time"):
+            owner = owner.getparent()  # timerEventDefinition → the event
+        try:
+            translate(element.text.strip())
+        except ExpressionError as exc:
+            problems.append(ModelProblem(owner.get("id") or local, f"{what} {element.text.strip()!r}: {exc}"))
+    for subprocess in root.iter(f"{{{BPMN_NS}}}subProcess"):
+        if subprocess.get("triggeredByEvent") != "true":
+            continue
+        for start in subprocess.findall(f"{{{BPMN_NS}}}startEvent"):
+            if start.get("isInterrupting", "true") != "false":
+                problems.append(
+                    ModelProblem(
+                        start.get("id"),
+                        "interrupting event subprocesses do not interrupt in this engine; "
+                        "use a boundary event on an embedded subprocess instead",
+                    )
+                )
+    for element in root.iter():
+        if isinstance(element.tag, str) and etree.QName(element).localname == "standardLoopCharacteristics":
+            parent = element.getparent()
+            problems.append(
+                ModelProblem(
+                    parent.get("id"),
+                    "standard loops are not supported (they stall after ~330 iterations); "
+                    "model the loop with a gateway and keep it short",
+                )
+            )
+    return problems
+
+
+def _start_messages(spec) -> list[str]:
+    names = []
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if isinstance(task_spec, StartEvent) and isinstance(definition, MessageEventDefinition):
+            names.append(definition.name)
+    return names

@@ -1,0 +1,268 @@
+"""Derive what a command changed in the workflow and write it as rows, in the command's transaction.
+
+After SpiffWorkflow has run as far as it can, the instance's outward state is read off the task tree:
+inbox rows for READY user tasks, job rows for STARTED external service tasks, message subscriptions,
+the earliest timer, and element-level history events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.manual_task import ManualTask
+from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.task import TaskState
+
+from orchestrator.forms import describe_form
+from orchestrator.models import HumanTask, HumanTaskState, InstanceStatus, Job, JobStatus, MessageSubscription
+from orchestrator.parser import extensions_of
+
+if TYPE_CHECKING:
+    from orchestrator.engine import CommandContext
+
+JOB_MARK = "loopline_job"
+FINISHED_STATES = {TaskState.COMPLETED: "element_completed", TaskState.CANCELLED: "element_cancelled",
+                   TaskState.ERROR: "element_failed"}
+
+
+def all_tasks(workflow) -> Iterator:
+    """Every task of the instance, subprocesses included (get_tasks skips some, see notes bug 8)."""
+    yield from workflow.tasks.values()
+    for subprocess in workflow.subprocesses.values():
+        yield from subprocess.tasks.values()
+
+
+def snapshot(workflow) -> dict:
+    return {task.id: task.state for task in all_tasks(workflow)}
+
+
+def is_human(task) -> bool:
+    spec = task.task_spec
+    return isinstance(spec, UserTask | ManualTask) or (
+        isinstance(spec, NoneTask) and getattr(spec, "bpmn_id", None) is not None
+    )
+
+
+def json_safe(data: dict[str, Any]) -> dict[str, Any]:
+    """Task data as plain JSON (values JSON cannot hold become their text)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def apply_effects(ctx: CommandContext, before: dict) -> None:
+    """Write every row the workflow's new state implies; record element-level history."""
+    _record_element_changes(ctx, before)
+    _sync_human_tasks(ctx)
+    _sync_jobs(ctx)
+    ended = ctx.instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
+    _sync_subscriptions(ctx, ended)
+    ctx.instance.next_timer_at = None if ended else next_timer_at(ctx.workflow)
+
+
+def _record_element_changes(ctx: CommandContext, before: dict) -> None:
+    changed = [
+        task
+        for task in all_tasks(ctx.workflow)
+        if task.state in FINISHED_STATES and before.get(task.id) != task.state
+        and getattr(task.task_spec, "bpmn_id", None)
+    ]
+    changed.sort(key=lambda t: t.last_state_change or 0)
+    for task in changed:
+        ctx.record(
+            FINISHED_STATES[task.state],
+            element_id=task.task_spec.bpmn_id,
+            task_id=str(task.id),
+            name=task.task_spec.bpmn_name,
+            element_type=task.task_spec.__class__.__name__,
+        )
+
+
+def _sync_human_tasks(ctx: CommandContext) -> None:
+    ready = {str(t.id): t for t in all_tasks(ctx.workflow) if t.state == TaskState.READY and is_human(t)}
+    rows = {
+        row.id: row
+        for row in ctx.session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == ctx.instance.id, HumanTask.state == HumanTaskState.READY)
+        )
+    }
+    for task_id, task in ready.items():
+        if task_id not in rows:
+            row = _new_human_task(ctx, task)
+            ctx.session.add(row)
+            ctx.record("task_created", element_id=row.element_id, task_id=task_id, name=row.name,
+                       candidate_groups=row.candidate_groups, assignee=row.assignee,
+                       due_at=row.due_at.isoformat() if row.due_at else None)
+    for task_id, row in rows.items():
+        if task_id not in ready:
+            row.state = HumanTaskState.CANCELLED
+            row.completed_at = ctx.now
+            ctx.record("task_cancelled", element_id=row.element_id, task_id=task_id)
+
+
+def _new_human_task(ctx: CommandContext, task) -> HumanTask:
+    spec = task.task_spec
+    ext = extensions_of(spec)
+    evaluate = _evaluator(ctx, task)
+    groups = _names(evaluate(ext["candidateGroups"]) if ext.get("candidateGroupsIsExpression")
+                    else ext.get("candidateGroups"))
+    if not groups and getattr(spec, "lane", None):
+        groups = [spec.lane]
+    assignee = evaluate(ext["assignee"]) if ext.get("assigneeIsExpression") else ext.get("assignee")
+    priority = evaluate(ext["priority"]) if ext.get("priorityIsExpression") else ext.get("priority")
+    return HumanTask(
+        id=str(task.id),
+        instance_id=ctx.instance.id,
+        element_id=spec.bpmn_id,
+        name=spec.bpmn_name or spec.bpmn_id,
+        lane=getattr(spec, "lane", None),
+        candidate_groups=groups,
+        candidate_users=_names(ext.get("candidateUsers")),
+        assignee=str(assignee) if assignee else None,
+        priority=_int_or(priority, 50),
+        due_at=_moment(ctx, evaluate(ext["dueDate"])) if ext.get("dueDate") else None,
+        follow_up_at=_moment(ctx, evaluate(ext["followUpDate"])) if ext.get("followUpDate") else None,
+        form=describe_form(getattr(spec, "form", None)),
+        state=HumanTaskState.READY,
+        created_at=ctx.now,
+    )
+
+
+def _evaluator(ctx: CommandContext, task):
+    def evaluate(expression: str | None) -> Any:
+        if expression is None:
+            return None
+        return ctx.engine.script_engine.evaluate(task, expression)
+
+    return evaluate
+
+
+def _names(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, list | tuple | set):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _int_or(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _moment(ctx: CommandContext, value: Any) -> datetime | None:
+    """A due date given as an ISO duration from now, or as a date/time."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value
+    text = str(value)
+    if text.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(text)
+        return ctx.now + TimerEventDefinition.get_timedelta_from_start(parsed, ctx.now)
+    return TimerEventDefinition.get_datetime(text)
+
+
+def _sync_jobs(ctx: CommandContext) -> None:
+    started = {}
+    for task in all_tasks(ctx.workflow):
+        if not isinstance(task.task_spec, ServiceTask):
+            continue
+        if task.state == TaskState.STARTED:
+            started[str(task.id)] = task
+            if JOB_MARK not in task.internal_data:
+                _new_job(ctx, task)
+    for job in ctx.session.scalars(
+        select(Job).where(Job.instance_id == ctx.instance.id, Job.status == JobStatus.PENDING)
+    ):
+        if job.task_id not in started:
+            job.status = JobStatus.CANCELLED
+            job.finished_at = ctx.now
+            ctx.record("job_cancelled", element_id=job.element_id, task_id=job.task_id, job_id=job.id)
+
+
+def _new_job(ctx: CommandContext, task) -> None:
+    ext = extensions_of(task.task_spec)
+    variables = job_input(ctx, task, ext)
+    job = Job(
+        instance_id=ctx.instance.id,
+        task_id=str(task.id),
+        element_id=task.task_spec.bpmn_id,
+        topic=ext["topic"],
+        input=variables,
+        status=JobStatus.PENDING,
+        attempts=0,
+        next_attempt_at=ctx.now,
+        enqueued_at=ctx.now,  # the engine wakes a worker right after commit; the relay covers a lost wake-up
+        idempotency_key=f"{ctx.instance.id}:{task.id}",
+        created_at=ctx.now,
+    )
+    ctx.session.add(job)
+    ctx.session.flush()
+    task.internal_data[JOB_MARK] = job.id
+    ctx.new_job_ids.append(job.id)
+    ctx.record("job_created", element_id=job.element_id, task_id=job.task_id, job_id=job.id, topic=job.topic)
+
+
+def job_input(ctx: CommandContext, task, ext) -> dict[str, Any]:
+    """camunda:inputParameters if the model maps them, otherwise all the task's variables."""
+    parameters = ext.get("inputParameters")
+    if not parameters:
+        return json_safe(task.data)
+    evaluate = _evaluator(ctx, task)
+    values = {}
+    for parameter in parameters:
+        expression = parameter["expression"]
+        if isinstance(expression, list):
+            values[parameter["name"]] = [evaluate(item) for item in expression]
+        elif isinstance(expression, dict):
+            values[parameter["name"]] = {key: evaluate(item) for key, item in expression.items()}
+        else:
+            values[parameter["name"]] = evaluate(expression)
+    return json_safe(values)
+
+
+def _sync_subscriptions(ctx: CommandContext, ended: bool) -> None:
+    ctx.session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == ctx.instance.id))
+    if ended:
+        return
+    for task in list(ctx.workflow.event_manager.tasks.values()):
+        definition = task.task_spec.event_definition
+        if definition.__class__.__name__ != "MessageEventDefinition":
+            continue
+        variable = (extensions_of(task.task_spec).get("properties") or {}).get("correlationKey")
+        key = task.data.get(variable) if variable else ctx.instance.business_key
+        ctx.session.add(
+            MessageSubscription(
+                instance_id=ctx.instance.id,
+                message_name=definition.name,
+                correlation_var=variable,
+                correlation_key=None if key is None else str(key),
+                element_id=getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name,
+            )
+        )
+
+
+def next_timer_at(workflow) -> datetime | None:
+    """Earliest due time among the instance's waiting timers."""
+    due = []
+    for event in workflow.waiting_events():
+        value = event.value
+        if "Timer" not in event.event_type or value is None:
+            continue
+        if isinstance(value, dict):
+            if value.get("cycles") == 0 or "next" not in value:
+                continue
+            value = value["next"]
+        try:
+            due.append(TimerEventDefinition.get_datetime(str(value)))
+        except ValueError:
+            continue
+    return min(due) if due else None

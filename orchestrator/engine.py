@@ -1,0 +1,210 @@
+"""The engine core: every command locks one instance, runs SpiffWorkflow, writes all effects, commits once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import TaskState
+
+from integrations.registry import ConnectorRegistry, default_registry
+from orchestrator.actors import Actor
+from orchestrator.clock import Clock, SystemClock, using_clock
+from orchestrator.db import Database
+from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
+from orchestrator.effects import all_tasks, apply_effects, json_safe, snapshot
+from orchestrator.errors import Conflict, NotFound, ProcessError
+from orchestrator.history import PendingEvent, append_events
+from orchestrator.models import DeploymentResource, InstanceStatus, ProcessDefinition, ProcessInstance
+from orchestrator.script_engine import SandboxedScriptEngine
+from orchestrator.serialization import StateSerializer
+from orchestrator.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobWaker = Callable[[list[int]], None]
+
+
+@dataclass
+class CommandContext:
+    """Everything one command works on; effects and events are flushed by the engine at the end."""
+
+    engine: Engine
+    session: Session
+    instance: ProcessInstance
+    workflow: BpmnWorkflow
+    definition: ParsedProcess
+    actor: Actor
+    now: Any
+    events: list[PendingEvent] = field(default_factory=list)
+    new_job_ids: list[int] = field(default_factory=list)
+
+    def record(self, type: str, element_id: str | None = None, task_id: str | None = None, **payload) -> None:
+        self.events.append(PendingEvent(type, self.actor.name, element_id, task_id, json_safe(payload)))
+
+    def run_engine(self) -> None:
+        """Advance the workflow as far as it goes; a model error aborts the command (nothing changes)."""
+        try:
+            self.workflow.refresh_timers()
+            self.workflow.do_engine_steps()
+        except SpiffWorkflowException as exc:
+            raise ProcessError(_spiff_message(exc)) from exc
+
+
+def _spiff_message(exc: SpiffWorkflowException) -> str:
+    task = getattr(exc, "task", None)
+    element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+    where = f"element '{element}': " if element else ""
+    notes = " ".join(getattr(exc, "notes", []) or [])
+    return f"{where}{exc}{(' ' + notes) if notes else ''}"
+
+
+class DefinitionCache:
+    """Parsed specs by definition id; deployments are immutable so entries never go stale."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._parsed: dict[int, ParsedProcess] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, definition_id: int) -> ParsedProcess:
+        parsed = self._parsed.get(definition_id)
+        if parsed is not None:
+            return parsed
+        definition = session.get(ProcessDefinition, definition_id)
+        if definition is None:
+            raise NotFound(f"process definition {definition_id} does not exist")
+        files = [
+            ModelFile(resource.name, resource.content)
+            for resource in session.scalars(
+                select(DeploymentResource).where(DeploymentResource.deployment_id == definition.deployment_id)
+            )
+        ]
+        bundle = parse_bundle(files, max_bytes=10**9)
+        with self._lock:
+            self._parsed[definition_id] = bundle[definition.key]
+        return bundle[definition.key]
+
+
+class EngineCore:
+    """Construction and the command pipeline shared by all command groups."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        clock: Clock | None = None,
+        connectors: ConnectorRegistry | None = None,
+        wake: JobWaker | None = None,
+    ):
+        self.settings = settings
+        self.db = db or Database(settings.database_url)
+        self.clock = clock or SystemClock()
+        self.connectors = connectors or default_registry(settings.connector_modules)
+        self.wake = wake
+        self.definitions = DefinitionCache(self)
+        self.serializer = StateSerializer()
+        self.script_engine = SandboxedScriptEngine(settings.script_time_limit)
+
+    def now(self):
+        return self.clock.now()
+
+    def known_topics(self) -> Iterable[str]:
+        return self.connectors.topics()
+
+    @contextmanager
+    def _command(
+        self,
+        instance_id: str,
+        actor: Actor,
+        *,
+        statuses: tuple[str, ...] = (InstanceStatus.RUNNING,),
+        session: Session | None = None,
+    ) -> Iterator[CommandContext]:
+        """Lock the instance, restore its workflow, let the caller change it, then write every effect."""
+        with self._transaction(session) as tx:
+            row = tx.get(ProcessInstance, instance_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"process instance '{instance_id}' does not exist")
+            if row.status not in statuses:
+                raise Conflict(f"process instance '{instance_id}' is {row.status}", status=row.status)
+            parsed = self.definitions.get(tx, row.definition_id)
+            with using_clock(self.clock):
+                workflow = self.serializer.loads(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine)
+                ctx = CommandContext(self, tx, row, workflow, parsed, actor, self.now())
+                before = snapshot(workflow)
+                yield ctx
+                self._save(ctx, before)
+        if session is None:  # the caller owns the transaction and wakes workers after its commit
+            self._wake(ctx.new_job_ids)
+
+    @contextmanager
+    def _transaction(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+        else:
+            with self.db.transaction() as tx:
+                yield tx
+
+    def _save(self, ctx: CommandContext, before: dict, expected_version: int | None = None) -> None:
+        """Write state, effects and history; refuse if another command saved the instance meanwhile."""
+        row = ctx.instance
+        if row.status == InstanceStatus.RUNNING and ctx.workflow.is_completed():
+            row.status = InstanceStatus.COMPLETED
+            row.ended_at = ctx.now
+            ctx.record("instance_completed")
+        apply_effects(ctx, before)
+        old_version = row.version if expected_version is None else expected_version
+        values = dict(
+            state=self.serializer.dumps(ctx.workflow),
+            version=old_version + 1,
+            status=row.status,
+            next_timer_at=row.next_timer_at,
+            ended_at=row.ended_at,
+            variables=current_variables(ctx.workflow),
+        )
+        if old_version == 0 and row in ctx.session.new:
+            for key, value in values.items():
+                setattr(row, key, value)
+            ctx.session.flush()
+        else:
+            result = ctx.session.execute(
+                update(ProcessInstance)
+                .where(ProcessInstance.id == row.id, ProcessInstance.version == old_version)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
+            for key, value in values.items():
+                setattr(row, key, value)
+        append_events(ctx.session, row.id, ctx.now, ctx.events)
+
+    def _wake(self, job_ids: list[int]) -> None:
+        """Nudge workers after commit; a lost nudge is recovered by the relay sweep."""
+        if job_ids and self.wake is not None:
+            try:
+                self.wake(list(job_ids))
+            except Exception:  # the outbox row is safe; the relay re-enqueues it
+                log.warning("could not enqueue jobs %s; the relay will retry", job_ids, exc_info=True)
+
+
+def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The instance's variables as a reader expects them: the data of its active or last tasks."""
+    data: dict[str, Any] = dict(workflow.data)
+    active = [t for t in all_tasks(workflow) if t.state in (TaskState.READY, TaskState.STARTED, TaskState.WAITING)
+              and getattr(t.task_spec, "bpmn_id", None)]
+    if not active and workflow.last_task is not None:
+        active = [workflow.last_task]
+    for task in active:
+        data.update(task.data)
+    return json_safe(data)

@@ -1,0 +1,304 @@
+"""Translate the JUEL subset Camunda Modeler users write (``${amount > 5000}``) into checked Python.
+
+The JUEL text is tokenized and parsed with JUEL's own precedence, then emitted fully parenthesized,
+so Python's different rules (chained comparisons, ``not`` binding looser than ``==``) never apply.
+Deliberate differences from Camunda's JUEL: no type coercion (``'1' + 2`` fails instead of
+giving 3, and ``+`` concatenates strings), and a missing key in ``a.b`` raises instead of
+yielding null. Plain text that is not wrapped in ``${...}``/``#{...}`` is taken as Python.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+from orchestrator.expressions.errors import ExpressionError
+from orchestrator.expressions.sandbox import MAX_DEPTH, SafeEvaluator
+
+_WORD_OPERATORS = {"and": "&&", "or": "||", "not": "!", "eq": "==", "ne": "!=", "lt": "<",
+                   "gt": ">", "le": "<=", "ge": ">=", "div": "/", "mod": "%", "empty": "empty"}
+_LITERAL_WORDS = {"true": "True", "false": "False", "null": "None"}
+_SYMBOLS = ("==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "+", "-", "*", "/", "%",
+            "?", ":", "(", ")", "[", "]", ".", ",")
+_REJECTED_SYMBOLS = {
+    "->": "lambda expressions are not supported",
+    "+=": "unsupported JUEL operator '+=' (string concatenation)",
+    "=": "assignment '=' is not supported (use '==' to compare)",
+    ";": "unsupported JUEL operator ';'",
+    "{": "set and map literals are not supported",
+    "}": "only one ${...} expression spanning the whole text is supported",
+    "$": "only one ${...} expression spanning the whole text is supported",
+    "#": "only one ${...} expression spanning the whole text is supported",
+    "&": "unsupported JUEL operator '&' (use '&&' or 'and')",
+    "|": "unsupported JUEL operator '|' (use '||' or 'or')",
+}
+_NUMBER = re.compile(r"(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EQUALITY = {"==": "==", "!=": "!="}
+_RELATIONAL = {"<": "<", ">": ">", "<=": "<=", ">=": ">="}
+_checker = SafeEvaluator()
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "num", "str", "word", "op", "lit", "end"
+    value: str
+    pos: int
+    text: str = ""
+
+
+def _tokenize(source: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    pos = 0
+    while pos < len(source):
+        char = source[pos]
+        if char.isspace():
+            pos += 1
+            continue
+        if char in "'\"":
+            value, pos = _read_string(source, pos)
+            tokens.append(_Token("str", value, pos))
+            continue
+        number = _NUMBER.match(source, pos)
+        if number and (char.isdigit() or (char == "." and number.end() > pos + 1)):
+            tokens.append(_Token("num", number.group(0), pos))
+            pos = number.end()
+            continue
+        word = _WORD.match(source, pos)
+        if word:
+            tokens.append(_word_token(word.group(0), pos))
+            pos = word.end()
+            continue
+        for rejected, message in _REJECTED_SYMBOLS.items():
+            if source.startswith(rejected, pos) and not any(
+                    source.startswith(symbol, pos) and len(symbol) >= len(rejected) for symbol in _SYMBOLS):
+                raise ExpressionError(message)
+        symbol = next((s for s in _SYMBOLS if source.startswith(s, pos)), None)
+        if symbol is None:
+            raise ExpressionError(f"unexpected character {char!r} at position {pos + 1}")
+        tokens.append(_Token("op", symbol, pos, symbol))
+        pos += len(symbol)
+    tokens.append(_Token("end", "", pos))
+    return tokens
+
+
+def _word_token(word: str, pos: int) -> _Token:
+    lowered = word
+    if lowered == "instanceof":
+        raise ExpressionError("unsupported JUEL operator 'instanceof'")
+    if lowered in _WORD_OPERATORS:
+        return _Token("op", _WORD_OPERATORS[lowered], pos, word)
+    if lowered in _LITERAL_WORDS:
+        return _Token("lit", _LITERAL_WORDS[lowered], pos, word)
+    return _Token("word", word, pos, word)
+
+
+def _read_string(source: str, start: int) -> tuple[str, int]:
+    quote = source[start]
+    chars: list[str] = []
+    pos = start + 1
+    while pos < len(source):
+        char = source[pos]
+        if char == "\\" and pos + 1 < len(source) and source[pos + 1] in (quote, "\\"):
+            chars.append(source[pos + 1])
+            pos += 2
+            continue
+        if char == quote:
+            return "".join(chars), pos + 1
+        chars.append(char)
+        pos += 1
+    raise ExpressionError(f"unterminated string starting at position {start + 1}")
+
+
+def python_name(name: str) -> str:
+    """Validate a variable name for use in the generated Python."""
+    if name.startswith("_"):
+        raise ExpressionError(f"name '{name}' is not allowed")
+    if keyword.iskeyword(name):
+        raise ExpressionError(f"variable name '{name}' is a reserved word in Python")
+    return name
+
+
+def python_member(base: str, name: str) -> str:
+    """``base.name`` as Python; a keyword member becomes a key lookup."""
+    if name.startswith("_"):
+        raise ExpressionError(f"attribute '{name}' is not allowed")
+    return f"{base}[{name!r}]" if keyword.iskeyword(name) else f"{base}.{name}"
+
+
+def python_number(text: str) -> str:
+    """A numeric literal as Python source, refusing absurd sizes."""
+    if len(text) > 64:
+        raise ExpressionError(f"number literal {text[:20]}... is too long")
+    if re.fullmatch(r"\d+", text):
+        return repr(int(text))
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ExpressionError(f"number literal {text} is out of range")
+    return repr(value)
+
+
+class _Parser:
+    """Recursive-descent parser for JUEL that emits Python source as it goes."""
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens = tokens
+        self.index = 0
+        self.depth = 0
+
+    @property
+    def current(self) -> _Token:
+        return self.tokens[self.index]
+
+    def _peek(self, offset: int = 1) -> _Token:
+        return self.tokens[min(self.index + offset, len(self.tokens) - 1)]
+
+    def _advance(self) -> _Token:
+        token = self.current
+        self.index += 1
+        return token
+
+    def _accept(self, *symbols: str) -> _Token | None:
+        if self.current.kind == "op" and self.current.value in symbols:
+            return self._advance()
+        return None
+
+    def _expect(self, symbol: str) -> None:
+        if not self._accept(symbol):
+            raise ExpressionError(f"expected '{symbol}' but found {self._describe(self.current)}")
+
+    @staticmethod
+    def _describe(token: _Token) -> str:
+        if token.kind == "end":
+            return "end of expression"
+        return f"'{token.text or token.value}' at position {token.pos + 1}"
+
+    def parse(self) -> str:
+        result = self._ternary()
+        if self.current.kind != "end":
+            raise ExpressionError(f"unexpected {self._describe(self.current)}")
+        return result
+
+    def _ternary(self) -> str:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError("expression is nested too deeply")
+        condition = self._chain("||", "or", self._and)
+        if self._accept("?"):
+            when_true = self._ternary()
+            self._expect(":")
+            when_false = self._ternary()
+            condition = f"({when_true} if {condition} else {when_false})"
+        self.depth -= 1
+        return condition
+
+    def _and(self) -> str:
+        return self._chain("&&", "and", self._equality)
+
+    def _chain(self, symbol: str, python: str, operand: object) -> str:
+        parse = operand  # type: ignore[assignment]
+        terms = [parse()]  # type: ignore[operator]
+        while self._accept(symbol):
+            terms.append(parse())  # type: ignore[operator]
+        return terms[0] if len(terms) == 1 else "(" + f" {python} ".join(terms) + ")"
+
+    def _binary(self, operators: dict[str, str], operand: object) -> str:
+        parse = operand
+        left = parse()  # type: ignore[operator]
+        while self.current.kind == "op" and self.current.value in operators:
+            symbol = operators[self._advance().value]
+            left = f"({left} {symbol} {parse()})"  # type: ignore[operator]
+        return left
+
+    def _equality(self) -> str:
+        return self._binary(_EQUALITY, self._relational)
+
+    def _relational(self) -> str:
+        return self._binary(_RELATIONAL, self._additive)
+
+    def _additive(self) -> str:
+        return self._binary({"+": "+", "-": "-"}, self._multiplicative)
+
+    def _multiplicative(self) -> str:
+        return self._binary({"*": "*", "/": "/", "%": "%"}, self._unary)
+
+    def _unary(self) -> str:
+        if self._accept("-"):
+            return f"(-{self._unary()})"
+        if self._accept("!"):
+            return f"(not {self._unary()})"
+        if self._accept("empty"):
+            return f"empty({self._unary()})"
+        return self._value()
+
+    def _value(self) -> str:
+        result = self._primary()
+        while True:
+            if self._accept("."):
+                member = self._advance()
+                if member.kind not in ("word", "op", "lit") or not _WORD.fullmatch(member.text or ""):
+                    raise ExpressionError(f"expected a property name after '.' but found {self._describe(member)}")
+                if self.current.kind == "op" and self.current.value == "(":
+                    raise ExpressionError(f"method calls are not supported: '{member.text}(...)'")
+                result = python_member(result, member.text)
+            elif self._accept("["):
+                index = self._ternary()
+                self._expect("]")
+                result = f"{result}[{index}]"
+            else:
+                return result
+
+    def _primary(self) -> str:
+        token = self._advance()
+        if token.kind == "num":
+            return python_number(token.value)
+        if token.kind == "str":
+            return repr(token.value)
+        if token.kind == "lit":
+            return token.value
+        if token.kind == "word":
+            following = self.current
+            if following.kind == "op" and following.value == "(":
+                raise ExpressionError(f"function calls are not supported: '{token.value}(...)'")
+            if (following.kind == "op" and following.value == ":" and self._peek().kind == "word"
+                    and self._peek(2).value == "("):
+                raise ExpressionError(f"function calls are not supported: '{token.value}:{self._peek().value}(...)'")
+            return python_name(token.value)
+        if token.kind == "op" and token.value == "(":
+            inner = self._ternary()
+            self._expect(")")
+            return f"({inner})" if not inner.startswith("(") else inner
+        raise ExpressionError(f"unexpected {self._describe(token)}")
+
+
+def unwrap_el(text: str) -> str | None:
+    """The inside of ``${...}``/``#{...}`` when it spans the whole text, else None."""
+    stripped = text.strip()
+    if stripped[:2] in ("${", "#{") and stripped.endswith("}"):
+        return stripped[2:-1]
+    if "${" in stripped or "#{" in stripped:
+        raise ExpressionError("mixing text and ${...} is not supported; wrap the whole expression in one ${...}")
+    return None
+
+
+def juel_to_python(source: str) -> str:
+    """Translate the inside of a ``${...}`` (without the wrapper) to Python source."""
+    if not source.strip():
+        raise ExpressionError("empty ${} expression")
+    return _Parser(_tokenize(source)).parse()
+
+
+def translate_expression(text: str) -> str:
+    """JUEL ``${...}`` or plain Python expression text -> checked Python expression source."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("empty expression")
+    stripped = text.strip()
+    try:
+        inner = unwrap_el(stripped)
+        python = stripped if inner is None else juel_to_python(inner)
+        _checker.check(python)
+    except ExpressionError as exc:
+        shown = stripped if len(stripped) <= 80 else stripped[:77] + "..."
+        raise ExpressionError(f"{exc.message} in {shown!r}", expression=stripped) from None
+    return python

@@ -1,0 +1,81 @@
+"""Append-only, hash-chained history: written in the command's own transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orchestrator.models import HistoryEvent
+
+GENESIS = "0" * 64
+
+
+@dataclass
+class PendingEvent:
+    """An event a command has decided to record; flushed together with the instance state."""
+
+    type: str
+    actor: str
+    element_id: str | None = None
+    task_id: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def event_hash(prev_hash: str, instance_id: str, at: datetime, event: PendingEvent) -> str:
+    """Hash over the previous hash and the event's content, so an edited row breaks the chain."""
+    body = json.dumps(
+        [prev_hash, instance_id, at.isoformat(), event.type, event.actor, event.element_id, event.task_id,
+         event.payload],
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def append_events(session: Session, instance_id: str, at: datetime, events: list[PendingEvent]) -> None:
+    """Write events after the instance's last one, chaining hashes."""
+    if not events:
+        return
+    prev = session.scalar(
+        select(HistoryEvent.hash)
+        .where(HistoryEvent.instance_id == instance_id)
+        .order_by(HistoryEvent.seq.desc())
+        .limit(1)
+    ) or GENESIS
+    for event in events:
+        digest = event_hash(prev, instance_id, at, event)
+        session.add(
+            HistoryEvent(
+                instance_id=instance_id,
+                at=at,
+                type=event.type,
+                actor=event.actor,
+                element_id=event.element_id,
+                task_id=event.task_id,
+                payload=event.payload,
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        prev = digest
+
+
+def verify_chain(session: Session, instance_id: str) -> int | None:
+    """Return the seq of the first event that does not match its hash chain, or None if intact."""
+    prev = GENESIS
+    rows = session.scalars(
+        select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq)
+    )
+    for row in rows:
+        event = PendingEvent(row.type, row.actor, row.element_id, row.task_id, row.payload)
+        if row.prev_hash != prev or event_hash(prev, instance_id, row.at, event) != row.hash:
+            return row.seq
+        prev = row.hash
+    return None

@@ -1,0 +1,181 @@
+"""Instance commands: start (also by message), cancel, suspend, resume."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import TaskState
+
+from orchestrator.actors import Actor
+from orchestrator.clock import using_clock
+from orchestrator.engine import CommandContext, EngineCore
+from orchestrator.errors import Conflict, InvalidInput, NotFound
+from orchestrator.history import PendingEvent, append_events
+from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessDefinition, ProcessInstance
+from orchestrator.parser import MessageEventDefinition
+
+VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
+
+
+def check_variables(variables: Any, field: str = "variables") -> dict[str, Any]:
+    """Variables must be a JSON object whose keys expressions can name."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict):
+        raise InvalidInput(f"{field} must be an object", {field: "must be an object"})
+    bad = {f"{field}.{k}": "is not a valid variable name (letters, digits, _; starts with a letter)"
+           for k in variables if not isinstance(k, str) or not VARIABLE_NAME.match(k)}
+    if bad:
+        raise InvalidInput("invalid variable names", bad)
+    return variables
+
+
+class InstanceCommands(EngineCore):
+    def latest_definition(self, session: Session, key: str, version: int | None = None) -> ProcessDefinition:
+        query = select(ProcessDefinition).where(ProcessDefinition.key == key)
+        if version is not None:
+            query = query.where(ProcessDefinition.version == version)
+        definition = session.scalars(query.order_by(ProcessDefinition.version.desc()).limit(1)).first()
+        if definition is None:
+            suffix = f" version {version}" if version is not None else ""
+            raise NotFound(f"process definition '{key}'{suffix} is not deployed")
+        return definition
+
+    def start_instance(
+        self,
+        key: str,
+        *,
+        actor: Actor,
+        business_key: str | None = None,
+        variables: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> ProcessInstance:
+        """Start the latest (or given) version; the same idempotency key returns the same instance."""
+        variables = check_variables(variables)
+        try:
+            with self.db.transaction() as session:
+                existing = self._by_idempotency_key(session, key, idempotency_key)
+                if existing is not None:
+                    return existing
+                definition = self.latest_definition(session, key, version)
+                return self._start(session, definition, actor, business_key, variables, idempotency_key)
+        except IntegrityError:
+            # a concurrent request with the same idempotency key won the race
+            with self.db.transaction() as session:
+                existing = self._by_idempotency_key(session, key, idempotency_key)
+                if existing is None:
+                    raise
+                return existing
+
+    def _by_idempotency_key(self, session: Session, key: str, idempotency_key: str | None):
+        if not idempotency_key:
+            return None
+        existing = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.idempotency_key == idempotency_key)
+        ).first()
+        if existing is not None:
+            definition = session.get(ProcessDefinition, existing.definition_id)
+            if definition.key != key:
+                raise Conflict(f"idempotency key '{idempotency_key}' was already used to start '{definition.key}'")
+        return existing
+
+    def _start(
+        self,
+        session: Session,
+        definition: ProcessDefinition,
+        actor: Actor,
+        business_key: str | None,
+        variables: dict[str, Any],
+        idempotency_key: str | None,
+        message: tuple[str, dict[str, Any]] | None = None,
+    ) -> ProcessInstance:
+        parsed = self.definitions.get(session, definition.id)
+        now = self.now()
+        row = ProcessInstance(
+            id=str(uuid.uuid4()),
+            definition_id=definition.id,
+            business_key=business_key,
+            status=InstanceStatus.RUNNING,
+            version=0,
+            state="",
+            idempotency_key=idempotency_key or None,
+            started_by=actor.name,
+            started_at=now,
+            variables={},
+        )
+        session.add(row)
+        with using_clock(self.clock):
+            workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine)
+            for task in workflow.get_tasks(state=TaskState.READY):
+                task.data.update(variables)
+            ctx = CommandContext(self, session, row, workflow, parsed, actor, now)
+            ctx.record("instance_started", definition_key=definition.key, definition_version=definition.version,
+                       business_key=business_key, variables=variables)
+            ctx.run_engine()
+            if message is not None:
+                name, payload = message
+                workflow.send_event(BpmnEvent(MessageEventDefinition(name), {"payload": payload}))
+                ctx.record("message_correlated", message_name=name, variables=payload, started=True)
+                ctx.run_engine()
+            self._save(ctx, before={})
+        session.flush()
+        self._wake_after_commit(session, ctx.new_job_ids)
+        return row
+
+    def _wake_after_commit(self, session: Session, job_ids: list[int]) -> None:
+        """Enqueue only once the rows are committed, so a worker never sees a job that is not there."""
+        if not job_ids:
+            return
+
+        @event.listens_for(session, "after_commit", once=True)
+        def _after_commit(_session):
+            self._wake(job_ids)
+
+    def cancel_instance(self, instance_id: str, *, actor: Actor, reason: str = "") -> ProcessInstance:
+        """Cancel a running or suspended instance: its open tasks and pending jobs are cancelled."""
+        with self._command(instance_id, actor, statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
+            ctx.workflow.cancel()
+            ctx.instance.status = InstanceStatus.CANCELLED
+            ctx.instance.ended_at = ctx.now
+            ctx.record("instance_cancelled", reason=reason)
+        return ctx.instance
+
+    def suspend_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
+        """Stop timers firing and jobs starting until resumed; tasks stay where they are."""
+        with self.db.transaction() as session:
+            row = self._set_status(session, instance_id, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
+            self._record(session, row, actor, "instance_suspended")
+        return row
+
+    def resume_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
+        with self.db.transaction() as session:
+            row = self._set_status(session, instance_id, InstanceStatus.SUSPENDED, InstanceStatus.RUNNING)
+            # jobs that were held back are picked up again by the relay sweep
+            session.execute(
+                update(Job)
+                .where(Job.instance_id == instance_id, Job.status == JobStatus.PENDING)
+                .values(enqueued_at=None)
+            )
+            self._record(session, row, actor, "instance_resumed")
+        return row
+
+    def _set_status(self, session: Session, instance_id: str, expected: str, new: str) -> ProcessInstance:
+        row = session.get(ProcessInstance, instance_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"process instance '{instance_id}' does not exist")
+        if row.status != expected:
+            raise Conflict(f"process instance '{instance_id}' is {row.status}, not {expected}", status=row.status)
+        row.status = new
+        row.version += 1
+        return row
+
+    def _record(self, session: Session, row: ProcessInstance, actor: Actor, type: str, **payload) -> None:
+        append_events(session, row.id, self.now(), [PendingEvent(type, actor.name, payload=payload)])

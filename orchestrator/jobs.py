@@ -1,0 +1,294 @@
+"""Job commands: claim, run, complete, fail (transient → retry with backoff, business → BPMN error), incidents."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.task import TaskState
+
+from integrations.registry import BusinessError, JobContext
+from orchestrator.actors import Actor
+from orchestrator.engine import CommandContext, EngineCore
+from orchestrator.errors import Conflict, EngineError, NotFound
+from orchestrator.history import PendingEvent, append_events
+from orchestrator.models import Incident, InstanceStatus, Job, JobStatus, ProcessInstance
+from orchestrator.parser import extensions_of
+from orchestrator.settings import RetryPolicy
+
+log = logging.getLogger(__name__)
+WORKER = Actor.system("worker")
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this worker holds until `locked_until`; `token` proves it when reporting back."""
+
+    id: int
+    token: str
+    topic: str
+    input: dict[str, Any]
+    context: JobContext
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy) -> float:
+    """Exponential backoff with equal jitter, so retries of many jobs spread out."""
+    ceiling = min(policy.backoff_max, policy.backoff_base * (2 ** max(attempt - 1, 0)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class JobCommands(EngineCore):
+    def claim_job(self, job_id: int, worker: str) -> ClaimedJob | None:
+        """Take a due, pending job of a running instance; None if someone else has it or it is done."""
+        now = self.now()
+        token = f"{worker}:{job_id}:{now.timestamp()}"
+        with self.db.transaction() as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                return None
+            policy = self.settings.retry_policy(job.topic)
+            claimed = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.PENDING,
+                    Job.next_attempt_at <= now,
+                    exists().where(ProcessInstance.id == Job.instance_id,
+                                   ProcessInstance.status == InstanceStatus.RUNNING),
+                )
+                .values(
+                    status=JobStatus.RUNNING,
+                    attempts=Job.attempts + 1,
+                    locked_by=token,
+                    locked_until=now + timedelta(seconds=policy.timeout + self.settings.job_lease_seconds),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed != 1:
+                return None
+            session.refresh(job)
+            instance = session.get(ProcessInstance, job.instance_id)
+            context = JobContext(job.id, job.instance_id, instance.business_key, job.element_id, job.topic,
+                                 job.attempts, job.idempotency_key)
+            return ClaimedJob(job.id, token, job.topic, dict(job.input or {}), context)
+
+    def run_job(self, job_id: int, worker: str) -> str:
+        """Claim, run the topic's connector, report the outcome; safe to call twice for the same job."""
+        claimed = self.claim_job(job_id, worker)
+        if claimed is None:
+            return "skipped"
+        try:
+            connector = self.connectors.get(claimed.topic)
+            result = connector.run(claimed.input, claimed.context)
+        except BusinessError as exc:
+            return self._report(self.fail_job, claimed, error=exc.message, code=exc.code, transient=False)
+        except LookupError as exc:
+            return self._report(self.fail_job, claimed, error=str(exc), transient=False)
+        except Exception as exc:  # transient by default: timeouts, 5xx, broken connections
+            log.info("job %s (%s) failed: %s", job_id, claimed.topic, exc)
+            return self._report(self.fail_job, claimed, error=f"{type(exc).__name__}: {exc}", transient=True)
+        return self._report(self.complete_job, claimed, result=result)
+
+    def _report(self, command, claimed: ClaimedJob, **kwargs) -> str:
+        try:
+            return command(claimed.id, token=claimed.token, **kwargs)
+        except EngineError as exc:
+            # the process could not continue with this result: park it as an incident, keep the instance
+            self.open_incident(claimed.id, f"{exc.message}", token=claimed.token)
+            return "incident"
+
+    def complete_job(self, job_id: int, *, token: str | None, result: dict[str, Any] | None) -> str:
+        """Hand a connector's result to the waiting service task; late or stray results are dropped."""
+        if result is not None and not isinstance(result, dict):
+            result = {"result": result}
+        with self.db.transaction() as session:
+            job = self._job(session, job_id)
+            with self._command(job.instance_id, WORKER, session=session,
+                               statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
+                session.refresh(job)
+                task = self._held_task(ctx, job, token)
+                if task is None:
+                    return "dropped"
+                values = _map_output(ctx, task, result or {})
+                task.data.update(values)
+                task.complete()
+                job.status = JobStatus.COMPLETED
+                job.result = values
+                job.finished_at = ctx.now
+                job.locked_until = None
+                ctx.record("job_completed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
+                           topic=job.topic, attempt=job.attempts, result=values)
+                ctx.run_engine()
+        self._wake(ctx.new_job_ids)
+        return "completed"
+
+    def fail_job(self, job_id: int, *, token: str | None, error: str, code: str | None = None,
+                 transient: bool = True) -> str:
+        """Transient: retry later or open an incident when attempts run out. Business: throw a BPMN error."""
+        if transient:
+            return self._fail_transient(job_id, token, error)
+        with self.db.transaction() as session:
+            job = self._job(session, job_id)
+            with self._command(job.instance_id, WORKER, session=session,
+                               statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
+                session.refresh(job)
+                task = self._held_task(ctx, job, token)
+                if task is None:
+                    return "dropped"
+                boundary = _error_boundary(task, code)
+                job.last_error = f"{code}: {error}" if code else error
+                job.finished_at = ctx.now
+                job.locked_until = None
+                if boundary is None:
+                    job.status = JobStatus.INCIDENT
+                    message = f"BPMN error '{code}' is not caught by a boundary event: {error}" if code else error
+                    self._add_incident(ctx.session, job, message, ctx.events, ctx.actor)
+                    return "incident"
+                job.status = JobStatus.FAILED
+                event = BpmnEvent(ErrorEventDefinition(code, code=code), payload={"errorCode": code, "errorMessage": error})
+                boundary.task_spec.catch(boundary, event)
+                boundary.task_spec._update(boundary)
+                ctx.record("job_failed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
+                           error_code=code, error=error, caught_by=boundary.task_spec.bpmn_id)
+                ctx.run_engine()
+        self._wake(ctx.new_job_ids)
+        return "failed"
+
+    def _fail_transient(self, job_id: int, token: str | None, error: str) -> str:
+        now = self.now()
+        with self.db.transaction() as session:
+            job = self._job(session, job_id)
+            instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
+            session.refresh(job)
+            if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
+                return "dropped"
+            policy = self.settings.retry_policy(job.topic)
+            job.last_error = error
+            job.locked_until = None
+            instance.version += 1
+            if job.attempts >= policy.max_attempts:
+                job.status = JobStatus.INCIDENT
+                job.finished_at = now
+                events: list[PendingEvent] = []
+                self._add_incident(session, job, f"gave up after {job.attempts} attempts: {error}", events, WORKER)
+                append_events(session, instance.id, now, events)
+                return "incident"
+            delay = backoff_delay(job.attempts, policy)
+            job.status = JobStatus.PENDING
+            job.next_attempt_at = now + timedelta(seconds=delay)
+            job.enqueued_at = None
+            append_events(session, instance.id, now, [PendingEvent(
+                "job_retry_scheduled", WORKER.name, job.element_id, job.task_id,
+                {"job_id": job.id, "attempt": job.attempts, "delay_seconds": round(delay, 3), "error": error},
+            )])
+            return "retry"
+
+    def open_incident(self, job_id: int, message: str, *, token: str | None = None) -> None:
+        """Park a job whose outcome the process could not take (its instance is left as it was)."""
+        with self.db.transaction() as session:
+            job = self._job(session, job_id)
+            instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
+            session.refresh(job)
+            if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
+                return
+            job.status = JobStatus.INCIDENT
+            job.locked_until = None
+            job.last_error = message
+            instance.version += 1
+            events: list[PendingEvent] = []
+            self._add_incident(session, job, message, events, WORKER)
+            append_events(session, instance.id, self.now(), events)
+
+    def retry_incident(self, incident_id: int, *, actor: Actor) -> Incident:
+        """Resolve an incident by running its job again from attempt one."""
+        with self.db.transaction() as session:
+            incident = session.get(Incident, incident_id)
+            if incident is None:
+                raise NotFound(f"incident {incident_id} does not exist")
+            instance = session.get(ProcessInstance, incident.instance_id, with_for_update=True)
+            session.refresh(incident)
+            if incident.resolved_at is not None:
+                raise Conflict(f"incident {incident_id} is already resolved")
+            job = session.get(Job, incident.job_id) if incident.job_id else None
+            if job is None or job.status != JobStatus.INCIDENT:
+                raise Conflict(f"incident {incident_id} has no job waiting to be retried")
+            now = self.now()
+            job.status = JobStatus.PENDING
+            job.attempts = 0
+            job.next_attempt_at = now
+            job.enqueued_at = now
+            job.finished_at = None
+            incident.resolved_at = now
+            incident.resolved_by = actor.name
+            instance.version += 1
+            append_events(session, instance.id, now, [PendingEvent(
+                "incident_retried", actor.name, job.element_id, job.task_id, {"incident_id": incident.id, "job_id": job.id}
+            )])
+        self._wake([job.id])
+        return incident
+
+    def _job(self, session: Session, job_id: int) -> Job:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return job
+
+    def _held_task(self, ctx: CommandContext, job: Job, token: str | None):
+        """The STARTED task a result belongs to, or None after recording why the result is dropped."""
+        if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
+            ctx.record("job_result_dropped", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
+                       reason=f"job is {job.status} and no longer held by this worker")
+            return None
+        task = ctx.workflow.get_task_from_id(UUID(job.task_id))
+        if task is None or task.state != TaskState.STARTED:
+            state = TaskState.get_name(task.state) if task is not None else "gone"
+            job.status = JobStatus.CANCELLED
+            job.finished_at = ctx.now
+            job.locked_until = None
+            ctx.record("job_result_dropped", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
+                       reason=f"task is {state}")
+            return None
+        return task
+
+    def _add_incident(self, session: Session, job: Job, message: str, events: list[PendingEvent], actor: Actor) -> None:
+        incident = Incident(instance_id=job.instance_id, job_id=job.id, element_id=job.element_id,
+                            message=message, created_at=self.now())
+        session.add(incident)
+        session.flush()
+        events.append(PendingEvent("incident_opened", actor.name, job.element_id, job.task_id,
+                                   {"incident_id": incident.id, "job_id": job.id, "message": message}))
+
+
+def _error_boundary(task, code: str | None):
+    """The waiting error boundary event on this task that catches `code` (a code-less one catches all)."""
+    event = BpmnEvent(ErrorEventDefinition(code, code=code))
+    parent = task.parent
+    for sibling in (parent.children if parent is not None else []):
+        spec = sibling.task_spec
+        if (isinstance(spec, BoundaryEvent) and sibling.state == TaskState.WAITING
+                and isinstance(spec.event_definition, ErrorEventDefinition) and spec.catches(sibling, event)):
+            return sibling
+    return None
+
+
+def _map_output(ctx: CommandContext, task, result: dict[str, Any]) -> dict[str, Any]:
+    """camunda:outputParameters pick and rename result values; without them the whole result is merged."""
+    parameters = extensions_of(task.task_spec).get("outputParameters")
+    if not parameters:
+        return result
+    names = {**task.data, **result}
+    values = {}
+    for parameter in parameters:
+        expression = parameter.get("expression")
+        if isinstance(expression, str):
+            values[parameter["name"]] = ctx.engine.script_engine.evaluator.evaluate(expression, names)
+    return values

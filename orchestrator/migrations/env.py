@@ -1,0 +1,37 @@
+"""Alembic environment: the URL comes from the caller (orchestrator.migrate), metadata from the models."""
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from orchestrator import models  # noqa: F401  (registers the tables)
+from orchestrator.db import Base
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url")
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = config.attributes.get("connection") or create_engine(url, poolclass=pool.NullPool)
+    if hasattr(connectable, "connect"):
+        with connectable.connect() as connection:
+            _run(connection)
+    else:
+        _run(connectable)
+
+
+def _run(connection) -> None:
+    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,180 @@
+"""Tables of the engine core. The database is the source of truth; the broker only wakes workers."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orchestrator.db import Base, UTCDateTime
+
+
+class InstanceStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class HumanTaskState(enum.StrEnum):
+    READY = "ready"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class JobStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"  # business error delivered to the process as a BPMN error
+    INCIDENT = "incident"  # retries exhausted or error not caught: waits for an operator
+    CANCELLED = "cancelled"  # its task was cancelled (boundary timer, instance cancelled)
+
+
+class Deployment(Base):
+    """One deploy call: the files as uploaded, immutable."""
+
+    __tablename__ = "deployment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    deployed_by: Mapped[str] = mapped_column(String(200))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeploymentResource(Base):
+    """A BPMN or DMN file of a deployment, byte for byte as deployed."""
+
+    __tablename__ = "deployment_resource"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(10))  # bpmn | dmn
+    content: Mapped[str] = mapped_column(Text)
+
+
+class ProcessDefinition(Base):
+    """An executable process of a deployment; `key` is the BPMN process id, versions count per key."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_process_definition_key_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(300))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # message names of the process's message start events, so correlation can start instances
+    start_messages: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    # the timer sweep's only query: running instances by due time, a range scan on this index
+    __table_args__ = (Index("ix_process_instance_due_timer", "status", "next_timer_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer)  # bumped by every command: optimistic lock
+    state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow state, spec stored by reference
+    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest process data, for reading
+
+
+class HumanTask(Base):
+    """Inbox row for a READY user (or manual) task; id is SpiffWorkflow's task id."""
+
+    __tablename__ = "human_task"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    candidate_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    candidate_users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    assignee: Mapped[str | None] = mapped_column(String(200), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    form: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class Job(Base):
+    """Outbox row for an external service task; the worker re-reads it before and after acting."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_status_next_attempt", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(200), index=True)
+    input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_by: Mapped[str | None] = mapped_column(String(200))
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MessageSubscription(Base):
+    """An instance waiting for a message, keyed by name + correlation key (the business key by default)."""
+
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_message_subscription_lookup", "message_name", "correlation_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    message_name: Mapped[str] = mapped_column(String(200))
+    # the variable the model correlates on (camunda:property correlationKey); None = the business key
+    correlation_var: Mapped[str | None] = mapped_column(String(200))
+    correlation_key: Mapped[str | None] = mapped_column(String(200))
+    element_id: Mapped[str] = mapped_column(String(200))
+
+
+class HistoryEvent(Base):
+    """Append-only record of what happened; each row carries the hash of the previous row of its instance."""
+
+    __tablename__ = "history_event"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    type: Mapped[str] = mapped_column(String(50))
+    actor: Mapped[str] = mapped_column(String(200))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Incident(Base):
+    """A job that needs a person: retries exhausted or an error no boundary event catches."""
+
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"), index=True)
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(200))

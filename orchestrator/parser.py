@@ -1,0 +1,248 @@
+"""Camunda 7 flavour BPMN/DMN parsing that keeps the extensions SpiffWorkflow's CamundaParser drops."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import (
+    CallActivity,
+    ManualTask,
+    NoneTask,
+    ScriptTask,
+    ServiceTask,
+    TransactionSubprocess,
+)
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    EndEvent,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    StartEvent,
+)
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import (
+    CamundaBoundaryEventParser,
+    CamundaEndEventParser,
+    CamundaIntermediateCatchEventParser,
+    CamundaIntermediateThrowEventParser,
+    CamundaStartEventParser,
+)
+from SpiffWorkflow.camunda.parser.task_spec import (
+    CAMUNDA_MODEL_NS,
+    BusinessRuleTaskParser,
+    CallActivityParser,
+    CamundaTaskParser,
+    ScriptTaskParser,
+    SubWorkflowParser,
+    UserTaskParser,
+)
+from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
+from SpiffWorkflow.camunda.specs.user_task import UserTask
+
+from orchestrator.decisions import DecisionEngine
+from orchestrator.dmn import DecisionTable, parse_decisions
+
+CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
+
+# camunda:* attributes copied onto `task_spec.extensions` under the same name.
+KEPT_ATTRIBUTES = (
+    "candidateGroups",
+    "candidateUsers",
+    "assignee",
+    "dueDate",
+    "followUpDate",
+    "priority",
+    "formKey",
+    "type",
+    "topic",
+    "decisionRef",
+    "resultVariable",
+    "mapDecisionResult",
+    "class",
+    "expression",
+    "delegateExpression",
+)
+
+
+class CamundaExtensionsMixin:
+    """Copy camunda:* attributes, properties and inputOutput parameters into `extensions`."""
+
+    node: Any
+
+    def parse_extensions(self, node=None) -> dict[str, Any]:
+        node = self.node if node is None else node
+        extensions: dict[str, Any] = {}
+        for prop in node.findall(f"./{{*}}extensionElements/{CAMUNDA}properties/{CAMUNDA}property"):
+            extensions.setdefault("properties", {})[prop.get("name")] = prop.get("value")
+        for attribute in KEPT_ATTRIBUTES:
+            value = node.get(CAMUNDA + attribute)
+            if value is not None:
+                extensions[attribute] = value
+        io = node.find(f"./{{*}}extensionElements/{CAMUNDA}inputOutput")
+        if io is not None:
+            extensions["inputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}inputParameter")]
+            extensions["outputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}outputParameter")]
+        for unsupported in ("connector", "executionListener", "taskListener"):
+            if node.find(f"./{{*}}extensionElements/{CAMUNDA}{unsupported}") is not None:
+                extensions.setdefault("unsupported", []).append(f"camunda:{unsupported}")
+        return extensions
+
+
+def _parameter(node) -> dict[str, Any]:
+    """A camunda input/output parameter: a text value, a list or a map (scripts are refused later)."""
+    name = node.get("name")
+    children = [child for child in node if isinstance(child.tag, str)]
+    if not children:
+        return {"name": name, "kind": "text", "value": node.text or ""}
+    child = children[0]
+    local = etree.QName(child).localname
+    if local == "list":
+        return {"name": name, "kind": "list", "value": [item.text or "" for item in child]}
+    if local == "map":
+        return {"name": name, "kind": "map", "value": {e.get("key"): e.text or "" for e in child}}
+    return {"name": name, "kind": local, "value": None}
+
+
+class MessageEventDefinition(CamundaMessageEventDefinition):
+    """A message whose variables become process variables, as in Camunda (unless resultVariable is set)."""
+
+    def update_internal_data(self, my_task, event):
+        my_task.internal_data[self.name] = event.payload
+
+    def update_task_data(self, my_task):
+        payload = my_task.internal_data.get(self.name)
+        if payload is None:
+            return
+        variables = payload.get("payload") if isinstance(payload, dict) else payload
+        if self.result_var:
+            my_task.data[self.result_var] = variables
+        elif isinstance(variables, dict):
+            my_task.set_data(**variables)
+
+
+class LooplineMessageParsing(CamundaExtensionsMixin):
+    """Event parsers that build Loopline's message definition and keep camunda properties."""
+
+    def parse_message_event(self, message_event):
+        parsed = super().parse_message_event(message_event)
+        return MessageEventDefinition(
+            parsed.name, parsed.correlation_properties, parsed.expression, parsed.result_var
+        )
+
+
+class LooplineStartEventParser(LooplineMessageParsing, CamundaStartEventParser):
+    pass
+
+
+class LooplineEndEventParser(LooplineMessageParsing, CamundaEndEventParser):
+    pass
+
+
+class LooplineIntermediateCatchEventParser(LooplineMessageParsing, CamundaIntermediateCatchEventParser):
+    pass
+
+
+class LooplineIntermediateThrowEventParser(LooplineMessageParsing, CamundaIntermediateThrowEventParser):
+    pass
+
+
+class LooplineBoundaryEventParser(LooplineMessageParsing, CamundaBoundaryEventParser):
+    pass
+
+
+class LooplineTaskParser(CamundaExtensionsMixin, CamundaTaskParser):
+    pass
+
+
+class LooplineUserTaskParser(CamundaExtensionsMixin, UserTaskParser):
+    pass
+
+
+class LooplineScriptTaskParser(CamundaExtensionsMixin, ScriptTaskParser):
+    pass
+
+
+class LooplineSubWorkflowParser(CamundaExtensionsMixin, SubWorkflowParser):
+    pass
+
+
+class LooplineCallActivityParser(CamundaExtensionsMixin, CallActivityParser):
+    pass
+
+
+class LooplineBusinessRuleTaskParser(CamundaExtensionsMixin, BusinessRuleTaskParser):
+    """A business rule task evaluated by Loopline's DMN engine (hit policies SpiffWorkflow lacks)."""
+
+    def create_task(self):
+        decision_ref = self.get_decision_ref(self.node)
+        table = self.process_parser.parser.get_decision_table(decision_ref, self.node)
+        engine = DecisionEngine(
+            table,
+            result_variable=self.node.get(CAMUNDA + "resultVariable"),
+            map_decision_result=self.node.get(CAMUNDA + "mapDecisionResult") or "resultList",
+        )
+        return BusinessRuleTask(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+
+    @staticmethod
+    def get_decision_ref(node):
+        ref = node.get(CAMUNDA + "decisionRef")
+        if not ref:
+            raise ValidationException(
+                "business rule task needs camunda:decisionRef (only DMN decisions are supported)", node=node
+            )
+        return ref
+
+
+class LooplineParser(CamundaParser):
+    """CamundaParser plus extensions, external service tasks and Loopline's DMN tables."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (LooplineUserTaskParser, UserTask),
+        full_tag("startEvent"): (LooplineStartEventParser, StartEvent),
+        full_tag("endEvent"): (LooplineEndEventParser, EndEvent),
+        full_tag("intermediateCatchEvent"): (LooplineIntermediateCatchEventParser, IntermediateCatchEvent),
+        full_tag("intermediateThrowEvent"): (LooplineIntermediateThrowEventParser, IntermediateThrowEvent),
+        full_tag("boundaryEvent"): (LooplineBoundaryEventParser, BoundaryEvent),
+        full_tag("serviceTask"): (LooplineTaskParser, ServiceTask),
+        full_tag("sendTask"): (LooplineTaskParser, ServiceTask),
+        full_tag("businessRuleTask"): (LooplineBusinessRuleTaskParser, BusinessRuleTask),
+        full_tag("task"): (LooplineTaskParser, NoneTask),
+        full_tag("manualTask"): (LooplineTaskParser, ManualTask),
+        full_tag("scriptTask"): (LooplineScriptTaskParser, ScriptTask),
+        full_tag("subProcess"): (LooplineSubWorkflowParser, CallActivity),
+        full_tag("callActivity"): (LooplineCallActivityParser, CallActivity),
+        full_tag("transaction"): (LooplineSubWorkflowParser, TransactionSubprocess),
+    }
+
+    def __init__(self):
+        super().__init__()
+        self.decision_tables: dict[str, DecisionTable] = {}
+
+    def add_dmn_xml(self, node, filename=None):
+        """Register every decision table of a DMN file (SpiffWorkflow handles only one per file)."""
+        for decision_id, table in parse_decisions(node).items():
+            if decision_id in self.decision_tables:
+                raise ValidationException(f"decision '{decision_id}' is defined twice", file_name=filename)
+            self.decision_tables[decision_id] = table
+
+    def get_decision_table(self, decision_ref: str, node) -> DecisionTable:
+        if decision_ref not in self.decision_tables:
+            known = ", ".join(sorted(self.decision_tables)) or "none"
+            raise ValidationException(
+                f"decision '{decision_ref}' is not deployed (known decisions: {known})", node=node
+            )
+        return self.decision_tables[decision_ref]
+
+    def get_engine(self, decision_ref, node):  # pragma: no cover - replaced by get_decision_table
+        raise NotImplementedError("Loopline builds decision engines in LooplineBusinessRuleTaskParser")
+
+
+def extensions_of(task_spec) -> Mapping[str, Any]:
+    """The camunda extensions kept for a task spec (empty for specs that have none)."""
+    return getattr(task_spec, "extensions", None) or {}

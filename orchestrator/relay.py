@@ -1,0 +1,61 @@
+"""Outbox relay: re-enqueue jobs whose broker message was lost and reclaim jobs of dead workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import exists, or_, select, update
+
+from orchestrator.actors import Actor
+from orchestrator.engine import EngineCore
+from orchestrator.history import PendingEvent, append_events
+from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessInstance
+
+RELAY = Actor.system("relay")
+
+
+class RelayCommands(EngineCore):
+    def relay_jobs(self, limit: int = 500) -> list[int]:
+        """Release expired leases, then enqueue due pending jobs not enqueued recently; returns their ids."""
+        self._release_expired_leases(limit)
+        now = self.now()
+        stale = now - timedelta(seconds=self.settings.relay_stale_after)
+        with self.db.transaction() as session:
+            job_ids = list(session.scalars(
+                select(Job.id)
+                .where(
+                    Job.status == JobStatus.PENDING,
+                    Job.next_attempt_at <= now,
+                    or_(Job.enqueued_at.is_(None), Job.enqueued_at < stale),
+                    exists().where(ProcessInstance.id == Job.instance_id,
+                                   ProcessInstance.status == InstanceStatus.RUNNING),
+                )
+                .order_by(Job.next_attempt_at)
+                .limit(limit)
+            ))
+            if job_ids:
+                session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=now))
+        self._wake(job_ids)
+        return job_ids
+
+    def _release_expired_leases(self, limit: int) -> None:
+        """A worker that died mid-job leaves it RUNNING; after its lease the job is pending again."""
+        now = self.now()
+        with self.db.transaction() as session:
+            expired = list(session.scalars(
+                select(Job).where(Job.status == JobStatus.RUNNING, Job.locked_until < now).limit(limit)
+            ))
+            for job in expired:
+                session.get(ProcessInstance, job.instance_id, with_for_update=True)
+                session.refresh(job)
+                if job.status != JobStatus.RUNNING or job.locked_until >= now:
+                    continue
+                job.status = JobStatus.PENDING
+                job.locked_by = None
+                job.locked_until = None
+                job.enqueued_at = None
+                job.last_error = "worker lost (lease expired); job released for another attempt"
+                append_events(session, job.instance_id, now, [PendingEvent(
+                    "job_lease_expired", RELAY.name, job.element_id, job.task_id,
+                    {"job_id": job.id, "attempt": job.attempts},
+                )])

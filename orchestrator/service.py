@@ -1,0 +1,16 @@
+"""The Engine: every command group in one object, built from settings, a database, a clock and connectors."""
+
+from __future__ import annotations
+
+from orchestrator.deployments import DeploymentCommands
+from orchestrator.jobs import JobCommands
+from orchestrator.messages import MessageCommands
+from orchestrator.queries import Queries
+from orchestrator.relay import RelayCommands
+from orchestrator.timers import TimerCommands
+from orchestrator.user_tasks import UserTaskCommands
+
+
+class Engine(DeploymentCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands, RelayCommands,
+             Queries):
+    """Start, complete, correlate, fire, relay: each method is one command in one transaction."""

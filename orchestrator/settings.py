@@ -1,0 +1,115 @@
+"""Every Loopline setting in one place: its environment variable, its default, its checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is missing or contradicts another one."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a job of one topic is retried after a transient failure."""
+
+    max_attempts: int = 5
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where data lives
+    home: Path = Path("instance")
+    database_url: str = ""
+    # the broker only wakes workers; empty means the embedded in-process worker
+    broker_url: str = ""
+    bpmn_dir: Path = REPO_ROOT / "bpmn"
+    deploy_on_start: bool = True
+    # extra modules whose `register(registry)` adds connectors (site-specific integrations, test doubles)
+    connector_modules: tuple[str, ...] = ()
+    environment: str = "development"
+    secret_key: str = ""
+    # engine
+    script_time_limit: float = 1.0
+    max_model_bytes: int = 5 * 1024 * 1024
+    # jobs
+    default_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    topic_retry: dict[str, RetryPolicy] = field(default_factory=dict)
+    job_lease_seconds: float = 300.0
+    relay_interval: float = 5.0
+    relay_stale_after: float = 30.0
+    # timers
+    timer_sweep_interval: float = 1.0
+    timer_batch_size: int = 200
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+        """Read the settings from the environment (LOOPLINE_* plus the usual DATABASE_URL etc.)."""
+        env = os.environ if environ is None else environ
+        home = Path(env.get("LOOPLINE_HOME", "instance")).resolve()
+        values = dict(
+            home=home,
+            database_url=env.get("DATABASE_URL") or env.get("LOOPLINE_DATABASE_URL") or "",
+            broker_url=env.get("CELERY_BROKER_URL", ""),
+            bpmn_dir=Path(env.get("LOOPLINE_BPMN_DIR", str(REPO_ROOT / "bpmn"))),
+            deploy_on_start=env.get("LOOPLINE_DEPLOY_ON_START", "1") not in ("0", "false", "no"),
+            connector_modules=tuple(m.strip() for m in env.get("LOOPLINE_CONNECTORS", "").split(",") if m.strip()),
+            environment=env.get("LOOPLINE_ENV", "development"),
+            secret_key=env.get("LOOPLINE_SECRET_KEY", ""),
+            script_time_limit=float(env.get("LOOPLINE_SCRIPT_TIME_LIMIT", "1.0")),
+            max_model_bytes=int(env.get("LOOPLINE_MAX_MODEL_BYTES", str(5 * 1024 * 1024))),
+            default_retry=_retry_policy(json.loads(env.get("LOOPLINE_JOB_RETRY", "{}"))),
+            topic_retry={
+                topic: _retry_policy(spec)
+                for topic, spec in json.loads(env.get("LOOPLINE_TOPIC_RETRY", "{}")).items()
+            },
+            job_lease_seconds=float(env.get("LOOPLINE_JOB_LEASE_SECONDS", "300")),
+            relay_interval=float(env.get("LOOPLINE_RELAY_INTERVAL", "5")),
+            relay_stale_after=float(env.get("LOOPLINE_RELAY_STALE_AFTER", "30")),
+            timer_sweep_interval=float(env.get("LOOPLINE_TIMER_INTERVAL", "1.0")),
+        )
+        values.update(overrides)
+        settings = cls(**values)
+        if not settings.database_url:
+            settings = replace(settings, database_url=f"sqlite:///{settings.home / 'loopline.db'}")
+        settings.validate()
+        return settings
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: worker and timers run inside the serving process."""
+        return not self.broker_url
+
+    def retry_policy(self, topic: str) -> RetryPolicy:
+        return self.topic_retry.get(topic, self.default_retry)
+
+    def validate(self) -> None:
+        """Fail at start-up, not at the first request, when settings cannot work together."""
+        if self.environment not in ("development", "production", "test"):
+            raise SettingsError(f"LOOPLINE_ENV must be development, production or test, not {self.environment!r}")
+        if self.environment == "production":
+            if not self.secret_key:
+                raise SettingsError("LOOPLINE_SECRET_KEY is required when LOOPLINE_ENV=production")
+            if self.database_url.startswith("sqlite"):
+                raise SettingsError("production needs a server database: set DATABASE_URL to PostgreSQL")
+        if self.script_time_limit <= 0:
+            raise SettingsError("LOOPLINE_SCRIPT_TIME_LIMIT must be positive")
+        for topic, policy in {"default": self.default_retry, **self.topic_retry}.items():
+            if policy.max_attempts < 1:
+                raise SettingsError(f"retry policy for {topic}: max_attempts must be at least 1")
+
+
+def _retry_policy(spec: dict) -> RetryPolicy:
+    known = set(RetryPolicy.__dataclass_fields__)
+    unknown = set(spec) - known
+    if unknown:
+        raise SettingsError(f"unknown retry setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    return RetryPolicy(**spec)

@@ -1,0 +1,114 @@
+"""User-task commands: complete (state checked, values coerced by form), claim, unclaim, assign."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.orm import Session
+from SpiffWorkflow.task import TaskState
+
+from orchestrator.actors import Actor
+from orchestrator.engine import EngineCore
+from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
+from orchestrator.forms import FormValidationError, coerce_form
+from orchestrator.history import PendingEvent, append_events
+from orchestrator.models import HumanTask, HumanTaskState, ProcessInstance
+
+PRIVILEGED_ROLES = {"admin", "system"}
+
+
+def may_work_on(actor: Actor, task: HumanTask) -> bool:
+    """Assigned to me, or open to one of my groups or to me by name; admins may act on anything."""
+    if actor.roles & PRIVILEGED_ROLES:
+        return True
+    if task.assignee:
+        return task.assignee == actor.name
+    if not task.candidate_groups and not task.candidate_users:
+        return True
+    return bool(actor.groups & set(task.candidate_groups)) or actor.name in task.candidate_users
+
+
+class UserTaskCommands(EngineCore):
+    def _ready_task(self, session: Session, task_id: str) -> HumanTask:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"task '{task_id}' does not exist")
+        return row
+
+    def complete_user_task(self, task_id: str, values: dict[str, Any] | None, *, actor: Actor) -> HumanTask:
+        """Complete a READY task with form values; a second or concurrent completion gets Conflict."""
+        with self.db.transaction() as session:
+            row = self._ready_task(session, task_id)
+            with self._command(row.instance_id, actor, session=session) as ctx:
+                session.refresh(row)  # re-read under the instance lock
+                _check_open(row, actor)
+                task = ctx.workflow.get_task_from_id(UUID(task_id))
+                if task is None or task.state != TaskState.READY:
+                    raise Conflict(f"task '{task_id}' is not waiting for completion")
+                try:
+                    clean = coerce_form(row.form, values or {})
+                except FormValidationError as exc:
+                    raise InvalidInput(f"task '{row.element_id}': invalid form values", exc.errors) from exc
+                task.set_data(**clean)
+                task.run()
+                row.state = HumanTaskState.COMPLETED
+                row.completed_at = ctx.now
+                row.completed_by = actor.name
+                ctx.record("task_completed", element_id=row.element_id, task_id=task_id, values=clean)
+                ctx.run_engine()
+        self._wake(ctx.new_job_ids)
+        return row
+
+    def claim_task(self, task_id: str, *, actor: Actor) -> HumanTask:
+        return self._set_assignee(task_id, actor, actor.name, "task_claimed")
+
+    def unclaim_task(self, task_id: str, *, actor: Actor) -> HumanTask:
+        return self._set_assignee(task_id, actor, None, "task_unclaimed")
+
+    def assign_task(self, task_id: str, user: str, *, actor: Actor) -> HumanTask:
+        if not user or not isinstance(user, str):
+            raise InvalidInput("assign needs a user", {"user": "is required"})
+        return self._set_assignee(task_id, actor, user, "task_assigned")
+
+    def _set_assignee(self, task_id: str, actor: Actor, assignee: str | None, event: str) -> HumanTask:
+        """Change who holds a task; serialized with other commands by the instance lock."""
+        with self.db.transaction() as session:
+            row = self._ready_task(session, task_id)
+            instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
+            session.refresh(row)
+            if row.state != HumanTaskState.READY:
+                raise Conflict(f"task '{task_id}' is {row.state}")
+            if event == "task_claimed":
+                if row.assignee and row.assignee != actor.name:
+                    raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
+                _check_may_act(row, actor)
+            elif event == "task_unclaimed":
+                if row.assignee and row.assignee != actor.name and not actor.roles & PRIVILEGED_ROLES:
+                    raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
+            else:
+                _check_may_act(row, actor, ignore_assignee=True)
+            previous = row.assignee
+            row.assignee = assignee
+            row.claimed_at = self.now() if assignee else None
+            instance.version += 1
+            append_events(session, instance.id, self.now(), [
+                PendingEvent(event, actor.name, row.element_id, row.id, {"assignee": assignee, "previous": previous})
+            ])
+        return row
+
+
+def _check_open(row: HumanTask, actor: Actor) -> None:
+    if row.state != HumanTaskState.READY:
+        raise Conflict(f"task '{row.id}' is already {row.state}", state=row.state)
+    if row.assignee and row.assignee != actor.name and not actor.roles & PRIVILEGED_ROLES:
+        raise Conflict(f"task '{row.id}' is claimed by {row.assignee}", assignee=row.assignee)
+    _check_may_act(row, actor)
+
+
+def _check_may_act(row: HumanTask, actor: Actor, ignore_assignee: bool = False) -> None:
+    probe = row if not ignore_assignee else HumanTask(
+        candidate_groups=row.candidate_groups, candidate_users=row.candidate_users, assignee=None
+    )
+    if not may_work_on(actor, probe):
+        raise Forbidden(f"{actor.name} is not in a candidate group of task '{row.id}'")

@@ -1,0 +1,41 @@
+"""Thin Celery tasks: ids in, one engine call each."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+
+from celery import Celery
+
+from orchestrator.service import Engine
+
+RUN_JOB = "loopline.run_job"
+SWEEP = "loopline.sweep"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def register_tasks(app: Celery, engine: Callable[[], Engine]) -> None:
+    """Register the tasks on `app`; `engine` returns the process's Engine (built lazily in workers)."""
+
+    @app.task(name=RUN_JOB, shared=False, acks_late=True, reject_on_worker_lost=True)
+    def run_job(job_id: int) -> str:
+        return engine().run_job(int(job_id), worker_name())
+
+    @app.task(name=SWEEP, shared=False, acks_late=False)
+    def sweep() -> dict:
+        current = engine()
+        return {"timers": len(current.fire_due_timers()), "relayed": len(current.relay_jobs())}
+
+
+def celery_waker(app: Celery) -> Callable[[list[int]], None]:
+    """Wake workers for new jobs through the broker; failures are left to the relay."""
+
+    def wake(job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            app.send_task(RUN_JOB, args=[job_id], retry=False)
+
+    return wake

@@ -1,0 +1,31 @@
+"""The sweep loop of `loopline beat` and of the embedded mode: fire timers when due, relay the outbox."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from orchestrator.service import Engine
+
+log = logging.getLogger(__name__)
+
+
+def run_scheduler(engine: Engine, stop: threading.Event) -> None:
+    """Sleep until the next timer is due (at most one interval), fire due timers, relay jobs now and then."""
+    interval = engine.settings.timer_sweep_interval
+    next_relay = 0.0
+    while not stop.is_set():
+        try:
+            engine.fire_due_timers()
+            if time.monotonic() >= next_relay:
+                engine.relay_jobs()
+                next_relay = time.monotonic() + engine.settings.relay_interval
+            due = engine.next_due_at()
+        except Exception:  # keep sweeping through a database hiccup; the next round retries
+            log.exception("timer sweep failed")
+            due = None
+        wait = interval
+        if due is not None:
+            wait = min(interval, max(0.0, (due - engine.now()).total_seconds()) + 0.005)
+        stop.wait(wait)

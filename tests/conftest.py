@@ -1,0 +1,118 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when DATABASE_URL is set), a manual clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from orchestrator.actors import Actor
+from orchestrator.clock import ManualClock
+from orchestrator.db import Base, Database
+from orchestrator.definitions import ModelFile
+from orchestrator.service import Engine
+from orchestrator.settings import Settings
+from tests.support.connectors import Ledger, register
+
+FIXTURES = Path(__file__).parent / "fixtures"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+ADMIN = Actor("admin", roles=frozenset({"admin"}))
+
+
+def require_service(name: str, available: bool, why: str) -> None:
+    """Skip on a laptop without the service; fail under CI=true, where every service must be there."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{name} is required under CI=true: {why}")
+    pytest.skip(f"{name} not available: {why}")
+
+
+def postgres_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    require_service("PostgreSQL", url.startswith("postgresql"), "set DATABASE_URL=postgresql+psycopg://…")
+    return url
+
+
+def reset_postgres(url: str) -> Database:
+    db = Database(url)
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - reported as a missing service
+        require_service("PostgreSQL", False, f"cannot connect to {url}: {exc}")
+    Base.metadata.drop_all(db.engine)
+    Base.metadata.create_all(db.engine)
+    return db
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database(backend, tmp_path) -> Database:
+    """A fresh, empty database of the requested backend."""
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'loopline.db'}")
+        db.create_schema()
+    else:
+        db = reset_postgres(postgres_url())
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'loopline.db'}")
+    db.create_schema()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def ledger(tmp_path, monkeypatch) -> Ledger:
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("LOOPLINE_TEST_LEDGER", str(path))
+    return Ledger(str(path))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def make_engine(ledger, clock, tmp_path) -> Callable[..., Engine]:
+    """Build an Engine on a given database with test connectors and the manual clock."""
+
+    def build(database: Database, **overrides) -> Engine:
+        overrides.setdefault("database_url", database.url)
+        overrides.setdefault("home", tmp_path)
+        overrides.setdefault("environment", "test")
+        overrides.setdefault("connector_modules", ("tests.support.connectors",))
+        engine_clock = overrides.pop("clock", clock)
+        settings = Settings.from_env({}, **overrides)
+        return Engine(settings, db=database, clock=engine_clock)
+
+    return build
+
+
+@pytest.fixture
+def engine(make_engine, database) -> Engine:
+    """An engine on the parametrized backend with the refund fixture deployed."""
+    built = make_engine(database)
+    deploy_fixture(built, "refund_claim.bpmn", "routing.dmn")
+    return built
+
+
+def deploy_fixture(engine: Engine, *names: str):
+    files = [ModelFile(name, (FIXTURES / name).read_text(encoding="utf-8")) for name in names]
+    return engine.deploy(files, actor=ADMIN)
+
+
+__all__ = ["ADMIN", "FIXTURES", "IN_CI", "deploy_fixture", "register", "require_service"]

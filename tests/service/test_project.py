@@ -1,0 +1,55 @@
+"""House rules checked by the suite: layering, the README's commands, the migrations."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from orchestrator.db import Base
+from orchestrator.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[2]
+LOWER_LAYERS = {"orchestrator": {"web", "tasks"}, "integrations": {"web", "tasks", "orchestrator"},
+                "tasks": {"web"}}
+
+
+def imported_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_layers_point_one_way():
+    offenders = []
+    for package, forbidden in LOWER_LAYERS.items():
+        for path in (REPO / package).rglob("*.py"):
+            bad = imported_packages(path) & (forbidden | {"flask"} if package != "tasks" else forbidden)
+            if bad:
+                offenders.append(f"{path.relative_to(REPO)} imports {sorted(bad)}")
+    assert offenders == []
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    test_command = next(b.strip() for b in blocks if "pytest" in b)
+    assert test_command in (REPO / ".ci" / "run").read_text()
+
+
+def test_migrations_match_the_models(tmp_path):
+    url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
