@@ -180,7 +180,7 @@ def _sync_jobs(ctx: CommandContext) -> None:
             if JOB_MARK not in task.internal_data:
                 _new_job(ctx, task)
     for job in ctx.session.scalars(
-        select(Job).where(Job.instance_id == ctx.instance.id, Job.status == JobStatus.PENDING)
+        select(Job).where(Job.instance_id == ctx.instance.id, Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
     ):
         if job.task_id not in started:
             job.status = JobStatus.CANCELLED

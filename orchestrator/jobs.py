@@ -27,6 +27,7 @@ from orchestrator.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("worker")
+ENDED = (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ class JobCommands(EngineCore):
             result = {"result": result}
         with self.db.transaction() as session:
             job = self._job(session, job_id)
+            if self._dropped_for_ended_instance(session, job):
+                return "dropped"
             with self._command(job.instance_id, WORKER, session=session,
                                statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
                 session.refresh(job)
@@ -138,6 +141,8 @@ class JobCommands(EngineCore):
             return self._fail_transient(job_id, token, error)
         with self.db.transaction() as session:
             job = self._job(session, job_id)
+            if self._dropped_for_ended_instance(session, job):
+                return "dropped"
             with self._command(job.instance_id, WORKER, session=session,
                                statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
                 session.refresh(job)
@@ -167,7 +172,9 @@ class JobCommands(EngineCore):
         now = self.now()
         with self.db.transaction() as session:
             job = self._job(session, job_id)
-            instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
+            if self._dropped_for_ended_instance(session, job):
+                return "dropped"
+            instance = session.get(ProcessInstance, job.instance_id)
             session.refresh(job)
             if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
                 return "dropped"
@@ -191,6 +198,22 @@ class JobCommands(EngineCore):
                 {"job_id": job.id, "attempt": job.attempts, "delay_seconds": round(delay, 3), "error": error},
             )])
             return "retry"
+
+    def _dropped_for_ended_instance(self, session: Session, job: Job) -> bool:
+        """True (after recording it) when the instance ended while the job ran: the result has nowhere to go."""
+        instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
+        if instance.status not in ENDED:
+            return False
+        session.refresh(job)
+        if job.status in (JobStatus.RUNNING, JobStatus.PENDING):
+            job.status = JobStatus.CANCELLED
+            job.finished_at = self.now()
+            job.locked_until = None
+        instance.version += 1
+        append_events(session, instance.id, self.now(), [PendingEvent(
+            "job_result_dropped", WORKER.name, job.element_id, job.task_id,
+            {"job_id": job.id, "reason": f"instance is {instance.status}"})])
+        return True
 
     def open_incident(self, job_id: int, message: str, *, token: str | None = None) -> None:
         """Park a job whose outcome the process could not take (its instance is left as it was)."""

@@ -62,7 +62,5 @@ class StateSerializer:
         dct = json.loads(text)
         self._serializer.migrate(dct)
         workflow = self._serializer.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
-        workflow.script_engine = script_engine
-        for subprocess in workflow.subprocesses.values():
-            subprocess.script_engine = script_engine
+        workflow.script_engine = script_engine  # subprocesses read the top workflow's engine
         return workflow
