@@ -60,6 +60,23 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def with_search_path(url: str, schema: str) -> str:
+    """A PostgreSQL URL whose connections use `schema`, so tests and benchmarks never touch `public`."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def recreate_schema(url: str, schema: str) -> None:
+    """Drop and create one PostgreSQL schema (for tests and benchmarks only)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    finally:
+        engine.dispose()
+
+
 class Database:
     """The engine plus a session factory; `transaction()` is the only way commands write."""
 
@@ -79,10 +96,10 @@ class Database:
             yield session
 
     def create_schema(self) -> None:
-        """Create all tables directly (tests and first start); migrations manage upgrades."""
-        from orchestrator import models  # noqa: F401  (registers the tables)
+        """Bring the schema to the newest migration (the same path production takes)."""
+        from orchestrator.migrate import upgrade
 
-        Base.metadata.create_all(self.engine)
+        upgrade(self.url)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -8,7 +8,11 @@ from orchestrator.settings import Settings
 
 
 def create_celery(settings: Settings) -> Celery:
-    """Build the Celery app for a broker URL; tasks are registered by tasks.jobs.register_tasks."""
+    """Build the Celery app for a broker URL; tasks are registered by tasks.jobs.register_tasks.
+
+    Celery lets the CELERY_BROKER_URL variable win over any configured URL; Loopline's settings read
+    that same variable, so the two agree.
+    """
     app = Celery("loopline", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",

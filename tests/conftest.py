@@ -7,11 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from orchestrator.actors import Actor
 from orchestrator.clock import ManualClock
-from orchestrator.db import Base, Database
+from orchestrator.db import Database, recreate_schema, with_search_path
 from orchestrator.definitions import ModelFile
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
@@ -37,15 +36,17 @@ def postgres_url() -> str:
     return url
 
 
+TEST_SCHEMA = "loopline_test"
+
+
 def reset_postgres(url: str) -> Database:
-    db = Database(url)
+    """A fresh, migrated schema of its own in the given database; `public` is never touched."""
     try:
-        with db.engine.begin() as connection:
-            connection.execute(text("SELECT 1"))
+        recreate_schema(url, TEST_SCHEMA)
     except Exception as exc:  # noqa: BLE001 - reported as a missing service
-        require_service("PostgreSQL", False, f"cannot connect to {url}: {exc}")
-    Base.metadata.drop_all(db.engine)
-    Base.metadata.create_all(db.engine)
+        require_service("PostgreSQL", False, f"cannot prepare schema {TEST_SCHEMA} in {url}: {exc}")
+    db = Database(with_search_path(url, TEST_SCHEMA))
+    db.create_schema()
     return db
 
 

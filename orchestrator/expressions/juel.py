@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.expressions.errors import ExpressionError
-from orchestrator.expressions.sandbox import MAX_DEPTH, SafeEvaluator
+from orchestrator.expressions.sandbox import SafeEvaluator
 
 _WORD_OPERATORS = {"and": "&&", "or": "||", "not": "!", "eq": "==", "ne": "!=", "lt": "<",
                    "gt": ">", "le": "<=", "ge": ">=", "div": "/", "mod": "%", "empty": "empty"}
@@ -37,6 +38,7 @@ _NUMBER = re.compile(r"(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EQUALITY = {"==": "==", "!=": "!="}
 _RELATIONAL = {"<": "<", ">": ">", "<=": "<=", ">=": ">="}
+MAX_NESTING = 40  # parenthesis/ternary levels; each level costs ~16 Python frames while parsing
 _checker = SafeEvaluator()
 
 
@@ -84,13 +86,12 @@ def _tokenize(source: str) -> list[_Token]:
 
 
 def _word_token(word: str, pos: int) -> _Token:
-    lowered = word
-    if lowered == "instanceof":
+    if word == "instanceof":
         raise ExpressionError("unsupported JUEL operator 'instanceof'")
-    if lowered in _WORD_OPERATORS:
-        return _Token("op", _WORD_OPERATORS[lowered], pos, word)
-    if lowered in _LITERAL_WORDS:
-        return _Token("lit", _LITERAL_WORDS[lowered], pos, word)
+    if word in _WORD_OPERATORS:
+        return _Token("op", _WORD_OPERATORS[word], pos, word)
+    if word in _LITERAL_WORDS:
+        return _Token("lit", _LITERAL_WORDS[word], pos, word)
     return _Token("word", word, pos, word)
 
 
@@ -146,6 +147,7 @@ class _Parser:
         self.tokens = tokens
         self.index = 0
         self.depth = 0
+        self.unary_run = 0
 
     @property
     def current(self) -> _Token:
@@ -182,7 +184,7 @@ class _Parser:
 
     def _ternary(self) -> str:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
+        if self.depth > MAX_NESTING:
             raise ExpressionError("expression is nested too deeply")
         condition = self._chain("||", "or", self._and)
         if self._accept("?"):
@@ -196,19 +198,17 @@ class _Parser:
     def _and(self) -> str:
         return self._chain("&&", "and", self._equality)
 
-    def _chain(self, symbol: str, python: str, operand: object) -> str:
-        parse = operand  # type: ignore[assignment]
-        terms = [parse()]  # type: ignore[operator]
+    def _chain(self, symbol: str, python: str, operand: Callable[[], str]) -> str:
+        terms = [operand()]
         while self._accept(symbol):
-            terms.append(parse())  # type: ignore[operator]
+            terms.append(operand())
         return terms[0] if len(terms) == 1 else "(" + f" {python} ".join(terms) + ")"
 
-    def _binary(self, operators: dict[str, str], operand: object) -> str:
-        parse = operand
-        left = parse()  # type: ignore[operator]
+    def _binary(self, operators: dict[str, str], operand: Callable[[], str]) -> str:
+        left = operand()
         while self.current.kind == "op" and self.current.value in operators:
             symbol = operators[self._advance().value]
-            left = f"({left} {symbol} {parse()})"  # type: ignore[operator]
+            left = f"({left} {symbol} {operand()})"
         return left
 
     def _equality(self) -> str:
@@ -224,6 +224,12 @@ class _Parser:
         return self._binary({"*": "*", "/": "/", "%": "%"}, self._unary)
 
     def _unary(self) -> str:
+        if self.current.kind == "op" and self.current.value in ("-", "!", "empty"):
+            self.unary_run += 1
+            if self.unary_run > MAX_NESTING:
+                raise ExpressionError("expression is nested too deeply")
+        else:
+            self.unary_run = 0
         if self._accept("-"):
             return f"(-{self._unary()})"
         if self._accept("!"):
@@ -240,7 +246,7 @@ class _Parser:
                 if member.kind not in ("word", "op", "lit") or not _WORD.fullmatch(member.text or ""):
                     raise ExpressionError(f"expected a property name after '.' but found {self._describe(member)}")
                 if self.current.kind == "op" and self.current.value == "(":
-                    raise ExpressionError(f"method calls are not supported: '{member.text}(...)'")
+                    raise ExpressionError(f"method calls are not supported: '{result}.{member.text}(...)'")
                 result = python_member(result, member.text)
             elif self._accept("["):
                 index = self._ternary()
@@ -268,7 +274,7 @@ class _Parser:
         if token.kind == "op" and token.value == "(":
             inner = self._ternary()
             self._expect(")")
-            return f"({inner})" if not inner.startswith("(") else inner
+            return f"({inner})"
         raise ExpressionError(f"unexpected {self._describe(token)}")
 
 
@@ -298,7 +304,20 @@ def translate_expression(text: str) -> str:
         inner = unwrap_el(stripped)
         python = stripped if inner is None else juel_to_python(inner)
         _checker.check(python)
+    except RecursionError:
+        raise ExpressionError(f"expression is nested too deeply in {stripped[:80]!r}", expression=stripped) from None
     except ExpressionError as exc:
         shown = stripped if len(stripped) <= 80 else stripped[:77] + "..."
-        raise ExpressionError(f"{exc.message} in {shown!r}", expression=stripped) from None
+        hint = " (JUEL must be wrapped in ${...})" if _looks_like_juel(stripped, exc) else ""
+        raise ExpressionError(f"{exc.message} in {shown!r}{hint}", expression=stripped) from None
     return python
+
+
+def _looks_like_juel(text: str, error: ExpressionError) -> bool:
+    if not error.message.startswith("invalid expression syntax") or text.startswith(("${", "#{")):
+        return False
+    try:
+        juel_to_python(text)
+    except (ExpressionError, RecursionError):
+        return False
+    return True

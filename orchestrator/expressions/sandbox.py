@@ -11,7 +11,10 @@ the functions in ``ALLOWED_FUNCTIONS`` and of the read-only methods in ``ALLOWED
 Comprehensions are allowed only as the single argument of ``any``/``all``/``sum``/``min``/``max``:
 they are streamed (never materialised), capped at ``MAX_ITERATIONS`` items and ``MAX_SECONDS``.
 Rejected: names/attributes starting with ``_``, lambdas, ``:=``, other calls, ``*``/``**`` unpacking,
-bitwise operators, and constant sub-expressions that exceed the size caps (``9**9**9``).
+bitwise operators, ``%`` string formatting, and constant sub-expressions that exceed the size caps
+(``9**9**9``). Run-time caps: built strings/lists ``MAX_SEQUENCE_LENGTH`` items, integers
+``MAX_INT_BITS`` bits, everything built by one evaluation ``MAX_BUDGET`` items counted expanded
+(so shared-reference bombs like ``[[1]*10**5]*10**5`` fail before str/hash/compare touch them).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ MAX_BUDGET = 1_000_000
 MAX_INT_BITS = 10_000
 MAX_ITERATIONS = 10_000
 MAX_SECONDS = 1.0
+_SEQUENCES = (str, bytes, list, tuple)
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def is_empty(value: Any) -> bool:
@@ -46,14 +51,14 @@ def is_empty(value: Any) -> bool:
     return False
 
 
-def _safe_round(number: Any, ndigits: int | None = None) -> Any:
+def safe_round(number: Any, ndigits: int | None = None) -> Any:
     """round() whose ndigits is bounded: round(5, -10**7) would run for seconds."""
     if ndigits is not None and abs(ndigits) > 100:
         raise ExpressionError("round() ndigits must be between -100 and 100")
     return round(number, ndigits) if ndigits is not None else round(number)
 
 
-def _safe_sum(iterable: Any, start: int | float = 0) -> Any:
+def safe_sum(iterable: Any, start: int | float = 0) -> Any:
     """sum() over numbers only: summing lists or strings could build huge values."""
     if isinstance(start, bool) or not isinstance(start, (int, float)):
         raise ExpressionError("sum() start must be a number")
@@ -65,21 +70,102 @@ def _safe_sum(iterable: Any, start: int | float = 0) -> Any:
     return total
 
 
+def check_length(size: int, limit: int = MAX_SEQUENCE_LENGTH) -> None:
+    """Refuse to build a string/list longer than ``limit`` items."""
+    if size > limit:
+        raise ExpressionError(f"result would be too long ({size} > {limit} items)")
+
+
+def check_bits(bits: int, limit: int = MAX_INT_BITS) -> None:
+    """Refuse to build an integer wider than ``limit`` bits (big-int arithmetic cannot be interrupted)."""
+    if bits > limit:
+        raise ExpressionError(f"number would be too large (more than {limit} bits)")
+
+
+def guarded_add(a: Any, b: Any, max_items: int = MAX_SEQUENCE_LENGTH) -> Any:
+    """``a + b`` with the size of a concatenation checked before it is built."""
+    if isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES):
+        check_length(len(a) + len(b), max_items)
+    return a + b
+
+
+def guarded_mul(a: Any, b: Any, max_items: int = MAX_SEQUENCE_LENGTH, max_bits: int = MAX_INT_BITS) -> Any:
+    """``a * b`` with repeated sequences and big integers checked before they are built."""
+    sequence, count = (a, b) if isinstance(a, _SEQUENCES) else (b, a)
+    if isinstance(sequence, _SEQUENCES) and isinstance(count, int):
+        check_length(len(sequence) * max(count, 0), max_items)
+        if count > 0 and isinstance(sequence, (list, tuple)):  # repeating nested containers multiplies them
+            try:
+                expanded_size(sequence, max_items // count + 1)
+            except ExpressionError:
+                raise ExpressionError(f"repeating nested values {count} times would expand to more than "
+                                      f"{max_items} items") from None
+    elif isinstance(a, int) and isinstance(b, int):
+        check_bits(a.bit_length() + b.bit_length(), max_bits)
+    return a * b
+
+
+def guarded_pow(a: Any, b: Any, max_bits: int = MAX_INT_BITS) -> Any:
+    """``a ** b`` refusing huge integer results (9**9**9) and complex results."""
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+        check_bits(b if b > max_bits else abs(a).bit_length() * b, max_bits)
+    result = a ** b
+    if isinstance(result, complex):
+        raise ExpressionError(f"{_short(a)} ** {_short(b)} has no real result")
+    return result
+
+
+def expanded_size(value: Any, limit: int = MAX_SEQUENCE_LENGTH) -> int:
+    """Items (and characters) ``value`` expands to, refusing more than ``limit``: ``[[1]*10**5]*10**5``
+    is small in memory (shared references) but is 10**10 items to str(), hash, compare or serialize."""
+    if isinstance(value, BaseException):
+        value = value.args
+    if isinstance(value, (str, bytes)):
+        total = len(value)
+    elif not isinstance(value, _CONTAINERS):
+        return 1
+    else:
+        total, stack = 0, [value]
+        while stack and total <= limit:
+            item = stack.pop()
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            total += 1 + len(children)
+            for child in children if total <= limit else ():
+                if isinstance(child, (str, bytes)):
+                    total += len(child)
+                elif isinstance(child, _CONTAINERS):
+                    stack.append(child)
+    if total > limit:
+        raise ExpressionError(f"value is too large (more than {limit} items when expanded)")
+    return total
+
+
+def check_expanded_size(value: Any, limit: int = MAX_SEQUENCE_LENGTH) -> None:
+    """Raise ExpressionError if ``value`` expands to more than ``limit`` items (see expanded_size)."""
+    expanded_size(value, limit)
+
+
+def safe_str(value: Any = "", limit: int = MAX_SEQUENCE_LENGTH) -> str:
+    """str() that refuses to expand huge nested containers."""
+    check_expanded_size(value, limit)
+    return str(value)
+
+
 ALLOWED_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "len": len, "str": str, "int": int, "float": float, "bool": bool, "abs": abs,
-    "min": min, "max": max, "round": _safe_round, "sum": _safe_sum, "any": any, "all": all,
+    "len": len, "str": safe_str, "int": int, "float": float, "bool": bool, "abs": abs,
+    "min": min, "max": max, "round": safe_round, "sum": safe_sum, "any": any, "all": all,
     "sorted": sorted, "empty": is_empty,
 }
 AGGREGATORS = frozenset({"any", "all", "sum", "min", "max"})
-_STR_METHODS = frozenset({
+STR_METHODS = frozenset({
     "lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "casefold", "title",
     "capitalize", "isdigit", "isalpha", "isalnum", "isnumeric", "isdecimal", "isspace", "islower",
     "isupper", "find", "rfind", "count", "split", "rsplit", "removeprefix", "removesuffix",
 })
 ALLOWED_METHODS: dict[type, frozenset[str]] = {
-    str: _STR_METHODS,
+    str: STR_METHODS,
     dict: frozenset({"get", "keys", "values", "items"}),
-    list: frozenset({"count", "index"}),
+    list: frozenset({"count"}),  # list.index would put repr(value) into its error message
     tuple: frozenset({"count", "index"}),
 }
 _METHOD_NAMES = frozenset().union(*ALLOWED_METHODS.values())
@@ -88,8 +174,16 @@ _BIN_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDi
 _REJECTED_OPS = {ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|", ast.BitAnd: "&",
                  ast.BitXor: "^", ast.MatMult: "@", ast.Invert: "~"}
 _LEAF_TYPES = (str, int, float, bool, type(None))
-_SEQUENCES = (str, list, tuple)
+_COMPREHENSIONS = "comprehensions are only allowed as the single argument of any(), all(), sum(), min() or max()"
 _NOT_CONSTANT = (ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.ListComp, ast.GeneratorExp)
+
+
+def _short(value: Any) -> str:
+    """repr() for error messages that never expands a big value."""
+    if (isinstance(value, (bool, float, type(None))) or (isinstance(value, int) and value.bit_length() < 100)
+            or (isinstance(value, str) and len(value) <= 60)):
+        return repr(value)
+    return f"<{type(value).__name__}>"
 
 
 def _describe(node: ast.AST) -> str:
@@ -97,143 +191,94 @@ def _describe(node: ast.AST) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-class _Checker:
-    """Walks a parsed expression and raises ExpressionError on the first disallowed construct."""
+_PASSTHROUGH = (ast.Expression, ast.Subscript, ast.Slice, ast.BoolOp, ast.Compare, ast.IfExp, ast.List,
+                ast.Tuple, ast.Set, ast.Dict, ast.UnaryOp, ast.Load, ast.boolop, ast.cmpop, ast.unaryop,
+                ast.operator)
+_REJECTIONS = {
+    ast.Lambda: "lambda expressions are not allowed", ast.NamedExpr: "assignment expressions (:=) are not allowed",
+    ast.DictComp: "dict comprehensions are not allowed", ast.SetComp: "set comprehensions are not allowed",
+    ast.Starred: "'*' unpacking is not allowed", ast.ListComp: _COMPREHENSIONS, ast.GeneratorExp: _COMPREHENSIONS,
+}
 
-    def visit(self, node: ast.AST, depth: int = 0, folded: bool = False) -> None:
-        if depth > MAX_DEPTH:
-            raise ExpressionError("expression is nested too deeply")
-        method = getattr(self, "_visit_" + type(node).__name__, None)
-        if method is None:
-            raise ExpressionError(self._rejection(node))
-        method(node, depth + 1, folded)
 
-    def _rejection(self, node: ast.AST) -> str:
-        names = {ast.Lambda: "lambda expressions", ast.NamedExpr: "assignment expressions (:=)",
-                 ast.DictComp: "dict comprehensions", ast.SetComp: "set comprehensions",
-                 ast.Starred: "'*' unpacking", ast.Await: "await", ast.Yield: "yield"}
-        if isinstance(node, (ast.ListComp, ast.GeneratorExp)):
-            return ("comprehensions are only allowed as the single argument of "
-                    "any(), all(), sum(), min() or max()")
-        return f"{names.get(type(node), type(node).__name__)} is not allowed"
+def _check_name(name: str, kind: str = "name") -> None:
+    if name.startswith("_"):
+        raise ExpressionError(f"{kind} '{name}' is not allowed")
 
-    def _visit_Expression(self, node: ast.Expression, depth: int, folded: bool) -> None:
-        self.visit(node.body, depth, folded)
 
-    def _visit_Constant(self, node: ast.Constant, depth: int, folded: bool) -> None:
+def _check(node: ast.AST, depth: int = 0, folded: bool = False) -> None:
+    """Raise ExpressionError on the first construct outside the allow-list (innermost first)."""
+    if depth > MAX_DEPTH:
+        raise ExpressionError("expression is nested too deeply")
+    constant = False
+    if isinstance(node, ast.Constant):
         if not isinstance(node.value, _LEAF_TYPES):
             raise ExpressionError(f"literal of type {type(node.value).__name__} is not allowed")
         if isinstance(node.value, str) and len(node.value) > MAX_SEQUENCE_LENGTH:
             raise ExpressionError("string literal is too long")
-
-    def _visit_Name(self, node: ast.Name, depth: int, folded: bool) -> None:
-        if node.id.startswith("_"):
-            raise ExpressionError(f"name '{node.id}' is not allowed")
-
-    def _visit_Attribute(self, node: ast.Attribute, depth: int, folded: bool) -> None:
-        if node.attr.startswith("_"):
-            raise ExpressionError(f"attribute '{node.attr}' is not allowed")
-        self.visit(node.value, depth, folded)
-
-    def _visit_Subscript(self, node: ast.Subscript, depth: int, folded: bool) -> None:
-        self.visit(node.value, depth, folded)
-        self.visit(node.slice, depth, folded)
-
-    def _visit_Slice(self, node: ast.Slice, depth: int, folded: bool) -> None:
-        for part in (node.lower, node.upper, node.step):
-            if part is not None:
-                self.visit(part, depth, folded)
-
-    def _visit_BinOp(self, node: ast.BinOp, depth: int, folded: bool) -> None:
+        return
+    if isinstance(node, ast.Name):
+        return _check_name(node.id)
+    if isinstance(node, ast.Attribute):
+        _check(node.value, depth + 1, folded)
+        return _check_name(node.attr, "attribute")
+    if isinstance(node, ast.Call):
+        return _check_call(node, depth + 1, folded)
+    if isinstance(node, ast.JoinedStr):
+        for value in node.values:
+            if isinstance(value, ast.FormattedValue) and value.format_spec is not None:
+                raise ExpressionError("format specs in f-strings are not allowed")
+            _check(value.value if isinstance(value, ast.FormattedValue) else value, depth + 1, folded)
+        return
+    if isinstance(node, ast.BinOp):
         if type(node.op) not in _BIN_OPS:
             raise ExpressionError(f"operator '{_REJECTED_OPS.get(type(node.op), '?')}' is not allowed")
         constant = not folded and _is_constant(node)
-        self.visit(node.left, depth, folded or constant)
-        self.visit(node.right, depth, folded or constant)
-        if constant:
-            _fold(node)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+        raise ExpressionError("operator '~' is not allowed")
+    elif isinstance(node, ast.Dict) and any(key is None for key in node.keys):
+        raise ExpressionError("'**' unpacking is not allowed")
+    elif not isinstance(node, _PASSTHROUGH):
+        raise ExpressionError(_REJECTIONS.get(type(node), f"{type(node).__name__} is not allowed"))
+    for child in ast.iter_child_nodes(node):
+        _check(child, depth + 1, folded or constant)
+    if constant:
+        _fold(node)  # type: ignore[arg-type]
 
-    def _visit_UnaryOp(self, node: ast.UnaryOp, depth: int, folded: bool) -> None:
-        if isinstance(node.op, ast.Invert):
-            raise ExpressionError("operator '~' is not allowed")
-        self.visit(node.operand, depth, folded)
 
-    def _visit_BoolOp(self, node: ast.BoolOp, depth: int, folded: bool) -> None:
-        for value in node.values:
-            self.visit(value, depth, folded)
-
-    def _visit_Compare(self, node: ast.Compare, depth: int, folded: bool) -> None:
-        self.visit(node.left, depth, folded)
-        for comparator in node.comparators:
-            self.visit(comparator, depth, folded)
-
-    def _visit_IfExp(self, node: ast.IfExp, depth: int, folded: bool) -> None:
-        for part in (node.test, node.body, node.orelse):
-            self.visit(part, depth, folded)
-
-    def _visit_List(self, node: ast.List | ast.Tuple | ast.Set, depth: int, folded: bool) -> None:
-        for element in node.elts:
-            self.visit(element, depth, folded)
-
-    _visit_Tuple = _visit_List
-    _visit_Set = _visit_List
-
-    def _visit_Dict(self, node: ast.Dict, depth: int, folded: bool) -> None:
-        for key, value in zip(node.keys, node.values, strict=True):
-            if key is None:
-                raise ExpressionError("'**' unpacking is not allowed")
-            self.visit(key, depth, folded)
-            self.visit(value, depth, folded)
-
-    def _visit_JoinedStr(self, node: ast.JoinedStr, depth: int, folded: bool) -> None:
-        for value in node.values:
-            if isinstance(value, ast.FormattedValue):
-                if value.format_spec is not None:
-                    raise ExpressionError("format specs in f-strings are not allowed")
-                self.visit(value.value, depth, folded)
-            else:
-                self.visit(value, depth, folded)
-
-    def _visit_Call(self, node: ast.Call, depth: int, folded: bool) -> None:
-        func = node.func
-        if isinstance(func, ast.Name):
-            if func.id.startswith("_"):
-                raise ExpressionError(f"name '{func.id}' is not allowed")
-            if func.id not in ALLOWED_FUNCTIONS:
-                raise ExpressionError(f"function '{func.id}' is not allowed")
-        elif isinstance(func, ast.Attribute):
-            if func.attr.startswith("_"):
-                raise ExpressionError(f"attribute '{func.attr}' is not allowed")
-            if func.attr not in _METHOD_NAMES:
-                raise ExpressionError(f"method '{func.attr}' is not allowed")
-            self.visit(func.value, depth, folded)
-        else:
-            raise ExpressionError("only named functions and methods may be called")
-        for keyword in node.keywords:
-            if keyword.arg is None:
-                raise ExpressionError("'**' unpacking is not allowed")
-            if keyword.arg.startswith("_"):
-                raise ExpressionError(f"keyword argument '{keyword.arg}' is not allowed")
-            self.visit(keyword.value, depth, folded)
-        if _streams(node):
-            self._visit_comprehension(node.args[0], depth)
-            return
+def _check_call(node: ast.Call, depth: int, folded: bool) -> None:
+    func = node.func
+    if isinstance(func, ast.Name):
+        _check_name(func.id)
+        if func.id not in ALLOWED_FUNCTIONS:
+            raise ExpressionError(f"function '{func.id}' is not allowed")
+    elif isinstance(func, ast.Attribute):
+        _check(func.value, depth, folded)
+        _check_name(func.attr, "attribute")
+        if func.attr not in _METHOD_NAMES:
+            raise ExpressionError(f"method '{func.attr}' is not allowed")
+    else:
+        raise ExpressionError("only named functions and methods may be called")
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            raise ExpressionError("'**' unpacking is not allowed")
+        _check_name(keyword.arg, "keyword argument")
+        _check(keyword.value, depth, folded)
+    if not _streams(node):
         for arg in node.args:
-            self.visit(arg, depth, folded)
-
-    def _visit_comprehension(self, node: ast.ListComp | ast.GeneratorExp, depth: int) -> None:
-        for generator in node.generators:
-            if generator.is_async:
-                raise ExpressionError("async comprehensions are not allowed")
-            targets = generator.target.elts if isinstance(generator.target, ast.Tuple) else [generator.target]
-            for target in targets:
-                if not isinstance(target, ast.Name):
-                    raise ExpressionError("comprehension targets must be plain names")
-                self._visit_Name(target, depth, False)
-            self.visit(generator.iter, depth)
-            for condition in generator.ifs:
-                self.visit(condition, depth)
-        self.visit(node.elt, depth)
+            _check(arg, depth, folded)
+        return
+    comprehension = node.args[0]
+    assert isinstance(comprehension, (ast.ListComp, ast.GeneratorExp))
+    for generator in comprehension.generators:
+        targets = generator.target.elts if isinstance(generator.target, ast.Tuple) else [generator.target]
+        if generator.is_async or not all(isinstance(target, ast.Name) for target in targets):
+            raise ExpressionError("comprehension targets must be plain names")
+        for target in targets:
+            _check_name(target.id)  # type: ignore[attr-defined]
+        for part in (generator.iter, *generator.ifs):
+            _check(part, depth)
+    _check(comprehension.elt, depth)
 
 
 def _streams(node: ast.Call) -> bool:
@@ -271,7 +316,7 @@ def _parse_checked(py: str) -> ast.expr:
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError(f"expression cannot be parsed: {text[:80]!r}") from None
     try:
-        _Checker().visit(tree)
+        _check(tree)
     except RecursionError:
         raise ExpressionError("expression is nested too deeply") from None
     return tree.body
@@ -284,7 +329,7 @@ class _Interpreter(EvalWithCompoundTypes):
         operators = {
             ast.Add: self._add, ast.Sub: operator.sub, ast.Mult: self._mul,
             ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv,
-            ast.Mod: _mod, ast.Pow: _pow, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
+            ast.Mod: _mod, ast.Pow: guarded_pow, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b,
             ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
             ast.GtE: lambda a, b: a >= b, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
             ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b,
@@ -294,7 +339,7 @@ class _Interpreter(EvalWithCompoundTypes):
         self.functions = dict(ALLOWED_FUNCTIONS)
         self.nodes.update({
             ast.Name: self._eval_name, ast.Attribute: self._eval_attribute, ast.Call: self._eval_call,
-            ast.JoinedStr: self._eval_joinedstr,
+            ast.JoinedStr: self._eval_joinedstr, ast.Subscript: self._eval_subscript,
         })
         for removed in (ast.ListComp, ast.GeneratorExp, ast.DictComp):
             self.nodes.pop(removed, None)
@@ -331,26 +376,19 @@ class _Interpreter(EvalWithCompoundTypes):
             raise ExpressionError(f"{type(node).__name__} is not allowed") from None
         return handler(node)
 
-    def _charge(self, size: int) -> None:
-        if size > MAX_SEQUENCE_LENGTH:
-            raise ExpressionError(f"result would be too long ({size} > {MAX_SEQUENCE_LENGTH} items)")
-        self._budget += size
-        if self._budget > MAX_BUDGET:
-            raise ExpressionError("expression builds too much data")
+    def _charged(self, value: Any) -> Any:
+        if isinstance(value, _SEQUENCES):
+            try:
+                self._budget += expanded_size(value, MAX_BUDGET - self._budget)
+            except ExpressionError:
+                raise ExpressionError("expression builds too much data") from None
+        return value
 
     def _add(self, a: Any, b: Any) -> Any:
-        if isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES):
-            self._charge(len(a) + len(b))
-        return a + b
+        return self._charged(guarded_add(a, b))
 
     def _mul(self, a: Any, b: Any) -> Any:
-        if isinstance(a, _SEQUENCES) and isinstance(b, int):
-            self._charge(len(a) * max(b, 0))
-        elif isinstance(b, _SEQUENCES) and isinstance(a, int):
-            self._charge(len(b) * max(a, 0))
-        elif isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
-            raise ExpressionError(f"number would be too large (more than {MAX_INT_BITS} bits)")
-        return a * b
+        return self._charged(guarded_mul(a, b))
 
     def _eval_name(self, node: ast.Name) -> Any:
         for scope in reversed(self._scopes):
@@ -370,6 +408,16 @@ class _Interpreter(EvalWithCompoundTypes):
                 raise ExpressionError(f"no key '{node.attr}' in '{_describe(node.value)}'") from None
         raise ExpressionError(
             f"cannot read '.{node.attr}' of {type(value).__name__} value '{_describe(node.value)}'")
+
+    def _eval_subscript(self, node: ast.Subscript) -> Any:
+        container = self._eval(node.value)
+        key = self._eval(node.slice)
+        try:
+            return container[key]
+        except KeyError:
+            raise ExpressionError(f"no key {_short(key)} in '{_describe(node.value)}'") from None
+        except IndexError:
+            raise ExpressionError(f"index {_short(key)} is out of range for '{_describe(node.value)}'") from None
 
     def _eval_call(self, node: ast.Call) -> Any:
         kwargs = {keyword.arg: self._eval(keyword.value) for keyword in node.keywords}
@@ -395,10 +443,10 @@ class _Interpreter(EvalWithCompoundTypes):
         return getattr(obj, name)
 
     def _eval_joinedstr(self, node: ast.JoinedStr) -> str:
-        parts = [str(self._eval(value)) for value in node.values]
+        parts = [safe_str(self._eval(value)) for value in node.values]
         text = "".join(parts)
-        self._charge(len(text))
-        return text
+        check_length(len(text))
+        return self._charged(text)
 
     def _stream(self, node: ast.ListComp | ast.GeneratorExp) -> Iterator[Any]:
         scope: dict[str, Any] = {}
@@ -437,16 +485,9 @@ def _bind(target: ast.expr, item: Any, scope: dict[str, Any]) -> None:
 
 
 def _mod(a: Any, b: Any) -> Any:
-    if isinstance(a, str):
+    if isinstance(a, (str, bytes)):
         raise ExpressionError("'%' string formatting is not allowed; use f-strings or +")
     return a % b
-
-
-def _pow(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
-        if b > MAX_INT_BITS or abs(a).bit_length() * b > MAX_INT_BITS:
-            raise ExpressionError(f"{a} ** {b} is too large (more than {MAX_INT_BITS} bits)")
-    return a ** b
 
 
 _local = threading.local()

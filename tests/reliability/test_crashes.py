@@ -53,8 +53,9 @@ def process_env(db: Database, broker: str, tmp_path, **extra) -> dict[str, str]:
     }
 
 
-def client_engine(db: Database, env: dict[str, str]) -> Engine:
+def client_engine(db: Database, env: dict[str, str], monkeypatch) -> Engine:
     """The 'web' side: starts instances and relays the outbox, wakes workers through the broker."""
+    monkeypatch.setenv("CELERY_BROKER_URL", env["CELERY_BROKER_URL"])  # Celery prefers the variable
     settings = Settings.from_env(env)
     engine = Engine(settings, db=db, clock=SystemClock())
     engine.wake = celery_waker(create_celery(settings))
@@ -74,10 +75,10 @@ def waiting_for_parcel(engine: Engine, instance_id: str) -> bool:
     return "refund" in inspect.completed_elements(engine, instance_id)
 
 
-def test_killed_worker_job_completes_once_on_another_worker(shared_database, ledger, tmp_path):
+def test_killed_worker_job_completes_once_on_another_worker(shared_database, ledger, tmp_path, monkeypatch):
     with own_redis(tmp_path) as broker:
         env = process_env(shared_database, broker.url, tmp_path)
-        engine = client_engine(shared_database, env)
+        engine = client_engine(shared_database, env, monkeypatch)
         ledger.script("test.refund", "apply-then-sleep:120")
         first = start_loopline(["worker", "--pool", "solo", "--concurrency", "1"], env, tmp_path / "w1.log")
         try:
@@ -107,10 +108,10 @@ def test_killed_worker_job_completes_once_on_another_worker(shared_database, led
         assert inspect.instance(engine, row.id).status == InstanceStatus.COMPLETED
 
 
-def test_instances_started_while_redis_is_down_run_when_it_is_back(shared_database, ledger, tmp_path):
+def test_instances_started_while_redis_is_down_run_when_it_is_back(shared_database, ledger, tmp_path, monkeypatch):
     with own_redis(tmp_path) as broker:
         env = process_env(shared_database, broker.url, tmp_path)
-        engine = client_engine(shared_database, env)
+        engine = client_engine(shared_database, env, monkeypatch)
         worker = start_loopline(["worker", "--pool", "solo", "--concurrency", "1"], env, tmp_path / "w.log")
         try:
             before = engine.start_instance("refund_claim", actor=ADMIN, business_key="RMA-0",

@@ -1,15 +1,15 @@
 """engine core tables
 
-Revision ID: 912889584cf6
+Revision ID: f4cab7a3506f
 Revises: 
-Create Date: 2026-11-22 01:24:48.089043
+Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
 import orchestrator.db
 
 
-revision = '912889584cf6'
+revision = 'f4cab7a3506f'
 down_revision = None
 branch_labels = None
 depends_on = None
