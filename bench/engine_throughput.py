@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from celery.contrib.testing.worker import start_worker
-from sqlalchemy import func, select
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import TaskState
+from sqlalchemy import func, select
 
 from orchestrator.actors import Actor
 from orchestrator.db import Database, recreate_schema, with_search_path

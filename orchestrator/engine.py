@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from integrations.registry import ConnectorRegistry, default_registry
 from orchestrator.actors import Actor
@@ -37,7 +37,7 @@ JobWaker = Callable[[list[int]], None]
 class CommandContext:
     """Everything one command works on; effects and events are flushed by the engine at the end."""
 
-    engine: Engine
+    engine: EngineCore
     session: Session
     instance: ProcessInstance
     workflow: BpmnWorkflow
@@ -70,8 +70,7 @@ def _spiff_message(exc: SpiffWorkflowException) -> str:
 class DefinitionCache:
     """Parsed specs by definition id; deployments are immutable so entries never go stale."""
 
-    def __init__(self, engine: Engine):
-        self._engine = engine
+    def __init__(self):
         self._parsed: dict[int, ParsedProcess] = {}
         self._lock = threading.Lock()
 
@@ -111,7 +110,7 @@ class EngineCore:
         self.clock = clock or SystemClock()
         self.connectors = connectors or default_registry(settings.connector_modules)
         self.wake = wake
-        self.definitions = DefinitionCache(self)
+        self.definitions = DefinitionCache()
         self.serializer = StateSerializer()
         self.script_engine = SandboxedScriptEngine(settings.script_time_limit)
 

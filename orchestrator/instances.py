@@ -6,12 +6,12 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import event, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import TaskState
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
 from orchestrator.clock import using_clock

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
 from orchestrator.errors import Conflict, InvalidInput, NotFound

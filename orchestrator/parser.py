@@ -9,19 +9,17 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
     CallActivity,
+    EndEvent,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
     ManualTask,
     NoneTask,
     ScriptTask,
     ServiceTask,
-    TransactionSubprocess,
-)
-from SpiffWorkflow.bpmn.specs.defaults import (
-    BoundaryEvent,
-    EndEvent,
-    IntermediateCatchEvent,
-    IntermediateThrowEvent,
     StartEvent,
+    TransactionSubprocess,
 )
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
@@ -41,7 +39,9 @@ from SpiffWorkflow.camunda.parser.task_spec import (
     UserTaskParser,
 )
 from SpiffWorkflow.camunda.specs.business_rule_task import BusinessRuleTask
-from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
+from SpiffWorkflow.camunda.specs.event_definitions import (
+    MessageEventDefinition as CamundaMessageEventDefinition,
+)
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from orchestrator.decisions import DecisionEngine

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.orm import Session
 from SpiffWorkflow.task import TaskState
+from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
 from orchestrator.engine import EngineCore

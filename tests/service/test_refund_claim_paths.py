@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.actors import Actor
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 from orchestrator.models import InstanceStatus, JobStatus
 from tests.conftest import ADMIN
 from tests.support import inspect
-from orchestrator.actors import Actor
 
 MANAGER = Actor("mia", groups=frozenset({"sales_manager"}))
 CLERK = Actor("carl", groups=frozenset({"customer_service"}))

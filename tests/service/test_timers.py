@@ -10,9 +10,9 @@ from sqlalchemy import insert, select, text
 
 from orchestrator.clock import SystemClock
 from orchestrator.models import ProcessInstance
+from tasks.scheduler import run_scheduler
 from tests.conftest import ADMIN, deploy_fixture
 from tests.support import inspect
-from tasks.scheduler import run_scheduler
 from tests.support.waiting import wait_for
 
 
