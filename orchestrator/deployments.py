@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.actors import Actor
+from orchestrator.authorization import Permission, require
 from orchestrator.definitions import DeploymentError, ModelFile, parse_bundle
 from orchestrator.errors import InvalidModel
 from orchestrator.instances import InstanceCommands
@@ -29,6 +30,7 @@ class DeployedDefinition:
 class DeploymentCommands(InstanceCommands):
     def deploy(self, files: list[ModelFile], *, actor: Actor, name: str = "") -> list[DeployedDefinition]:
         """Store a bundle; a process whose content is unchanged keeps its version (idempotent)."""
+        require(actor, Permission.DEPLOY)
         try:
             parsed = parse_bundle(files, max_bytes=self.settings.max_model_bytes, known_topics=self.known_topics)
         except DeploymentError as exc:

@@ -21,7 +21,15 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import delete, select
 
 from orchestrator.forms import describe_form
-from orchestrator.models import HumanTask, HumanTaskState, InstanceStatus, Job, JobStatus, MessageSubscription
+from orchestrator.models import (
+    HumanTask,
+    HumanTaskGroup,
+    HumanTaskState,
+    InstanceStatus,
+    Job,
+    JobStatus,
+    MessageSubscription,
+)
 from orchestrator.parser import extensions_of
 
 if TYPE_CHECKING:
@@ -95,6 +103,7 @@ def _sync_human_tasks(ctx: CommandContext) -> None:
         if task_id not in rows:
             row = _new_human_task(ctx, task)
             ctx.session.add(row)
+            ctx.session.add_all(HumanTaskGroup(task_id=row.id, group_name=g) for g in row.candidate_groups)
             ctx.record("task_created", element_id=row.element_id, task_id=task_id, name=row.name,
                        candidate_groups=row.candidate_groups, assignee=row.assignee,
                        due_at=row.due_at.isoformat() if row.due_at else None)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
+from orchestrator.authorization import Permission, require
 from orchestrator.clock import using_clock
 from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.errors import Conflict, InvalidInput, NotFound
@@ -59,6 +60,7 @@ class InstanceCommands(EngineCore):
         version: int | None = None,
     ) -> ProcessInstance:
         """Start the latest (or given) version; the same idempotency key returns the same instance."""
+        require(actor, Permission.START)
         variables = check_variables(variables)
         try:
             with self.db.transaction() as session:
@@ -141,6 +143,7 @@ class InstanceCommands(EngineCore):
 
     def cancel_instance(self, instance_id: str, *, actor: Actor, reason: str = "") -> ProcessInstance:
         """Cancel a running or suspended instance: its open tasks and pending jobs are cancelled."""
+        require(actor, Permission.MANAGE_INSTANCES)
         with self._command(instance_id, actor, statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
             ctx.workflow.cancel()
             ctx.instance.status = InstanceStatus.CANCELLED
@@ -150,12 +153,14 @@ class InstanceCommands(EngineCore):
 
     def suspend_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
         """Stop timers firing and jobs starting until resumed; tasks stay where they are."""
+        require(actor, Permission.MANAGE_INSTANCES)
         with self.db.transaction() as session:
             row = self._set_status(session, instance_id, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
             self._record(session, row, actor, "instance_suspended")
         return row
 
     def resume_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
+        require(actor, Permission.MANAGE_INSTANCES)
         with self.db.transaction() as session:
             row = self._set_status(session, instance_id, InstanceStatus.SUSPENDED, InstanceStatus.RUNNING)
             # jobs that were held back are picked up again by the relay sweep

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from integrations.registry import BusinessError, JobContext
 from orchestrator.actors import Actor
+from orchestrator.authorization import Permission, require
 from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.errors import Conflict, EngineError, NotFound
 from orchestrator.history import PendingEvent, append_events
@@ -233,6 +234,7 @@ class JobCommands(EngineCore):
 
     def retry_incident(self, incident_id: int, *, actor: Actor) -> Incident:
         """Resolve an incident by running its job again from attempt one."""
+        require(actor, Permission.RETRY_INCIDENTS)
         with self.db.transaction() as session:
             incident = session.get(Incident, incident_id)
             if incident is None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
+from orchestrator.authorization import Permission, require
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 from orchestrator.instances import InstanceCommands, check_variables
 from orchestrator.models import InstanceStatus, MessageSubscription, ProcessDefinition, ProcessInstance
@@ -36,6 +37,7 @@ class MessageCommands(InstanceCommands):
         variables: dict[str, Any] | None = None,
     ) -> Correlation:
         """Deliver a message by name + business key or correlation key; 404 if nothing waits, 409 if ambiguous."""
+        require(actor, Permission.CORRELATE)
         if not name or not isinstance(name, str):
             raise InvalidInput("a message needs a name", {"messageName": "is required"})
         variables = check_variables(variables)

@@ -112,6 +112,14 @@ class HumanTask(Base):
     completed_by: Mapped[str | None] = mapped_column(String(200))
 
 
+class HumanTaskGroup(Base):
+    """One row per candidate group of a task, so 'tasks of my groups' is an indexed lookup."""
+
+    __tablename__ = "human_task_group"
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id"), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
 class Job(Base):
     """Outbox row for an external service task; the worker re-reads it before and after acting."""
 

@@ -9,37 +9,26 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
+from orchestrator.authorization import can_act_on_task, can_see_task
 from orchestrator.engine import EngineCore
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
 from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import HumanTask, HumanTaskState, ProcessInstance
 
-PRIVILEGED_ROLES = {"admin", "system"}
-
-
-def may_work_on(actor: Actor, task: HumanTask) -> bool:
-    """Assigned to me, or open to one of my groups or to me by name; admins may act on anything."""
-    if actor.roles & PRIVILEGED_ROLES:
-        return True
-    if task.assignee:
-        return task.assignee == actor.name
-    if not task.candidate_groups and not task.candidate_users:
-        return True
-    return bool(actor.groups & set(task.candidate_groups)) or actor.name in task.candidate_users
-
 
 class UserTaskCommands(EngineCore):
-    def _ready_task(self, session: Session, task_id: str) -> HumanTask:
+    def _visible_task(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
+        """The task, or NotFound when it does not exist or the actor may not see it."""
         row = session.get(HumanTask, task_id)
-        if row is None:
+        if row is None or not can_see_task(actor, row, row.candidate_groups):
             raise NotFound(f"task '{task_id}' does not exist")
         return row
 
     def complete_user_task(self, task_id: str, values: dict[str, Any] | None, *, actor: Actor) -> HumanTask:
         """Complete a READY task with form values; a second or concurrent completion gets Conflict."""
         with self.db.transaction() as session:
-            row = self._ready_task(session, task_id)
+            row = self._visible_task(session, task_id, actor)
             with self._command(row.instance_id, actor, session=session) as ctx:
                 session.refresh(row)  # re-read under the instance lock
                 _check_open(row, actor)
@@ -74,7 +63,7 @@ class UserTaskCommands(EngineCore):
     def _set_assignee(self, task_id: str, actor: Actor, assignee: str | None, event: str) -> HumanTask:
         """Change who holds a task; serialized with other commands by the instance lock."""
         with self.db.transaction() as session:
-            row = self._ready_task(session, task_id)
+            row = self._visible_task(session, task_id, actor)
             instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
             session.refresh(row)
             if row.state != HumanTaskState.READY:
@@ -84,7 +73,7 @@ class UserTaskCommands(EngineCore):
                     raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
                 _check_may_act(row, actor)
             elif event == "task_unclaimed":
-                if row.assignee and row.assignee != actor.name and not actor.roles & PRIVILEGED_ROLES:
+                if row.assignee and row.assignee != actor.name and not actor.roles & {"admin", "system"}:
                     raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
             else:
                 _check_may_act(row, actor, ignore_assignee=True)
@@ -101,14 +90,11 @@ class UserTaskCommands(EngineCore):
 def _check_open(row: HumanTask, actor: Actor) -> None:
     if row.state != HumanTaskState.READY:
         raise Conflict(f"task '{row.id}' is already {row.state}", state=row.state)
-    if row.assignee and row.assignee != actor.name and not actor.roles & PRIVILEGED_ROLES:
+    if row.assignee and row.assignee != actor.name and not actor.roles & {"admin", "system"}:
         raise Conflict(f"task '{row.id}' is claimed by {row.assignee}", assignee=row.assignee)
     _check_may_act(row, actor)
 
 
 def _check_may_act(row: HumanTask, actor: Actor, ignore_assignee: bool = False) -> None:
-    probe = row if not ignore_assignee else HumanTask(
-        candidate_groups=row.candidate_groups, candidate_users=row.candidate_users, assignee=None
-    )
-    if not may_work_on(actor, probe):
-        raise Forbidden(f"{actor.name} is not in a candidate group of task '{row.id}'")
+    if not can_act_on_task(actor, row, row.candidate_groups, ignore_assignee=ignore_assignee):
+        raise Forbidden(f"{actor.name} may not work on task '{row.id}' (groups: {', '.join(row.candidate_groups)})")

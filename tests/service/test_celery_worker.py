@@ -20,7 +20,7 @@ from tests.conftest import ADMIN, deploy_fixture, require_service
 from tests.support import inspect
 from tests.support.waiting import wait_for
 
-MANAGER = Actor("mia", groups=frozenset({"sales_manager"}))
+MANAGER = Actor("mia", groups=frozenset({"sales_manager"}), roles=frozenset({"staff"}))
 
 
 def broker_for(backend: str) -> str:

@@ -8,7 +8,7 @@ from orchestrator.actors import Actor
 from orchestrator.errors import Conflict
 from tests.support import inspect
 
-MANAGERS = [Actor(name, groups=frozenset({"sales_manager"})) for name in ("mia", "max")]
+MANAGERS = [Actor(name, groups=frozenset({"sales_manager"}), roles=frozenset({"staff"})) for name in ("mia", "max")]
 
 
 def test_concurrent_completions_one_wins(engine):

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from orchestrator.actors import Actor
-from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
-from orchestrator.models import InstanceStatus, JobStatus
+from orchestrator.errors import Conflict, InvalidInput, NotFound, ProcessError
+from orchestrator.models import InstanceStatus, JobStatus, ProcessInstance
 from orchestrator.settings import RetryPolicy
 from tests.conftest import ADMIN, deploy_fixture
 from tests.support import inspect
 
-CLERK = Actor("carl", groups=frozenset({"customer_service"}))
-PACKER = Actor("wendy", groups=frozenset({"warehouse"}))
-FINANCE = Actor("fred", groups=frozenset({"finance"}))
-MANAGER = Actor("mia", groups=frozenset({"sales_manager"}))
+CLERK = Actor("carl", groups=frozenset({"customer_service"}), roles=frozenset({"staff"}))
+PACKER = Actor("wendy", groups=frozenset({"warehouse"}), roles=frozenset({"staff"}))
+FINANCE = Actor("fred", groups=frozenset({"finance"}), roles=frozenset({"staff"}))
+MANAGER = Actor("mia", groups=frozenset({"sales_manager"}), roles=frozenset({"staff"}))
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_claim_assign_and_group_checks(message_engine):
     started = engine.correlate_message("ReturnFiled", actor=ADMIN, business_key="RMA-1", variables={"rmaNumber": "1"})
     engine.correlate_message("LabelPrinted", actor=ADMIN, business_key="RMA-1")
     [task] = inspect.open_tasks(engine, started.instance_id)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):  # another group's task is invisible to finance
         engine.claim_task(task.id, actor=FINANCE)
     assert engine.claim_task(task.id, actor=CLERK).assignee == "carl"
     with pytest.raises(Conflict):
@@ -73,6 +74,20 @@ def test_claim_assign_and_group_checks(message_engine):
     for expected in ("task_claimed", "task_unclaimed", "task_assigned", "task_completed", "instance_completed"):
         assert expected in types
     assert engine.verify_history(started.instance_id) is None
+
+
+def test_same_idempotency_key_starts_one_instance(engine):
+    first = engine.start_instance("refund_claim", actor=ADMIN, idempotency_key="shop-order-77",
+                                  variables={"amount": 10, "customer": "c"})
+    again = engine.start_instance("refund_claim", actor=ADMIN, idempotency_key="shop-order-77",
+                                  variables={"amount": 10, "customer": "c"})
+    assert again.id == first.id
+    assert len(inspect.jobs(engine, first.id)) == 1
+    with pytest.raises(InvalidInput) as caught:
+        engine.start_instance("refund_claim", actor=ADMIN, variables={"bad name": 1})
+    assert "variables.bad name" in caught.value.errors
+    with pytest.raises(NotFound):
+        engine.start_instance("no_such_process", actor=ADMIN)
 
 
 def test_cancel_suspend_resume(engine, clock):
@@ -164,3 +179,11 @@ def test_relay_reenqueues_lost_jobs_and_releases_dead_leases(engine, clock):
     assert engine.relay_jobs() == [job.id]
     assert engine.complete_job(job.id, token=claimed.token, result={}) == "dropped"
     assert "job_lease_expired" in [e.type for e in inspect.history(engine, row.id)]
+
+
+def test_a_model_that_cannot_continue_reports_the_element_and_stores_nothing(engine):
+    with pytest.raises(ProcessError) as caught:
+        engine.start_instance("refund_claim", actor=ADMIN, business_key="NOAMOUNT", variables={"customer": "c"})
+    assert "route" in caught.value.message and "amount" in caught.value.message
+    with engine.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 0

@@ -15,8 +15,8 @@ from orchestrator.models import InstanceStatus, JobStatus
 from tests.conftest import ADMIN
 from tests.support import inspect
 
-MANAGER = Actor("mia", groups=frozenset({"sales_manager"}))
-CLERK = Actor("carl", groups=frozenset({"customer_service"}))
+MANAGER = Actor("mia", groups=frozenset({"sales_manager"}), roles=frozenset({"staff"}))
+CLERK = Actor("carl", groups=frozenset({"customer_service"}), roles=frozenset({"staff"}))
 
 
 def start(engine, amount: int, key: str = "RMA-1"):

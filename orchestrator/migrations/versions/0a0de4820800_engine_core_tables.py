@@ -1,6 +1,6 @@
 """engine core tables
 
-Revision ID: f4cab7a3506f
+Revision ID: 0a0de4820800
 Revises: 
 Create Date: 2026-11-22
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import orchestrator.db
 
 
-revision = 'f4cab7a3506f'
+revision = '0a0de4820800'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -163,6 +163,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_message_subscription_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index('ix_message_subscription_lookup', ['message_name', 'correlation_key'], unique=False)
 
+    op.create_table('human_task_group',
+    sa.Column('task_id', sa.String(length=36), nullable=False),
+    sa.Column('group_name', sa.String(length=100), nullable=False),
+    sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], ),
+    sa.PrimaryKeyConstraint('task_id', 'group_name')
+    )
+    with op.batch_alter_table('human_task_group', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_human_task_group_group_name'), ['group_name'], unique=False)
+
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('instance_id', sa.String(length=36), nullable=False),
@@ -190,6 +199,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_incident_instance_id'))
 
     op.drop_table('incident')
+    with op.batch_alter_table('human_task_group', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_human_task_group_group_name'))
+
+    op.drop_table('human_task_group')
     with op.batch_alter_table('message_subscription', schema=None) as batch_op:
         batch_op.drop_index('ix_message_subscription_lookup')
         batch_op.drop_index(batch_op.f('ix_message_subscription_instance_id'))

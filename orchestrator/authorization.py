@@ -1,0 +1,92 @@
+"""Who may do what: enforced by the commands themselves, whatever door the request came through."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import or_, select
+
+from orchestrator.actors import Actor
+from orchestrator.errors import Forbidden
+from orchestrator.models import HumanTask, HumanTaskGroup, ProcessInstance
+
+
+class Permission(enum.StrEnum):
+    DEPLOY = "deploy models"
+    START = "start process instances"
+    CORRELATE = "send messages"
+    MANAGE_INSTANCES = "cancel, suspend or resume instances"
+    READ_ALL = "read every instance and task"
+    READ_OPERATIONS = "read jobs and incidents"
+    RETRY_INCIDENTS = "retry incidents"
+    ADMINISTER = "manage users and API keys"
+
+
+ROLES: dict[str, frozenset[Permission]] = {
+    "admin": frozenset(Permission),
+    "system": frozenset(Permission),
+    "process_owner": frozenset({
+        Permission.DEPLOY, Permission.START, Permission.CORRELATE, Permission.MANAGE_INSTANCES,
+        Permission.READ_ALL, Permission.READ_OPERATIONS, Permission.RETRY_INCIDENTS,
+    }),
+    "auditor": frozenset({Permission.READ_ALL, Permission.READ_OPERATIONS}),
+    "integration": frozenset({Permission.START, Permission.CORRELATE}),
+    "staff": frozenset({Permission.START}),
+}
+KNOWN_ROLES = tuple(sorted(set(ROLES) - {"system"}))
+
+
+def permissions(actor: Actor) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for role in actor.roles:
+        granted |= ROLES.get(role, frozenset())
+    return frozenset(granted)
+
+
+def can(actor: Actor, permission: Permission) -> bool:
+    return permission in permissions(actor)
+
+
+def require(actor: Actor, permission: Permission) -> None:
+    """Raise Forbidden unless one of the actor's roles grants the permission."""
+    if not can(actor, permission):
+        raise Forbidden(f"{actor.name} may not {permission.value}", permission=permission.name)
+
+
+def can_act_on_task(actor: Actor, task: HumanTask, groups: list[str], *, ignore_assignee: bool = False) -> bool:
+    """Assigned to me, or open to one of my groups or to me by name; admins may act on anything."""
+    if actor.roles & {"admin", "system"}:
+        return True
+    if task.assignee and not ignore_assignee:
+        return task.assignee == actor.name
+    if not groups and not task.candidate_users:
+        return Permission.START in permissions(actor) and "integration" not in actor.roles
+    return bool(actor.groups & set(groups)) or actor.name in (task.candidate_users or [])
+
+
+def can_see_task(actor: Actor, task: HumanTask, groups: list[str]) -> bool:
+    """Readers of everything, the assignee, whoever completed it and members of its groups."""
+    return (can(actor, Permission.READ_ALL) or actor.name in (task.assignee, task.completed_by)
+            or can_act_on_task(actor, task, groups, ignore_assignee=True))
+
+
+def visible_tasks_clause(actor: Actor):
+    """SQL condition: tasks this actor may see (used for lists, so hidden tasks are never counted)."""
+    if can(actor, Permission.READ_ALL):
+        return None
+    in_my_groups = HumanTask.id.in_(
+        select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(sorted(actor.groups)))
+    ) if actor.groups else None
+    clauses = [HumanTask.assignee == actor.name, HumanTask.completed_by == actor.name]
+    if in_my_groups is not None:
+        clauses.append(in_my_groups)
+    return or_(*clauses)
+
+
+def visible_instances_clause(actor: Actor):
+    """SQL condition: instances this actor may read — started by them or holding a task they may see."""
+    if can(actor, Permission.READ_ALL):
+        return None
+    task_clause = visible_tasks_clause(actor)
+    return or_(ProcessInstance.started_by == actor.name,
+               ProcessInstance.id.in_(select(HumanTask.instance_id).where(task_clause)))
