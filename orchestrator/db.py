@@ -57,7 +57,9 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # readers take no write lock: in WAL mode they see a snapshot and never block a command
+        readonly = connection.get_execution_options().get("loopline_readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def with_search_path(url: str, schema: str) -> str:
@@ -84,6 +86,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.engine.execution_options(loopline_readonly=True),
+                                          expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -93,6 +97,12 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """Yield a session inside one transaction: commit on success, roll back on any error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """Yield a session for queries only; on SQLite it does not take the write lock."""
+        with self.read_sessions() as session, session.begin():
             yield session
 
     def create_schema(self) -> None:

@@ -1,25 +1,209 @@
-"""Read-only queries: nothing here locks or changes state."""
+"""Read-only queries, filtered by what the actor may see: nothing here locks or changes state."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Select, and_, func, select
+
+from orchestrator.actors import Actor
+from orchestrator.authorization import (
+    Permission,
+    can_see_task,
+    require,
+    visible_instances_clause,
+    visible_tasks_clause,
+)
 from orchestrator.engine import EngineCore
-from orchestrator.errors import NotFound
+from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.history import verify_chain
-from orchestrator.models import HistoryEvent, HumanTask, HumanTaskState, Incident, Job, ProcessInstance
+from orchestrator.instances import VARIABLE_NAME
+from orchestrator.models import (
+    DeploymentResource,
+    HistoryEvent,
+    HumanTask,
+    HumanTaskGroup,
+    HumanTaskState,
+    Incident,
+    Job,
+    ProcessDefinition,
+    ProcessInstance,
+)
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    definition_key: str | None = None
+    status: str | None = None
+    business_key: str | None = None
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    variable: str | None = None
+    equals: str | None = None
+    contains: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    assigned_to_me: bool = False
+    my_groups: bool = False
+    unassigned: bool = False
+    group: str | None = None
+    instance_id: str | None = None
+    business_key: str | None = None
+    definition_key: str | None = None
+    variable: str | None = None
+    equals: str | None = None
+    contains: str | None = None
+    due_before: datetime | None = None
+    state: str = HumanTaskState.READY
+    sort: str = "created"
+    descending: bool = False
+    limit: int = 50
+    offset: int = 0
+
+
+TASK_SORTS = {"created": HumanTask.created_at, "due": HumanTask.due_at, "priority": HumanTask.priority,
+              "name": HumanTask.name}
+
+
+def _variable_clause(variable: str | None, equals: str | None, contains: str | None):
+    if variable is None:
+        if equals is not None or contains is not None:
+            raise InvalidInput("name the variable to filter on", {"variable": "is required with equals/contains"})
+        return None
+    if not VARIABLE_NAME.match(variable):
+        raise InvalidInput("invalid variable name", {"variable": "letters, digits and _, starting with a letter"})
+    value = ProcessInstance.variables[variable].as_string()
+    if equals is not None:
+        return value == equals
+    if contains is not None:
+        return value.contains(contains, autoescape=True)
+    return value.is_not(None)
+
+
+def _page(session, query: Select, limit: int, offset: int) -> Page:
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInput("invalid page", {"limit": f"must be 1..{MAX_PAGE}", "offset": "must be ≥ 0"})
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = list(session.execute(query.limit(limit).offset(offset)).all())
+    return Page(items, total, limit, offset)
 
 
 class Queries(EngineCore):
+    def list_definitions(self, key: str | None = None) -> list[ProcessDefinition]:
+        """Every deployed version, newest first per key."""
+        with self.db.reading() as session:
+            query = select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version.desc())
+            if key is not None:
+                query = query.where(ProcessDefinition.key == key)
+            return list(session.scalars(query))
+
+    def definition_xml(self, key: str, version: int | None = None) -> str:
+        with self.db.reading() as session:
+            definition = self.latest_definition(session, key, version)
+            parsed = self.definitions.get(session, definition.id)
+            return session.scalar(select(DeploymentResource.content).where(
+                DeploymentResource.deployment_id == definition.deployment_id,
+                DeploymentResource.name == parsed.source_file))
+
+    def list_instances(self, actor: Actor, criteria: InstanceFilter) -> Page:
+        """Rows of (instance, definition) the actor may read, newest first."""
+        query = (select(ProcessInstance, ProcessDefinition)
+                 .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                 .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id))
+        conditions = [
+            visible_instances_clause(actor),
+            ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
+            ProcessInstance.status == criteria.status if criteria.status else None,
+            ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
+            ProcessInstance.started_at >= criteria.started_after if criteria.started_after else None,
+            ProcessInstance.started_at < criteria.started_before if criteria.started_before else None,
+            _variable_clause(criteria.variable, criteria.equals, criteria.contains),
+        ]
+        query = query.where(*[c for c in conditions if c is not None])
+        with self.db.reading() as session:
+            return _page(session, query, criteria.limit, criteria.offset)
+
+    def instance_for(self, actor: Actor, instance_id: str) -> tuple[ProcessInstance, ProcessDefinition]:
+        """One instance the actor may read; NotFound otherwise (hidden looks the same as missing)."""
+        query = (select(ProcessInstance, ProcessDefinition)
+                 .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                 .where(ProcessInstance.id == instance_id))
+        clause = visible_instances_clause(actor)
+        if clause is not None:
+            query = query.where(clause)
+        with self.db.reading() as session:
+            row = session.execute(query).first()
+        if row is None:
+            raise NotFound(f"process instance '{instance_id}' does not exist")
+        return row[0], row[1]
+
+    def history_for(self, actor: Actor, instance_id: str) -> list[HistoryEvent]:
+        self.instance_for(actor, instance_id)
+        return self.history_of(instance_id)
+
+    def list_tasks(self, actor: Actor, criteria: TaskFilter) -> Page:
+        """Rows of (task, instance, definition) visible to the actor."""
+        order = TASK_SORTS.get(criteria.sort)
+        if order is None:
+            raise InvalidInput("invalid sort", {"sort": f"must be one of {', '.join(TASK_SORTS)}"})
+        query = (select(HumanTask, ProcessInstance, ProcessDefinition)
+                 .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                 .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+                 .order_by(order.desc() if criteria.descending else order, HumanTask.id))
+        mine = HumanTask.assignee == actor.name
+        groups = HumanTask.id.in_(select(HumanTaskGroup.task_id).where(
+            HumanTaskGroup.group_name.in_(sorted(actor.groups))))
+        conditions = [
+            visible_tasks_clause(actor),
+            HumanTask.state == criteria.state if criteria.state else None,
+            mine if criteria.assigned_to_me else None,
+            groups if criteria.my_groups else None,
+            HumanTask.assignee.is_(None) if criteria.unassigned else None,
+            HumanTask.id.in_(select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name == criteria.group))
+            if criteria.group else None,
+            HumanTask.instance_id == criteria.instance_id if criteria.instance_id else None,
+            ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
+            ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
+            HumanTask.due_at < criteria.due_before if criteria.due_before else None,
+            _variable_clause(criteria.variable, criteria.equals, criteria.contains),
+        ]
+        query = query.where(and_(*[c for c in conditions if c is not None]))
+        with self.db.reading() as session:
+            return _page(session, query, criteria.limit, criteria.offset)
+
+    def task_for(self, actor: Actor, task_id: str) -> tuple[HumanTask, ProcessInstance, ProcessDefinition]:
+        with self.db.reading() as session:
+            task = session.get(HumanTask, task_id)
+            if task is None or not can_see_task(actor, task, task.candidate_groups):
+                raise NotFound(f"task '{task_id}' does not exist")
+            instance = session.get(ProcessInstance, task.instance_id)
+            return task, instance, session.get(ProcessDefinition, instance.definition_id)
+
     def get_instance(self, instance_id: str) -> ProcessInstance:
-        with self.db.transaction() as session:
+        with self.db.reading() as session:
             row = session.get(ProcessInstance, instance_id)
             if row is None:
                 raise NotFound(f"process instance '{instance_id}' does not exist")
             return row
 
     def open_human_tasks_for(self, instance_id: str) -> list[HumanTask]:
-        with self.db.transaction() as session:
+        with self.db.reading() as session:
             return list(session.scalars(
                 select(HumanTask)
                 .where(HumanTask.instance_id == instance_id, HumanTask.state == HumanTaskState.READY)
@@ -27,7 +211,7 @@ class Queries(EngineCore):
             ))
 
     def jobs_of(self, instance_id: str | None = None, status: str | None = None, limit: int = 500) -> list[Job]:
-        with self.db.transaction() as session:
+        with self.db.reading() as session:
             query = select(Job).order_by(Job.id).limit(limit)
             if instance_id:
                 query = query.where(Job.instance_id == instance_id)
@@ -35,19 +219,35 @@ class Queries(EngineCore):
                 query = query.where(Job.status == status)
             return list(session.scalars(query))
 
+    def list_jobs(self, actor: Actor, status: str | None, limit: int = 50, offset: int = 0) -> Page:
+        require(actor, Permission.READ_OPERATIONS)
+        query = select(Job).order_by(Job.id.desc())
+        if status:
+            query = query.where(Job.status == status)
+        with self.db.reading() as session:
+            return _page(session, query, limit, offset)
+
+    def list_incidents(self, actor: Actor, open_only: bool = True, limit: int = 50, offset: int = 0) -> Page:
+        require(actor, Permission.READ_OPERATIONS)
+        query = select(Incident).order_by(Incident.id.desc())
+        if open_only:
+            query = query.where(Incident.resolved_at.is_(None))
+        with self.db.reading() as session:
+            return _page(session, query, limit, offset)
+
     def open_incidents(self, limit: int = 500) -> list[Incident]:
-        with self.db.transaction() as session:
+        with self.db.reading() as session:
             return list(session.scalars(
                 select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id).limit(limit)
             ))
 
     def history_of(self, instance_id: str) -> list[HistoryEvent]:
-        with self.db.transaction() as session:
+        with self.db.reading() as session:
             return list(session.scalars(
                 select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq)
             ))
 
     def verify_history(self, instance_id: str) -> int | None:
         """The seq of the first tampered event of an instance, or None when its chain is intact."""
-        with self.db.transaction() as session:
+        with self.db.reading() as session:
             return verify_chain(session, instance_id)

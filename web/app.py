@@ -1,13 +1,18 @@
-"""Flask app factory: the web layer parses, calls the engine once, and dumps."""
+"""Flask app factory: views parse, call the engine once, and dump."""
 
 from __future__ import annotations
 
 import secrets
 
 from flask import Flask, jsonify
+from sqlalchemy import text
 
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
+from web.api import apikeys, definitions, instances, operations, tasks
+from web.api.problems import problem, register_problem_handlers
+from web.auth.security import init_security
+from web.extensions import api, db
 
 ENGINE_KEY = "loopline.engine"
 
@@ -16,15 +21,68 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """Build the web app around an engine (a new one from settings if none is given)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.config["SECRET_KEY"] = settings.secret_key or secrets.token_hex(32)
-    app.config["LOOPLINE_SETTINGS"] = settings
+    app.config.update(
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        LOOPLINE_SETTINGS=settings,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        API_TITLE="Loopline",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"apiKey": []}],
+            "info": {"description": "Loopline REST API: start processes, work tasks, correlate messages."},
+        },
+    )
     app.extensions[ENGINE_KEY] = engine or Engine(settings)
+    db.init_app(app)
+    init_security(app)
+    api.init_app(app)
+    for module in (definitions, instances, tasks, operations, apikeys):
+        api.register_blueprint(module.blp)
+    register_problem_handlers(app)
+    _health_routes(app)
+    return app
 
+
+def _health_routes(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():
+        """Alive: the process answers."""
         return jsonify(status="ok")
 
-    return app
+    @app.get("/readyz")
+    def readyz():
+        """Ready: the database answers, and the broker when one is configured."""
+        engine = engine_of(app)
+        checks = {}
+        try:
+            with engine.db.reading() as session:
+                session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        if engine.settings.broker_url and not engine.settings.broker_url.startswith("memory"):
+            checks["broker"] = _broker_check(engine.settings.broker_url)
+        if all(value == "ok" for value in checks.values()):
+            return jsonify(status="ready", checks=checks)
+        return problem(503, "Service Unavailable", "; ".join(f"{k}: {v}" for k, v in checks.items()))
+
+
+def _broker_check(url: str) -> str:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"unreachable: {type(exc).__name__}"
 
 
 def engine_of(app: Flask) -> Engine:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from orchestrator.migrate import upgrade
 from orchestrator.settings import Settings
 from tasks.runtime import build_runtime, deploy_bundled_models
 from tasks.scheduler import run_scheduler
+from web.auth.users import add_group, create_user, ensure_roles_and_groups
 
 
 @click.group()
@@ -35,16 +37,24 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     from web.app import create_app
+    from web.auth.demo import DEMO_PASSWORD, seed_demo_users
 
     settings = Settings.from_env()
     upgrade(settings.database_url)
     runtime = build_runtime(settings)
     for deployed in deploy_bundled_models(runtime.engine):
         click.echo(f"deployed {deployed.key} v{deployed.version}{' (new)' if deployed.new else ''}")
+    app = create_app(settings, runtime.engine)
+    with app.app_context():
+        datastore = app.extensions["security"].datastore
+        ensure_roles_and_groups(datastore)
+        if settings.embedded and settings.environment != "production":
+            for email in seed_demo_users(datastore):
+                click.echo(f"demo user {email} (password: {DEMO_PASSWORD})")
     mode = "embedded (SQLite, in-process worker and timers)" if settings.embedded else "distributed (Celery)"
     click.echo(f"Loopline on http://{host}:{port}/ — {mode}; database {settings.database_url}")
     try:
-        waitress_serve(create_app(settings, runtime.engine), host=host, port=port, threads=threads)
+        waitress_serve(app, host=host, port=port, threads=threads)
     finally:
         runtime.stop()
 
@@ -96,6 +106,122 @@ def deploy(paths: tuple[Path, ...]) -> None:
         raise SystemExit(2) from exc
     for deployed in results:
         click.echo(f"{deployed.key} v{deployed.version} ({'new' if deployed.new else 'unchanged'})")
+
+
+@main.group()
+def apikey() -> None:
+    """Integration API keys (stored hashed; the token is shown once)."""
+
+
+@apikey.command("create")
+@click.argument("name")
+@click.option("--role", default="integration", show_default=True)
+@click.option("--group", "groups", multiple=True, help="staff group whose tasks the key may work on")
+@click.option("--expires-in-days", type=int, default=None)
+def apikey_create(name: str, role: str, groups: tuple[str, ...], expires_in_days: int | None) -> None:
+    from datetime import timedelta
+
+    from web.auth.apikeys import create_api_key
+    from web.extensions import db as web_db
+
+    with _app_context() as app:
+        now = app.extensions["loopline.engine"].now()
+        expires = now + timedelta(days=expires_in_days) if expires_in_days else None
+        issued = _run(lambda: create_api_key(web_db.session, name, role, created_by="cli", now=now,
+                                             groups=list(groups), expires_at=expires))
+        web_db.session.commit()
+        click.echo(f"API key {issued.key.id} '{name}' ({role}); keep this token, it is not shown again:")
+        click.echo(issued.token)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    from sqlalchemy import select
+
+    from web.auth.models import ApiKey
+    from web.extensions import db as web_db
+
+    with _app_context():
+        for key in web_db.session.scalars(select(ApiKey).order_by(ApiKey.id)):
+            state = "revoked" if key.revoked_at else f"expires {key.expires_at:%Y-%m-%d}" if key.expires_at else "active"
+            click.echo(f"{key.id}\t{key.name}\t{key.role}\t{','.join(key.groups or [])}\t{state}")
+
+
+@apikey.command("revoke")
+@click.argument("key_id", type=int)
+def apikey_revoke(key_id: int) -> None:
+    from web.auth.apikeys import revoke_api_key
+    from web.extensions import db as web_db
+
+    with _app_context() as app:
+        _run(lambda: revoke_api_key(web_db.session, key_id, app.extensions["loopline.engine"].now()))
+        web_db.session.commit()
+        click.echo(f"API key {key_id} revoked")
+
+
+@main.group()
+def user() -> None:
+    """People: create, add to groups, list."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", "roles", multiple=True, default=("staff",), show_default=True)
+@click.option("--group", "groups", multiple=True)
+def user_create(email: str, password: str, roles: tuple[str, ...], groups: tuple[str, ...]) -> None:
+    with _app_context() as app:
+        datastore = app.extensions["security"].datastore
+        ensure_roles_and_groups(datastore)
+        _run(lambda: create_user(datastore, email, password, roles=roles, groups=groups))
+        click.echo(f"user {email} created ({', '.join(roles)}; groups: {', '.join(groups) or 'none'})")
+
+
+@user.command("add-group")
+@click.argument("email")
+@click.argument("group")
+def user_add_group(email: str, group: str) -> None:
+    with _app_context() as app:
+        datastore = app.extensions["security"].datastore
+        person = datastore.find_user(email=email)
+        if person is None:
+            raise click.ClickException(f"no user {email}")
+        _run(lambda: add_group(datastore, person, group))
+        datastore.commit()
+        click.echo(f"{email} is now in {group}")
+
+
+@user.command("list")
+def user_list() -> None:
+    from sqlalchemy import select
+
+    from web.auth.models import User
+    from web.extensions import db as web_db
+
+    with _app_context():
+        for person in web_db.session.scalars(select(User).order_by(User.email)):
+            click.echo(f"{person.email}\t{','.join(r.name for r in person.roles)}\t"
+                       f"{','.join(g.name for g in person.groups)}")
+
+
+@contextmanager
+def _app_context():
+    from web.app import create_app
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    runtime = build_runtime(settings, start_embedded=False)
+    app = create_app(settings, runtime.engine)
+    with app.app_context():
+        yield app
+
+
+def _run(action):
+    try:
+        return action()
+    except EngineError as exc:
+        details = "; ".join(f"{k}: {v}" for k, v in (getattr(exc, "errors", None) or {}).items())
+        raise click.ClickException(f"{exc.message}{(' — ' + details) if details else ''}") from exc
 
 
 @main.group()

@@ -6,7 +6,7 @@ Create Date: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa
-import orchestrator.db
+import orchestrator.db  # noqa: F401
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

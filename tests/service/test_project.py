@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
+import web.auth.models  # noqa: F401  (the web layer's tables are migrated too)
 from orchestrator.db import Base
 from orchestrator.migrate import upgrade
 

@@ -1,0 +1,43 @@
+"""Admin API for integration keys; the full token is shown once, at creation."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from orchestrator.authorization import Permission, require
+from web.api.context import actor, engine
+from web.api.schemas import ApiKeyArgs, ApiKeySchema, IssuedApiKeySchema
+from web.auth.apikeys import create_api_key, revoke_api_key
+from web.auth.models import ApiKey
+from web.extensions import db
+
+blp = Blueprint("api_keys", __name__, url_prefix="/api/v1/api-keys", description="Integration API keys (admins)")
+
+
+@blp.route("", methods=["GET"])
+@blp.response(200, ApiKeySchema(many=True))
+def list_keys():
+    require(actor(), Permission.ADMINISTER)
+    return list(db.session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(ApiKeyArgs)
+@blp.response(201, IssuedApiKeySchema)
+def create_key(args):
+    caller = actor()
+    require(caller, Permission.ADMINISTER)
+    issued = create_api_key(db.session, args["name"], args["role"], created_by=caller.name, now=engine().now(),
+                            groups=args["groups"], expires_at=args["expiresAt"])
+    db.session.commit()
+    return {**IssuedApiKeySchema().dump(issued.key), "token": issued.token}
+
+
+@blp.route("/<int:key_id>", methods=["DELETE"])
+@blp.response(200, ApiKeySchema)
+def revoke_key(key_id: int):
+    require(actor(), Permission.ADMINISTER)
+    key = revoke_api_key(db.session, key_id, engine().now())
+    db.session.commit()
+    return key

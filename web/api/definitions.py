@@ -1,0 +1,80 @@
+"""Deployments and process definitions."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_smorest import Blueprint
+
+from orchestrator.definitions import ModelFile
+from orchestrator.errors import InvalidInput, NotFound
+from web.api.context import actor, engine
+from web.api.presenters import definitions_view, instance_view
+from web.api.schemas import DefinitionSchema, DeployedSchema, InstanceSchema, StartArgs
+
+blp = Blueprint("definitions", __name__, url_prefix="/api/v1", description="Deploy models and start processes")
+
+UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+    "required": ["files"]}}}}}
+
+
+@blp.route("/deployments", methods=["POST"])
+@blp.doc(**UPLOAD_DOC)
+@blp.response(201, DeployedSchema(many=True))
+@blp.alt_response(422, description="The model was rejected; `errors` lists each problem")
+def deploy():
+    """Deploy one or more .bpmn/.dmn files as one bundle (unchanged processes keep their version)."""
+    files = request.files.getlist("files")
+    if not files:
+        raise InvalidInput("upload the models as multipart field 'files'", {"files": "at least one file is required"})
+    models = []
+    for upload in files:
+        name = upload.filename or ""
+        if not name.lower().endswith((".bpmn", ".dmn")):
+            raise InvalidInput("only .bpmn and .dmn files", {"files": f"'{name}' is not a .bpmn or .dmn file"})
+        try:
+            models.append(ModelFile(name, upload.read().decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("models must be UTF-8", {"files": f"'{name}' is not UTF-8 text"}) from exc
+    return engine().deploy(models, actor=actor())
+
+
+@blp.route("/process-definitions", methods=["GET"])
+@blp.response(200, DefinitionSchema(many=True))
+def list_definitions():
+    """Deployed processes with their versions (newest first)."""
+    actor()
+    return definitions_view(engine().list_definitions())
+
+
+@blp.route("/process-definitions/<string:key>", methods=["GET"])
+@blp.response(200, DefinitionSchema)
+def get_definition(key: str):
+    actor()
+    found = definitions_view(engine().list_definitions(key))
+    if not found:
+        raise NotFound(f"process definition '{key}' is not deployed")
+    return found[0]
+
+
+@blp.route("/process-definitions/<string:key>/xml", methods=["GET"])
+@blp.response(200, {"type": "string"}, content_type="application/xml")
+def get_definition_xml(key: str):
+    """The BPMN file of the latest version, as deployed."""
+    actor()
+    return Response(engine().definition_xml(key), mimetype="application/xml")
+
+
+@blp.route("/process-definitions/<string:key>/start", methods=["POST"])
+@blp.arguments(StartArgs)
+@blp.response(201, InstanceSchema)
+@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {
+    "type": "string", "maxLength": 200}, "description": "A retried request with the same key returns the same instance"}])
+def start(args, key: str):
+    """Start an instance of the latest (or given) version."""
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
+        raise InvalidInput("invalid Idempotency-Key", {"Idempotency-Key": "1 to 200 characters"})
+    row = engine().start_instance(key, actor=actor(), business_key=args["businessKey"], variables=args["variables"],
+                                  idempotency_key=idempotency_key, version=args["version"])
+    return instance_view(*engine().instance_for(actor(), row.id))

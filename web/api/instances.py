@@ -1,0 +1,69 @@
+"""Process instances: search, read, history, cancel / suspend / resume."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from orchestrator.queries import InstanceFilter
+from web.api.context import actor, engine
+from web.api.presenters import instance_view
+from web.api.schemas import (
+    CancelArgs,
+    HistoryEventSchema,
+    InstanceListArgs,
+    InstancePageSchema,
+    InstanceSchema,
+)
+
+blp = Blueprint("instances", __name__, url_prefix="/api/v1/instances", description="Process instances")
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(InstanceListArgs, location="query")
+@blp.response(200, InstancePageSchema)
+def list_instances(args):
+    """Instances the caller may read, newest first; filter by definition, status, dates or a variable."""
+    criteria = InstanceFilter(
+        definition_key=args.get("definitionKey"), status=args.get("status"), business_key=args.get("businessKey"),
+        started_after=args.get("startedAfter"), started_before=args.get("startedBefore"),
+        variable=args.get("variable"), equals=args.get("equals"), contains=args.get("contains"),
+        limit=args["limit"], offset=args["offset"],
+    )
+    page = engine().list_instances(actor(), criteria)
+    return {"items": [instance_view(i, d) for i, d in page.items], "total": page.total,
+            "limit": page.limit, "offset": page.offset}
+
+
+@blp.route("/<string:instance_id>", methods=["GET"])
+@blp.response(200, InstanceSchema)
+def get_instance(instance_id: str):
+    return instance_view(*engine().instance_for(actor(), instance_id))
+
+
+@blp.route("/<string:instance_id>/history", methods=["GET"])
+@blp.response(200, HistoryEventSchema(many=True))
+def history(instance_id: str):
+    """Every recorded event, oldest first, each carrying the hash of the one before."""
+    return engine().history_for(actor(), instance_id)
+
+
+@blp.route("/<string:instance_id>/cancel", methods=["POST"])
+@blp.arguments(CancelArgs, required=False)
+@blp.response(200, InstanceSchema)
+def cancel(args, instance_id: str):
+    engine().cancel_instance(instance_id, actor=actor(), reason=(args or {}).get("reason", ""))
+    return instance_view(*engine().instance_for(actor(), instance_id))
+
+
+@blp.route("/<string:instance_id>/suspend", methods=["POST"])
+@blp.response(200, InstanceSchema)
+def suspend(instance_id: str):
+    engine().suspend_instance(instance_id, actor=actor())
+    return instance_view(*engine().instance_for(actor(), instance_id))
+
+
+@blp.route("/<string:instance_id>/resume", methods=["POST"])
+@blp.response(200, InstanceSchema)
+def resume(instance_id: str):
+    engine().resume_instance(instance_id, actor=actor())
+    return instance_view(*engine().instance_for(actor(), instance_id))

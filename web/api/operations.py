@@ -1,0 +1,54 @@
+"""Messages from outside, jobs and incidents."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from web.api.context import actor, engine
+from web.api.schemas import (
+    CorrelationSchema,
+    IncidentListArgs,
+    IncidentPageSchema,
+    IncidentSchema,
+    JobListArgs,
+    JobPageSchema,
+    MessageArgs,
+)
+
+blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Messages, jobs and incidents")
+
+
+@blp.route("/messages", methods=["POST"])
+@blp.arguments(MessageArgs)
+@blp.response(200, CorrelationSchema)
+@blp.alt_response(404, description="No instance waits for it and no process starts with it")
+@blp.alt_response(409, description="It matches several instances")
+def correlate(args):
+    """Deliver a message to the instance waiting for it (by business key or correlation key), or start one."""
+    return engine().correlate_message(args["messageName"], actor=actor(), business_key=args["businessKey"],
+                                      correlation_keys=args["correlationKeys"], variables=args["variables"])
+
+
+@blp.route("/jobs", methods=["GET"])
+@blp.arguments(JobListArgs, location="query")
+@blp.response(200, JobPageSchema)
+def list_jobs(args):
+    page = engine().list_jobs(actor(), args.get("status"), args["limit"], args["offset"])
+    return {"items": [row[0] for row in page.items], "total": page.total,
+            "limit": page.limit, "offset": page.offset}
+
+
+@blp.route("/incidents", methods=["GET"])
+@blp.arguments(IncidentListArgs, location="query")
+@blp.response(200, IncidentPageSchema)
+def list_incidents(args):
+    page = engine().list_incidents(actor(), args["open"], args["limit"], args["offset"])
+    return {"items": [row[0] for row in page.items], "total": page.total, "limit": page.limit,
+            "offset": page.offset}
+
+
+@blp.route("/incidents/<int:incident_id>/retry", methods=["POST"])
+@blp.response(200, IncidentSchema)
+def retry_incident(incident_id: int):
+    """Run the incident's job again from its first attempt."""
+    return engine().retry_incident(incident_id, actor=actor())

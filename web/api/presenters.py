@@ -1,0 +1,55 @@
+"""Turn engine rows into the plain dicts the API schemas dump."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.models import HumanTask, ProcessDefinition, ProcessInstance
+
+
+def instance_view(instance: ProcessInstance, definition: ProcessDefinition) -> dict[str, Any]:
+    return {
+        "id": instance.id, "definitionKey": definition.key, "definitionVersion": definition.version,
+        "businessKey": instance.business_key, "status": instance.status, "startedBy": instance.started_by,
+        "startedAt": instance.started_at, "endedAt": instance.ended_at, "nextTimerAt": instance.next_timer_at,
+        "variables": instance.variables or {},
+    }
+
+
+def task_view(task: HumanTask, instance: ProcessInstance, definition: ProcessDefinition) -> dict[str, Any]:
+    return {
+        "id": task.id, "instanceId": task.instance_id, "definitionKey": definition.key,
+        "businessKey": instance.business_key, "elementId": task.element_id, "name": task.name,
+        "state": task.state, "candidateGroups": task.candidate_groups or [], "assignee": task.assignee,
+        "priority": task.priority, "dueAt": task.due_at, "createdAt": task.created_at,
+        "completedAt": task.completed_at, "completedBy": task.completed_by,
+    }
+
+
+def task_detail_view(task: HumanTask, instance: ProcessInstance, definition: ProcessDefinition) -> dict[str, Any]:
+    """The task plus its form: each field with type, constraints and the current value of its variable."""
+    variables = instance.variables or {}
+    form = []
+    for field in task.form or []:
+        rules = field.get("validation") or {}
+        form.append({
+            "id": field["id"], "label": field.get("label"), "type": field["type"],
+            "required": "required" in rules, "readonly": "readonly" in rules,
+            "default": field.get("default"), "value": variables.get(field["id"]),
+            "options": field.get("options") or [],
+            "constraints": {k: v for k, v in rules.items() if k not in ("required", "readonly")},
+            "properties": field.get("properties") or {},
+        })
+    return {**task_view(task, instance, definition), "form": form, "variables": variables}
+
+
+def definitions_view(definitions: list[ProcessDefinition]) -> list[dict[str, Any]]:
+    """Group versions by key; the first of each key is the newest."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for definition in definitions:
+        entry = grouped.setdefault(definition.key, {
+            "key": definition.key, "name": definition.name, "latest_version": definition.version,
+            "start_messages": definition.start_messages or [], "versions": [],
+        })
+        entry["versions"].append(definition)
+    return list(grouped.values())

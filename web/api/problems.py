@@ -1,0 +1,68 @@
+"""Errors as application/problem+json (RFC 9457), with a per-field `errors` map for bad input."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from orchestrator.errors import EngineError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str = "", errors: dict | None = None,
+            headers: dict | None = None) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages, prefix: str = "") -> dict[str, str]:
+    """webargs nests messages by location and field; the client wants 'field': 'what is wrong'."""
+    flat: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key in ("json", "query", "form", "files", "headers", "view_args") and not prefix:
+                flat.update(_flatten(value, ""))
+            else:
+                flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_"] = "; ".join(messages)
+    elif isinstance(messages, list):
+        for index, value in enumerate(messages):
+            flat.update(_flatten(value, f"{prefix}[{index}]"))
+    else:
+        flat[prefix or "_"] = str(messages)
+    return flat
+
+
+def register_problem_handlers(app: Flask) -> None:
+    @app.errorhandler(EngineError)
+    def _engine_error(exc: EngineError):
+        errors = getattr(exc, "errors", None) or exc.details.get("errors")
+        if not errors and exc.details.get("problems"):
+            errors = {f"problem[{i}]": p for i, p in enumerate(exc.details["problems"])}
+        headers = {"WWW-Authenticate": 'Bearer realm="loopline"'} if exc.status == 401 else None
+        return problem(exc.status, _TITLES.get(exc.status, "Error"), exc.message, errors, headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if not request.path.startswith("/api/"):
+            return exc
+        headers = {}
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        data = getattr(exc, "data", None) or {}
+        errors = _flatten(data.get("messages")) if data.get("messages") else None
+        detail = "the request has invalid fields" if errors else (exc.description or "")
+        return problem(exc.code or 500, exc.name, detail, errors, headers)
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+           422: "Unprocessable Content"}

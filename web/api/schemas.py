@@ -1,0 +1,252 @@
+"""marshmallow schemas of the REST API: parsed at the edge, plain values inside."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from orchestrator.authorization import KNOWN_ROLES
+from orchestrator.models import HumanTaskState, InstanceStatus, JobStatus
+from orchestrator.queries import MAX_PAGE
+
+JSON_VALUE = fields.Raw(allow_none=True)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details; `errors` maps each bad field to what is wrong."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
+class PageArgs(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
+
+
+class DeployedSchema(Schema):
+    id = fields.Integer()
+    key = fields.String()
+    version = fields.Integer()
+    name = fields.String(allow_none=True)
+    deploymentId = fields.Integer(attribute="deployment_id")
+    new = fields.Boolean()
+
+
+class DefinitionVersionSchema(Schema):
+    id = fields.Integer()
+    version = fields.Integer()
+    deploymentId = fields.Integer(attribute="deployment_id")
+
+
+class DefinitionSchema(Schema):
+    key = fields.String()
+    name = fields.String(allow_none=True)
+    latestVersion = fields.Integer(attribute="latest_version")
+    startMessages = fields.List(fields.String(), attribute="start_messages")
+    versions = fields.List(fields.Nested(DefinitionVersionSchema))
+
+
+class StartArgs(Schema):
+    businessKey = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=dict)
+    version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+
+
+class InstanceSchema(Schema):
+    id = fields.String()
+    definitionKey = fields.String()
+    definitionVersion = fields.Integer()
+    businessKey = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf([s.value for s in InstanceStatus]))
+    startedBy = fields.String()
+    startedAt = fields.DateTime()
+    endedAt = fields.DateTime(allow_none=True)
+    nextTimerAt = fields.DateTime(allow_none=True)
+    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE)
+
+
+class InstancePageSchema(Schema):
+    items = fields.List(fields.Nested(InstanceSchema))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+
+class InstanceListArgs(PageArgs):
+    definitionKey = fields.String(validate=validate.Length(max=200))
+    status = fields.String(validate=validate.OneOf([s.value for s in InstanceStatus]))
+    businessKey = fields.String(validate=validate.Length(max=200))
+    startedAfter = fields.AwareDateTime(default_timezone=None)
+    startedBefore = fields.AwareDateTime(default_timezone=None)
+    variable = fields.String(validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,99}$"))
+    equals = fields.String(validate=validate.Length(max=500))
+    contains = fields.String(validate=validate.Length(max=500))
+
+
+class HistoryEventSchema(Schema):
+    seq = fields.Integer()
+    at = fields.DateTime()
+    type = fields.String()
+    actor = fields.String()
+    elementId = fields.String(attribute="element_id", allow_none=True)
+    taskId = fields.String(attribute="task_id", allow_none=True)
+    payload = fields.Dict(keys=fields.String(), values=JSON_VALUE)
+    hash = fields.String()
+    prevHash = fields.String(attribute="prev_hash")
+
+
+class FormFieldSchema(Schema):
+    id = fields.String()
+    label = fields.String(allow_none=True)
+    type = fields.String()
+    required = fields.Boolean()
+    readonly = fields.Boolean()
+    default = JSON_VALUE
+    value = JSON_VALUE
+    options = fields.List(fields.Dict(keys=fields.String(), values=fields.String(allow_none=True)))
+    constraints = fields.Dict(keys=fields.String(), values=JSON_VALUE)
+    properties = fields.Dict(keys=fields.String(), values=JSON_VALUE)
+
+
+class TaskSchema(Schema):
+    id = fields.String()
+    instanceId = fields.String()
+    definitionKey = fields.String()
+    businessKey = fields.String(allow_none=True)
+    elementId = fields.String()
+    name = fields.String(allow_none=True)
+    state = fields.String(validate=validate.OneOf([s.value for s in HumanTaskState]))
+    candidateGroups = fields.List(fields.String())
+    assignee = fields.String(allow_none=True)
+    priority = fields.Integer()
+    dueAt = fields.DateTime(allow_none=True)
+    createdAt = fields.DateTime()
+    completedAt = fields.DateTime(allow_none=True)
+    completedBy = fields.String(allow_none=True)
+
+
+class TaskDetailSchema(TaskSchema):
+    form = fields.List(fields.Nested(FormFieldSchema))
+    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE)
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+
+class TaskListArgs(PageArgs):
+    assignedToMe = fields.Boolean(load_default=False)
+    myGroups = fields.Boolean(load_default=False)
+    unassigned = fields.Boolean(load_default=False)
+    group = fields.String(validate=validate.Length(max=100))
+    instanceId = fields.String(validate=validate.Length(max=36))
+    businessKey = fields.String(validate=validate.Length(max=200))
+    definitionKey = fields.String(validate=validate.Length(max=200))
+    variable = fields.String(validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,99}$"))
+    equals = fields.String(validate=validate.Length(max=500))
+    contains = fields.String(validate=validate.Length(max=500))
+    dueBefore = fields.AwareDateTime(default_timezone=None)
+    state = fields.String(load_default=HumanTaskState.READY.value,
+                          validate=validate.OneOf([s.value for s in HumanTaskState]))
+    sort = fields.String(load_default="created", validate=validate.OneOf(["created", "due", "priority", "name"]))
+    descending = fields.Boolean(load_default=False)
+
+
+class CompleteArgs(Schema):
+    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=dict)
+
+
+class AssignArgs(Schema):
+    user = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class MessageArgs(Schema):
+    messageName = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    businessKey = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    correlationKeys = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=None, allow_none=True)
+    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=dict)
+
+
+class CorrelationSchema(Schema):
+    instanceId = fields.String(attribute="instance_id")
+    started = fields.Boolean()
+
+
+class CancelArgs(Schema):
+    reason = fields.String(load_default="", validate=validate.Length(max=1000))
+
+
+class JobSchema(Schema):
+    id = fields.Integer()
+    instanceId = fields.String(attribute="instance_id")
+    elementId = fields.String(attribute="element_id")
+    topic = fields.String()
+    status = fields.String(validate=validate.OneOf([s.value for s in JobStatus]))
+    attempts = fields.Integer()
+    nextAttemptAt = fields.DateTime(attribute="next_attempt_at")
+    lastError = fields.String(attribute="last_error", allow_none=True)
+    createdAt = fields.DateTime(attribute="created_at")
+    finishedAt = fields.DateTime(attribute="finished_at", allow_none=True)
+
+
+class JobPageSchema(Schema):
+    items = fields.List(fields.Nested(JobSchema))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+
+class JobListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in JobStatus]))
+
+
+class IncidentSchema(Schema):
+    id = fields.Integer()
+    instanceId = fields.String(attribute="instance_id")
+    jobId = fields.Integer(attribute="job_id", allow_none=True)
+    elementId = fields.String(attribute="element_id", allow_none=True)
+    message = fields.String()
+    createdAt = fields.DateTime(attribute="created_at")
+    resolvedAt = fields.DateTime(attribute="resolved_at", allow_none=True)
+    resolvedBy = fields.String(attribute="resolved_by", allow_none=True)
+
+
+class IncidentPageSchema(Schema):
+    items = fields.List(fields.Nested(IncidentSchema))
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+
+class IncidentListArgs(PageArgs):
+    open = fields.Boolean(load_default=True)
+
+
+class ApiKeyArgs(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    role = fields.String(required=True, validate=validate.OneOf(KNOWN_ROLES))
+    groups = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list)
+    expiresAt = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=None)
+
+
+class ApiKeySchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    role = fields.String()
+    groups = fields.List(fields.String())
+    prefix = fields.String()
+    createdBy = fields.String(attribute="created_by")
+    createdAt = fields.DateTime(attribute="created_at")
+    expiresAt = fields.DateTime(attribute="expires_at", allow_none=True)
+    revokedAt = fields.DateTime(attribute="revoked_at", allow_none=True)
+    lastUsedAt = fields.DateTime(attribute="last_used_at", allow_none=True)
+
+
+class IssuedApiKeySchema(ApiKeySchema):
+    token = fields.String()
