@@ -69,9 +69,9 @@ class UserTaskCommands(EngineCore):
             if row.state != HumanTaskState.READY:
                 raise Conflict(f"task '{task_id}' is {row.state}")
             if event == "task_claimed":
+                _check_may_act(row, actor, ignore_assignee=True)
                 if row.assignee and row.assignee != actor.name:
                     raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
-                _check_may_act(row, actor)
             elif event == "task_unclaimed":
                 if row.assignee and row.assignee != actor.name and not actor.roles & {"admin", "system"}:
                     raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
@@ -88,11 +88,12 @@ class UserTaskCommands(EngineCore):
 
 
 def _check_open(row: HumanTask, actor: Actor) -> None:
+    """Authorization first (403), then the task's state (409)."""
+    _check_may_act(row, actor, ignore_assignee=True)
     if row.state != HumanTaskState.READY:
         raise Conflict(f"task '{row.id}' is already {row.state}", state=row.state)
     if row.assignee and row.assignee != actor.name and not actor.roles & {"admin", "system"}:
         raise Conflict(f"task '{row.id}' is claimed by {row.assignee}", assignee=row.assignee)
-    _check_may_act(row, actor)
 
 
 def _check_may_act(row: HumanTask, actor: Actor, ignore_assignee: bool = False) -> None:

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from orchestrator.authorization import Permission, require
+from orchestrator.errors import Conflict
 from web.api.context import actor, engine
 from web.api.schemas import ApiKeyArgs, ApiKeySchema, IssuedApiKeySchema
 from web.auth.apikeys import create_api_key, revoke_api_key
@@ -34,10 +35,14 @@ def create_key(args):
     return {**IssuedApiKeySchema().dump(issued.key), "token": issued.token}
 
 
-@blp.route("/<int:key_id>", methods=["DELETE"])
+@blp.route("/<int(max=2147483647):key_id>", methods=["DELETE"])
 @blp.response(200, ApiKeySchema)
 def revoke_key(key_id: int):
-    require(actor(), Permission.ADMINISTER)
+    caller = actor()
+    require(caller, Permission.ADMINISTER)
+    key = db.session.get(ApiKey, key_id)
+    if key is not None and caller.name == f"apikey:{key.name}":
+        raise Conflict("a key cannot revoke itself; use another admin key or the CLI")
     key = revoke_api_key(db.session, key_id, engine().now())
     db.session.commit()
     return key

@@ -9,19 +9,21 @@ from orchestrator.definitions import ModelFile
 from orchestrator.errors import InvalidInput, NotFound
 from web.api.context import actor, engine
 from web.api.presenters import definitions_view, instance_view
-from web.api.schemas import DefinitionSchema, DeployedSchema, InstanceSchema, StartArgs
+from web.api.problems import PROBLEM
+from web.api.schemas import DefinitionSchema, DeployedSchema, InstanceSchema, ProblemSchema, StartArgs
 
 blp = Blueprint("definitions", __name__, url_prefix="/api/v1", description="Deploy models and start processes")
 
 UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+    "type": "object", "properties": {"files": {"type": "array", "minItems": 1,
+                                              "items": {"type": "string", "format": "binary"}}},
     "required": ["files"]}}}}}
 
 
 @blp.route("/deployments", methods=["POST"])
 @blp.doc(**UPLOAD_DOC)
 @blp.response(201, DeployedSchema(many=True))
-@blp.alt_response(422, description="The model was rejected; `errors` lists each problem")
+@blp.alt_response(422, description="The model was rejected; `errors` lists each problem", schema=ProblemSchema, content_type=PROBLEM)
 def deploy():
     """Deploy one or more .bpmn/.dmn files as one bundle (unchanged processes keep their version)."""
     files = request.files.getlist("files")

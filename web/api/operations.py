@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from web.api.context import actor, engine
+from web.api.problems import PROBLEM
 from web.api.schemas import (
     CorrelationSchema,
     IncidentListArgs,
@@ -13,6 +14,7 @@ from web.api.schemas import (
     JobListArgs,
     JobPageSchema,
     MessageArgs,
+    ProblemSchema,
 )
 
 blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Messages, jobs and incidents")
@@ -21,8 +23,8 @@ blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Messa
 @blp.route("/messages", methods=["POST"])
 @blp.arguments(MessageArgs)
 @blp.response(200, CorrelationSchema)
-@blp.alt_response(404, description="No instance waits for it and no process starts with it")
-@blp.alt_response(409, description="It matches several instances")
+@blp.alt_response(404, description="No instance waits for it and no process starts with it", schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(409, description="It matches several instances", schema=ProblemSchema, content_type=PROBLEM)
 def correlate(args):
     """Deliver a message to the instance waiting for it (by business key or correlation key), or start one."""
     return engine().correlate_message(args["messageName"], actor=actor(), business_key=args["businessKey"],
@@ -47,7 +49,7 @@ def list_incidents(args):
             "offset": page.offset}
 
 
-@blp.route("/incidents/<int:incident_id>/retry", methods=["POST"])
+@blp.route("/incidents/<int(max=2147483647):incident_id>/retry", methods=["POST"])
 @blp.response(200, IncidentSchema)
 def retry_incident(incident_id: int):
     """Run the incident's job again from its first attempt."""

@@ -7,7 +7,15 @@ from flask_smorest import Blueprint
 from orchestrator.queries import TaskFilter
 from web.api.context import actor, engine
 from web.api.presenters import task_detail_view, task_view
-from web.api.schemas import AssignArgs, CompleteArgs, TaskDetailSchema, TaskListArgs, TaskPageSchema
+from web.api.problems import PROBLEM
+from web.api.schemas import (
+    AssignArgs,
+    CompleteArgs,
+    ProblemSchema,
+    TaskDetailSchema,
+    TaskListArgs,
+    TaskPageSchema,
+)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="User tasks")
 
@@ -61,8 +69,8 @@ def assign(args, task_id: str):
 @blp.route("/<string:task_id>/complete", methods=["POST"])
 @blp.arguments(CompleteArgs)
 @blp.response(200, TaskDetailSchema)
-@blp.alt_response(409, description="Already completed, or claimed by someone else")
-@blp.alt_response(422, description="Invalid form values; `errors` names each field")
+@blp.alt_response(409, description="Already completed, or claimed by someone else", schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(422, description="Invalid form values; `errors` names each field", schema=ProblemSchema, content_type=PROBLEM)
 def complete(args, task_id: str):
     """Complete the task with form values (typed and checked by the form's field definitions)."""
     engine().complete_user_task(task_id, args["variables"], actor=actor())

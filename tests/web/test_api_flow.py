@@ -1,0 +1,114 @@
+"""An e-commerce client with only an API key and the OpenAPI document files and follows a return."""
+
+from __future__ import annotations
+
+import io
+
+from tests.conftest import FIXTURES
+
+
+def path_of(spec: dict, operation_suffix: str) -> str:
+    """Find a path in the OpenAPI document, as a client generator would."""
+    return next(p for p in spec["paths"] if p.endswith(operation_suffix))
+
+
+def test_shop_client_runs_a_return_through_the_api(as_):
+    shop = as_("shop")
+    spec = shop.get("/api/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    start = path_of(spec, "/process-definitions/{key}/start").replace("{key}", "shop_return")
+
+    created = shop.post(start, json={"businessKey": "RMA-1001", "variables": {"customer": "Ada"}},
+                        headers={"Idempotency-Key": "order-1001-return"})
+    assert created.status_code == 201, created.get_json()
+    instance = created.get_json()
+    assert (instance["businessKey"], instance["status"], instance["definitionKey"]) == ("RMA-1001", "running",
+                                                                                        "shop_return")
+    again = shop.post(start, json={"businessKey": "RMA-1001", "variables": {"customer": "Ada"}},
+                      headers={"Idempotency-Key": "order-1001-return"})
+    assert again.get_json()["id"] == instance["id"]  # a retried request does not start a second return
+
+    tasks = shop.get("/api/v1/tasks?businessKey=RMA-1001&myGroups=true").get_json()
+    assert tasks["total"] == 1
+    task_id = tasks["items"][0]["id"]
+    detail = shop.get(f"/api/v1/tasks/{task_id}").get_json()
+    fields = {f["id"]: f for f in detail["form"]}
+    assert fields["quantity"]["type"] == "long" and fields["quantity"]["required"]
+    assert fields["quantity"]["constraints"] == {"min": "1"}
+    assert [o["id"] for o in fields["reason"]["options"]] == ["no_reason", "defect"]
+
+    bad = shop.post(f"/api/v1/tasks/{task_id}/complete",
+                    json={"variables": {"orderNumber": "SO-1", "quantity": "two", "reason": "bored"}})
+    assert bad.status_code == 422
+    assert bad.content_type == "application/problem+json"
+    assert set(bad.get_json()["errors"]) == {"quantity", "reason"}
+    assert shop.get(f"/api/v1/instances/{instance['id']}").get_json()["variables"] == {"customer": "Ada"}
+
+    good = shop.post(f"/api/v1/tasks/{task_id}/complete",
+                     json={"variables": {"orderNumber": "SO-1", "quantity": 2, "reason": "defect"}})
+    assert good.status_code == 200, good.get_json()
+    assert good.get_json()["state"] == "completed"
+    again = shop.post(f"/api/v1/tasks/{task_id}/complete",
+                      json={"variables": {"orderNumber": "SO-1", "quantity": 2, "reason": "defect"}})
+    assert again.status_code == 409
+
+    delivered = shop.post("/api/v1/messages", json={"messageName": "ParcelReceived", "businessKey": "RMA-1001",
+                                                    "variables": {"carrier": "DHL"}})
+    assert delivered.status_code == 200, delivered.get_json()
+    assert delivered.get_json() == {"instanceId": instance["id"], "started": False}
+    unknown = shop.post("/api/v1/messages", json={"messageName": "ParcelReceived", "businessKey": "RMA-404"})
+    assert unknown.status_code == 404 and "RMA-404" in unknown.get_json()["detail"]
+
+    history = shop.get(f"/api/v1/instances/{instance['id']}/history").get_json()
+    types = [event["type"] for event in history]
+    assert types[0] == "instance_started"
+    assert {"task_completed", "message_correlated", "task_created"} <= set(types)
+    completed = next(e for e in history if e["type"] == "task_completed")
+    assert completed["actor"] == "apikey:shop" and completed["payload"]["values"]["quantity"] == 2
+
+
+def test_deploy_over_the_api_and_read_the_model(as_):
+    owner = as_("owner")
+    content = (FIXTURES / "message_start.bpmn").read_bytes()
+    response = owner.post("/api/v1/deployments", data={"files": [(io.BytesIO(content),
+                                                                  "message_start.bpmn")]},
+                          content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    [deployed] = response.get_json()
+    assert (deployed["key"], deployed["version"], deployed["new"]) == ("return_by_message", 1, True)
+    definition = owner.get("/api/v1/process-definitions/return_by_message").get_json()
+    assert definition["startMessages"] == ["ReturnFiled"]
+    xml = owner.get("/api/v1/process-definitions/return_by_message/xml")
+    assert xml.content_type.startswith("application/xml") and b"return_by_message" in xml.data
+
+    hostile = content.replace(b"<bpmn:definitions", b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><bpmn:definitions", 1)
+    rejected = owner.post("/api/v1/deployments", data={"files": [(io.BytesIO(hostile), "evil.bpmn")]},
+                          content_type="multipart/form-data")
+    assert rejected.status_code == 422
+    assert "DOCTYPE" in " ".join(rejected.get_json()["errors"].values())
+
+
+def test_errors_are_problem_json_and_405_carries_allow(as_):
+    admin = as_("admin")
+    response = admin.delete("/api/v1/tasks")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert response.content_type == "application/problem+json"
+    missing = admin.get("/api/v1/instances/does-not-exist")
+    assert (missing.status_code, missing.get_json()["status"]) == (404, 404)
+    invalid = admin.get("/api/v1/instances?limit=0")
+    assert invalid.status_code == 422 and "limit" in invalid.get_json()["errors"]
+    anonymous = as_(None).get("/api/v1/instances")
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    forged = as_(None).get("/api/v1/instances", headers={"Authorization": "Bearer ll_nope_nope"})
+    assert forged.status_code == 401
+
+
+def test_health_and_readiness(as_):
+    assert as_(None).get("/healthz").get_json() == {"status": "ok"}
+    ready = as_(None).get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"]["database"] == "ok"
+    assert as_(None).get("/api/docs").status_code == 200
+    docs = as_(None).get("/api/docs").data.decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs  # served locally, no CDN
+    assert as_(None).get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
