@@ -12,6 +12,9 @@ from web.auth.users import actor_for_user
 from web.extensions import db
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 class Unauthenticated(EngineError):
     status = 401
 
@@ -28,6 +31,9 @@ def current_actor() -> Actor | None:
         if actor is None:
             raise Unauthenticated("the API key is unknown, revoked or expired")
     elif current_user and current_user.is_authenticated:
+        if request.method not in SAFE_METHODS and request.path.startswith("/api/"):
+            # a cookie alone must not change state through the JSON API (no CSRF token there)
+            raise Unauthenticated("changes through the API need an API key; the session cookie only reads")
         actor = actor_for_user(current_user)
     g.loopline_actor = actor
     return actor

@@ -18,7 +18,6 @@ def init_security(app: Flask) -> SQLAlchemyUserDatastore:
     app.config.setdefault("SECURITY_TOKEN_AUTHENTICATION_HEADER", "X-Session-Token")
     # the REST API authenticates with Bearer API keys; browser forms keep CSRF protection
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
-    app.config.setdefault("SECURITY_CSRF_IGNORE_UNAUTH_ENDPOINTS", True)
     datastore = SQLAlchemyUserDatastore(db, User, Role)
     security.init_app(app, datastore, register_blueprint=True)
     return datastore
