@@ -37,6 +37,12 @@ class Settings:
     connector_modules: tuple[str, ...] = ()
     environment: str = "development"
     secret_key: str = ""
+    # single sign-on (OpenID Connect); off unless an issuer is set
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_groups_claim: str = "groups"
+    oidc_group_map: dict[str, str] = field(default_factory=dict)
     # engine
     script_time_limit: float = 1.0
     max_model_bytes: int = 5 * 1024 * 1024
@@ -64,6 +70,11 @@ class Settings:
             connector_modules=tuple(m.strip() for m in env.get("LOOPLINE_CONNECTORS", "").split(",") if m.strip()),
             environment=env.get("LOOPLINE_ENV", "development"),
             secret_key=env.get("LOOPLINE_SECRET_KEY", ""),
+            oidc_issuer=env.get("LOOPLINE_OIDC_ISSUER", "").rstrip("/"),
+            oidc_client_id=env.get("LOOPLINE_OIDC_CLIENT_ID", ""),
+            oidc_client_secret=env.get("LOOPLINE_OIDC_CLIENT_SECRET", ""),
+            oidc_groups_claim=env.get("LOOPLINE_OIDC_GROUPS_CLAIM", "groups"),
+            oidc_group_map=json.loads(env.get("LOOPLINE_OIDC_GROUP_MAP", "{}")),
             script_time_limit=float(env.get("LOOPLINE_SCRIPT_TIME_LIMIT", "1.0")),
             max_model_bytes=int(env.get("LOOPLINE_MAX_MODEL_BYTES", str(5 * 1024 * 1024))),
             default_retry=_retry_policy(json.loads(env.get("LOOPLINE_JOB_RETRY", "{}"))),
@@ -100,6 +111,8 @@ class Settings:
                 raise SettingsError("LOOPLINE_SECRET_KEY is required when LOOPLINE_ENV=production")
             if self.database_url.startswith("sqlite"):
                 raise SettingsError("production needs a server database: set DATABASE_URL to PostgreSQL")
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise SettingsError("LOOPLINE_OIDC_CLIENT_ID is required when LOOPLINE_OIDC_ISSUER is set")
         if self.script_time_limit <= 0:
             raise SettingsError("LOOPLINE_SCRIPT_TIME_LIMIT must be positive")
         for topic, policy in {"default": self.default_retry, **self.topic_retry}.items():

@@ -11,6 +11,7 @@ from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from web.api import apikeys, definitions, instances, operations, tasks
 from web.api.problems import problem, register_problem_handlers
+from web.auth.oidc import init_oidc
 from web.auth.security import init_security
 from web.extensions import api, db
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions[ENGINE_KEY] = engine or Engine(settings)
     db.init_app(app)
     init_security(app)
+    init_oidc(app, settings)
     api.init_app(app)
     for module in (definitions, instances, tasks, operations, apikeys):
         api.register_blueprint(module.blp)

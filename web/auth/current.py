@@ -11,7 +11,6 @@ from web.auth.apikeys import actor_for_token
 from web.auth.users import actor_for_user
 from web.extensions import db
 
-
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
