@@ -10,6 +10,7 @@ from integrations.registry import BusinessError, JobContext
 class EchoConnector:
     topic = "demo.echo"
     timeout = 5.0
+    system = None
 
     def run(self, variables: dict[str, Any], context: JobContext) -> dict[str, Any]:
         """Echo the input back under `echo`; `fail_with` raises that business error code."""

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from integrations.config import IntegrationSettings
 
 
 class ConnectorError(Exception):
@@ -38,9 +45,20 @@ class JobContext:
     idempotency_key: str
 
 
+@dataclass(frozen=True)
+class IntegrationContext:
+    """What built-in connectors get from the engine: their settings, database sessions and the clock."""
+
+    settings: IntegrationSettings
+    sessions: Callable[[], Session]
+    now: Callable[[], datetime]
+
+
 class Connector(Protocol):
     topic: str
     timeout: float
+    # the outside system it calls ("erp", "sms", …); its circuit breaker pauses jobs while it is down
+    system: str | None
 
     def run(self, variables: dict[str, Any], context: JobContext) -> dict[str, Any]: ...
 
@@ -65,12 +83,21 @@ class ConnectorRegistry:
         return sorted(self.connectors)
 
 
-def default_registry(extra_modules: tuple[str, ...] = ()) -> ConnectorRegistry:
+BUILT_IN_MODULES = ("integrations.business", "integrations.notify", "integrations.http_request")
+
+
+def default_registry(extra_modules: tuple[str, ...] = (), context: IntegrationContext | None = None
+                     ) -> ConnectorRegistry:
     """The connectors Loopline ships with, plus those of `extra_modules` (each has `register(registry)`)."""
     from integrations.demo import EchoConnector
 
     registry = ConnectorRegistry()
     registry.register(EchoConnector())
+    if context is not None:
+        for module_name in BUILT_IN_MODULES:
+            module = importlib.util.find_spec(module_name) and importlib.import_module(module_name)
+            if module:
+                module.register_builtin(registry, context)
     for module_name in extra_modules:
         importlib.import_module(module_name).register(registry)
     return registry

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
+
+from integrations.db import UTCDateTime  # noqa: F401  (one column type for every table)
 
 
 class Base(DeclarativeBase):
     """Declarative base shared by every table, so one metadata describes the schema."""
-
-
-class UTCDateTime(TypeDecorator):
-    """Store naive UTC, hand back aware UTC: SQLite keeps no zone, Postgres gets one column type."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect):
-        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def make_engine(url: str) -> Engine:

@@ -15,7 +15,8 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from integrations.registry import ConnectorRegistry, default_registry
+from integrations.config import IntegrationSettings
+from integrations.registry import ConnectorRegistry, IntegrationContext, default_registry
 from orchestrator.actors import Actor
 from orchestrator.clock import Clock, SystemClock, using_clock
 from orchestrator.db import Database
@@ -104,11 +105,15 @@ class EngineCore:
         clock: Clock | None = None,
         connectors: ConnectorRegistry | None = None,
         wake: JobWaker | None = None,
+        integration_settings: IntegrationSettings | None = None,
     ):
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.clock = clock or SystemClock()
-        self.connectors = connectors or default_registry(settings.connector_modules)
+        self.integration_settings = integration_settings or IntegrationSettings.from_env()
+        self.connectors = connectors or default_registry(
+            settings.connector_modules, IntegrationContext(self.integration_settings, self.db.sessions, self.now)
+        )
         self.wake = wake
         self.definitions = DefinitionCache()
         self.serializer = StateSerializer()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from integrations.config import IntegrationSettings
 from orchestrator.actors import Actor
 from orchestrator.clock import ManualClock
 from orchestrator.db import Database, recreate_schema, with_search_path
@@ -97,8 +98,9 @@ def make_engine(ledger, clock, tmp_path) -> Callable[..., Engine]:
         overrides.setdefault("environment", "test")
         overrides.setdefault("connector_modules", ("tests.support.connectors",))
         engine_clock = overrides.pop("clock", clock)
+        integration_settings = overrides.pop("integration_settings", IntegrationSettings())
         settings = Settings.from_env({}, **overrides)
-        return Engine(settings, db=database, clock=engine_clock)
+        return Engine(settings, db=database, clock=engine_clock, integration_settings=integration_settings)
 
     return build
 

@@ -67,6 +67,7 @@ class LedgerConnector:
     """Applies an idempotent side effect, following the ledger's scripted outcomes first."""
 
     timeout = 5.0
+    system = None
 
     def __init__(self, topic: str, ledger: Ledger):
         self.topic = topic

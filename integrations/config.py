@@ -1,0 +1,100 @@
+"""Settings of the connectors, read from the environment. Secrets live here, never in BPMN or history."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SystemSettings:
+    """How to reach one business system (ERP, QMS, CRM)."""
+
+    backend: str = "local"  # local | http
+    base_url: str = ""
+    auth: str = "none"  # none | api_key | hmac | oauth2
+    api_key: str = field(default="", repr=False)
+    hmac_secret: str = field(default="", repr=False)
+    oauth_token_url: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = field(default="", repr=False)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    backend: str = "outbox"  # outbox | providers
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_from: str = ""
+    twilio_base_url: str = ""  # override for tests against a local server
+    sendgrid_api_key: str = field(default="", repr=False)
+    sendgrid_from: str = "noreply@loopline.invalid"
+    sendgrid_host: str = ""  # override for tests against a local server
+    sendgrid_webhook_public_key: str = ""
+    webhook_max_age_seconds: int = 600
+    ack_secret: str = field(default="", repr=False)
+    ack_base_url: str = "http://127.0.0.1:8080"
+    ack_ttl_days: int = 30
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class IntegrationSettings:
+    erp: SystemSettings = field(default_factory=SystemSettings)
+    qms: SystemSettings = field(default_factory=SystemSettings)
+    crm: SystemSettings = field(default_factory=SystemSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    breaker_threshold: int = 5
+    breaker_cooldown_seconds: float = 30.0
+    http_secrets: dict[str, str] = field(default_factory=dict, repr=False)  # for http.request {secret:NAME}
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> IntegrationSettings:
+        env = os.environ if environ is None else environ
+
+        def system(prefix: str) -> SystemSettings:
+            return SystemSettings(
+                backend=env.get(f"LOOPLINE_{prefix}_BACKEND", "local"),
+                base_url=env.get(f"LOOPLINE_{prefix}_URL", "").rstrip("/"),
+                auth=env.get(f"LOOPLINE_{prefix}_AUTH", "none"),
+                api_key=env.get(f"LOOPLINE_{prefix}_API_KEY", ""),
+                hmac_secret=env.get(f"LOOPLINE_{prefix}_HMAC_SECRET", ""),
+                oauth_token_url=env.get(f"LOOPLINE_{prefix}_OAUTH_TOKEN_URL", ""),
+                oauth_client_id=env.get(f"LOOPLINE_{prefix}_OAUTH_CLIENT_ID", ""),
+                oauth_client_secret=env.get(f"LOOPLINE_{prefix}_OAUTH_CLIENT_SECRET", ""),
+                timeout=float(env.get(f"LOOPLINE_{prefix}_TIMEOUT", "10")),
+            )
+
+        return cls(
+            erp=system("ERP"), qms=system("QMS"), crm=system("CRM"),
+            notify=NotifySettings(
+                backend=env.get("LOOPLINE_NOTIFY_BACKEND", "outbox"),
+                twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+                twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+                twilio_from=env.get("TWILIO_FROM", ""),
+                twilio_base_url=env.get("LOOPLINE_TWILIO_BASE_URL", ""),
+                sendgrid_api_key=env.get("SENDGRID_API_KEY", ""),
+                sendgrid_from=env.get("SENDGRID_FROM", "noreply@loopline.invalid"),
+                sendgrid_host=env.get("LOOPLINE_SENDGRID_HOST", ""),
+                sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", ""),
+                ack_secret=env.get("LOOPLINE_ACK_SECRET", "") or env.get("LOOPLINE_SECRET_KEY", ""),
+                ack_base_url=env.get("LOOPLINE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+            ),
+            breaker_threshold=int(env.get("LOOPLINE_BREAKER_THRESHOLD", "5")),
+            breaker_cooldown_seconds=float(env.get("LOOPLINE_BREAKER_COOLDOWN", "30")),
+            http_secrets={k.removeprefix("LOOPLINE_SECRET_"): v for k, v in env.items()
+                          if k.startswith("LOOPLINE_SECRET_") and k != "LOOPLINE_SECRET_KEY"},
+        )
+
+    def validate(self) -> list[str]:
+        """Problems that would make a connector fail on every call; reported at start-up."""
+        problems = []
+        for name, system in (("ERP", self.erp), ("QMS", self.qms), ("CRM", self.crm)):
+            if system.backend not in ("local", "http"):
+                problems.append(f"LOOPLINE_{name}_BACKEND must be local or http")
+            if system.backend == "http" and not system.base_url:
+                problems.append(f"LOOPLINE_{name}_URL is required with the http backend")
+        if self.notify.backend == "providers" and not (self.notify.twilio_account_sid or self.notify.sendgrid_api_key):
+            problems.append("the providers notify backend needs TWILIO_* and/or SENDGRID_API_KEY")
+        return problems
