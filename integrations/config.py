@@ -48,6 +48,7 @@ class IntegrationSettings:
     breaker_threshold: int = 5
     breaker_cooldown_seconds: float = 30.0
     http_secrets: dict[str, str] = field(default_factory=dict, repr=False)  # for http.request {secret:NAME}
+    http_allowed_hosts: tuple[str, ...] = ()  # http.request may call only these hosts (host or host:port)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> IntegrationSettings:
@@ -83,6 +84,8 @@ class IntegrationSettings:
             ),
             breaker_threshold=int(env.get("LOOPLINE_BREAKER_THRESHOLD", "5")),
             breaker_cooldown_seconds=float(env.get("LOOPLINE_BREAKER_COOLDOWN", "30")),
+            http_allowed_hosts=tuple(h.strip() for h in env.get("LOOPLINE_HTTP_ALLOWED_HOSTS", "").split(",")
+                                     if h.strip()),
             http_secrets={k.removeprefix("LOOPLINE_SECRET_"): v for k, v in env.items()
                           if k.startswith("LOOPLINE_SECRET_") and k != "LOOPLINE_SECRET_KEY"},
         )

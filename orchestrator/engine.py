@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from integrations.config import IntegrationSettings
 from integrations.registry import ConnectorRegistry, IntegrationContext, default_registry
 from orchestrator.actors import Actor
+from orchestrator.breaker import Breakers
 from orchestrator.clock import Clock, SystemClock, using_clock
 from orchestrator.db import Database
 from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
@@ -115,6 +116,8 @@ class EngineCore:
             settings.connector_modules, IntegrationContext(self.integration_settings, self.db.sessions, self.now)
         )
         self.wake = wake
+        self.breakers = Breakers(self.db, self.integration_settings.breaker_threshold,
+                                 self.integration_settings.breaker_cooldown_seconds)
         self.definitions = DefinitionCache()
         self.serializer = StateSerializer()
         self.script_engine = SandboxedScriptEngine(settings.script_time_limit)

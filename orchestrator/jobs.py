@@ -90,15 +90,51 @@ class JobCommands(EngineCore):
             return "skipped"
         try:
             connector = self.connectors.get(claimed.topic)
-            result = connector.run(claimed.input, claimed.context)
-        except BusinessError as exc:
-            return self._report(self.fail_job, claimed, error=exc.message, code=exc.code, transient=False)
         except LookupError as exc:
             return self._report(self.fail_job, claimed, error=str(exc), transient=False)
+        system = getattr(connector, "system", None)
+        if system:
+            allowed, probe_at = self.breakers.allow(system, self.now())
+            if not allowed:
+                return self._pause(claimed, system, probe_at)
+        try:
+            result = connector.run(claimed.input, claimed.context)
+        except BusinessError as exc:
+            self._system_answered(system)
+            return self._report(self.fail_job, claimed, error=exc.message, code=exc.code, transient=False)
         except Exception as exc:  # transient by default: timeouts, 5xx, broken connections
             log.info("job %s (%s) failed: %s", job_id, claimed.topic, exc)
+            if system:
+                self.breakers.record_failure(system, self.now(), f"{type(exc).__name__}: {exc}")
             return self._report(self.fail_job, claimed, error=f"{type(exc).__name__}: {exc}", transient=True)
+        self._system_answered(system)
         return self._report(self.complete_job, claimed, result=result)
+
+    def _system_answered(self, system: str | None) -> None:
+        """Any answer from the system (even a business 'no') closes its breaker and releases paused jobs."""
+        if system:
+            self._wake(self.breakers.record_success(system, self.now()))
+
+    def _pause(self, claimed: ClaimedJob, system: str, until) -> str:
+        """Give the job back without spending an attempt; it runs again when the breaker lets it."""
+        now = self.now()
+        with self.db.transaction() as session:
+            job = self._job(session, claimed.id)
+            instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
+            session.refresh(job)
+            if job.status != JobStatus.RUNNING or job.locked_by != claimed.token:
+                return "dropped"
+            job.status = JobStatus.PENDING
+            job.attempts -= 1
+            job.paused_system = system
+            job.next_attempt_at = until or now
+            job.locked_until = None
+            job.enqueued_at = None
+            instance.version += 1
+            append_events(session, instance.id, now, [PendingEvent(
+                "job_paused", WORKER.name, job.element_id, job.task_id,
+                {"job_id": job.id, "system": system, "until": (until or now).isoformat()})])
+        return "paused"
 
     def _report(self, command, claimed: ClaimedJob, **kwargs) -> str:
         try:

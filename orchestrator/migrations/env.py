@@ -3,15 +3,20 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from integrations import local_models  # noqa: F401  (the local backends' tables)
+from integrations.db import IntegrationsBase
 from orchestrator import models  # noqa: F401  (registers the tables)
 from orchestrator.db import Base
+
+# the web layer's tables (people, API keys) are in Base.metadata when the caller imported them
+METADATA = [Base.metadata, IntegrationsBase.metadata]
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
+    context.configure(url=url, target_metadata=METADATA, literal_binds=True, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -26,7 +31,7 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=METADATA, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -6,6 +6,7 @@ Create Date: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa
+import integrations.db  # noqa: F401
 import orchestrator.db  # noqa: F401
 ${imports if imports else ""}
 

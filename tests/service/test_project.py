@@ -8,9 +8,11 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, create_engine
 
+import integrations.local_models  # noqa: F401
 import web.auth.models  # noqa: F401  (the web layer's tables are migrated too)
+from integrations.db import IntegrationsBase
 from orchestrator.db import Base
 from orchestrator.migrate import upgrade
 
@@ -50,7 +52,11 @@ def test_ci_runs_the_readme_test_command():
 def test_migrations_match_the_models(tmp_path):
     url = f"sqlite:///{tmp_path / 'migrated.db'}"
     upgrade(url)
+    combined = MetaData()
+    for metadata in (Base.metadata, IntegrationsBase.metadata):
+        for table in metadata.tables.values():
+            table.to_metadata(combined)
     engine = create_engine(url)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection), combined)
     assert diff == []
