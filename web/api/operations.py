@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from orchestrator.authorization import Permission, require
 from web.api.context import actor, engine
 from web.api.problems import PROBLEM
 from web.api.schemas import (
+    CircuitSchema,
     CorrelationSchema,
     IncidentListArgs,
     IncidentPageSchema,
@@ -47,6 +49,14 @@ def list_incidents(args):
     page = engine().list_incidents(actor(), args["open"], args["limit"], args["offset"])
     return {"items": [row[0] for row in page.items], "total": page.total, "limit": page.limit,
             "offset": page.offset}
+
+
+@blp.route("/circuits", methods=["GET"])
+@blp.response(200, CircuitSchema(many=True))
+def list_circuits():
+    """Circuit breakers per outside system: open means its jobs are paused until a probe succeeds."""
+    require(actor(), Permission.READ_OPERATIONS)
+    return engine().breakers.states()
 
 
 @blp.route("/incidents/<int(max=2147483647):incident_id>/retry", methods=["POST"])

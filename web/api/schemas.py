@@ -250,3 +250,12 @@ class ApiKeySchema(Schema):
 
 class IssuedApiKeySchema(ApiKeySchema):
     token = fields.String()
+
+
+class CircuitSchema(Schema):
+    system = fields.String()
+    state = fields.String()
+    consecutiveFailures = fields.Integer(attribute="consecutive_failures")
+    openedAt = fields.DateTime(attribute="opened_at", allow_none=True)
+    probeAt = fields.DateTime(attribute="probe_at", allow_none=True)
+    lastError = fields.String(attribute="last_error", allow_none=True)
