@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from celery import Celery
 
 from orchestrator.actors import Actor
+from orchestrator.deployments import read_model_file
+from orchestrator.errors import InvalidModel
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from tasks.celery_app import create_celery
@@ -39,9 +41,17 @@ def build_runtime(settings: Settings, *, start_embedded: bool = True) -> Runtime
     return Runtime(engine, celery=celery)
 
 
-def deploy_bundled_models(engine: Engine) -> list:
-    """Deploy bpmn/ idempotently: unchanged files keep their version."""
+def deploy_bundled_models(engine: Engine) -> tuple[list, list[str]]:
+    """Deploy bpmn/ idempotently (unchanged files keep their version); a rejected file is reported, not fatal."""
     directory = engine.settings.bpmn_dir
     if not engine.settings.deploy_on_start or not directory.is_dir():
-        return []
-    return engine.deploy_directory(directory, actor=Actor.system("startup"))
+        return [], []
+    decisions = [read_model_file(p) for p in sorted(directory.glob("*.dmn"))]
+    deployed, problems = [], []
+    for path in sorted(directory.glob("*.bpmn")):
+        try:
+            deployed.extend(engine.deploy([read_model_file(path), *decisions], actor=Actor.system("startup"),
+                                          name=path.name))
+        except InvalidModel as exc:
+            problems.extend(f"{path.name} not deployed: {problem}" for problem in exc.problems)
+    return deployed, problems

@@ -42,8 +42,11 @@ def serve(host: str, port: int, threads: int) -> None:
     settings = Settings.from_env()
     upgrade(settings.database_url)
     runtime = build_runtime(settings)
-    for deployed in deploy_bundled_models(runtime.engine):
+    deployed_models, problems = deploy_bundled_models(runtime.engine)
+    for deployed in deployed_models:
         click.echo(f"deployed {deployed.key} v{deployed.version}{' (new)' if deployed.new else ''}")
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
     app = create_app(settings, runtime.engine)
     with app.app_context():
         datastore = app.extensions["security"].datastore
