@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,13 +80,21 @@ class DeploymentCommands(InstanceCommands):
                                                   deployment.id, new=True))
             return results
 
-    def deploy_directory(self, directory: Path, *, actor: Actor) -> list[DeployedDefinition]:
-        """Deploy each BPMN file of a folder with the folder's DMN files, so one edit bumps one process."""
+    def deploy_directory(self, directory: Path, *, actor: Actor,
+                         on_rejected: Callable[[Path, InvalidModel], None] | None = None) -> list[DeployedDefinition]:
+        """Deploy each BPMN file of a folder with the folder's DMN files, so one edit bumps one process.
+
+        Without `on_rejected` the first rejected file stops the run; with it, the others still deploy."""
         directory = Path(directory)
         decisions = [read_model_file(p) for p in sorted(directory.glob("*.dmn"))]
         results = []
         for path in sorted(directory.glob("*.bpmn")):
-            results.extend(self.deploy([read_model_file(path), *decisions], actor=actor, name=path.name))
+            try:
+                results.extend(self.deploy([read_model_file(path), *decisions], actor=actor, name=path.name))
+            except InvalidModel as exc:
+                if on_rejected is None:
+                    raise
+                on_rejected(path, exc)
         return results
 
 

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from celery import Celery
 
 from orchestrator.actors import Actor
-from orchestrator.deployments import read_model_file
-from orchestrator.errors import InvalidModel
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from tasks.celery_app import create_celery
@@ -46,12 +44,8 @@ def deploy_bundled_models(engine: Engine) -> tuple[list, list[str]]:
     directory = engine.settings.bpmn_dir
     if not engine.settings.deploy_on_start or not directory.is_dir():
         return [], []
-    decisions = [read_model_file(p) for p in sorted(directory.glob("*.dmn"))]
-    deployed, problems = [], []
-    for path in sorted(directory.glob("*.bpmn")):
-        try:
-            deployed.extend(engine.deploy([read_model_file(path), *decisions], actor=Actor.system("startup"),
-                                          name=path.name))
-        except InvalidModel as exc:
-            problems.extend(f"{path.name} not deployed: {problem}" for problem in exc.problems)
+    problems: list[str] = []
+    deployed = engine.deploy_directory(
+        directory, actor=Actor.system("startup"),
+        on_rejected=lambda path, exc: problems.extend(f"{path.name} not deployed: {p}" for p in exc.problems))
     return deployed, problems
