@@ -83,7 +83,8 @@ class ConnectorRegistry:
         return sorted(self.connectors)
 
 
-BUILT_IN_MODULES = ("integrations.business", "integrations.notify", "integrations.http_request")
+BUILT_IN_MODULES = ("integrations.business", "integrations.notify", "integrations.http_request",
+                    "integrations.traceability")
 
 
 def default_registry(extra_modules: tuple[str, ...] = (), context: IntegrationContext | None = None
