@@ -4,8 +4,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from integrations import local_models  # noqa: F401  (the local backends' tables)
-from integrations.traceability import models as trace_models  # noqa: F401
 from integrations.db import IntegrationsBase
+from integrations.traceability import models as trace_models  # noqa: F401
 from orchestrator import models  # noqa: F401  (registers the tables)
 from orchestrator.db import Base
 
