@@ -20,6 +20,7 @@ class Permission(enum.StrEnum):
     READ_OPERATIONS = "read jobs and incidents"
     RETRY_INCIDENTS = "retry incidents"
     ADMINISTER = "manage users and API keys"
+    RECORD_TRACE = "record traceability events"
 
 
 ROLES: dict[str, frozenset[Permission]] = {
@@ -27,10 +28,10 @@ ROLES: dict[str, frozenset[Permission]] = {
     "system": frozenset(Permission),
     "process_owner": frozenset({
         Permission.DEPLOY, Permission.START, Permission.CORRELATE, Permission.MANAGE_INSTANCES,
-        Permission.READ_ALL, Permission.READ_OPERATIONS, Permission.RETRY_INCIDENTS,
+        Permission.READ_ALL, Permission.READ_OPERATIONS, Permission.RETRY_INCIDENTS, Permission.RECORD_TRACE,
     }),
     "auditor": frozenset({Permission.READ_ALL, Permission.READ_OPERATIONS}),
-    "integration": frozenset({Permission.START, Permission.CORRELATE}),
+    "integration": frozenset({Permission.START, Permission.CORRELATE, Permission.RECORD_TRACE}),
     "staff": frozenset({Permission.START}),
 }
 KNOWN_ROLES = tuple(sorted(set(ROLES) - {"system"}))

@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
-from web.api import apikeys, definitions, instances, operations, tasks
+from web import ack, webhooks
+from web.api import apikeys, definitions, instances, operations, tasks, traceability
 from web.api.problems import problem, register_problem_handlers
 from web.auth.oidc import init_oidc
 from web.auth.security import init_security
@@ -45,8 +46,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     init_security(app)
     init_oidc(app, settings)
     api.init_app(app)
-    for module in (definitions, instances, tasks, operations, apikeys):
+    for module in (definitions, instances, tasks, operations, apikeys, traceability):
         api.register_blueprint(module.blp)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(ack.bp)
     register_problem_handlers(app)
     _health_routes(app)
     return app
