@@ -21,6 +21,12 @@ class ProblemSchema(Schema):
     errors = fields.Dict(keys=fields.String(), values=fields.Raw())
 
 
+def page_of(item: type[Schema], name: str) -> type[Schema]:
+    """A page of results: the items plus what is needed to ask for the next page."""
+    return Schema.from_dict({"items": fields.List(fields.Nested(item)), "total": fields.Integer(),
+                             "limit": fields.Integer(), "offset": fields.Integer()}, name=name)
+
+
 class PageArgs(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 10_000_000))
@@ -68,11 +74,7 @@ class InstanceSchema(Schema):
     variables = fields.Dict(keys=fields.String(), values=JSON_VALUE)
 
 
-class InstancePageSchema(Schema):
-    items = fields.List(fields.Nested(InstanceSchema))
-    total = fields.Integer()
-    limit = fields.Integer()
-    offset = fields.Integer()
+InstancePageSchema = page_of(InstanceSchema, "InstancePage")
 
 
 class InstanceListArgs(PageArgs):
@@ -133,11 +135,7 @@ class TaskDetailSchema(TaskSchema):
     variables = fields.Dict(keys=fields.String(), values=JSON_VALUE)
 
 
-class TaskPageSchema(Schema):
-    items = fields.List(fields.Nested(TaskSchema))
-    total = fields.Integer()
-    limit = fields.Integer()
-    offset = fields.Integer()
+TaskPageSchema = page_of(TaskSchema, "TaskPage")
 
 
 class TaskListArgs(PageArgs):
@@ -195,11 +193,7 @@ class JobSchema(Schema):
     finishedAt = fields.DateTime(attribute="finished_at", allow_none=True)
 
 
-class JobPageSchema(Schema):
-    items = fields.List(fields.Nested(JobSchema))
-    total = fields.Integer()
-    limit = fields.Integer()
-    offset = fields.Integer()
+JobPageSchema = page_of(JobSchema, "JobPage")
 
 
 class JobListArgs(PageArgs):
@@ -217,11 +211,7 @@ class IncidentSchema(Schema):
     resolvedBy = fields.String(attribute="resolved_by", allow_none=True)
 
 
-class IncidentPageSchema(Schema):
-    items = fields.List(fields.Nested(IncidentSchema))
-    total = fields.Integer()
-    limit = fields.Integer()
-    offset = fields.Integer()
+IncidentPageSchema = page_of(IncidentSchema, "IncidentPage")
 
 
 class IncidentListArgs(PageArgs):
