@@ -6,8 +6,13 @@ import re
 import uuid
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.message import (
+    MessageEventDefinition as SpiffMessageEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +21,9 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.clock import using_clock
+from orchestrator.effects import all_tasks
 from orchestrator.engine import CommandContext, EngineCore
-from orchestrator.errors import Conflict, InvalidInput, NotFound
+from orchestrator.errors import Conflict, InvalidInput, NotFound, ProcessError
 from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessDefinition, ProcessInstance
 from orchestrator.parser import MessageEventDefinition
@@ -36,6 +42,29 @@ def check_variables(variables: Any, field: str = "variables") -> dict[str, Any]:
     if bad:
         raise InvalidInput("invalid variable names", bad)
     return variables
+
+
+def _start_by_message(ctx: CommandContext, name: str, payload: dict[str, Any]) -> None:
+    """Enter through the message start event only: other start events (a manual one) are cancelled."""
+    workflow = ctx.workflow
+    progressed = True
+    while progressed:  # run the structural start tasks until the start events themselves are reached
+        progressed = False
+        for task in workflow.get_tasks(state=TaskState.READY):
+            if not isinstance(task.task_spec, StartEvent):
+                task.run()
+                progressed = True
+    for task in list(all_tasks(workflow)):
+        definition = getattr(task.task_spec, "event_definition", None)
+        matches = isinstance(definition, SpiffMessageEventDefinition) and definition.name == name
+        if isinstance(task.task_spec, StartEvent) and not matches and not task.has_state(TaskState.FINISHED_MASK):
+            task.cancel()
+    try:
+        workflow.send_event(BpmnEvent(MessageEventDefinition(name), {"payload": payload}))
+    except WorkflowException as exc:
+        raise ProcessError(f"the process cannot be started by message '{name}': {exc}") from exc
+    ctx.record("message_correlated", message_name=name, variables=payload, started=True)
+    ctx.run_engine()
 
 
 class InstanceCommands(EngineCore):
@@ -121,12 +150,10 @@ class InstanceCommands(EngineCore):
             ctx = CommandContext(self, session, row, workflow, parsed, actor, now)
             ctx.record("instance_started", definition_key=definition.key, definition_version=definition.version,
                        business_key=business_key, variables=variables)
-            ctx.run_engine()
-            if message is not None:
-                name, payload = message
-                workflow.send_event(BpmnEvent(MessageEventDefinition(name), {"payload": payload}))
-                ctx.record("message_correlated", message_name=name, variables=payload, started=True)
+            if message is None:
                 ctx.run_engine()
+            else:
+                _start_by_message(ctx, *message)
             self._save(ctx, before={})
         session.flush()
         self._wake_after_commit(session, ctx.new_job_ids)

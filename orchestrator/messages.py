@@ -35,8 +35,11 @@ class MessageCommands(InstanceCommands):
         business_key: str | None = None,
         correlation_keys: dict[str, Any] | None = None,
         variables: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Correlation:
-        """Deliver a message by name + business key or correlation key; 404 if nothing waits, 409 if ambiguous."""
+        """Deliver a message by name + business key or correlation key; 404 if nothing waits, 409 if ambiguous.
+
+        With an idempotency key, a message that already started an instance returns that instance again."""
         require(actor, Permission.CORRELATE)
         if not name or not isinstance(name, str):
             raise InvalidInput("a message needs a name", {"messageName": "is required"})
@@ -44,6 +47,11 @@ class MessageCommands(InstanceCommands):
         if correlation_keys and len(correlation_keys) != 1:
             raise InvalidInput("give exactly one correlation key", {"correlationKeys": "must hold one variable"})
         with self.db.transaction() as session:
+            if idempotency_key:
+                started = session.scalar(select(ProcessInstance.id).where(
+                    ProcessInstance.idempotency_key == idempotency_key))
+                if started is not None:
+                    return Correlation(started, started=True)
             waiting = self._waiting_instances(session, name, business_key, correlation_keys)
             if len(waiting) > 1:
                 raise Conflict(f"message '{name}' matches {len(waiting)} instances; add a business or correlation key",
@@ -61,7 +69,8 @@ class MessageCommands(InstanceCommands):
                 result = Correlation(waiting[0], started=False)
             else:
                 definition = self._message_start_definition(session, name, business_key, correlation_keys)
-                row = self._start(session, definition, actor, business_key, variables, None, message=(name, variables))
+                row = self._start(session, definition, actor, business_key, variables, idempotency_key,
+                                  message=(name, variables))
                 result = Correlation(row.id, started=True)
         self._wake(ctx.new_job_ids if waiting else [])
         return result

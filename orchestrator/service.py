@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestrator.deployments import DeploymentCommands
 from orchestrator.jobs import JobCommands
+from orchestrator.message_connector import SendMessage
 from orchestrator.messages import MessageCommands
 from orchestrator.queries import Queries
 from orchestrator.relay import RelayCommands
@@ -14,3 +15,8 @@ from orchestrator.user_tasks import UserTaskCommands
 class Engine(DeploymentCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands, RelayCommands,
              Queries):
     """Start, complete, correlate, fire, relay: each method is one command in one transaction."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
+            self.connectors.register(SendMessage(self))
