@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,9 +95,7 @@ def default_registry(extra_modules: tuple[str, ...] = (), context: IntegrationCo
     registry.register(EchoConnector())
     if context is not None:
         for module_name in BUILT_IN_MODULES:
-            module = importlib.util.find_spec(module_name) and importlib.import_module(module_name)
-            if module:
-                module.register_builtin(registry, context)
+            importlib.import_module(module_name).register_builtin(registry, context)
     for module_name in extra_modules:
         importlib.import_module(module_name).register(registry)
     return registry

@@ -5,6 +5,7 @@ from sqlalchemy import create_engine, pool
 
 from integrations import local_models  # noqa: F401  (the local backends' tables)
 from integrations.db import IntegrationsBase
+from integrations.notify import models as notify_models  # noqa: F401
 from integrations.traceability import models as trace_models  # noqa: F401
 from orchestrator import models  # noqa: F401  (registers the tables)
 from orchestrator.db import Base

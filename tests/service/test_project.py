@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine
 
 import integrations.local_models  # noqa: F401
+import integrations.notify.models  # noqa: F401
 import integrations.traceability.models  # noqa: F401
 import web.auth.models  # noqa: F401  (the web layer's tables are migrated too)
 from integrations.db import IntegrationsBase

@@ -112,3 +112,12 @@ def test_health_and_readiness(as_):
     docs = as_(None).get("/api/docs").data.decode()
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs  # served locally, no CDN
     assert as_(None).get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_nul_characters_are_refused_before_they_reach_the_database(as_):
+    admin = as_("admin")
+    body = admin.post("/api/v1/process-definitions/refund_claim/start",
+                      json={"businessKey": "RMA\u0000", "variables": {"amount": 1, "customer": "x"}})
+    assert body.status_code == 422 and body.content_type == "application/problem+json"
+    assert admin.get("/api/v1/instances?businessKey=a%00b").status_code == 422
+    assert admin.get("/api/v1/instances").get_json()["total"] == 0

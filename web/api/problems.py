@@ -42,7 +42,24 @@ def _flatten(messages, prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def _carries_nul() -> bool:
+    """NUL characters cannot be stored as text (PostgreSQL refuses them): refuse them at the door."""
+    if "\x00" in request.path or b"%00" in request.query_string.lower():
+        return True
+    if request.is_json:
+        raw = request.get_data(cache=True)
+        return b"\\u0000" in raw or b"\x00" in raw
+    return False
+
+
 def register_problem_handlers(app: Flask) -> None:
+    @app.before_request
+    def _refuse_nul():
+        if request.path.startswith("/api/") and _carries_nul():
+            return problem(422, "Unprocessable Content", "text must not contain NUL characters",
+                           {"_request": "contains a NUL character"})
+        return None
+
     @app.errorhandler(EngineError)
     def _engine_error(exc: EngineError):
         errors = getattr(exc, "errors", None) or exc.details.get("errors")
