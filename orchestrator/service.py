@@ -8,12 +8,13 @@ from orchestrator.message_connector import SendMessage
 from orchestrator.messages import MessageCommands
 from orchestrator.queries import Queries
 from orchestrator.relay import RelayCommands
+from orchestrator.signals import SignalCommands
 from orchestrator.timers import TimerCommands
 from orchestrator.user_tasks import UserTaskCommands
 
 
 class Engine(DeploymentCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands, RelayCommands,
-             Queries):
+             SignalCommands, Queries):
     """Start, complete, correlate, fire, relay: each method is one command in one transaction."""
 
     def __init__(self, *args, **kwargs):

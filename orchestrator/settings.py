@@ -52,6 +52,10 @@ class Settings:
     job_lease_seconds: float = 300.0
     relay_interval: float = 5.0
     relay_stale_after: float = 30.0
+    # recall signal: N returns with one fault code on one lot within a window start one recall evaluation
+    recall_signal_threshold: int = 3
+    recall_signal_window_days: int = 30
+    recall_signal_interval: float = 300.0
     # timers
     timer_sweep_interval: float = 1.0
     timer_batch_size: int = 200
@@ -86,6 +90,9 @@ class Settings:
             relay_interval=float(env.get("LOOPLINE_RELAY_INTERVAL", "5")),
             relay_stale_after=float(env.get("LOOPLINE_RELAY_STALE_AFTER", "30")),
             timer_sweep_interval=float(env.get("LOOPLINE_TIMER_INTERVAL", "1.0")),
+            recall_signal_threshold=int(env.get("LOOPLINE_RECALL_SIGNAL_THRESHOLD", "3")),
+            recall_signal_window_days=int(env.get("LOOPLINE_RECALL_SIGNAL_WINDOW_DAYS", "30")),
+            recall_signal_interval=float(env.get("LOOPLINE_RECALL_SIGNAL_INTERVAL", "300")),
         )
         values.update(overrides)
         settings = cls(**values)

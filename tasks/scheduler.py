@@ -1,4 +1,5 @@
-"""The sweep loop of `loopline beat` and of the embedded mode: fire timers when due, relay the outbox."""
+"""The sweep loop of `loopline beat` and of the embedded mode: fire timers when due, relay the outbox,
+look for recall signals now and then."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
     """Sleep until the next timer is due (at most one interval), fire due timers, relay jobs now and then."""
     interval = engine.settings.timer_sweep_interval
     next_relay = 0.0
+    next_signal = time.monotonic() + engine.settings.recall_signal_interval
     while not stop.is_set():
         try:
             engine.fire_due_timers()
             if time.monotonic() >= next_relay:
                 engine.relay_jobs()
                 next_relay = time.monotonic() + engine.settings.relay_interval
+            if time.monotonic() >= next_signal:
+                engine.start_recall_evaluations()
+                next_signal = time.monotonic() + engine.settings.recall_signal_interval
             due = engine.next_due_at()
         except Exception:  # keep sweeping through a database hiccup; the next round retries
             log.exception("timer sweep failed")
