@@ -38,6 +38,7 @@ def serve(host: str, port: int, threads: int) -> None:
 
     from web.app import create_app
     from web.auth.demo import DEMO_PASSWORD, seed_demo_users
+    from web.demo_instances import seed_demo_instances
 
     settings = Settings.from_env()
     upgrade(settings.database_url)
@@ -54,6 +55,8 @@ def serve(host: str, port: int, threads: int) -> None:
         if settings.embedded and settings.environment != "production":
             for email in seed_demo_users(datastore):
                 click.echo(f"demo user {email} (password: {DEMO_PASSWORD})")
+            for business_key in seed_demo_instances(runtime.engine):
+                click.echo(f"demo case {business_key}")
     mode = "embedded (SQLite, in-process worker and timers)" if settings.embedded else "distributed (Celery)"
     click.echo(f"Loopline on http://{host}:{port}/ — {mode}; database {settings.database_url}")
     try:

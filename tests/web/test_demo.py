@@ -1,0 +1,27 @@
+"""The embedded default's demo cases run on the shipped models with the built-in connectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.actors import Actor
+from orchestrator.queries import InstanceFilter
+from web.demo_instances import seed_demo_instances
+
+REPO = Path(__file__).resolve().parents[2]
+READER = Actor("auditor", roles=frozenset({"auditor"}))
+
+
+def test_demo_cases_are_created_once_on_the_bundled_models(make_engine, sqlite_database):
+    engine = make_engine(sqlite_database, connector_modules=())
+    engine.deploy_directory(REPO / "bpmn", actor=Actor.system("startup"))
+    made = seed_demo_instances(engine)
+    assert made == ["RMA-DEMO-1", "RMA-DEMO-2", "CAPA-DEMO-1", "CAPA-DEMO-2", "RC-DEMO-L-7"]
+    page = engine.list_instances(READER, InstanceFilter(limit=50))
+    assert page.total == 5 and {i.status for i, _ in page.items} == {"running"}
+    waiting_for = {i.business_key: [t.element_id for t in engine.open_human_tasks_for(i.id)] for i, _ in page.items}
+    assert waiting_for["RMA-DEMO-1"] and waiting_for["CAPA-DEMO-1"] and waiting_for["RC-DEMO-L-7"]
+    parcel = next(i for i, _ in page.items if i.business_key == "RMA-DEMO-2")
+    assert waiting_for["RMA-DEMO-2"] == [] and parcel.next_timer_at is not None  # waits for the parcel
+    assert engine.open_incidents() == []
+    assert seed_demo_instances(engine) == []  # never twice
