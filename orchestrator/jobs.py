@@ -148,34 +148,18 @@ class JobCommands(EngineCore):
         """Hand a connector's result to the waiting service task; late or stray results are dropped."""
         if result is not None and not isinstance(result, dict):
             result = {"result": result}
-        with self.db.transaction() as session:
-            job = self._job(session, job_id)
-            if self._dropped_for_ended_instance(session, job):
-                return "dropped"
-            with self._command(job.instance_id, WORKER, session=session,
-                               statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
-                session.refresh(job)
-                task = self._held_task(ctx, job, token)
-                if task is None:
-                    return "dropped"
-                values = _map_output(ctx, task, result or {})
-                task.data.update(values)
-                task.complete()
-                job.status = JobStatus.COMPLETED
-                job.result = values
-                job.finished_at = ctx.now
-                job.locked_until = None
-                ctx.record("job_completed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
-                           topic=job.topic, attempt=job.attempts, result=values)
-                ctx.run_engine()
-        self._wake(ctx.new_job_ids)
-        return "completed"
+        return self._on_held_task(job_id, token, lambda ctx, job, task: _apply_result(ctx, job, task, result or {}))
 
     def fail_job(self, job_id: int, *, token: str | None, error: str, code: str | None = None,
                  transient: bool = True) -> str:
         """Transient: retry later or open an incident when attempts run out. Business: throw a BPMN error."""
         if transient:
             return self._fail_transient(job_id, token, error)
+        return self._on_held_task(job_id, token,
+                                  lambda ctx, job, task: self._throw_bpmn_error(ctx, job, task, code, error))
+
+    def _on_held_task(self, job_id: int, token: str | None, apply) -> str:
+        """Run `apply(ctx, job, task)` as one command if the job is still this worker's and its task waits."""
         with self.db.transaction() as session:
             job = self._job(session, job_id)
             if self._dropped_for_ended_instance(session, job):
@@ -184,25 +168,28 @@ class JobCommands(EngineCore):
                                statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
                 session.refresh(job)
                 task = self._held_task(ctx, job, token)
-                if task is None:
-                    return "dropped"
-                boundary = _error_boundary(task, code)
-                job.last_error = f"{code}: {error}" if code else error
-                job.finished_at = ctx.now
-                job.locked_until = None
-                if boundary is None:
-                    job.status = JobStatus.INCIDENT
-                    message = f"BPMN error '{code}' is not caught by a boundary event: {error}" if code else error
-                    self._add_incident(ctx.session, job, message, ctx.events, ctx.actor)
-                    return "incident"
-                job.status = JobStatus.FAILED
-                event = BpmnEvent(ErrorEventDefinition(code, code=code), payload={"errorCode": code, "errorMessage": error})
-                boundary.task_spec.catch(boundary, event)
-                boundary.task_spec._update(boundary)
-                ctx.record("job_failed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
-                           error_code=code, error=error, caught_by=boundary.task_spec.bpmn_id)
-                ctx.run_engine()
+                outcome = "dropped" if task is None else apply(ctx, job, task)
         self._wake(ctx.new_job_ids)
+        return outcome
+
+    def _throw_bpmn_error(self, ctx: CommandContext, job: Job, task, code: str | None, error: str) -> str:
+        """A business rejection: the task's error boundary catches it, or it becomes an incident."""
+        boundary = _error_boundary(task, code)
+        job.last_error = f"{code}: {error}" if code else error
+        job.finished_at = ctx.now
+        job.locked_until = None
+        if boundary is None:
+            job.status = JobStatus.INCIDENT
+            message = f"BPMN error '{code}' is not caught by a boundary event: {error}" if code else error
+            self._add_incident(ctx.session, job, message, ctx.events, ctx.actor)
+            return "incident"
+        job.status = JobStatus.FAILED
+        event = BpmnEvent(ErrorEventDefinition(code, code=code), payload={"errorCode": code, "errorMessage": error})
+        boundary.task_spec.catch(boundary, event)
+        boundary.task_spec._update(boundary)
+        ctx.record("job_failed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
+                   error_code=code, error=error, caught_by=boundary.task_spec.bpmn_id)
+        ctx.run_engine()
         return "failed"
 
     def _fail_transient(self, job_id: int, token: str | None, error: str) -> str:
@@ -339,6 +326,20 @@ def _error_boundary(task, code: str | None):
                 and isinstance(spec.event_definition, ErrorEventDefinition) and spec.catches(sibling, event)):
             return sibling
     return None
+
+
+def _apply_result(ctx: CommandContext, job: Job, task, result: dict[str, Any]) -> str:
+    values = _map_output(ctx, task, result)
+    task.data.update(values)
+    task.complete()
+    job.status = JobStatus.COMPLETED
+    job.result = values
+    job.finished_at = ctx.now
+    job.locked_until = None
+    ctx.record("job_completed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
+               topic=job.topic, attempt=job.attempts, result=values)
+    ctx.run_engine()
+    return "completed"
 
 
 def _map_output(ctx: CommandContext, task, result: dict[str, Any]) -> dict[str, Any]:
