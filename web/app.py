@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
-from web import ack, webhooks
+from web import ack, operations_pages, webhooks
 from web.api import apikeys, definitions, instances, operations, tasks, traceability
 from web.api.problems import problem, register_problem_handlers
 from web.auth.oidc import init_oidc
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         api.register_blueprint(module.blp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(ack.bp)
+    app.register_blueprint(operations_pages.pages)
     register_problem_handlers(app)
     _health_routes(app)
     return app
