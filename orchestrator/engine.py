@@ -166,6 +166,8 @@ class EngineCore:
         """Write state, effects and history; refuse if another command saved the instance meanwhile."""
         row = ctx.instance
         if row.status == InstanceStatus.RUNNING and ctx.workflow.is_completed():
+            # Spiff's task searches stop at depth 1000: a long loop looks completed with a task still live
+            _refuse_false_completion(ctx.workflow)
             row.status = InstanceStatus.COMPLETED
             row.ended_at = ctx.now
             ctx.record("instance_completed")
@@ -203,6 +205,18 @@ class EngineCore:
                 self.wake(list(job_ids))
             except Exception:  # the outbox row is safe; the relay re-enqueues it
                 log.warning("could not enqueue jobs %s; the relay will retry", job_ids, exc_info=True)
+
+
+def _refuse_false_completion(workflow: BpmnWorkflow) -> None:
+    """Raise a ProcessError (the command changes nothing) if a task is still READY, WAITING or STARTED."""
+    live = next((t for t in all_tasks(workflow)
+                 if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED)), None)
+    if live is not None:
+        element = getattr(live.task_spec, "bpmn_id", None) or live.task_spec.name
+        raise ProcessError(
+            f"element '{element}' is still {TaskState.get_name(live.state)} although SpiffWorkflow reports the "
+            "process as completed: its task tree passed depth 1000 (a loop ran too many times); nothing was "
+            "changed", element_id=element)
 
 
 def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:

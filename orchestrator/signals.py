@@ -17,6 +17,8 @@ from orchestrator.models import ProcessDefinition, ProcessInstance
 SIGNAL = Actor.system("recall-signal")
 RETURNS_KEY = "returns"
 RECALL_KEY = "recall"
+# graded "No fault found" (returns.bpmn's faultCode "none") or ungraded: not evidence of a defect
+NO_FAULT = frozenset({"", "none"})
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ class SignalCommands(InstanceCommands):
         groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         for business_key, variables in rows:
             variables = variables or {}
-            fault, lot = variables.get("faultCode"), variables.get("lotNumber")
-            if fault and lot:
+            fault = str(variables.get("faultCode") or "").strip()
+            lot = variables.get("lotNumber")
+            if fault.lower() not in NO_FAULT and lot:
                 groups[(str(variables.get("sku") or ""), str(lot), str(fault))].append(business_key or "")
         return [Signal(sku, lot, fault, tuple(sorted(rmas))) for (sku, lot, fault), rmas in sorted(groups.items())
                 if len(rmas) >= self.settings.recall_signal_threshold]

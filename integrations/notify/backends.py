@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
+import re
 import urllib.error
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +31,24 @@ NOTIFICATION_ARG = "loopline_notification"  # SendGrid custom arg: comes back at
 # Twilio errors that are about the sender or the account, not the recipient: no recipient would get through
 TWILIO_SENDER_ERRORS = frozenset({20003, 20404, 21212, 21603, 21606, 21659})
 INVALID_RECIPIENT = "E_INVALID_RECIPIENT"
+_AUTHORIZATION = re.compile(r"""(authorization['"]?\s*[:=]\s*['"]?)[^'"\r\n]*""", re.IGNORECASE)
+
+
+class RedactAuthorization(logging.Filter):
+    """Blank the value of any Authorization header a record shows; the record itself is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _AUTHORIZATION.sub(r"\1[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+# SendGrid's HTTP client logs every request's headers, API key included, at DEBUG; Twilio's logs its
+# headers at INFO (it skips Authorization today — the filter keeps it so if that changes)
+for _sdk_logger in ("python_http_client.client", "twilio.http_client"):
+    logging.getLogger(_sdk_logger).addFilter(RedactAuthorization())
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from integrations.notify.models import NotificationStatus
 from orchestrator.models import InstanceStatus, JobStatus
 from tests.integrations.conftest import PUBLIC_URL, SENDGRID_KEY, TWILIO_SID, TWILIO_TOKEN
@@ -67,10 +69,21 @@ def test_email_runs_the_sendgrid_sdk_with_text_and_html_parts(notify_engine, pro
     assert "sent_end" in completed_elements(engine, instance.id)
 
 
-def test_500_and_429_are_retried_with_backoff_and_the_message_goes_out_once(notify_engine, provider_server, clock):
-    provider_server.script("twilio", 500, 429)
+RETRIED = [
+    pytest.param("twilio", RETURN_SMS, 201, TWILIO_TOKEN,
+                 ["TransientError: Twilio answered 500 (error 20500)",
+                  "TransientError: Twilio answered 429 (error 20429)"], id="twilio"),
+    pytest.param("sendgrid", RETURN_EMAIL, 202, SENDGRID_KEY,
+                 ["TransientError: SendGrid answered 500", "TransientError: SendGrid answered 429"], id="sendgrid"),
+]
+
+
+@pytest.mark.parametrize(("provider", "message", "accepted", "secret", "errors"), RETRIED)
+def test_500_and_429_are_retried_with_backoff_and_the_message_goes_out_once(
+        notify_engine, provider_server, clock, provider, message, accepted, secret, errors):
+    provider_server.script(provider, 500, 429)
     engine = notify_engine()
-    instance = start(engine, "notify_customer", "RMA-1001", **RETURN_SMS)
+    instance = start(engine, "notify_customer", "RMA-1001", **message)
 
     assert run_pending_jobs(engine) == ["retry"]
     assert run_pending_jobs(engine) == ["skipped"]  # not due yet: the backoff holds it
@@ -83,14 +96,14 @@ def test_500_and_429_are_retried_with_backoff_and_the_message_goes_out_once(noti
     clock.advance(seconds=second_delay + 0.01)
     assert run_pending_jobs(engine) == ["completed"]
 
-    assert [r.status for r in provider_server.received("twilio")] == [500, 429, 201]
+    assert [r.status for r in provider_server.received(provider)] == [500, 429, accepted]
+    assert provider_server.received("sendgrid" if provider == "twilio" else "twilio") == []
     (row,) = notifications(engine)
-    assert row.status == "sent" and row.send_attempts == 3
-    assert row.provider_message_id == provider_server.accepted("twilio")[0].message_id
-    errors = [e.payload["error"] for e in history(engine, instance.id) if e.type == "job_retry_scheduled"]
-    assert errors == ["TransientError: Twilio answered 500 (error 20500)",
-                      "TransientError: Twilio answered 429 (error 20429)"]
-    assert all(TWILIO_TOKEN not in str(e.payload) for e in history(engine, instance.id))
+    assert (row.status, row.provider, row.send_attempts) == ("sent", provider, 3)
+    assert row.provider_message_id == provider_server.accepted(provider)[0].message_id
+    retries = [e.payload["error"] for e in history(engine, instance.id) if e.type == "job_retry_scheduled"]
+    assert retries == errors
+    assert all(secret not in str(e.payload) for e in history(engine, instance.id))
     assert engine.get_instance(instance.id).status == InstanceStatus.COMPLETED
 
 

@@ -39,3 +39,17 @@ def test_threshold_starts_exactly_one_recall_evaluation(fast_engine, clock):
 
     clock.advance(days=engine.settings.recall_signal_window_days + 1)
     assert engine.find_recall_signals() == []  # the window rolled past them
+
+
+def test_no_fault_found_and_blank_fault_codes_are_not_evidence(fast_engine):
+    engine = fast_engine
+    for rma in ("RMA-N1", "RMA-N2", "RMA-N3"):
+        graded_return(engine, rma, fault="none")  # inspected: "No fault found"
+    for rma in ("RMA-B1", "RMA-B2", "RMA-B3"):
+        start(engine, rmaNumber=rma, faultCode=" ")  # imported with an empty fault column, not graded yet
+    assert engine.find_recall_signals() == [] and engine.start_recall_evaluations() == []
+
+    for rma in ("RMA-F1", "RMA-F2", "RMA-F3"):  # real faults on the same lot still count, on their own
+        graded_return(engine, rma)
+    [signal] = engine.find_recall_signals()
+    assert (signal.fault_code, signal.rma_numbers) == ("F-ELEC", ("RMA-F1", "RMA-F2", "RMA-F3"))

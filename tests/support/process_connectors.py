@@ -21,12 +21,13 @@ from typing import Any
 from integrations.registry import BusinessError, JobContext, TransientError
 from tests.support.connectors import Ledger, LedgerConnector
 
+# The shape of integrations/traceability/scope.py: `contact` is the shipment's {email, phone, name} or None.
 SCOPE_CONSIGNEES = [
     {
         "id": "GLN-4012345000009",
         "name": "Nordlicht Distribution",
         "kind": "distributor",
-        "contact": "recalls@nordlicht.example",
+        "contact": {"email": "recalls@nordlicht.example"},
         "quantity": 1200.0,
         "lots": ["KETTLE-2/L-7"],
     },
@@ -34,7 +35,7 @@ SCOPE_CONSIGNEES = [
         "id": "GLN-4012345000016",
         "name": "Kaufhaus Mitte",
         "kind": "retailer",
-        "contact": "qa@kaufhaus-mitte.example",
+        "contact": {"email": "qa@kaufhaus-mitte.example"},
         "quantity": 600.0,
         "lots": ["KETTLE-2/L-7"],
     },
@@ -42,7 +43,7 @@ SCOPE_CONSIGNEES = [
         "id": "CUST-881",
         "name": "Ada Lovelace",
         "kind": "consumer",
-        "contact": "+4915112345678",
+        "contact": {"phone": "+4915112345678", "name": "Ada Lovelace"},
         "quantity": 1.0,
         "lots": ["KETTLE-2/L-7"],
     },
