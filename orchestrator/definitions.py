@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -12,7 +13,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
-from orchestrator.parser import LooplineParser
+from orchestrator.forms import describe_form
+from orchestrator.parser import CAMUNDA_MODEL_NS, LooplineParser
 from orchestrator.translation import ModelProblem, SpecTranslator
 from orchestrator.xml_safety import UnsafeXmlError, parse_model_xml
 
@@ -40,6 +42,32 @@ class ParsedProcess:
     source_file: str
     content_hash: str
     start_messages: list[str] = field(default_factory=list)
+    # the none start event's camunda:formData (empty: the process is started by API or message only)
+    start_form: list[dict] = field(default_factory=list)
+    # process-level camunda:properties: variables shown as the case's key data in the inbox
+    summary_fields: list[str] = field(default_factory=list)
+    # the start-form field whose value becomes the business key (e.g. rmaNumber)
+    business_key_field: str | None = None
+
+    @cached_property
+    def form_fields(self) -> dict[str, dict]:
+        """Each variable's first form field in the model (start form first): its label and enum names."""
+        fields: dict[str, dict] = {}
+        forms = [self.start_form] + [describe_form(getattr(spec, "form", None))
+                                     for spec in self.spec.task_specs.values()]
+        for form in forms:
+            for field_ in form:
+                fields.setdefault(field_["id"], field_)
+        return fields
+
+    @property
+    def field_labels(self) -> dict[str, str]:
+        return {name: field_.get("label") or name for name, field_ in self.form_fields.items()}
+
+    def display_value(self, name: str, value):
+        """An enum value as its option's name (e.g. 'no_reason' → '7-day no reason'), others unchanged."""
+        options = self.form_fields.get(name, {}).get("options") or []
+        return next((o["name"] for o in options if o["id"] == value and o.get("name")), value)
 
 
 class DeploymentError(ValueError):
@@ -85,7 +113,7 @@ def parse_bundle(
     for model in files:
         if model.kind != "bpmn":
             continue
-        for process_id, process_name in _executable_processes(roots[model.name]):
+        for process_id, process_name, properties in _executable_processes(roots[model.name]):
             try:
                 spec = parser.get_spec(process_id)
                 subprocess_specs = parser.get_subprocess_specs(process_id)
@@ -103,6 +131,9 @@ def parse_bundle(
                 source_file=model.name,
                 content_hash=digest,
                 start_messages=_start_messages(spec),
+                start_form=_start_form(spec),
+                summary_fields=[f.strip() for f in properties.get("summaryFields", "").split(",") if f.strip()],
+                business_key_field=properties.get("businessKeyField") or None,
             )
     if problems:
         raise DeploymentError(problems)
@@ -117,12 +148,18 @@ def _describe(exc: Exception) -> str:
     return f"element '{element}': {message}" if element else message
 
 
-def _executable_processes(root: etree._Element) -> list[tuple[str, str | None]]:
+def _executable_processes(root: etree._Element) -> list[tuple[str, str | None, dict[str, str]]]:
+    """(id, name, camunda properties) of each executable process."""
     return [
-        (process.get("id"), process.get("name"))
+        (process.get("id"), process.get("name"), _process_properties(process))
         for process in root.iter(f"{{{BPMN_NS}}}process")
         if process.get("isExecutable", "true").lower() == "true"
     ]
+
+
+def _process_properties(process: etree._Element) -> dict[str, str]:
+    path = f"./{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_MODEL_NS}}}properties/{{{CAMUNDA_MODEL_NS}}}property"
+    return {prop.get("name"): prop.get("value") or "" for prop in process.findall(path)}
 
 
 EXPRESSION_ELEMENTS = {
@@ -175,6 +212,15 @@ def _lint_bpmn(root: etree._Element) -> list[ModelProblem]:
                 )
             )
     return problems
+
+
+def _start_form(spec) -> list[dict]:
+    """Fields of the form on the process's none start event (message and timer starts have none)."""
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, StartEvent) and getattr(task_spec, "event_definition", None) is not None \
+                and type(task_spec.event_definition).__name__ == "NoneEventDefinition":
+            return describe_form(getattr(task_spec, "form", None))
+    return []
 
 
 def _start_messages(spec) -> list[str]:

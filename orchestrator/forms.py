@@ -113,6 +113,8 @@ def _coerce(field: dict[str, Any], raw: Any) -> Any:
             raise ValueError(f"must be one of {', '.join(allowed)}")
         return str(raw)
     if kind == "file":
+        if isinstance(raw, list) and raw and all(isinstance(item, dict) for item in raw):
+            return raw
         if not isinstance(raw, dict | str):
             raise ValueError("must be an uploaded file reference")
         return raw

@@ -127,11 +127,12 @@ class InstanceCommands(EngineCore):
         variables: dict[str, Any],
         idempotency_key: str | None,
         message: tuple[str, dict[str, Any]] | None = None,
+        instance_id: str | None = None,
     ) -> ProcessInstance:
         parsed = self.definitions.get(session, definition.id)
         now = self.now()
         row = ProcessInstance(
-            id=str(uuid.uuid4()),
+            id=instance_id or str(uuid.uuid4()),
             definition_id=definition.id,
             business_key=business_key,
             status=InstanceStatus.RUNNING,

@@ -136,7 +136,15 @@ class LooplineMessageParsing(CamundaExtensionsMixin):
 
 
 class LooplineStartEventParser(LooplineMessageParsing, CamundaStartEventParser):
-    pass
+    """A start event keeps its camunda:formData, so people can start the process from a form."""
+
+    def create_task(self):
+        task = super().create_task()
+        task.form = UserTaskParser.get_form(self)
+        return task
+
+    def get_enum_field(self, xml_field):
+        return UserTaskParser.get_enum_field(self, xml_field)
 
 
 class LooplineEndEventParser(LooplineMessageParsing, CamundaEndEventParser):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import (
@@ -70,6 +70,10 @@ class TaskFilter:
     equals: str | None = None
     contains: str | None = None
     due_before: datetime | None = None
+    element_id: str | None = None
+    # free text matched (contains) against the business key and these case variables
+    text: str | None = None
+    text_fields: tuple[str, ...] = ()
     state: str = HumanTaskState.READY
     sort: str = "created"
     descending: bool = False
@@ -94,6 +98,16 @@ def _variable_clause(variable: str | None, equals: str | None, contains: str | N
     if contains is not None:
         return value.contains(contains, autoescape=True)
     return value.is_not(None)
+
+
+def _text_clause(text: str, fields: tuple[str, ...]):
+    """Business key or any of the named case variables contains the text."""
+    bad = [name for name in fields if not VARIABLE_NAME.match(name)]
+    if bad:
+        raise InvalidInput("invalid variable name", {"text_fields": f"not variable names: {bad}"})
+    matches = [ProcessInstance.business_key.contains(text, autoescape=True)]
+    matches += [ProcessInstance.variables[name].as_string().contains(text, autoescape=True) for name in fields]
+    return or_(*matches)
 
 
 def _page(session, query: Select, limit: int, offset: int) -> Page:
@@ -182,6 +196,8 @@ class Queries(EngineCore):
             ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
             HumanTask.due_at < criteria.due_before if criteria.due_before else None,
             _variable_clause(criteria.variable, criteria.equals, criteria.contains),
+            HumanTask.element_id == criteria.element_id if criteria.element_id else None,
+            _text_clause(criteria.text, criteria.text_fields) if criteria.text else None,
         ]
         query = query.where(and_(*[c for c in conditions if c is not None]))
         with self.db.reading() as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from orchestrator.attachments import AttachmentQueries
+from orchestrator.comments import CommentCommands
 from orchestrator.deployments import DeploymentCommands
 from orchestrator.jobs import JobCommands
 from orchestrator.message_connector import SendMessage
@@ -9,12 +11,13 @@ from orchestrator.messages import MessageCommands
 from orchestrator.queries import Queries
 from orchestrator.relay import RelayCommands
 from orchestrator.signals import SignalCommands
+from orchestrator.start_forms import StartFormCommands
 from orchestrator.timers import TimerCommands
 from orchestrator.user_tasks import UserTaskCommands
 
 
-class Engine(DeploymentCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands, RelayCommands,
-             SignalCommands, Queries):
+class Engine(DeploymentCommands, StartFormCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands,
+             RelayCommands, SignalCommands, CommentCommands, AttachmentQueries, Queries):
     """Start, complete, correlate, fire, relay: each method is one command in one transaction."""
 
     def __init__(self, *args, **kwargs):

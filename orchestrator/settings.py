@@ -56,6 +56,10 @@ class Settings:
     recall_signal_threshold: int = 3
     recall_signal_window_days: int = 30
     recall_signal_interval: float = 300.0
+    # files uploaded through form fields
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf",
+                                         "text/plain", "text/csv")
     # timers
     timer_sweep_interval: float = 1.0
     timer_batch_size: int = 200
@@ -90,6 +94,10 @@ class Settings:
             relay_interval=float(env.get("LOOPLINE_RELAY_INTERVAL", "5")),
             relay_stale_after=float(env.get("LOOPLINE_RELAY_STALE_AFTER", "30")),
             timer_sweep_interval=float(env.get("LOOPLINE_TIMER_INTERVAL", "1.0")),
+            attachment_max_bytes=int(env.get("LOOPLINE_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024))),
+            attachment_types=tuple(
+                t.strip() for t in env.get("LOOPLINE_ATTACHMENT_TYPES", ",".join(cls.attachment_types)).split(",")
+                if t.strip()),
             recall_signal_threshold=int(env.get("LOOPLINE_RECALL_SIGNAL_THRESHOLD", "3")),
             recall_signal_window_days=int(env.get("LOOPLINE_RECALL_SIGNAL_WINDOW_DAYS", "30")),
             recall_signal_interval=float(env.get("LOOPLINE_RECALL_SIGNAL_INTERVAL", "300")),

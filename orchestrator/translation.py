@@ -91,8 +91,8 @@ class SpecTranslator:
             self._check_script(task_spec, element_id)
         if isinstance(task_spec, ServiceTask):
             self._check_service_task(task_spec, element_id)
-        if isinstance(task_spec, UserTask):
-            self._check_user_task(task_spec, element_id)
+        if isinstance(task_spec, UserTask) or getattr(task_spec, "form", None) is not None:
+            self._check_form(task_spec, element_id)
         self._translate_extensions(task_spec, element_id)
 
     def _translate_event(self, event_definition, element_id: str) -> None:
@@ -126,7 +126,7 @@ class SpecTranslator:
         if self.known_topics is not None and ext["topic"] not in set(self.known_topics()):
             self._problem(element_id, f"no connector is registered for topic '{ext['topic']}'")
 
-    def _check_user_task(self, task_spec, element_id: str) -> None:
+    def _check_form(self, task_spec, element_id: str) -> None:
         for field in getattr(task_spec.form, "fields", []) or []:
             if field.type not in FORM_FIELD_TYPES:
                 self._problem(

@@ -9,6 +9,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
+from orchestrator.attachments import Upload, store_uploads
 from orchestrator.authorization import can_act_on_task, can_see_task
 from orchestrator.engine import EngineCore
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -25,8 +26,10 @@ class UserTaskCommands(EngineCore):
             raise NotFound(f"task '{task_id}' does not exist")
         return row
 
-    def complete_user_task(self, task_id: str, values: dict[str, Any] | None, *, actor: Actor) -> HumanTask:
-        """Complete a READY task with form values; a second or concurrent completion gets Conflict."""
+    def complete_user_task(self, task_id: str, values: dict[str, Any] | None, *, actor: Actor,
+                           uploads: dict[str, list[Upload]] | None = None) -> HumanTask:
+        """Complete a READY task with form values (and files for its file fields); a second or
+        concurrent completion gets Conflict."""
         with self.db.transaction() as session:
             row = self._visible_task(session, task_id, actor)
             with self._command(row.instance_id, actor, session=session) as ctx:
@@ -35,10 +38,8 @@ class UserTaskCommands(EngineCore):
                 task = ctx.workflow.get_task_from_id(UUID(task_id))
                 if task is None or task.state != TaskState.READY:
                     raise Conflict(f"task '{task_id}' is not waiting for completion")
-                try:
-                    clean = coerce_form(row.form, values or {})
-                except FormValidationError as exc:
-                    raise InvalidInput(f"task '{row.element_id}': invalid form values", exc.errors) from exc
+                clean = self._checked_values(session, row.form, values, uploads, actor, row.instance_id, task_id,
+                                             f"task '{row.element_id}'")
                 task.set_data(**clean)
                 task.run()
                 row.state = HumanTaskState.COMPLETED
@@ -48,6 +49,26 @@ class UserTaskCommands(EngineCore):
                 ctx.run_engine()
         self._wake(ctx.new_job_ids)
         return row
+
+    def _checked_values(self, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,
+                        uploads: dict[str, list[Upload]] | None, actor: Actor, instance_id: str,
+                        task_id: str | None, where: str) -> dict[str, Any]:
+        """Values typed by the form, files stored in this transaction; InvalidInput names every bad field."""
+        values = dict(values or {})
+        upload_errors: dict[str, str] = {}
+        if uploads:
+            references, upload_errors = store_uploads(
+                session, instance_id=instance_id, task_id=task_id, fields=form, uploads=uploads,
+                allowed_types=self.settings.attachment_types, max_bytes=self.settings.attachment_max_bytes,
+                actor=actor, now=self.now())
+            values.update(references)
+        try:
+            clean = coerce_form(form, values)
+        except FormValidationError as exc:
+            raise InvalidInput(f"{where}: invalid form values", {**exc.errors, **upload_errors}) from exc
+        if upload_errors:
+            raise InvalidInput(f"{where}: invalid files", upload_errors)
+        return clean
 
     def claim_task(self, task_id: str, *, actor: Actor) -> HumanTask:
         return self._set_assignee(task_id, actor, actor.name, "task_claimed")

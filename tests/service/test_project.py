@@ -14,6 +14,7 @@ import integrations.local_models  # noqa: F401
 import integrations.notify.models  # noqa: F401
 import integrations.traceability.models  # noqa: F401
 import web.auth.models  # noqa: F401  (the web layer's tables are migrated too)
+import web.pages.models  # noqa: F401
 from integrations.db import IntegrationsBase
 from orchestrator.db import Base
 from orchestrator.migrate import upgrade

@@ -1,0 +1,30 @@
+"""Comments on a case: notes between the people working it, kept in the instance's history."""
+
+from __future__ import annotations
+
+from orchestrator.actors import Actor
+from orchestrator.engine import EngineCore
+from orchestrator.errors import InvalidInput
+from orchestrator.history import PendingEvent, append_events
+from orchestrator.models import HistoryEvent, ProcessInstance
+
+MAX_COMMENT = 4000
+COMMENT_EVENT = "comment_added"
+
+
+class CommentCommands(EngineCore):
+    def add_comment(self, instance_id: str, text: str, *, actor: Actor) -> None:
+        """Append a comment to the case's hash-chained history; anyone who may read the case may comment."""
+        text = (text or "").strip()
+        if not text:
+            raise InvalidInput("empty comment", {"text": "is required"})
+        if len(text) > MAX_COMMENT or "\x00" in text:
+            raise InvalidInput("invalid comment", {"text": f"at most {MAX_COMMENT} characters, no NUL"})
+        self.instance_for(actor, instance_id)  # NotFound when the actor may not read the case
+        with self.db.transaction() as session:
+            instance = session.get(ProcessInstance, instance_id, with_for_update=True)
+            instance.version += 1
+            append_events(session, instance_id, self.now(), [PendingEvent(COMMENT_EVENT, actor.name, payload={"text": text})])
+
+    def comments_of(self, actor: Actor, instance_id: str) -> list[HistoryEvent]:
+        return [e for e in self.history_for(actor, instance_id) if e.type == COMMENT_EVENT]

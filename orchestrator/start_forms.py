@@ -1,0 +1,63 @@
+"""Start a process from its start event's form, as a person does from the "New" menu."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from orchestrator.actors import Actor
+from orchestrator.attachments import Upload
+from orchestrator.authorization import Permission, require
+from orchestrator.definitions import ParsedProcess
+from orchestrator.errors import InvalidInput, NotFound
+from orchestrator.instances import InstanceCommands
+from orchestrator.models import ProcessDefinition, ProcessInstance
+from orchestrator.user_tasks import UserTaskCommands
+
+
+class StartFormCommands(UserTaskCommands, InstanceCommands):
+    def process_model(self, definition_id: int) -> ParsedProcess:
+        """The parsed model of a deployed definition (cached): forms, summary fields, labels."""
+        with self.db.reading() as session:
+            return self.definitions.get(session, definition_id)
+
+    def start_form(self, key: str) -> tuple[ProcessDefinition, list[dict[str, Any]]]:
+        """The latest version of a process and its start form; NotFound when it has none."""
+        with self.db.reading() as session:
+            definition = self.latest_definition(session, key)
+            parsed = self.definitions.get(session, definition.id)
+        if not parsed.start_form:
+            raise NotFound(f"process '{key}' has no start form")
+        return definition, parsed.start_form
+
+    def startable_definitions(self) -> list[ProcessDefinition]:
+        """Latest version of each process that people can start from a form."""
+        latest: dict[str, ProcessDefinition] = {}
+        for definition in self.list_definitions():
+            latest.setdefault(definition.key, definition)
+        with self.db.reading() as session:
+            return [d for d in latest.values() if self.definitions.get(session, d.id).start_form]
+
+    def start_from_form(self, key: str, values: dict[str, Any] | None, *, actor: Actor,
+                        uploads: dict[str, list[Upload]] | None = None, business_key: str | None = None,
+                        idempotency_key: str | None = None) -> ProcessInstance:
+        """Start the latest version with values checked by its start form; the business key comes from the
+        field the model names (camunda property businessKeyField) unless one is given."""
+        require(actor, Permission.START)
+        with self.db.transaction() as session:
+            existing = self._by_idempotency_key(session, key, idempotency_key)
+            if existing is not None:
+                return existing
+            definition = self.latest_definition(session, key)
+            parsed = self.definitions.get(session, definition.id)
+            if not parsed.start_form:
+                raise NotFound(f"process '{key}' has no start form")
+            instance_id = str(uuid.uuid4())
+            clean = self._checked_values(session, parsed.start_form, values, uploads, actor, instance_id, None,
+                                         f"start form of '{key}'")
+            if parsed.business_key_field and not business_key:
+                business_key = str(clean.get(parsed.business_key_field) or "") or None
+            if business_key is not None and len(business_key) > 200:
+                raise InvalidInput("business key too long", {"businessKey": "at most 200 characters"})
+            return self._start(session, definition, actor, business_key, clean, idempotency_key,
+                               instance_id=instance_id)
