@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from flask import Flask, jsonify
 from sqlalchemy import text
@@ -15,6 +16,8 @@ from web.api.problems import problem, register_problem_handlers
 from web.auth.oidc import init_oidc
 from web.auth.security import init_security
 from web.extensions import api, db
+from web.i18n import init_i18n
+from web.pages import init_pages
 
 ENGINE_KEY = "loopline.engine"
 
@@ -24,10 +27,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        SECRET_KEY=settings.secret_key or instance_secret_key(settings.home),
         LOOPLINE_SETTINGS=settings,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # a form with a few photos fits; larger bodies are refused before they are read
+        MAX_CONTENT_LENGTH=4 * settings.attachment_max_bytes + 1024 * 1024,
+        SECURITY_POST_LOGIN_VIEW="/inbox",
+        SECURITY_POST_LOGOUT_VIEW="/login",
         API_TITLE="Loopline",
         API_VERSION="v1",
         OPENAPI_VERSION="3.1.0",
@@ -51,6 +58,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(ack.bp)
     app.register_blueprint(operations_pages.pages)
+    init_i18n(app)
+    init_pages(app)
     register_problem_handlers(app)
     _health_routes(app)
     return app
@@ -89,6 +98,21 @@ def _broker_check(url: str) -> str:
         return "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         return f"unreachable: {type(exc).__name__}"
+
+
+def instance_secret_key(home: Path) -> str:
+    """A key made once per instance folder and kept there: password hashes and sessions stay valid
+    across restarts of the embedded default (production sets LOOPLINE_SECRET_KEY)."""
+    path = home / "secret_key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="utf-8") as handle:  # the first of two racing starts wins
+                handle.write(secrets.token_hex(32))
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+    return path.read_text(encoding="utf-8").strip()
 
 
 def engine_of(app: Flask) -> Engine:

@@ -9,4 +9,19 @@ for file in swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui-sta
             LICENSE NOTICE favicon-32x32.png; do
   cp "node_modules/swagger-ui-dist/$file" "$target/"
 done
+
+# bpmn-js viewer (read-only diagrams with pan/zoom). Copied unchanged: the bpmn.io watermark must stay.
+src=node_modules/bpmn-js/dist
+target=web/static/vendor/bpmn-js
+rm -rf "$target"
+mkdir -p "$target/assets/bpmn-font/css" "$target/assets/bpmn-font/font"
+cp "$src/bpmn-navigated-viewer.production.min.js" "$target/"
+cp "$src/assets/diagram-js.css" "$src/assets/bpmn-js.css" "$target/assets/"
+# bpmn.css loads its icon font from ../font/ (eot, woff2, woff, ttf, svg).
+cp "$src/assets/bpmn-font/css/bpmn.css" "$target/assets/bpmn-font/css/"
+for file in bpmn.eot bpmn.woff2 bpmn.woff bpmn.ttf bpmn.svg; do
+  cp "$src/assets/bpmn-font/font/$file" "$target/assets/bpmn-font/font/"
+done
+cp node_modules/bpmn-js/LICENSE "$target/"
+
 echo "vendored files updated in web/static/vendor"

@@ -1,0 +1,67 @@
+"""What every staff page needs: a signed-in person as an Actor, CSRF on every form post, safe redirects."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, redirect, request, url_for
+from flask_security import current_user
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
+
+from orchestrator.actors import Actor
+from orchestrator.service import Engine
+from web.auth.users import actor_for_user
+
+
+def engine() -> Engine:
+    return current_app.extensions["loopline.engine"]
+
+
+def person() -> Actor:
+    return actor_for_user(current_user)
+
+
+def check_csrf() -> None:
+    """Every state-changing form carries the session's CSRF token (Flask-WTF), checked here."""
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError as exc:
+        raise CSRFError(str(exc)) from exc
+
+
+def signed_in_pages(blueprint) -> None:
+    """Send anonymous visitors to the login page; check CSRF on every POST of the blueprint."""
+
+    @blueprint.before_request
+    def _guard():
+        if not current_user.is_authenticated:
+            return redirect(url_for("security.login", next=request.full_path.rstrip("?")))
+        if request.method == "POST":
+            check_csrf()
+        return None
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only local paths: a crafted ?next= must not send a person to another site."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def require_permission(permission):
+    """Decorator for pages reserved to some roles (403 otherwise)."""
+    from orchestrator.authorization import can
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not can(person(), permission):
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate

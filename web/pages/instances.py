@@ -1,0 +1,97 @@
+"""Cases: the list, and one case with its diagram, timeline, variables, files, comments and incidents."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from orchestrator.authorization import Permission, can
+from orchestrator.errors import EngineError, NotFound
+from orchestrator.models import InstanceStatus, JobStatus
+from orchestrator.queries import InstanceFilter
+from web.pages.common import engine, person, safe_next, signed_in_pages
+from web.pages.inbox import case_models
+from web.pages.tasks import case_context
+
+bp = Blueprint("case_pages", __name__)
+signed_in_pages(bp)
+
+PAGE_SIZE = 25
+# history events that show an element was passed, and those that show it is waiting now
+PASSED_EVENTS = ("element_completed",)
+
+
+@bp.get("/instances")
+def instance_list():
+    """Cases I may read (all of them for auditors and process owners), newest first."""
+    args = {k: request.args.get(k, "").strip() for k in ("process", "status", "key")}
+    page_number = max(request.args.get("page", 1, type=int) or 1, 1)
+    criteria = InstanceFilter(definition_key=args["process"] or None, status=args["status"] or None,
+                              business_key=args["key"] or None, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    page = engine().list_instances(person(), criteria)
+    return render_template("instances/list.html", page=page, args=args, page_number=page_number,
+                           pages=max((page.total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+                           processes=case_models().names, statuses=list(InstanceStatus))
+
+
+@bp.get("/instances/<string:instance_id>")
+def instance_page(instance_id: str):
+    actor = person()
+    try:
+        instance, definition = engine().instance_for(actor, instance_id)
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("case")), 404
+    history = engine().history_for(actor, instance_id)
+    open_tasks = engine().open_human_tasks_for(instance_id)
+    jobs = engine().jobs_of(instance_id)
+    passed = sorted({e.element_id for e in history if e.type in PASSED_EVENTS and e.element_id})
+    active = sorted({t.element_id for t in open_tasks}
+                    | {j.element_id for j in jobs if j.status in (JobStatus.PENDING, JobStatus.RUNNING)})
+    failed = sorted({j.element_id for j in jobs if j.status == JobStatus.INCIDENT})
+    incidents = [i for i in engine().open_incidents() if i.instance_id == instance_id]
+    return render_template(
+        "instances/detail.html", instance=instance, definition=definition, history=history,
+        open_tasks=open_tasks, jobs=jobs, incidents=incidents, context=case_context(instance, definition),
+        attachments=engine().attachments_of(actor, instance_id),
+        comments=[e for e in history if e.type == "comment_added"],
+        diagram=engine().definition_xml(definition.key, definition.version),
+        markers={"passed": passed, "active": active, "failed": failed},
+        may_retry=can(actor, Permission.RETRY_INCIDENTS), chain_broken_at=engine().verify_history(instance_id),
+    )
+
+
+@bp.post("/instances/<string:instance_id>/comments")
+def add_comment(instance_id: str):
+    try:
+        engine().add_comment(instance_id, request.form.get("text", ""), actor=person())
+        flash(_("Comment added."), "info")
+    except EngineError as exc:
+        flash(exc.message, "error")
+    return redirect(safe_next(request.form.get("next"), url_for("case_pages.instance_page", instance_id=instance_id)))
+
+
+@bp.post("/incidents/<int:incident_id>/retry")
+def retry_incident(incident_id: int):
+    try:
+        engine().retry_incident(incident_id, actor=person())
+        flash(_("The job runs again."), "info")
+    except EngineError as exc:
+        flash(exc.message, "error")
+    return redirect(safe_next(request.form.get("next"), url_for("inbox.inbox")))
+
+
+@bp.get("/attachments/<string:attachment_id>")
+def download(attachment_id: str):
+    """The file as uploaded, as a download (never rendered inline, so an upload cannot script the site)."""
+    try:
+        row = engine().attachment_for(person(), attachment_id)
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("file")), 404
+    inline = request.args.get("inline") == "1" and row.content_type.startswith("image/")
+    disposition = "inline" if inline else "attachment"
+    return Response(row.content, mimetype=row.content_type, headers={
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row.filename, safe='')}",
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'",
+    })

@@ -1,0 +1,140 @@
+"""The task page (its generated form above the case's context) and the start forms of the "New" menu."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from orchestrator.authorization import can_act_on_task
+from orchestrator.errors import Conflict, EngineError, InvalidInput, NotFound
+from orchestrator.models import HumanTask, JobStatus
+from web.auth.models import Group, User
+from web.extensions import db
+from web.pages.common import engine, person, signed_in_pages
+from web.pages.form_input import submitted_files, submitted_values
+from web.pages.inbox import sla_state, summary_of
+
+bp = Blueprint("task_pages", __name__)
+# after completing, how long to wait for the service steps that lead to my next task of the case
+NEXT_TASK_WAIT = 4.0
+signed_in_pages(bp)
+
+
+def colleagues(groups: list[str]) -> list[str]:
+    """People of the task's groups, who it may be assigned to."""
+    if not groups:
+        return []
+    users = db.session.scalars(select(User).join(User.groups).where(Group.name.in_(groups), User.active.is_(True))
+                               .order_by(User.email).distinct())
+    return [user.actor_name for user in users]
+
+
+def case_context(instance, definition) -> dict[str, Any]:
+    """The case above the form: its summary fields first, then every other variable, labelled."""
+    model = engine().process_model(definition.id)
+    labels = model.field_labels
+    variables = instance.variables or {}
+    rest = [(labels.get(n, n), model.display_value(n, v)) for n, v in sorted(variables.items())
+            if n not in model.summary_fields and not n.startswith("_")]
+    return {"summary": summary_of(model, variables), "variables": rest}
+
+
+def _render_task(task_id: str, errors: dict[str, str] | None = None, entered: dict[str, Any] | None = None,
+                 status: int = 200):
+    actor = person()
+    task, instance, definition = engine().task_for(actor, task_id)
+    values = dict(instance.variables or {})
+    values.update(entered or {})
+    return render_template(
+        "tasks/task.html", task=task, instance=instance, definition=definition, form=task.form or [],
+        values=values, errors=errors or {}, context=case_context(instance, definition),
+        sla=sla_state(task.due_at, engine().now()), colleagues=colleagues(task.candidate_groups or []),
+        may_act=can_act_on_task(actor, task, task.candidate_groups or []),
+        comments=engine().comments_of(actor, instance.id),
+    ), status
+
+
+@bp.get("/tasks/<string:task_id>")
+def task_page(task_id: str):
+    try:
+        return _render_task(task_id)
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("task")), 404
+
+
+@bp.post("/tasks/<string:task_id>")
+def complete(task_id: str):
+    """Complete with the submitted form; on bad values show the form again with the input kept."""
+    actor = person()
+    try:
+        task, instance, _definition = engine().task_for(actor, task_id)
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("task")), 404
+    form = task.form or []
+    values = submitted_values(form, request)
+    try:
+        engine().complete_user_task(task_id, values, actor=actor, uploads=submitted_files(form, request))
+    except InvalidInput as exc:
+        return _render_task(task_id, errors=exc.errors or {"_form": exc.message}, entered=values, status=422)
+    except (Conflict, EngineError) as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.inbox"))
+    flash(_("“%(name)s” completed.", name=task.name or task.element_id), "info")
+    if request.form.get("after") == "next":
+        following = _my_next_task(instance.id)
+        if following is not None:
+            return redirect(url_for("task_pages.task_page", task_id=following.id))
+    return redirect(url_for("inbox.inbox"))
+
+
+def _my_next_task(instance_id: str, wait_seconds: float = NEXT_TASK_WAIT) -> HumanTask | None:
+    """My first open task of the case; waits briefly while service steps before it still run."""
+    actor = person()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for task in engine().open_human_tasks_for(instance_id):
+            if can_act_on_task(actor, task, task.candidate_groups or []):
+                return task
+        busy = any(engine().jobs_of(instance_id, status) for status in (JobStatus.PENDING, JobStatus.RUNNING))
+        if not busy or time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
+
+
+@bp.get("/new/<string:key>")
+def start_page(key: str):
+    try:
+        definition, form = engine().start_form(key)
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("process")), 404
+    defaults = {f["id"]: f.get("default") for f in form if f.get("default") is not None}
+    return render_template("tasks/start.html", definition=definition, form=form, values=defaults, errors={})
+
+
+@bp.post("/new/<string:key>")
+def start(key: str):
+    """Start a case from the start form; then straight to my first task of it, or to the case page."""
+    actor = person()
+    try:
+        definition, form = engine().start_form(key)
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("process")), 404
+    values = submitted_values(form, request)
+    try:
+        instance = engine().start_from_form(key, values, actor=actor, uploads=submitted_files(form, request),
+                                            idempotency_key=request.form.get("submission_id") or None)
+    except InvalidInput as exc:
+        return render_template("tasks/start.html", definition=definition, form=form, values=values,
+                               errors=exc.errors or {"_form": exc.message}), 422
+    except EngineError as exc:
+        return render_template("tasks/start.html", definition=definition, form=form, values=values,
+                               errors={"_form": exc.message}), exc.status
+    flash(_("%(process)s %(key)s started.", process=definition.name or key, key=instance.business_key or ""), "info")
+    following = _my_next_task(instance.id)
+    if following is not None:
+        return redirect(url_for("task_pages.task_page", task_id=following.id))
+    return redirect(url_for("case_pages.instance_page", instance_id=instance.id))
