@@ -64,6 +64,15 @@ class ParsedProcess:
     def field_labels(self) -> dict[str, str]:
         return {name: field_.get("label") or name for name, field_ in self.form_fields.items()}
 
+    def search_text(self, business_key: str | None, variables: dict) -> str:
+        """What the inbox's text search matches: the business key and the summary fields, as shown."""
+        parts = [business_key or ""]
+        for name in self.summary_fields:
+            value = variables.get(name)
+            if value not in (None, ""):
+                parts.append(f"{value} {self.display_value(name, value)}")
+        return " | ".join(parts).lower()[:4000]
+
     def display_value(self, name: str, value):
         """An enum value as its option's name (e.g. 'no_reason' → '7-day no reason'), others unchanged."""
         options = self.form_fields.get(name, {}).get("options") or []

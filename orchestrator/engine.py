@@ -25,7 +25,7 @@ from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
 from orchestrator.effects import all_tasks, apply_effects, json_safe, snapshot
 from orchestrator.errors import Conflict, NotFound, ProcessError
 from orchestrator.history import PendingEvent, append_events
-from orchestrator.models import DeploymentResource, InstanceStatus, ProcessDefinition, ProcessInstance
+from orchestrator.models import CaseSearch, DeploymentResource, InstanceStatus, ProcessDefinition, ProcessInstance
 from orchestrator.script_engine import SandboxedScriptEngine
 from orchestrator.serialization import StateSerializer
 from orchestrator.settings import Settings
@@ -173,13 +173,14 @@ class EngineCore:
             ctx.record("instance_completed")
         apply_effects(ctx, before)
         old_version = row.version if expected_version is None else expected_version
+        variables = current_variables(ctx.workflow)
         values = dict(
             state=self.serializer.dumps(ctx.workflow),
             version=old_version + 1,
             status=row.status,
             next_timer_at=row.next_timer_at,
             ended_at=row.ended_at,
-            variables=current_variables(ctx.workflow),
+            variables=variables,
         )
         if old_version == 0 and row in ctx.session.new:
             for key, value in values.items():
@@ -196,6 +197,7 @@ class EngineCore:
                 raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
             for key, value in values.items():
                 setattr(row, key, value)
+        ctx.session.merge(CaseSearch(instance_id=row.id, text=ctx.definition.search_text(row.business_key, variables)))
         append_events(ctx.session, row.id, ctx.now, ctx.events)
 
     def _wake(self, job_ids: list[int]) -> None:

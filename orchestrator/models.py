@@ -89,6 +89,15 @@ class ProcessInstance(Base):
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest process data, for reading
 
 
+class CaseSearch(Base):
+    """A case's business key and summary field values, lower-cased: the inbox's text search scans these
+    narrow rows, not the instance rows that also hold the workflow state."""
+
+    __tablename__ = "case_search"
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class HumanTask(Base):
     """Inbox row for a READY user (or manual) task; id is SpiffWorkflow's task id."""
 

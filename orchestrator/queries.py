@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, select, true
+from sqlalchemy.orm import defer
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import (
@@ -21,6 +22,7 @@ from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.history import verify_chain
 from orchestrator.instances import VARIABLE_NAME
 from orchestrator.models import (
+    CaseSearch,
     DeploymentResource,
     HistoryEvent,
     HumanTask,
@@ -71,9 +73,8 @@ class TaskFilter:
     contains: str | None = None
     due_before: datetime | None = None
     element_id: str | None = None
-    # free text matched (contains) against the business key and these case variables
+    # free text matched (contains, any case) against the business key and the case's summary fields
     text: str | None = None
-    text_fields: tuple[str, ...] = ()
     state: str = HumanTaskState.READY
     sort: str = "created"
     descending: bool = False
@@ -100,20 +101,42 @@ def _variable_clause(variable: str | None, equals: str | None, contains: str | N
     return value.is_not(None)
 
 
-def _text_clause(text: str, fields: tuple[str, ...]):
-    """Business key or any of the named case variables contains the text."""
-    bad = [name for name in fields if not VARIABLE_NAME.match(name)]
-    if bad:
-        raise InvalidInput("invalid variable name", {"text_fields": f"not variable names: {bad}"})
-    matches = [ProcessInstance.business_key.contains(text, autoescape=True)]
-    matches += [ProcessInstance.variables[name].as_string().contains(text, autoescape=True) for name in fields]
-    return or_(*matches)
+def _task_conditions(actor: Actor, criteria: TaskFilter):
+    """One WHERE clause on human_task rows for the actor's visibility and the filter."""
+    mine = HumanTask.assignee == actor.name
+    groups = HumanTask.id.in_(select(HumanTaskGroup.task_id).where(
+        HumanTaskGroup.group_name.in_(sorted(actor.groups))))
+    cases = [
+        ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
+        ProcessInstance.definition_id.in_(select(ProcessDefinition.id).where(
+            ProcessDefinition.key == criteria.definition_key)) if criteria.definition_key else None,
+        _variable_clause(criteria.variable, criteria.equals, criteria.contains),
+    ]
+    cases = [c for c in cases if c is not None]
+    conditions = [
+        visible_tasks_clause(actor),
+        HumanTask.state == criteria.state if criteria.state else None,
+        mine if criteria.assigned_to_me else None,
+        groups if criteria.my_groups else None,
+        HumanTask.assignee.is_(None) if criteria.unassigned else None,
+        HumanTask.id.in_(select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name == criteria.group))
+        if criteria.group else None,
+        HumanTask.instance_id == criteria.instance_id if criteria.instance_id else None,
+        HumanTask.instance_id.in_(select(ProcessInstance.id).where(*cases)) if cases else None,
+        HumanTask.due_at < criteria.due_before if criteria.due_before else None,
+        HumanTask.element_id == criteria.element_id if criteria.element_id else None,
+        HumanTask.instance_id.in_(select(CaseSearch.instance_id).where(
+            CaseSearch.text.contains(criteria.text.lower(), autoescape=True))) if criteria.text else None,
+    ]
+    return and_(true(), *[c for c in conditions if c is not None])
 
 
-def _page(session, query: Select, limit: int, offset: int) -> Page:
+def _page(session, query: Select, limit: int, offset: int, count: Select | None = None) -> Page:
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInput("invalid page", {"limit": f"must be 1..{MAX_PAGE}", "offset": "must be ≥ 0"})
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    # count the same FROM/WHERE without selecting columns: never materialize wide rows (instance state)
+    total = session.scalar(count if count is not None else
+                           query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     items = list(session.execute(query.limit(limit).offset(offset)).all())
     return Page(items, total, limit, offset)
 
@@ -138,6 +161,7 @@ class Queries(EngineCore):
     def list_instances(self, actor: Actor, criteria: InstanceFilter) -> Page:
         """Rows of (instance, definition) the actor may read, newest first."""
         query = (select(ProcessInstance, ProcessDefinition)
+                 .options(defer(ProcessInstance.state))
                  .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
                  .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id))
         conditions = [
@@ -172,36 +196,39 @@ class Queries(EngineCore):
         return self.history_of(instance_id)
 
     def list_tasks(self, actor: Actor, criteria: TaskFilter) -> Page:
-        """Rows of (task, instance, definition) visible to the actor."""
+        """Rows of (task, instance, definition) visible to the actor.
+
+        Filtering, counting and paging read only the narrow task rows (case conditions are sub-queries);
+        the wide instance rows, which hold the workflow state, are joined for the page's rows alone."""
         order = TASK_SORTS.get(criteria.sort)
         if order is None:
             raise InvalidInput("invalid sort", {"sort": f"must be one of {', '.join(TASK_SORTS)}"})
+        where = _task_conditions(actor, criteria)
+        if not 1 <= criteria.limit <= MAX_PAGE or criteria.offset < 0:
+            raise InvalidInput("invalid page", {"limit": f"must be 1..{MAX_PAGE}", "offset": "must be ≥ 0"})
+        ordering = (order.desc() if criteria.descending else order, HumanTask.id)
+        page_ids = (select(HumanTask.id).where(where).order_by(*ordering)
+                    .limit(criteria.limit).offset(criteria.offset).subquery())
         query = (select(HumanTask, ProcessInstance, ProcessDefinition)
+                 .options(defer(ProcessInstance.state))  # lists never need the workflow state
+                 .join(page_ids, page_ids.c.id == HumanTask.id)
                  .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                  .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-                 .order_by(order.desc() if criteria.descending else order, HumanTask.id))
-        mine = HumanTask.assignee == actor.name
-        groups = HumanTask.id.in_(select(HumanTaskGroup.task_id).where(
-            HumanTaskGroup.group_name.in_(sorted(actor.groups))))
-        conditions = [
-            visible_tasks_clause(actor),
-            HumanTask.state == criteria.state if criteria.state else None,
-            mine if criteria.assigned_to_me else None,
-            groups if criteria.my_groups else None,
-            HumanTask.assignee.is_(None) if criteria.unassigned else None,
-            HumanTask.id.in_(select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name == criteria.group))
-            if criteria.group else None,
-            HumanTask.instance_id == criteria.instance_id if criteria.instance_id else None,
-            ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
-            ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
-            HumanTask.due_at < criteria.due_before if criteria.due_before else None,
-            _variable_clause(criteria.variable, criteria.equals, criteria.contains),
-            HumanTask.element_id == criteria.element_id if criteria.element_id else None,
-            _text_clause(criteria.text, criteria.text_fields) if criteria.text else None,
-        ]
-        query = query.where(and_(*[c for c in conditions if c is not None]))
+                 .order_by(*ordering))
         with self.db.reading() as session:
-            return _page(session, query, criteria.limit, criteria.offset)
+            total = session.scalar(select(func.count()).select_from(HumanTask).where(where))
+            return Page(list(session.execute(query).all()), total, criteria.limit, criteria.offset)
+
+    def count_tasks(self, actor: Actor, filters: dict[str, TaskFilter]) -> dict[str, int]:
+        """How many visible tasks each filter matches, in one pass over the task rows (inbox counters)."""
+        if not filters:
+            return {}
+        names = list(filters)
+        columns = [func.coalesce(func.sum(case((_task_conditions(actor, filters[n]), 1), else_=0)), 0)
+                   for n in names]
+        with self.db.reading() as session:
+            row = session.execute(select(*columns).select_from(HumanTask)).one()
+        return dict(zip(names, (int(v) for v in row), strict=True))
 
     def task_for(self, actor: Actor, task_id: str) -> tuple[HumanTask, ProcessInstance, ProcessDefinition]:
         with self.db.reading() as session:

@@ -40,10 +40,6 @@ class CaseModels:
     def summary(self) -> dict[int, list[str]]:
         return {definition_id: model.summary_fields for definition_id, model in self.models.items()}
 
-    @property
-    def searchable(self) -> tuple[str, ...]:
-        return tuple(sorted({name for fields in self.summary.values() for name in fields}))
-
 
 def case_models() -> CaseModels:
     models, names = {}, {}
@@ -79,7 +75,7 @@ def task_filter(args: dict[str, str], models: CaseModels, *, limit: int = PAGE_S
         assigned_to_me=view == "mine", my_groups=view == "groups", unassigned=view == "unassigned",
         group=args.get("group") or None, definition_key=args.get("process") or None,
         element_id=args.get("task") or None, due_before=due_before,
-        text=(args.get("q") or "").strip() or None, text_fields=models.searchable,
+        text=(args.get("q") or "").strip() or None,
         sort=sort, descending=args.get("order") == "desc", limit=limit, offset=offset,
     )
 
@@ -88,11 +84,15 @@ def _clean_args(source) -> dict[str, str]:
     return {key: source.get(key, "").strip() for key in FILTER_KEYS if source.get(key, "").strip()}
 
 
-def _count(args: dict[str, str], models: CaseModels) -> int | None:
-    try:
-        return engine().list_tasks(person(), task_filter(args, models, limit=1)).total
-    except EngineError:
-        return None
+def _counts(filters: dict[str, dict[str, str]], models: CaseModels) -> dict[str, int]:
+    """Counters of the sidebar, in one query; a saved filter that no longer parses gets none."""
+    criteria = {}
+    for name, args in filters.items():
+        try:
+            criteria[name] = task_filter(args, models)
+        except EngineError:
+            continue
+    return engine().count_tasks(person(), criteria)
 
 
 def _row(task: HumanTask, instance, definition, models: CaseModels, now) -> dict[str, Any]:
@@ -120,9 +120,13 @@ def inbox():
     now = engine().now()
     saved = db.session.scalars(select(SavedFilter).where(SavedFilter.user_id == current_user.id)
                                .order_by(SavedFilter.name)).all()
-    views = [(view, _count({"view": view}, models)) for view in VIEWS]
-    overdue = _count({"due": "overdue"}, models)
-    saved_counts = [(f, _count(_clean_args(_parse_query(f.query)), models)) for f in saved]
+    counted = {f"view:{view}": {"view": view} for view in VIEWS}
+    counted["overdue"] = {"due": "overdue"}
+    counted.update({f"saved:{f.id}": _clean_args(_parse_query(f.query)) for f in saved})
+    counts = _counts(counted, models)
+    views = [(view, counts.get(f"view:{view}")) for view in VIEWS]
+    overdue = counts.get("overdue")
+    saved_counts = [(f, counts.get(f"saved:{f.id}")) for f in saved]
     return render_template(
         "inbox/list.html", rows=[_row(*row, models, now) for row in page.items], page=page,
         page_number=page_number, pages=max((page.total + PAGE_SIZE - 1) // PAGE_SIZE, 1), args=args,
