@@ -25,7 +25,13 @@ from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
 from orchestrator.effects import all_tasks, apply_effects, json_safe, snapshot
 from orchestrator.errors import Conflict, NotFound, ProcessError
 from orchestrator.history import PendingEvent, append_events
-from orchestrator.models import CaseSearch, DeploymentResource, InstanceStatus, ProcessDefinition, ProcessInstance
+from orchestrator.models import (
+    CaseSearch,
+    DeploymentResource,
+    InstanceStatus,
+    ProcessDefinition,
+    ProcessInstance,
+)
 from orchestrator.script_engine import SandboxedScriptEngine
 from orchestrator.serialization import StateSerializer
 from orchestrator.settings import Settings
