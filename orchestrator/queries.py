@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select, true
+from sqlalchemy import Select, String, and_, case, func, literal_column, select, true
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import defer
+from sqlalchemy.sql.functions import FunctionElement
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import (
@@ -17,6 +19,7 @@ from orchestrator.authorization import (
     visible_instances_clause,
     visible_tasks_clause,
 )
+from orchestrator.effects import waiting_timers
 from orchestrator.engine import EngineCore
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.history import verify_chain
@@ -93,12 +96,37 @@ def _variable_clause(variable: str | None, equals: str | None, contains: str | N
         return None
     if not VARIABLE_NAME.match(variable):
         raise InvalidInput("invalid variable name", {"variable": "letters, digits and _, starting with a letter"})
-    value = ProcessInstance.variables[variable].as_string()
+    value = JsonScalarText(ProcessInstance.variables, variable)
     if equals is not None:
         return value == equals
     if contains is not None:
-        return value.contains(contains, autoescape=True)
+        return value.icontains(contains, autoescape=True)
     return value.is_not(None)
+
+
+class JsonScalarText(FunctionElement):
+    """A top-level JSON value as text, the same on every database: true → 'true', 7000 → '7000'.
+
+    (SQLite's json_extract gives 1 for true, so a plain cast would differ from PostgreSQL.)"""
+
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, column, key: str):
+        super().__init__(column, literal_column(f"'$.\"{key}\"'"), literal_column(f"'{key}'"))
+
+
+@compiles(JsonScalarText, "sqlite")
+def _json_scalar_text_sqlite(element, compiler, **kw):
+    column, path, _key = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"(CASE json_type({column}, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+            f"ELSE CAST(json_extract({column}, {path}) AS TEXT) END)")
+
+
+@compiles(JsonScalarText)
+def _json_scalar_text(element, compiler, **kw):
+    column, _path, key = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(({column})::json ->> {key})"
 
 
 def _task_conditions(actor: Actor, criteria: TaskFilter):
@@ -191,6 +219,15 @@ class Queries(EngineCore):
             raise NotFound(f"process instance '{instance_id}' does not exist")
         return row[0], row[1]
 
+    def waiting_timers_of(self, actor: Actor, instance_id: str) -> list[tuple[str, str | None, datetime]]:
+        """The case's pending timers (element id, name, due), read from its workflow state."""
+        instance, _definition = self.instance_for(actor, instance_id)
+        with self.db.reading() as session:
+            parsed = self.definitions.get(session, instance.definition_id)
+            state = session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
+        workflow = self.serializer.loads(state, parsed.spec, parsed.subprocess_specs, self.script_engine)
+        return waiting_timers(workflow)
+
     def history_for(self, actor: Actor, instance_id: str) -> list[HistoryEvent]:
         self.instance_for(actor, instance_id)
         return self.history_of(instance_id)
@@ -278,11 +315,20 @@ class Queries(EngineCore):
         with self.db.reading() as session:
             return _page(session, query, limit, offset)
 
-    def open_incidents(self, limit: int = 500) -> list[Incident]:
+    def open_incidents(self, limit: int = 500, instance_id: str | None = None) -> list[Incident]:
+        query = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id).limit(limit)
+        if instance_id is not None:
+            query = query.where(Incident.instance_id == instance_id)
         with self.db.reading() as session:
-            return list(session.scalars(
-                select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id).limit(limit)
-            ))
+            return list(session.scalars(query))
+
+    def open_task_kinds(self, actor: Actor) -> list[tuple[str, str | None]]:
+        """(element id, name) of the kinds of open task the actor sees, for the inbox's task filter."""
+        query = (select(HumanTask.element_id, func.max(HumanTask.name))
+                 .where(_task_conditions(actor, TaskFilter()))
+                 .group_by(HumanTask.element_id).order_by(func.max(HumanTask.name)))
+        with self.db.reading() as session:
+            return [(element_id, name) for element_id, name in session.execute(query)]
 
     def history_of(self, instance_id: str) -> list[HistoryEvent]:
         with self.db.reading() as session:

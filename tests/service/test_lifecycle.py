@@ -44,6 +44,17 @@ def test_a_message_starts_an_instance_and_a_correlation_key_finds_it(message_eng
     assert task.candidate_groups == ["customer_service", "warehouse"]
     assert inspect.instance(engine, started.instance_id).variables["trackingId"] == "T1"
 
+    # the history keeps each message with its payload: the one that started the instance and the one it caught
+    messages = [e for e in inspect.history(engine, started.instance_id) if e.type == "message_correlated"]
+    assert [(e.actor, e.payload["message_name"]) for e in messages] == [("admin", "ReturnFiled"),
+                                                                        ("admin", "LabelPrinted")]
+    assert messages[0].payload["variables"] == {"rmaNumber": "R-9", "sku": "SKU-1"}
+    assert messages[0].payload["started"] is True
+    assert messages[1].payload["variables"] == {"trackingId": "T1"}
+    assert messages[1].payload["correlation_keys"] == {"rmaNumber": "R-9"}
+    after = [e for e in inspect.history(engine, started.instance_id) if e.seq > messages[1].seq]
+    assert next(e.element_id for e in after if e.type == "element_completed") == "label"  # the catch event
+
 
 def test_ambiguous_message_is_a_conflict(message_engine):
     engine = message_engine
@@ -135,8 +146,15 @@ def test_transient_failures_retry_with_backoff_then_incident_then_retry(make_eng
         engine.retry_incident(incident.id, actor=ADMIN)
     assert inspect.run_pending_jobs(engine, row.id) == ["completed"]
     assert len(ledger.effects("test.refund")) == 1
-    types = [e.type for e in inspect.history(engine, row.id)]
+    events = inspect.history(engine, row.id)
+    types = [e.type for e in events]
     assert types.count("job_retry_scheduled") == 2 and "incident_opened" in types and "incident_retried" in types
+    # the job-completed event carries what the connector returned, as merged into the process data
+    [done] = [e for e in events if e.type == "job_completed"]
+    [job] = inspect.jobs(engine, row.id)
+    assert (done.element_id, done.payload["job_id"], done.payload["topic"]) == ("refund", job.id, "test.refund")
+    assert done.payload["result"] == {"test_refund_done": True, "firstApplication": True} == job.result
+    assert done.payload["attempt"] == 1  # counted again from the first attempt after the incident retry
 
 
 def test_late_result_after_boundary_timer_is_dropped_and_recorded(engine, clock, ledger):

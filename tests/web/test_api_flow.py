@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from tests.conftest import FIXTURES
 
@@ -121,3 +122,48 @@ def test_nul_characters_are_refused_before_they_reach_the_database(as_):
     assert body.status_code == 422 and body.content_type == "application/problem+json"
     assert admin.get("/api/v1/instances?businessKey=a%00b").status_code == 422
     assert admin.get("/api/v1/instances").get_json()["total"] == 0
+
+
+def test_an_expired_api_key_is_refused(as_, clock):
+    admin = as_("admin")
+    expires = clock.now() + timedelta(hours=1)
+    created = admin.post("/api/v1/api-keys", json={"name": "short-lived", "role": "auditor",
+                                                   "expiresAt": expires.isoformat()})
+    assert created.status_code == 201, created.get_json()
+    key = {"Authorization": f"Bearer {created.get_json()['token']}"}
+    assert as_(None).get("/api/v1/instances", headers=key).status_code == 200
+    clock.advance(minutes=59, seconds=59)
+    assert as_(None).get("/api/v1/instances", headers=key).status_code == 200
+    clock.advance(seconds=1)
+    expired = as_(None).get("/api/v1/instances", headers=key)
+    assert expired.status_code == 401 and expired.content_type == "application/problem+json"
+    assert expired.headers["WWW-Authenticate"].startswith("Bearer")
+    in_the_past = admin.post("/api/v1/api-keys", json={"name": "stillborn", "role": "auditor",
+                                                       "expiresAt": clock.now().isoformat()})
+    assert in_the_past.status_code == 422 and "expiresAt" in in_the_past.get_json()["errors"]
+
+
+def test_a_key_revoked_through_the_admin_api_is_refused(as_):
+    admin = as_("admin")
+    created = admin.post("/api/v1/api-keys", json={"name": "web-shop-2", "role": "integration", "groups": ["shop"]})
+    assert created.status_code == 201, created.get_json()
+    issued = created.get_json()
+    key = {"Authorization": f"Bearer {issued['token']}"}
+    started = as_(None).post("/api/v1/process-definitions/shop_return/start", headers=key,
+                             json={"businessKey": "RMA-K"})
+    assert started.status_code == 201
+    listed = {k["name"]: k for k in admin.get("/api/v1/api-keys").get_json()}
+    assert listed["web-shop-2"]["revokedAt"] is None and "token" not in listed["web-shop-2"]
+
+    revoked = admin.delete(f"/api/v1/api-keys/{issued['id']}")
+    assert revoked.status_code == 200 and revoked.get_json()["revokedAt"] is not None
+    for call in (lambda: as_(None).get("/api/v1/instances", headers=key),
+                 lambda: as_(None).post("/api/v1/process-definitions/shop_return/start", headers=key,
+                                        json={"businessKey": "RMA-K2"})):
+        refused = call()
+        assert refused.status_code == 401, refused.get_json()
+        assert "revoked" in refused.get_json()["detail"]
+    assert [i["businessKey"] for i in admin.get("/api/v1/instances").get_json()["items"]] == ["RMA-K"]
+    listed = {k["name"]: k for k in admin.get("/api/v1/api-keys").get_json()}
+    assert listed["web-shop-2"]["revokedAt"] is not None
+    assert as_("shop").get("/api/v1/instances").status_code == 200  # other keys are untouched

@@ -1,7 +1,12 @@
-"""Property-based run over the whole OpenAPI document, in-process and authenticated:
-no 5xx, and every response matches the spec (status code, content type, schema)."""
+"""Property-based run over the whole OpenAPI document, in-process and authenticated, against real data:
+no 5xx, every response matches the spec (status code, content type, schema), and every operation
+answers at least once with a 2xx, so success bodies are checked too, not only error bodies."""
 
 from __future__ import annotations
+
+import io
+import itertools
+from collections import Counter, defaultdict
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -13,8 +18,17 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
+
+from tests.conftest import ADMIN, FIXTURES
+from tests.support import inspect
+from web.auth.apikeys import create_api_key
+from web.auth.models import ApiKey
+from web.extensions import db
 
 EXAMPLES_PER_OPERATION = 30
+# Every other generated case of an operation with path parameters gets real ids instead of random ones.
+REAL_IDS_EVERY = 2
 # Everything that says "the response matches the document", plus: no 5xx, and invalid input is refused.
 # (positive_data_acceptance is left out on purpose: a schema-valid BPMN upload or form value can still be
 # rejected by the engine's semantic checks with a documented 422.)
@@ -22,24 +36,169 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, negative_data_rejection]
 
 
-def test_api_conforms_to_its_openapi_document(app, tokens):
+class RealData:
+    """Real rows to put into path parameters: instances and tasks in each state, incidents, API keys.
+
+    Each operation gets fresh rows of its own (listed in a fixed order, so cycling through them reaches
+    every state), so one operation's changes (a cancel, a claim) do not starve the next one."""
+
+    def __init__(self, app, engine, ledger):
+        self.app, self.engine, self.ledger = app, engine, ledger
+        self.serial = itertools.count()
+        self.finished_instances, self.finished_tasks = self._finished_rows()
+        self.resolved_incident = self._incident()
+        engine.retry_incident(self.resolved_incident, actor=ADMIN)
+        with app.app_context():
+            self.admin_key = db.session.scalar(select(ApiKey.id).where(ApiKey.name == "admin"))
+
+    def _key(self, prefix: str) -> str:
+        return f"{prefix}-{next(self.serial)}"
+
+    def refund(self, amount: int) -> str:
+        return self.engine.start_instance("refund_claim", actor=ADMIN, business_key=self._key("RC"),
+                                          variables={"amount": amount, "customer": "Ada"}).id
+
+    def shop_return(self) -> str:
+        return self.engine.start_instance("shop_return", actor=ADMIN, business_key=self._key("RMA"),
+                                          variables={"customer": "Ada"}).id
+
+    def shop_return_waiting_for_parcel(self) -> tuple[str, str]:
+        """A return whose details task is completed: it waits for the ParcelReceived message."""
+        instance_id = self.shop_return()
+        [task] = inspect.open_tasks(self.engine, instance_id)
+        self.engine.complete_user_task(task.id, {"orderNumber": "SO-1", "quantity": 1, "reason": "defect"},
+                                       actor=ADMIN)
+        return instance_id, task.id
+
+    def _finished_rows(self) -> tuple[list[str], list[str]]:
+        completed = self.refund(10)
+        assert inspect.run_pending_jobs(self.engine, completed) == ["completed"]
+        business_key = inspect.instance(self.engine, completed).business_key
+        self.engine.correlate_message("ParcelReceived", actor=ADMIN, business_key=business_key)
+        cancelled, done_task = self.shop_return_waiting_for_parcel()
+        self.engine.cancel_instance(cancelled, actor=ADMIN, reason="withdrawn")
+        assert inspect.instance(self.engine, completed).status == "completed"
+        return [completed, cancelled], [done_task]
+
+    def _incident(self) -> int:
+        """Force an incident: the refund connector answers with a BPMN error no boundary event catches."""
+        instance_id = self.refund(10)
+        self.ledger.script("test.refund", "business:E_NOT_CAUGHT")
+        assert inspect.run_pending_jobs(self.engine, instance_id) == ["incident"]
+        return next(i.id for i in self.engine.open_incidents() if i.instance_id == instance_id)
+
+    def instance_ids(self) -> list[str]:
+        running = self.refund(9000)
+        suspended = self.refund(9000)
+        self.engine.suspend_instance(suspended, actor=ADMIN)
+        return [running, suspended, self.shop_return(), *self.finished_instances]
+
+    def task_ids(self) -> list[str]:
+        [approve] = inspect.open_tasks(self.engine, self.refund(9000))
+        [details] = inspect.open_tasks(self.engine, self.shop_return())
+        self.engine.assign_task(details.id, "someone.else", actor=ADMIN)
+        return [approve.id, details.id, *self.finished_tasks]
+
+    def key_ids(self) -> list[int]:
+        with self.app.app_context():
+            disposable = create_api_key(db.session, self._key("disposable"), "integration", created_by="test",
+                                        now=self.engine.now()).key.id
+            db.session.commit()
+        return [disposable, self.admin_key]  # the second: a key may not revoke itself (409)
+
+    def fresh(self, names) -> dict[str, list]:
+        """Real values for each named path parameter, made for one operation."""
+        makers = {"key": lambda: ["refund_claim", "shop_return"], "instance_id": self.instance_ids,
+                  "task_id": self.task_ids, "incident_id": lambda: [self._incident(), self.resolved_incident],
+                  "key_id": self.key_ids}
+        return {name: makers[name]() for name in names}
+
+
+def test_api_conforms_to_its_openapi_document(app, tokens, web_engine, ledger):
+    data = RealData(app, web_engine, ledger)
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     headers = {"Authorization": f"Bearer {tokens['admin']}"}
+    statuses: dict[str, Counter] = defaultdict(Counter)
     failures: dict[str, str] = {}
-    operations = 0
+
+    def call_and_check(case, response=None):
+        """Send the case (unless it was sent another way), count its status, run every check on the answer."""
+        response = case.call(headers=headers) if response is None else response
+        statuses[case.operation.label][response.status_code] += 1
+        case.validate_response(response, checks=CHECKS, headers=headers)
+        return response
+
+    def upload(path: str, files: dict):
+        """Multipart with real file names, which generated cases do not carry."""
+        return app.test_client().post(path, data=files, headers=headers, content_type="multipart/form-data")
+
+    operations = {}
     for result in schema.get_all_operations():
         operation = result.ok()
-        operations += 1
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def check(case):
-            case.call_and_validate(headers=headers, checks=CHECKS)
-
+        operations[operation.label] = operation
+        real = data.fresh([p.name for p in operation.path_parameters])
         try:
-            check()
+            fuzz(operation, real, call_and_check)
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, report them together
             failures[operation.label] = f"{type(exc).__name__}: {exc}"[:2000]
-    assert operations >= 20
+
+    # Valid requests random data cannot make: a model upload, a start, a form completion, a message.
+    try:
+        explicit_valid_cases(operations, data, call_and_check, upload)
+    except Exception as exc:  # noqa: BLE001 - reported with the others
+        failures["explicit valid cases"] = f"{type(exc).__name__}: {exc}"[:2000]
+
+    assert len(operations) >= 20
     assert failures == {}, "\n\n".join(f"{label}\n{text}" for label, text in failures.items())
+    server_errors = {label: dict(c) for label, c in statuses.items() if any(s >= 500 for s in c)}
+    assert server_errors == {}
+    without_success = {label: dict(statuses[label]) for label in operations
+                       if not any(200 <= s < 300 for s in statuses[label])}
+    assert without_success == {}, f"operations that never answered 2xx: {without_success}"
+
+
+def fuzz(operation, real: dict[str, list], call_and_check) -> None:
+    """Generated cases for one operation; with path parameters, every other case uses real ids in turn."""
+    cycles = {name: itertools.cycle(values) for name, values in real.items()}
+    calls = itertools.count()
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def check(case):
+        if cycles and next(calls) % REAL_IDS_EVERY == 0:
+            case.path_parameters = {name: next(values) for name, values in cycles.items()}
+        call_and_check(case)
+
+    check()
+
+
+def explicit_valid_cases(operations, data: RealData, call_and_check, upload) -> None:
+    model = (FIXTURES / "message_start.bpmn").read_bytes()
+    deploy = operations["POST /api/v1/deployments"]
+    sent = upload(deploy.path, {"files": [(io.BytesIO(model), "message_start.bpmn")]})
+    deployed = call_and_check(deploy.Case(body={"files": [model]}, media_type="multipart/form-data"), sent)
+    assert deployed.status_code == 201, deployed.get_data(as_text=True)
+    assert [(d["key"], d["new"]) for d in deployed.get_json()] == [("return_by_message", True)]
+
+    started = call_and_check(operations["POST /api/v1/process-definitions/{key}/start"].Case(
+        path_parameters={"key": "refund_claim"}, headers={"Idempotency-Key": "explicit-start-1"},
+        body={"businessKey": "EXPLICIT-1", "variables": {"amount": 9000, "customer": "Ada"}},
+        media_type="application/json"))
+    assert started.status_code == 201, started.text
+    [task] = inspect.open_tasks(data.engine, started.json()["id"])
+
+    completed = call_and_check(operations["POST /api/v1/tasks/{task_id}/complete"].Case(
+        path_parameters={"task_id": task.id},
+        body={"variables": {"approved": True, "note": "fine", "approvedAmount": 9000}},
+        media_type="application/json"))
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["state"] == "completed"
+
+    waiting, _ = data.shop_return_waiting_for_parcel()
+    business_key = inspect.instance(data.engine, waiting).business_key
+    delivered = call_and_check(operations["POST /api/v1/messages"].Case(
+        body={"messageName": "ParcelReceived", "businessKey": business_key, "variables": {"carrier": "DHL"}},
+        media_type="application/json"))
+    assert delivered.status_code == 200, delivered.text
+    assert delivered.json() == {"instanceId": waiting, "started": False}
