@@ -261,17 +261,32 @@ def _sync_subscriptions(ctx: CommandContext, ended: bool) -> None:
 
 def next_timer_at(workflow) -> datetime | None:
     """Earliest due time among the instance's waiting timers."""
-    due = []
-    for event in workflow.waiting_events():
-        value = event.value
-        if "Timer" not in event.event_type or value is None:
-            continue
-        if isinstance(value, dict):
-            if value.get("cycles") == 0 or "next" not in value:
-                continue
-            value = value["next"]
-        try:
-            due.append(TimerEventDefinition.get_datetime(str(value)))
-        except ValueError:
-            continue
+    due = [event_due for event_due in map(_timer_due, workflow.waiting_events()) if event_due is not None]
     return min(due) if due else None
+
+
+def waiting_timers(workflow) -> list[tuple[str, str | None, datetime]]:
+    """(element id, name, due) of each timer the instance waits on: reminders, escalations, waits."""
+    timers = []
+    for task in all_tasks(workflow):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
+            continue
+        due = _timer_due(definition.details(task))
+        if due is not None:
+            timers.append((task.task_spec.bpmn_id, task.task_spec.bpmn_name, due))
+    return sorted(timers, key=lambda timer: timer[2])
+
+
+def _timer_due(event) -> datetime | None:
+    value = event.value
+    if "Timer" not in event.event_type or value is None:
+        return None
+    if isinstance(value, dict):
+        if value.get("cycles") == 0 or "next" not in value:
+            return None
+        value = value["next"]
+    try:
+        return TimerEventDefinition.get_datetime(str(value))
+    except ValueError:
+        return None

@@ -132,6 +132,7 @@ def inbox():
         page_number=page_number, pages=max((page.total + PAGE_SIZE - 1) // PAGE_SIZE, 1), args=args,
         views=views, overdue=overdue, saved=saved_counts, processes=models.names,
         groups=sorted(person().groups), sorts=list(TASK_SORTS), query=urlencode(args),
+        task_kinds=engine().open_task_kinds(person()),
     )
 
 

@@ -50,10 +50,12 @@ def instance_page(instance_id: str):
     active = sorted({t.element_id for t in open_tasks}
                     | {j.element_id for j in jobs if j.status in (JobStatus.PENDING, JobStatus.RUNNING)})
     failed = sorted({j.element_id for j in jobs if j.status == JobStatus.INCIDENT})
-    incidents = [i for i in engine().open_incidents() if i.instance_id == instance_id]
+    incidents = engine().open_incidents(instance_id=instance_id)
+    timers = engine().waiting_timers_of(actor, instance_id) if instance.status == InstanceStatus.RUNNING else []
+    active = sorted(set(active) | {element_id for element_id, _name, _due in timers})
     return render_template(
         "instances/detail.html", instance=instance, definition=definition, history=history,
-        open_tasks=open_tasks, jobs=jobs, incidents=incidents, context=case_context(instance, definition),
+        open_tasks=open_tasks, jobs=jobs, incidents=incidents, timers=timers, context=case_context(instance, definition),
         attachments=engine().attachments_of(actor, instance_id),
         comments=[e for e in history if e.type == "comment_added"],
         diagram=engine().definition_xml(definition.key, definition.version),
