@@ -63,7 +63,18 @@ def _returns(engine: Engine) -> list[str]:
     second = _start(engine, "returns", "RMA-DEMO-2", {**CUSTOMER, **shipped})
     _complete(engine, second, "review_return", {"reviewDecision": "accept"})
     _complete(engine, second, "issue_return_label", {"carrier": "dhl", "trackingNumber": "JD0140000102"})
-    return ["RMA-DEMO-1", "RMA-DEMO-2"]
+    closed = {**new, "rmaNumber": "RMA-DEMO-3", "orderReference": "SO-1003", "serialNumber": "K2-000103",
+              "returnReason": "no_reason", "requestedOutcome": "refund"}
+    third = _start(engine, "returns", "RMA-DEMO-3", {**CUSTOMER, **closed})
+    _complete(engine, third, "issue_return_label", {"carrier": "dhl", "trackingNumber": "JD0140000103"})
+    engine.correlate_message("ParcelReceived", actor=DEMO, business_key="RMA-DEMO-3",
+                             variables={"carrierScan": "delivered"})
+    _settle(engine, third)
+    _complete(engine, third, "receive_parcel", {"parcelCondition": "intact", "receivedQuantity": 1,
+                                                "serialNumberMatches": True})
+    _complete(engine, third, "inspect_return", {"grade": "A", "faultCode": "none", "responsibility": "customer",
+                                                "disposition": "restock"})
+    return ["RMA-DEMO-1", "RMA-DEMO-2", "RMA-DEMO-3"]
 
 
 def _capas(engine: Engine) -> list[str]:

@@ -16,9 +16,11 @@ def test_demo_cases_are_created_once_on_the_bundled_models(make_engine, sqlite_d
     engine = make_engine(sqlite_database, connector_modules=())
     engine.deploy_directory(REPO / "bpmn", actor=Actor.system("startup"))
     made = seed_demo_instances(engine)
-    assert made == ["RMA-DEMO-1", "RMA-DEMO-2", "CAPA-DEMO-1", "CAPA-DEMO-2", "RC-DEMO-L-7"]
+    assert made == ["RMA-DEMO-1", "RMA-DEMO-2", "RMA-DEMO-3", "CAPA-DEMO-1", "CAPA-DEMO-2", "RC-DEMO-L-7"]
     page = engine.list_instances(READER, InstanceFilter(limit=50))
-    assert page.total == 5 and {i.status for i, _ in page.items} == {"running"}
+    status = {i.business_key: i.status for i, _ in page.items}
+    assert page.total == 6 and status.pop("RMA-DEMO-3") == "completed"  # a closed return to look at
+    assert set(status.values()) == {"running"}
     waiting_for = {i.business_key: [t.element_id for t in engine.open_human_tasks_for(i.id)] for i, _ in page.items}
     assert waiting_for["RMA-DEMO-1"] and waiting_for["CAPA-DEMO-1"] and waiting_for["RC-DEMO-L-7"]
     parcel = next(i for i, _ in page.items if i.business_key == "RMA-DEMO-2")
