@@ -99,6 +99,7 @@ def test_a_return_from_start_form_to_inspection(live_server, page, screenshot_di
     expect(page.locator("[data-field=parcelCondition] .error")).to_have_text("is required")
     expect(page.locator("#f-receiptNote")).to_have_value("box dented on one corner")  # input kept
     expect(page.locator("#f-receivedQuantity")).to_have_value("-3")
+    expect(quantity.locator(".hint")).to_contain_text("Count the units")  # the model's help text
     page.screenshot(path=str(screenshot_dir / "task-form-errors.png"), full_page=True)
     assert no_horizontal_scroll(page)
 
