@@ -3,6 +3,9 @@ states, so a newcomer opens a living system. Created once, on an empty database 
 
 from __future__ import annotations
 
+import logging
+import time
+
 from sqlalchemy import func, select
 
 from orchestrator.actors import Actor
@@ -10,6 +13,7 @@ from orchestrator.errors import EngineError
 from orchestrator.models import JobStatus, ProcessInstance
 from orchestrator.service import Engine
 
+log = logging.getLogger(__name__)
 DEMO = Actor.system("demo")
 CUSTOMER = dict(intakeSource="web_form", customerName="Ada Lovelace", customerEmail="ada@example.com",
                 customerPhone="+447700900123", customerAddress="12 Analytical Row, London",
@@ -27,8 +31,8 @@ def seed_demo_instances(engine: Engine) -> list[str]:
         made += _returns(engine)
         made += _capas(engine)
         made += _recall(engine)
-    except EngineError:  # a model was changed so the scripted steps no longer fit: keep what exists
-        pass
+    except (EngineError, ValueError) as exc:  # a model changed so the scripted steps no longer fit
+        log.warning("demo cases stopped after %s: %s", made or "none", exc)
     return made
 
 
@@ -44,14 +48,19 @@ def _complete(engine: Engine, instance_id: str, element_id: str, values: dict) -
     _settle(engine, instance_id)
 
 
-def _settle(engine: Engine, instance_id: str) -> None:
-    """Run the instance's pending jobs now, so the next scripted step finds its task."""
-    for _ in range(10):
+def _settle(engine: Engine, instance_id: str, timeout: float = 30.0) -> None:
+    """Run the instance's pending jobs now and wait for those the in-process worker already took,
+    so the next scripted step finds its task."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         pending = engine.jobs_of(instance_id, JobStatus.PENDING)
-        if not pending:
+        running = engine.jobs_of(instance_id, JobStatus.RUNNING)
+        if not pending and not running:
             return
         for job in pending:
             engine.run_job(job.id, "demo-seed")
+        if running:
+            time.sleep(0.05)
 
 
 def _returns(engine: Engine) -> list[str]:

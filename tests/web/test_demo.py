@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.actors import Actor
+from orchestrator.migrate import upgrade
 from orchestrator.queries import InstanceFilter
+from orchestrator.settings import Settings
+from tasks.runtime import build_runtime, deploy_bundled_models
 from web.demo_instances import seed_demo_instances
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,3 +30,17 @@ def test_demo_cases_are_created_once_on_the_bundled_models(make_engine, sqlite_d
     assert waiting_for["RMA-DEMO-2"] == [] and parcel.next_timer_at is not None  # waits for the parcel
     assert engine.open_incidents() == []
     assert seed_demo_instances(engine) == []  # never twice
+
+
+def test_demo_cases_are_made_while_the_in_process_worker_runs(tmp_path):
+    """As `loopline serve` seeds them: the embedded worker takes jobs the seeding waits for."""
+    settings = Settings.from_env({}, home=tmp_path, environment="test",
+                                 database_url=f"sqlite:///{tmp_path / 'serve.db'}")
+    upgrade(settings.database_url)
+    runtime = build_runtime(settings)
+    try:
+        deploy_bundled_models(runtime.engine)
+        assert len(seed_demo_instances(runtime.engine)) == 6
+        assert runtime.engine.open_incidents() == []
+    finally:
+        runtime.stop()
