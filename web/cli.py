@@ -26,6 +26,9 @@ from web.auth.users import add_group, create_user, ensure_roles_and_groups
 def main(log_level: str) -> None:
     """Loopline: BPMN orchestration for returns, recalls and CAPA."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level.upper() != "DEBUG":
+        # SpiffWorkflow logs every task state change at INFO; Loopline's history already records them
+        logging.getLogger("spiff").setLevel(logging.WARNING)
 
 
 @main.command()
