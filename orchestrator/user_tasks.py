@@ -76,12 +76,16 @@ class UserTaskCommands(EngineCore):
     def unclaim_task(self, task_id: str, *, actor: Actor) -> HumanTask:
         return self._set_assignee(task_id, actor, None, "task_unclaimed")
 
-    def assign_task(self, task_id: str, user: str, *, actor: Actor) -> HumanTask:
+    def assign_task(self, task_id: str, user: str, *, actor: Actor,
+                    user_groups: frozenset[str] | None = None) -> HumanTask:
+        """Hand a task to someone. With `user_groups` (the caller looked the person up) they must belong to
+        one of the task's groups; only admins may take a task away from someone who holds it."""
         if not user or not isinstance(user, str):
             raise InvalidInput("assign needs a user", {"user": "is required"})
-        return self._set_assignee(task_id, actor, user, "task_assigned")
+        return self._set_assignee(task_id, actor, user, "task_assigned", user_groups)
 
-    def _set_assignee(self, task_id: str, actor: Actor, assignee: str | None, event: str) -> HumanTask:
+    def _set_assignee(self, task_id: str, actor: Actor, assignee: str | None, event: str,
+                      assignee_groups: frozenset[str] | None = None) -> HumanTask:
         """Change who holds a task; serialized with other commands by the instance lock."""
         with self.db.transaction() as session:
             row = self._visible_task(session, task_id, actor)
@@ -94,10 +98,19 @@ class UserTaskCommands(EngineCore):
                 if row.assignee and row.assignee != actor.name:
                     raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
             elif event == "task_unclaimed":
+                if row.assignee != actor.name:  # releasing one's own claim needs no group; anything else does
+                    _check_may_act(row, actor, ignore_assignee=True)
                 if row.assignee and row.assignee != actor.name and not actor.roles & {"admin", "system"}:
                     raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
             else:
                 _check_may_act(row, actor, ignore_assignee=True)
+                privileged = bool(actor.roles & {"admin", "system"})
+                if row.assignee and row.assignee not in (actor.name, assignee) and not privileged:
+                    raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
+                if assignee_groups is not None and not privileged and assignee not in (row.candidate_users or []) \
+                        and not assignee_groups & set(row.candidate_groups or []):
+                    raise InvalidInput("the person is not in the task's groups", {
+                        "user": f"{assignee} is not in {', '.join(row.candidate_groups or []) or 'any group'}"})
             previous = row.assignee
             row.assignee = assignee
             row.claimed_at = self.now() if assignee else None

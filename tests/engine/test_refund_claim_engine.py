@@ -27,6 +27,13 @@ def parsed():
     return parse_bundle(files, max_bytes=10**7)["refund_claim"]
 
 
+@pytest.fixture(scope="module")
+def assigned():
+    """A small model with a fixed and an expression assignee / priority, then an external service task."""
+    files = [ModelFile("assigned_review.bpmn", (FIXTURES / "assigned_review.bpmn").read_text())]
+    return parse_bundle(files, max_bytes=10**7)["assigned_review"]
+
+
 class Driver:
     """Drives a workflow like the engine does, optionally through a save/restore after every step."""
 
@@ -154,13 +161,92 @@ def test_same_path_with_and_without_save_restore(parsed, name):
     assert straight[0] == "start"
 
 
+def specs_by_id(process) -> dict:
+    return {s.bpmn_id: s for s in process.spec.task_specs.values() if getattr(s, "bpmn_id", None)}
+
+
 def test_extensions_survive_parsing(parsed):
-    specs = {s.bpmn_id: s for s in parsed.spec.task_specs.values() if getattr(s, "bpmn_id", None)}
-    assert extensions_of(specs["approve"])["candidateGroups"] == "sales_manager"
-    assert extensions_of(specs["approve"])["priority"] == "70"
-    assert extensions_of(specs["refund"])["topic"] == "test.refund"
-    assert extensions_of(specs["remind"])["inputParameters"][0]["name"] == "customer"
+    specs = specs_by_id(parsed)
+    approve = extensions_of(specs["approve"])
+    assert approve["candidateGroups"] == "sales_manager"
+    assert approve["priority"] == "70"
+    assert approve["dueDate"] == repr("PT24H")  # a constant duration, evaluated when the task is made
+    fields = [(f.id, f.label, f.type, [(v.name, v.config) for v in f.validation])
+              for f in specs["approve"].form.fields]
+    assert fields == [("approved", "Approve?", "boolean", [("required", None)]),
+                      ("note", "Note", "string", [("maxlength", "200")]),
+                      ("approvedAmount", "Approved amount", "long", [("min", "0")])]
+
+    route = specs["route"]
+    assert extensions_of(route)["decisionRef"] == "routing"
+    assert route.dmnEngine.table.decision_id == "routing"  # the deployed DMN table is bound to the task
+
+    remind = extensions_of(specs["remind"])
+    assert (remind["type"], remind["topic"]) == ("external", "demo.echo")
+    assert [(p["name"], p["value"], p["expression"]) for p in remind["inputParameters"]] == [
+        ("customer", "${customer}", "customer"), ("kind", "reminder", repr("reminder"))]
+    assert remind["outputParameters"] == []
+    refund = extensions_of(specs["refund"])
+    assert (refund["type"], refund["topic"]) == ("external", "test.refund")
     assert parsed.start_messages == []
+
+
+def test_assignee_and_priority_survive_parsing(assigned):
+    specs = specs_by_id(assigned)
+    review = extensions_of(specs["review"])
+    assert (review["assignee"], review["priority"], review["candidateUsers"]) == ("mia", "90", "carl, mia")
+    assert "assigneeIsExpression" not in review and "priorityIsExpression" not in review
+    assert [(f.id, f.type) for f in specs["review"].form.fields] == [("ok", "boolean")]
+    second = extensions_of(specs["second_look"])  # ${…} becomes an expression evaluated with the task's data
+    assert (second["assignee"], second["assigneeIsExpression"]) == ("reviewer", True)
+    assert (second["priority"], second["priorityIsExpression"]) == ("urgency", True)
+    post = extensions_of(specs["post"])
+    assert (post["type"], post["topic"]) == ("external", "test.stock")
+    assert [(p["name"], p["expression"]) for p in post["inputParameters"]] == [("sku", "sku")]
+    assert [(p["name"], p["expression"]) for p in post["outputParameters"]] == [("posted", "test_stock_done")]
+
+
+def _state_round_trip(workflow, process, script_engine):
+    serializer = StateSerializer()
+    return serializer.loads(serializer.dumps(workflow), process.spec, process.subprocess_specs, script_engine)
+
+
+def _full_round_trip(workflow, process, script_engine):
+    serializer = full_serializer()
+    restored = serializer.deserialize_json(serializer.serialize_json(workflow))
+    restored.script_engine = script_engine
+    return restored
+
+
+@pytest.mark.parametrize("round_trip", [_state_round_trip, _full_round_trip], ids=["state", "full"])
+def test_started_external_service_task_survives_save_and_restore(assigned, round_trip):
+    script_engine = SandboxedScriptEngine()
+    workflow = BpmnWorkflow(assigned.spec, assigned.subprocess_specs, script_engine=script_engine)
+    workflow.do_engine_steps()
+    for element_id, values in (("review", {"ok": True, "reviewer": "carl", "urgency": 10, "sku": "KETTLE-2"}),
+                               ("second_look", {})):
+        [task] = workflow.get_tasks(state=TaskState.READY)
+        assert task.task_spec.bpmn_id == element_id
+        task.set_data(**values)
+        task.run()
+        workflow.do_engine_steps()
+    [started] = [t for t in all_tasks(workflow) if t.state == TaskState.STARTED]
+    assert isinstance(started.task_spec, ServiceTask) and started.task_spec.bpmn_id == "post"
+
+    restored = round_trip(workflow, assigned, script_engine)
+    [waiting] = [t for t in all_tasks(restored) if t.state == TaskState.STARTED]
+    assert (waiting.id, waiting.task_spec.bpmn_id) == (started.id, "post")
+    assert extensions_of(waiting.task_spec)["topic"] == "test.stock"
+    assert waiting.data["sku"] == "KETTLE-2" and not restored.is_completed()
+
+    waiting.data.update({"test_stock_done": True})
+    waiting.complete()
+    restored.do_engine_steps()
+    assert restored.is_completed()
+    done = sorted((t for t in all_tasks(restored) if t.state == TaskState.COMPLETED
+                   and getattr(t.task_spec, "bpmn_id", None)), key=lambda t: t.last_state_change)
+    assert [t.task_spec.bpmn_id for t in done] == ["start", "review", "second_look", "post", "end"]
+    assert restored.last_task.data["test_stock_done"] is True
 
 
 def test_full_serializer_handles_service_tasks(parsed):

@@ -12,7 +12,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 
 from orchestrator.actors import Actor
-from orchestrator.models import InstanceStatus
+from orchestrator.models import InstanceStatus, JobStatus
 from orchestrator.service import Engine
 from tasks.celery_app import create_celery
 from tasks.jobs import celery_waker, register_tasks
@@ -82,3 +82,48 @@ def test_paths_run_to_the_end_with_a_real_worker(worker_engine, clock, ledger):
     engine.fire_due_timers()
     assert "escalated_end" in inspect.completed_elements(engine, late.id)
     wait_for(lambda: inspect.instance(engine, late.id).status == InstanceStatus.COMPLETED, what="late claim")
+
+
+def test_approval_rejected_with_a_real_worker(worker_engine, clock, ledger):
+    """The reminder job runs on the worker while the approval waits; a rejection ends the claim, no refund."""
+    engine = worker_engine
+    row = start(engine, "RMA-N", 9000)
+    [task] = inspect.open_tasks(engine, row.id)
+    clock.advance(seconds=2)
+    assert engine.fire_due_timers() == [row.id]
+    wait_for(lambda: "reminded_end" in inspect.completed_elements(engine, row.id), what="reminder job")
+    [reminder] = inspect.jobs(engine, row.id)
+    assert (reminder.topic, reminder.status) == ("demo.echo", JobStatus.COMPLETED)
+
+    engine.complete_user_task(task.id, {"approved": False, "note": "no receipt"}, actor=MANAGER)
+    final = inspect.instance(engine, row.id)
+    assert final.status == InstanceStatus.COMPLETED
+    assert inspect.completed_elements(engine, row.id)[-2:] == ["gw_approved", "rejected_end"]
+    assert [job.topic for job in inspect.jobs(engine, row.id)] == ["demo.echo"]  # no refund job was made
+    assert ledger.calls("test.refund") == [] and ledger.effects("test.refund") == []
+
+
+def test_refund_timed_out_while_the_worker_still_runs_it(worker_engine, clock, ledger):
+    """The 2 h boundary timer interrupts the refund the worker is running; its late result is dropped."""
+    engine = worker_engine
+    ledger.script("test.refund", "sleep:3")  # the ERP answers slowly
+    row = start(engine, "RMA-T", 300)
+    wait_for(lambda: ledger.calls("test.refund"), what="the worker to call the ERP")
+    [job] = inspect.jobs(engine, row.id)
+    assert job.status == JobStatus.RUNNING
+
+    clock.advance(hours=2, seconds=1)
+    assert engine.fire_due_timers() == [row.id]
+    assert inspect.instance(engine, row.id).status == InstanceStatus.COMPLETED
+    assert inspect.completed_elements(engine, row.id)[-2:] == ["refund_timeout", "refund_timeout_end"]
+    assert inspect.jobs(engine, row.id)[0].status == JobStatus.CANCELLED
+
+    dropped = wait_for(lambda: [e for e in inspect.history(engine, row.id) if e.type == "job_result_dropped"],
+                       what="the late result")
+    assert [(e.element_id, e.payload["job_id"]) for e in dropped] == [("refund", job.id)]
+    assert inspect.jobs(engine, row.id)[0].status == JobStatus.CANCELLED  # the late answer changes nothing
+    assert "wait_parcel" not in inspect.completed_elements(engine, row.id)
+    assert len(ledger.calls("test.refund")) == 1  # called once, never retried
+    # the ERP did refund after all: the dropped result in the history is what tells someone to reconcile
+    assert len(ledger.effects("test.refund")) == 1
+    assert dropped[0].payload["reason"] == "instance is completed"

@@ -188,6 +188,10 @@ def explicit_valid_cases(operations, data: RealData, call_and_check, upload) -> 
     assert started.status_code == 201, started.text
     [task] = inspect.open_tasks(data.engine, started.json()["id"])
 
+    assigned = call_and_check(operations["POST /api/v1/tasks/{task_id}/assign"].Case(
+        path_parameters={"task_id": task.id}, body={"user": "apikey:manager"}, media_type="application/json"))
+    assert assigned.status_code == 200, assigned.text  # random names are refused: only known people
+
     completed = call_and_check(operations["POST /api/v1/tasks/{task_id}/complete"].Case(
         path_parameters={"task_id": task.id},
         body={"variables": {"approved": True, "note": "fine", "approvedAmount": 9000}},

@@ -58,7 +58,7 @@ class DefinitionSchema(Schema):
 class StartArgs(Schema):
     businessKey = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     variables = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=dict)
-    version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class InstanceSchema(Schema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from orchestrator.errors import InvalidInput
 from orchestrator.queries import TaskFilter
 from web.api.context import actor, engine
 from web.api.presenters import task_detail_view, task_view
@@ -16,6 +17,8 @@ from web.api.schemas import (
     TaskListArgs,
     TaskPageSchema,
 )
+from web.auth.users import groups_of
+from web.extensions import db
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="User tasks")
 
@@ -62,7 +65,11 @@ def unclaim(task_id: str):
 @blp.arguments(AssignArgs)
 @blp.response(200, TaskDetailSchema)
 def assign(args, task_id: str):
-    engine().assign_task(task_id, args["user"], actor=actor())
+    """Hand the task to a person or API key of one of its groups (admins: to anyone known)."""
+    user_groups = groups_of(db.session, args["user"])
+    if user_groups is None:
+        raise InvalidInput("unknown assignee", {"user": f"no active person or API key named {args['user']!r}"})
+    engine().assign_task(task_id, args["user"], actor=actor(), user_groups=user_groups)
     return task_detail_view(*engine().task_for(actor(), task_id))
 
 

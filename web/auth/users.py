@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask_security import SQLAlchemyUserDatastore, hash_password
+from sqlalchemy import or_, select
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import KNOWN_ROLES
 from orchestrator.errors import Conflict, InvalidInput, NotFound
-from web.auth.models import Group, User
+from web.auth.models import ApiKey, Group, User
 
 DEFAULT_GROUPS = ("customer_service", "warehouse", "qa", "finance", "sales_manager", "legal", "engineering",
                   "management", "asset_management")
@@ -16,6 +17,16 @@ DEFAULT_GROUPS = ("customer_service", "warehouse", "qa", "finance", "sales_manag
 def actor_for_user(user: User) -> Actor:
     return Actor(user.actor_name, groups=frozenset(g.name for g in user.groups),
                  roles=frozenset(r.name for r in user.roles))
+
+
+def groups_of(session, name: str) -> frozenset[str] | None:
+    """The groups of a person (e-mail or user name) or API key ('apikey:NAME'); None when unknown."""
+    if name.startswith("apikey:"):
+        key = session.scalar(select(ApiKey).where(ApiKey.name == name.removeprefix("apikey:"),
+                                                  ApiKey.revoked_at.is_(None)))
+        return frozenset(key.groups or []) if key is not None else None
+    user = session.scalar(select(User).where(or_(User.email == name, User.username == name), User.active.is_(True)))
+    return frozenset(g.name for g in user.groups) if user is not None else None
 
 
 def ensure_roles_and_groups(datastore: SQLAlchemyUserDatastore, groups=DEFAULT_GROUPS) -> None:
