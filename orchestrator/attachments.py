@@ -22,11 +22,10 @@ MAX_FILENAME = 255
 
 @dataclass(frozen=True)
 class Upload:
-    """One uploaded file as the web layer received it; the declared type is only a hint."""
+    """One uploaded file as the web layer received it (its type is read from the bytes, not declared)."""
 
     filename: str
     data: bytes
-    declared_type: str = ""
 
 
 def sniff_content_type(data: bytes) -> str | None:

@@ -33,6 +33,7 @@ from orchestrator.models import (
     HumanTaskState,
     Incident,
     Job,
+    MessageSubscription,
     ProcessDefinition,
     ProcessInstance,
 )
@@ -159,12 +160,11 @@ def _task_conditions(actor: Actor, criteria: TaskFilter):
     return and_(true(), *[c for c in conditions if c is not None])
 
 
-def _page(session, query: Select, limit: int, offset: int, count: Select | None = None) -> Page:
+def _page(session, query: Select, limit: int, offset: int) -> Page:
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInput("invalid page", {"limit": f"must be 1..{MAX_PAGE}", "offset": "must be ≥ 0"})
     # count the same FROM/WHERE without selecting columns: never materialize wide rows (instance state)
-    total = session.scalar(count if count is not None else
-                           query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
+    total = session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     items = list(session.execute(query.limit(limit).offset(offset)).all())
     return Page(items, total, limit, offset)
 
@@ -227,6 +227,13 @@ class Queries(EngineCore):
             state = session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
         workflow = self.serializer.loads(state, parsed.spec, parsed.subprocess_specs, self.script_engine)
         return waiting_timers(workflow)
+
+    def message_waits_of(self, instance_id: str) -> list[tuple[str, str]]:
+        """(element id, message name) of each message the instance waits for."""
+        with self.db.reading() as session:
+            return [(row.element_id, row.message_name) for row in session.scalars(
+                select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+                .order_by(MessageSubscription.id))]
 
     def history_for(self, actor: Actor, instance_id: str) -> list[HistoryEvent]:
         self.instance_for(actor, instance_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.attachments import AttachmentQueries
+from orchestrator.case_index import CaseIndexCommands
 from orchestrator.comments import CommentCommands
 from orchestrator.deployments import DeploymentCommands
 from orchestrator.jobs import JobCommands
@@ -17,7 +18,7 @@ from orchestrator.user_tasks import UserTaskCommands
 
 
 class Engine(DeploymentCommands, StartFormCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands,
-             RelayCommands, SignalCommands, CommentCommands, AttachmentQueries, Queries):
+             RelayCommands, SignalCommands, CommentCommands, CaseIndexCommands, AttachmentQueries, Queries):
     """Start, complete, correlate, fire, relay: each method is one command in one transaction."""
 
     def __init__(self, *args, **kwargs):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from orchestrator.actors import Actor
 from orchestrator.attachments import Upload
 from orchestrator.authorization import Permission, require
 from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.instances import InstanceCommands
-from orchestrator.models import ProcessDefinition, ProcessInstance
+from orchestrator.models import InstanceStatus, ProcessDefinition, ProcessInstance
 from orchestrator.user_tasks import UserTaskCommands
 
 
@@ -42,22 +46,48 @@ class StartFormCommands(UserTaskCommands, InstanceCommands):
                         uploads: dict[str, list[Upload]] | None = None, business_key: str | None = None,
                         idempotency_key: str | None = None) -> ProcessInstance:
         """Start the latest version with values checked by its start form; the business key comes from the
-        field the model names (camunda property businessKeyField) unless one is given."""
+        field the model names (camunda property businessKeyField) unless one is given. A second submission
+        of the same form (same idempotency key) returns the first case."""
         require(actor, Permission.START)
-        with self.db.transaction() as session:
-            existing = self._by_idempotency_key(session, key, idempotency_key)
-            if existing is not None:
+        try:
+            with self.db.transaction() as session:
+                return self._start_from_form(session, key, values, actor, uploads, business_key, idempotency_key)
+        except IntegrityError:
+            # a concurrent submission of the same form won the race
+            with self.db.transaction() as session:
+                existing = self._by_idempotency_key(session, key, idempotency_key)
+                if existing is None:
+                    raise
                 return existing
-            definition = self.latest_definition(session, key)
-            parsed = self.definitions.get(session, definition.id)
-            if not parsed.start_form:
-                raise NotFound(f"process '{key}' has no start form")
-            instance_id = str(uuid.uuid4())
-            clean = self._checked_values(session, parsed.start_form, values, uploads, actor, instance_id, None,
-                                         f"start form of '{key}'")
-            if parsed.business_key_field and not business_key:
-                business_key = str(clean.get(parsed.business_key_field) or "") or None
-            if business_key is not None and len(business_key) > 200:
-                raise InvalidInput("business key too long", {"businessKey": "at most 200 characters"})
-            return self._start(session, definition, actor, business_key, clean, idempotency_key,
-                               instance_id=instance_id)
+
+    def _start_from_form(self, session: Session, key: str, values, actor: Actor, uploads, business_key,
+                         idempotency_key) -> ProcessInstance:
+        existing = self._by_idempotency_key(session, key, idempotency_key)
+        if existing is not None:
+            return existing
+        definition = self.latest_definition(session, key)
+        parsed = self.definitions.get(session, definition.id)
+        if not parsed.start_form:
+            raise NotFound(f"process '{key}' has no start form")
+        instance_id = str(uuid.uuid4())
+        clean = self._checked_values(session, parsed.start_form, values, uploads, actor, instance_id, None,
+                                     f"start form of '{key}'")
+        field = parsed.business_key_field
+        if field and not business_key:
+            business_key = str(clean.get(field) or "") or None
+        if business_key is not None and len(business_key) > 200:
+            raise InvalidInput("business key too long", {field or "businessKey": "at most 200 characters"})
+        if business_key and self._running_case(session, key, business_key):
+            # messages correlate by business key: two running cases with one key could never receive them
+            raise InvalidInput(f"a running '{key}' case already has the key {business_key}",
+                               {field or "businessKey": f"{business_key} is already in use by a running case"})
+        return self._start(session, definition, actor, business_key, clean, idempotency_key,
+                           instance_id=instance_id)
+
+    @staticmethod
+    def _running_case(session: Session, key: str, business_key: str) -> bool:
+        return session.scalar(
+            select(ProcessInstance.id).join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+            .where(ProcessDefinition.key == key, ProcessInstance.business_key == business_key,
+                   ProcessInstance.status.in_((InstanceStatus.RUNNING, InstanceStatus.SUSPENDED))).limit(1)
+        ) is not None

@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         # a form with a few photos fits; larger bodies are refused before they are read
         MAX_CONTENT_LENGTH=4 * settings.attachment_max_bytes + 1024 * 1024,
+        # a form left open on a tablet for hours must still submit: the token lives as long as the session
+        WTF_CSRF_TIME_LIMIT=None,
         SECURITY_POST_LOGIN_VIEW="/inbox",
         SECURITY_POST_LOGOUT_VIEW="/login",
         API_TITLE="Loopline",

@@ -51,6 +51,9 @@ def serve(host: str, port: int, threads: int) -> None:
         click.echo(f"deployed {deployed.key} v{deployed.version}{' (new)' if deployed.new else ''}")
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
+    indexed = runtime.engine.index_unsearchable_cases()
+    if indexed:
+        click.echo(f"made {indexed} earlier case(s) searchable")
     app = create_app(settings, runtime.engine)
     with app.app_context():
         datastore = app.extensions["security"].datastore

@@ -7,6 +7,7 @@ from flask_babel import Babel, get_locale
 from flask_security import current_user
 
 from web.extensions import db
+from web.pages.common import check_csrf, safe_next
 
 # zh_Hans_CN is the code Flask-Security's own translations use, so its pages switch language with ours
 LANGUAGES = {"en": "English", "zh_Hans_CN": "简体中文"}
@@ -15,11 +16,11 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
+        return current_user.locale  # a shared tablet shows each person their own language
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
-    if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
-        return current_user.locale
     browser = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans", "zh-SG"]) or "en"
     return "zh_Hans_CN" if browser.startswith("zh") else "en"
 
@@ -27,8 +28,6 @@ def select_locale() -> str:
 @bp.post("/language")
 def switch_language():
     """Remember the language for this browser and, when signed in, as the person's setting."""
-    from web.pages.common import check_csrf, safe_next
-
     check_csrf()
     lang = request.form.get("lang", "")
     if lang in LANGUAGES:

@@ -40,7 +40,9 @@ def settle(engine, instance_id: str) -> None:
 
 
 def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    """Neither the page nor any table box scrolls sideways (a cut-off column counts as a failure)."""
+    return page.evaluate("""() => document.documentElement.scrollWidth <= window.innerWidth &&
+        [...document.querySelectorAll('.table-wrap')].every(box => box.scrollWidth <= box.clientWidth + 1)""")
 
 
 def test_a_return_from_start_form_to_inspection(live_server, page, screenshot_dir, tmp_path):

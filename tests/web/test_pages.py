@@ -177,3 +177,42 @@ def test_admin_pages_are_for_admins(site):
 
         assert [g.name for g in db.session.query(User).filter_by(email="new.packer@example.com").one().groups] == [
             "warehouse"]
+
+
+def test_a_task_goes_only_to_people_of_its_groups(site, web_engine):
+    clerk = signed_in(site, "customer.service")
+    start_return(clerk)
+    with web_engine.db.reading() as session:
+        task = session.query(HumanTask).filter_by(element_id="review_return").one()
+    clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "finance@demo.loopline"})
+    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee is None  # finance is not in the group
+    clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "nobody@example.com"})
+    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee is None
+    clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "customer.service@demo.loopline"})
+    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee == "customer.service@demo.loopline"
+
+
+def test_the_same_rma_cannot_be_started_twice_while_running(site, web_engine):
+    clerk = signed_in(site, "customer.service")
+    assert start_return(clerk).status_code == 302
+    again = start_return(clerk)
+    assert again.status_code == 422 and "already in use by a running case" in again.data.decode()
+    assert web_engine.list_instances(ADMIN, InstanceFilter()).total == 1
+
+
+def test_sign_out_needs_the_form_and_ends_the_session(site):
+    clerk = signed_in(site, "customer.service")
+    assert clerk.post("/logout", data={"csrf_token": clerk.csrf}).status_code in (200, 302)
+    assert clerk.get("/inbox").status_code == 302  # back to the login page
+
+
+def test_page_numbers_beyond_the_end_are_an_empty_page_not_an_error(site):
+    clerk = signed_in(site, "customer.service")
+    assert clerk.get("/inbox?page=99999999999999999999").status_code == 200
+    assert clerk.get("/instances?page=-3").status_code == 200
+
+
+def test_an_expired_form_gets_a_clear_page(site):
+    clerk = signed_in(site, "customer.service")
+    answer = clerk.post("/new/returns", data={**RETURN, "csrf_token": "stale"})
+    assert answer.status_code == 400 and "nothing was saved" in answer.data.decode()

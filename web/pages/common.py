@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import current_app, redirect, request, url_for
 from flask_security import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
@@ -53,15 +52,13 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def require_permission(permission):
-    """Decorator for pages reserved to some roles (403 otherwise)."""
-    from orchestrator.authorization import can
+MAX_PAGE_NUMBER = 100_000
 
-    def decorate(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if not can(person(), permission):
-                abort(403)
-            return view(*args, **kwargs)
-        return wrapped
-    return decorate
+
+def page_number() -> int:
+    """The ?page= of a list, 1-based and bounded (a huge number is the last page, not an error)."""
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE_NUMBER)
+
+
+def page_count(total: int, size: int) -> int:
+    return max((total + size - 1) // size, 1)

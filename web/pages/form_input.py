@@ -27,7 +27,7 @@ def submitted_files(form: list[dict[str, Any]], request: Request) -> dict[str, l
     for field in form:
         if field.get("type") != "file":
             continue
-        files = [Upload(f.filename or "upload", f.read(), f.mimetype or "")
+        files = [Upload(f.filename or "upload", f.read())
                  for f in request.files.getlist(field["id"]) if f and f.filename]
         if files:
             uploads[field["id"]] = files

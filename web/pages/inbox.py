@@ -16,8 +16,10 @@ from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import EngineError
 from orchestrator.models import HumanTask
 from orchestrator.queries import TASK_SORTS, TaskFilter
+from web.auth.users import groups_of
 from web.extensions import db
-from web.pages.common import engine, person, safe_next, signed_in_pages
+from web.pages.common import engine, page_count, person, safe_next, signed_in_pages
+from web.pages.common import page_number as current_page
 from web.pages.models import SavedFilter
 
 bp = Blueprint("inbox", __name__)
@@ -35,10 +37,6 @@ class CaseModels:
 
     models: dict[int, ParsedProcess]
     names: dict[str, str]
-
-    @property
-    def summary(self) -> dict[int, list[str]]:
-        return {definition_id: model.summary_fields for definition_id, model in self.models.items()}
 
 
 def case_models() -> CaseModels:
@@ -111,7 +109,7 @@ def inbox():
     """My work: tasks of my groups and assigned to me, with the case's key data and the SLA."""
     models = case_models()
     args = _clean_args(request.args)
-    page_number = max(request.args.get("page", 1, type=int) or 1, 1)
+    page_number = current_page()
     try:
         page = engine().list_tasks(person(), task_filter(args, models, offset=(page_number - 1) * PAGE_SIZE))
     except EngineError as exc:
@@ -129,7 +127,7 @@ def inbox():
     saved_counts = [(f, counts.get(f"saved:{f.id}")) for f in saved]
     return render_template(
         "inbox/list.html", rows=[_row(*row, models, now) for row in page.items], page=page,
-        page_number=page_number, pages=max((page.total + PAGE_SIZE - 1) // PAGE_SIZE, 1), args=args,
+        page_number=page_number, pages=page_count(page.total, PAGE_SIZE), args=args,
         views=views, overdue=overdue, saved=saved_counts, processes=models.names,
         groups=sorted(person().groups), sorts=list(TASK_SORTS), query=urlencode(args),
         task_kinds=engine().open_task_kinds(person()),
@@ -182,7 +180,12 @@ def unclaim(task_id: str):
 @bp.post("/tasks/<string:task_id>/assign")
 def assign(task_id: str):
     user = (request.form.get("user") or "").strip()
-    return _assignee_change(task_id, lambda: engine().assign_task(task_id, user, actor=person()),
+    user_groups = groups_of(db.session, user) if user else None
+    if user_groups is None:
+        flash(_("There is no active person named %(user)s.", user=user), "error")
+        return redirect(safe_next(request.form.get("next"), url_for("inbox.inbox")))
+    return _assignee_change(task_id, lambda: engine().assign_task(task_id, user, actor=person(),
+                                                                  user_groups=user_groups),
                             _("Task assigned to %(user)s.", user=user))
 
 

@@ -8,10 +8,12 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
 from orchestrator.authorization import Permission, can
+from orchestrator.comments import COMMENT_EVENT
 from orchestrator.errors import EngineError, NotFound
 from orchestrator.models import InstanceStatus, JobStatus
 from orchestrator.queries import InstanceFilter
-from web.pages.common import engine, person, safe_next, signed_in_pages
+from web.pages.common import engine, page_count, person, safe_next, signed_in_pages
+from web.pages.common import page_number as current_page
 from web.pages.inbox import case_models
 from web.pages.tasks import case_context
 
@@ -19,7 +21,7 @@ bp = Blueprint("case_pages", __name__)
 signed_in_pages(bp)
 
 PAGE_SIZE = 25
-# history events that show an element was passed, and those that show it is waiting now
+# history events that show an element was passed
 PASSED_EVENTS = ("element_completed",)
 
 
@@ -27,12 +29,12 @@ PASSED_EVENTS = ("element_completed",)
 def instance_list():
     """Cases I may read (all of them for auditors and process owners), newest first."""
     args = {k: request.args.get(k, "").strip() for k in ("process", "status", "key")}
-    page_number = max(request.args.get("page", 1, type=int) or 1, 1)
+    page_number = current_page()
     criteria = InstanceFilter(definition_key=args["process"] or None, status=args["status"] or None,
                               business_key=args["key"] or None, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     page = engine().list_instances(person(), criteria)
     return render_template("instances/list.html", page=page, args=args, page_number=page_number,
-                           pages=max((page.total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+                           pages=page_count(page.total, PAGE_SIZE),
                            processes=case_models().names, statuses=list(InstanceStatus))
 
 
@@ -52,12 +54,14 @@ def instance_page(instance_id: str):
     failed = sorted({j.element_id for j in jobs if j.status == JobStatus.INCIDENT})
     incidents = engine().open_incidents(instance_id=instance_id)
     timers = engine().waiting_timers_of(actor, instance_id) if instance.status == InstanceStatus.RUNNING else []
-    active = sorted(set(active) | {element_id for element_id, _name, _due in timers})
+    messages = engine().message_waits_of(instance_id)
+    active = sorted(set(active) | {element_id for element_id, _name, _due in timers}
+                    | {element_id for element_id, _message in messages})
     return render_template(
         "instances/detail.html", instance=instance, definition=definition, history=history,
-        open_tasks=open_tasks, jobs=jobs, incidents=incidents, timers=timers, context=case_context(instance, definition),
+        open_tasks=open_tasks, jobs=jobs, incidents=incidents, timers=timers, messages=messages, context=case_context(instance, definition),
         attachments=engine().attachments_of(actor, instance_id),
-        comments=[e for e in history if e.type == "comment_added"],
+        comments=[e for e in history if e.type == COMMENT_EVENT],
         diagram=engine().definition_xml(definition.key, definition.version),
         markers={"passed": passed, "active": active, "failed": failed},
         may_retry=can(actor, Permission.RETRY_INCIDENTS), chain_broken_at=engine().verify_history(instance_id),

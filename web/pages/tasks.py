@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from orchestrator.authorization import can_act_on_task
+from orchestrator.authorization import Permission, can, can_act_on_task
 from orchestrator.errors import Conflict, EngineError, InvalidInput, NotFound
 from orchestrator.models import HumanTask, JobStatus
 from web.auth.models import Group, User
@@ -107,6 +107,8 @@ def _my_next_task(instance_id: str, wait_seconds: float = NEXT_TASK_WAIT) -> Hum
 
 @bp.get("/new/<string:key>")
 def start_page(key: str):
+    if not can(person(), Permission.START):
+        abort(403)
     try:
         definition, form = engine().start_form(key)
     except NotFound:
