@@ -15,6 +15,7 @@ from web.api.problems import problem
 from web.pages import admin, inbox, instances, tasks
 from web.pages.common import engine, person, safe_next
 from web.pages.field_errors import translated_field_error
+from web.pages.labels import label
 
 
 def init_pages(app: Flask) -> None:
@@ -26,6 +27,7 @@ def init_pages(app: Flask) -> None:
     app.jinja_env.globals["Permission"] = Permission
     app.jinja_env.globals["uuid4"] = lambda: str(uuid.uuid4())
     app.jinja_env.filters["field_error"] = translated_field_error
+    app.jinja_env.globals["label"] = label
     app.jinja_env.globals["upload_types"] = lambda: ",".join(engine().settings.attachment_types)
 
     @app.context_processor
