@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.queries import TaskFilter
 from web.api.context import actor, engine
 from web.api.presenters import task_detail_view, task_view
@@ -57,8 +57,12 @@ def claim(task_id: str):
 @blp.route("/<string:task_id>/unclaim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
 def unclaim(task_id: str):
-    engine().unclaim_task(task_id, actor=actor())
-    return task_detail_view(*engine().task_for(actor(), task_id))
+    _task, instance, definition = engine().task_for(actor(), task_id)
+    released = engine().unclaim_task(task_id, actor=actor())
+    try:
+        return task_detail_view(*engine().task_for(actor(), task_id))
+    except NotFound:  # one's own task from outside one's groups: answer with what one just saw, released
+        return task_detail_view(released, instance, definition)
 
 
 @blp.route("/<string:task_id>/assign", methods=["POST"])
