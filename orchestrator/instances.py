@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import (
@@ -91,15 +92,20 @@ class InstanceCommands(EngineCore):
         """Start the latest (or given) version; the same idempotency key returns the same instance."""
         require(actor, Permission.START)
         variables = check_variables(variables)
+        return self._start_once(key, idempotency_key, lambda session: self._start(
+            session, self.latest_definition(session, key, version), actor, business_key, variables, idempotency_key))
+
+    def _start_once(self, key: str, idempotency_key: str | None,
+                    start: Callable[[Session], ProcessInstance]) -> ProcessInstance:
+        """Run `start` in a transaction unless the idempotency key already started an instance; when a
+        concurrent request with the same key wins the race, return its instance."""
         try:
             with self.db.transaction() as session:
                 existing = self._by_idempotency_key(session, key, idempotency_key)
                 if existing is not None:
                     return existing
-                definition = self.latest_definition(session, key, version)
-                return self._start(session, definition, actor, business_key, variables, idempotency_key)
+                return start(session)
         except IntegrityError:
-            # a concurrent request with the same idempotency key won the race
             with self.db.transaction() as session:
                 existing = self._by_idempotency_key(session, key, idempotency_key)
                 if existing is None:

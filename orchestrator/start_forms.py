@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
@@ -49,22 +48,11 @@ class StartFormCommands(UserTaskCommands, InstanceCommands):
         field the model names (camunda property businessKeyField) unless one is given. A second submission
         of the same form (same idempotency key) returns the first case."""
         require(actor, Permission.START)
-        try:
-            with self.db.transaction() as session:
-                return self._start_from_form(session, key, values, actor, uploads, business_key, idempotency_key)
-        except IntegrityError:
-            # a concurrent submission of the same form won the race
-            with self.db.transaction() as session:
-                existing = self._by_idempotency_key(session, key, idempotency_key)
-                if existing is None:
-                    raise
-                return existing
+        return self._start_once(key, idempotency_key, lambda session: self._start_from_form(
+            session, key, values, actor, uploads, business_key, idempotency_key))
 
     def _start_from_form(self, session: Session, key: str, values, actor: Actor, uploads, business_key,
                          idempotency_key) -> ProcessInstance:
-        existing = self._by_idempotency_key(session, key, idempotency_key)
-        if existing is not None:
-            return existing
         definition = self.latest_definition(session, key)
         parsed = self.definitions.get(session, definition.id)
         if not parsed.start_form:
