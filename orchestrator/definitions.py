@@ -60,7 +60,7 @@ class ParsedProcess:
                 fields.setdefault(field_["id"], field_)
         return fields
 
-    @property
+    @cached_property
     def field_labels(self) -> dict[str, str]:
         return {name: field_.get("label") or name for name, field_ in self.form_fields.items()}
 

@@ -63,7 +63,7 @@ def sla_state(due_at, now) -> str | None:
     return "due_soon" if due_at - now <= DUE_SOON else "on_time"
 
 
-def task_filter(args: dict[str, str], models: CaseModels, *, limit: int = PAGE_SIZE, offset: int = 0) -> TaskFilter:
+def task_filter(args: dict[str, str], *, limit: int = PAGE_SIZE, offset: int = 0) -> TaskFilter:
     """The engine query for the inbox's query-string filters."""
     view = args.get("view") if args.get("view") in VIEWS else "all"
     now = engine().now()
@@ -82,15 +82,9 @@ def _clean_args(source) -> dict[str, str]:
     return {key: source.get(key, "").strip() for key in FILTER_KEYS if source.get(key, "").strip()}
 
 
-def _counts(filters: dict[str, dict[str, str]], models: CaseModels) -> dict[str, int]:
-    """Counters of the sidebar, in one query; a saved filter that no longer parses gets none."""
-    criteria = {}
-    for name, args in filters.items():
-        try:
-            criteria[name] = task_filter(args, models)
-        except EngineError:
-            continue
-    return engine().count_tasks(person(), criteria)
+def _counts(filters: dict[str, dict[str, str]]) -> dict[str, int]:
+    """Counters of the sidebar, all in one query."""
+    return engine().count_tasks(person(), {name: task_filter(args) for name, args in filters.items()})
 
 
 def _row(task: HumanTask, instance, definition, models: CaseModels, now) -> dict[str, Any]:
@@ -111,7 +105,7 @@ def inbox():
     args = _clean_args(request.args)
     page_number = current_page()
     try:
-        page = engine().list_tasks(person(), task_filter(args, models, offset=(page_number - 1) * PAGE_SIZE))
+        page = engine().list_tasks(person(), task_filter(args, offset=(page_number - 1) * PAGE_SIZE))
     except EngineError as exc:
         flash(exc.message, "error")
         return redirect(url_for("inbox.inbox"))
@@ -121,7 +115,7 @@ def inbox():
     counted = {f"view:{view}": {"view": view} for view in VIEWS}
     counted["overdue"] = {"due": "overdue"}
     counted.update({f"saved:{f.id}": _clean_args(_parse_query(f.query)) for f in saved})
-    counts = _counts(counted, models)
+    counts = _counts(counted)
     views = [(view, counts.get(f"view:{view}")) for view in VIEWS]
     overdue = counts.get("overdue")
     saved_counts = [(f, counts.get(f"saved:{f.id}")) for f in saved]
