@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestrator.attachments import AttachmentQueries
 from orchestrator.case_index import CaseIndexCommands
+from orchestrator.case_view import CaseViewQueries
 from orchestrator.comments import CommentCommands
 from orchestrator.deployments import DeploymentCommands
 from orchestrator.jobs import JobCommands
@@ -18,7 +19,8 @@ from orchestrator.user_tasks import UserTaskCommands
 
 
 class Engine(DeploymentCommands, StartFormCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands,
-             RelayCommands, SignalCommands, CommentCommands, CaseIndexCommands, AttachmentQueries, Queries):
+             RelayCommands, SignalCommands, CommentCommands, CaseIndexCommands, CaseViewQueries, AttachmentQueries,
+             Queries):
     """Start, complete, correlate, fire, relay: each method is one command in one transaction."""
 
     def __init__(self, *args, **kwargs):

@@ -8,9 +8,8 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
 from orchestrator.authorization import Permission, can
-from orchestrator.comments import COMMENT_EVENT
 from orchestrator.errors import EngineError, NotFound
-from orchestrator.models import InstanceStatus, JobStatus
+from orchestrator.models import InstanceStatus
 from orchestrator.queries import InstanceFilter
 from web.pages.common import engine, page_count, person, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
@@ -21,8 +20,6 @@ bp = Blueprint("case_pages", __name__)
 signed_in_pages(bp)
 
 PAGE_SIZE = 25
-# history events that show an element was passed
-PASSED_EVENTS = ("element_completed",)
 
 
 @bp.get("/instances")
@@ -42,30 +39,13 @@ def instance_list():
 def instance_page(instance_id: str):
     actor = person()
     try:
-        instance, definition = engine().instance_for(actor, instance_id)
+        case = engine().case_view(actor, instance_id)
     except NotFound:
         return render_template("errors/not_found.html", what=_("case")), 404
-    history = engine().history_for(actor, instance_id)
-    open_tasks = engine().open_human_tasks_for(instance_id)
-    jobs = engine().jobs_of(instance_id)
-    passed = sorted({e.element_id for e in history if e.type in PASSED_EVENTS and e.element_id})
-    active = sorted({t.element_id for t in open_tasks}
-                    | {j.element_id for j in jobs if j.status in (JobStatus.PENDING, JobStatus.RUNNING)})
-    failed = sorted({j.element_id for j in jobs if j.status == JobStatus.INCIDENT})
-    incidents = engine().open_incidents(instance_id=instance_id)
-    timers = engine().waiting_timers_of(actor, instance_id) if instance.status == InstanceStatus.RUNNING else []
-    messages = engine().message_waits_of(instance_id)
-    active = sorted(set(active) | {element_id for element_id, _name, _due in timers}
-                    | {element_id for element_id, _message in messages})
-    return render_template(
-        "instances/detail.html", instance=instance, definition=definition, history=history,
-        open_tasks=open_tasks, jobs=jobs, incidents=incidents, timers=timers, messages=messages, context=case_context(instance, definition),
-        attachments=engine().attachments_of(actor, instance_id),
-        comments=[e for e in history if e.type == COMMENT_EVENT],
-        diagram=engine().definition_xml(definition.key, definition.version),
-        markers={"passed": passed, "active": active, "failed": failed},
-        may_retry=can(actor, Permission.RETRY_INCIDENTS), chain_broken_at=engine().verify_history(instance_id),
-    )
+    markers = {"passed": case.passed_elements, "active": case.waiting_elements, "failed": case.failed_elements}
+    return render_template("instances/detail.html", case=case, instance=case.instance, definition=case.definition,
+                           context=case_context(case.instance, case.model), markers=markers,
+                           may_retry=can(actor, Permission.RETRY_INCIDENTS))
 
 
 @bp.post("/instances/<string:instance_id>/comments")

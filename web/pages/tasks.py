@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from orchestrator.authorization import Permission, can, can_act_on_task
+from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import Conflict, EngineError, InvalidInput, NotFound
 from orchestrator.models import HumanTask, JobStatus
 from web.auth.models import Group, User
@@ -33,9 +34,8 @@ def colleagues(groups: list[str]) -> list[str]:
     return [user.actor_name for user in users]
 
 
-def case_context(instance, definition) -> dict[str, Any]:
+def case_context(instance, model: ParsedProcess) -> dict[str, Any]:
     """The case above the form: its summary fields first, then every other variable, labelled."""
-    model = engine().process_model(definition.id)
     labels = model.field_labels
     variables = instance.variables or {}
     rest = [(labels.get(n, n), model.display_value(n, v)) for n, v in sorted(variables.items())
@@ -51,7 +51,7 @@ def _render_task(task_id: str, errors: dict[str, str] | None = None, entered: di
     values.update(entered or {})
     return render_template(
         "tasks/task.html", task=task, instance=instance, definition=definition, form=task.form or [],
-        values=values, errors=errors or {}, context=case_context(instance, definition),
+        values=values, errors=errors or {}, context=case_context(instance, engine().process_model(definition.id)),
         sla=sla_state(task.due_at, engine().now()), colleagues=colleagues(task.candidate_groups or []),
         may_act=can_act_on_task(actor, task, task.candidate_groups or []),
         comments=engine().comments_of(actor, instance.id),
