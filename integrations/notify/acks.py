@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrations.config import NotifySettings
-from integrations.notify.models import Campaign, Notification
+from integrations.notify.models import Campaign, Notification, campaign_family
 
 ACK_SALT = "loopline.notify.ack"
 REMEDIES = ("repair", "replace", "refund")
@@ -158,11 +158,13 @@ def _notification(session: Session, notification_id: str, *, lock: bool) -> Noti
 
 
 def _recorded(session: Session, notification: Notification, *, lock: bool) -> Notification | None:
-    """The recipient's recorded acknowledgement: a campaign counts one per recipient, whichever channel."""
+    """The recipient's recorded acknowledgement: one per recipient, whichever channel, notice or reminder."""
     if notification.campaign_id is None:
         return notification if notification.acknowledged_at is not None else None
+    campaign = session.get(Campaign, notification.campaign_id)
+    notice = campaign.follows_campaign_id or campaign.id  # a reminder's answer is the notice's answer
     query = (select(Notification)
-             .where(Notification.campaign_id == notification.campaign_id,
+             .where(Notification.campaign_id.in_(campaign_family(notice)),
                     Notification.recipient_id == notification.recipient_id)
              .order_by(Notification.id))
     siblings = list(session.scalars(query.with_for_update() if lock else query))

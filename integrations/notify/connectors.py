@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from integrations.notify.acks import DEFAULT_ACK_MESSAGE
 from integrations.notify.backends import INVALID_RECIPIENT, Backend
 from integrations.notify.dispatch import Dispatcher, Outcome, Planned
-from integrations.notify.models import Campaign, Channel, Notification, NotificationStatus
+from integrations.notify.models import Campaign, Channel, NotificationStatus, acknowledged_recipients
 from integrations.notify.templates import TemplateProblem, check_kind
 from integrations.notify.tracking import campaign_counts
 from integrations.registry import BusinessError, IntegrationContext, JobContext
@@ -131,8 +131,9 @@ class CampaignConnector:
 
     def run(self, variables: dict[str, Any], context: JobContext) -> dict[str, Any]:
         """Create (or find) the campaign, send what is still unsent, return its per-recipient counts."""
-        plan = self.plan(variables, self._responded(variables.get("onlyNonRespondersOf")))
-        campaign_id = self._campaign(plan, context)
+        follows = variables.get("onlyNonRespondersOf")
+        plan = self.plan(variables, self._responded(follows))
+        campaign_id = self._campaign(plan, context, str(follows) if follows else None)
         outcomes = self.dispatcher.deliver(context, plan.planned, campaign_id=campaign_id, ack_message=plan.ack_message)
         with self.context.sessions() as session:
             counts = campaign_counts(session, campaign_id)
@@ -140,14 +141,13 @@ class CampaignConnector:
                 "failed": counts["failed"], "unreachable": counts["unreachable"], **_message_counts(outcomes)}
 
     def _responded(self, campaign_id: Any) -> frozenset[str]:
-        """Recipients who acknowledged `campaign_id` (a reminder goes only to the others)."""
+        """Recipients who acknowledged `campaign_id` or one of its reminders (a reminder goes to the others)."""
         if not campaign_id:
             return frozenset()
         with self.context.sessions() as session:
             if session.get(Campaign, str(campaign_id)) is None:
                 raise BusinessError("E_UNKNOWN_CAMPAIGN", f"onlyNonRespondersOf: campaign {campaign_id!r} does not exist")
-            return frozenset(session.scalars(select(Notification.recipient_id).where(
-                Notification.campaign_id == str(campaign_id), Notification.acknowledged_at.is_not(None))))
+            return frozenset(session.scalars(acknowledged_recipients(str(campaign_id))))
 
     def plan(self, variables: dict[str, Any], responded: frozenset[str] = frozenset()) -> CampaignPlan:
         """Check the input and list one message per recipient and channel; `responded` are left out."""
@@ -195,7 +195,7 @@ class CampaignConnector:
         return CampaignPlan(name, template, language, _ack_message(self.context, variables.get("ackMessage")),
                             planned, len(recipients), unreachable)
 
-    def _campaign(self, plan: CampaignPlan, job: JobContext) -> str:
+    def _campaign(self, plan: CampaignPlan, job: JobContext, follows: str | None) -> str:
         """The job's campaign: created by the first attempt, found again by every retry."""
         query = select(Campaign.id).where(Campaign.idempotency_key == job.idempotency_key)
         for _ in range(2):
@@ -208,6 +208,7 @@ class CampaignConnector:
                         campaign = Campaign(
                             id=uuid.uuid4().hex, idempotency_key=job.idempotency_key, name=plan.name,
                             template=plan.template, language=plan.language, ack_message=plan.ack_message,
+                            follows_campaign_id=_notice_of(session, follows),
                             recipient_count=plan.recipients, unreachable_count=plan.unreachable,
                             instance_id=job.instance_id, business_key=job.business_key, created_at=self.context.now())
                         session.add(campaign)
@@ -216,6 +217,14 @@ class CampaignConnector:
                     continue  # another attempt created it meanwhile: read it back
         with self.context.sessions() as session:
             return session.scalar(query)
+
+
+def _notice_of(session, campaign_id: str | None) -> str | None:
+    """The original notice a reminder follows (a reminder of a reminder follows the same notice)."""
+    if campaign_id is None:
+        return None
+    campaign = session.get(Campaign, campaign_id)
+    return (campaign.follows_campaign_id or campaign.id) if campaign is not None else None
 
 
 def _message_counts(outcomes: list[Outcome]) -> dict[str, int]:

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from integrations.db import IntegrationsBase, UTCDateTime
@@ -36,6 +36,8 @@ class Campaign(IntegrationsBase):
     template: Mapped[str] = mapped_column(String(100))
     language: Mapped[str] = mapped_column(String(10))
     ack_message: Mapped[str | None] = mapped_column(String(200))
+    # a reminder follows the notice it reminds of (onlyNonRespondersOf): an answer to either counts for both
+    follows_campaign_id: Mapped[str | None] = mapped_column(String(32), index=True)
     # recipients as given, and those of them with no usable address (they get no notification row)
     recipient_count: Mapped[int] = mapped_column(Integer)
     unreachable_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -100,3 +102,14 @@ class DeliveryEvent(IntegrationsBase):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def campaign_family(campaign_id: str):
+    """The campaign and the reminders that follow it: an acknowledgement to any of them answers the notice."""
+    return select(Campaign.id).where(or_(Campaign.id == campaign_id, Campaign.follows_campaign_id == campaign_id))
+
+
+def acknowledged_recipients(campaign_id: str):
+    """SELECT of the recipients who acknowledged the campaign or one of its reminders."""
+    return select(Notification.recipient_id).where(Notification.campaign_id.in_(campaign_family(campaign_id)),
+                                                   Notification.acknowledged_at.is_not(None))

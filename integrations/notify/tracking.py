@@ -26,7 +26,13 @@ from integrations.notify.acks import (  # noqa: F401  (re-exported: the ack page
     record_acknowledgement,
 )
 from integrations.notify.backends import NOTIFICATION_ARG
-from integrations.notify.models import Campaign, DeliveryEvent, Notification, NotificationStatus
+from integrations.notify.models import (
+    Campaign,
+    DeliveryEvent,
+    Notification,
+    NotificationStatus,
+    acknowledged_recipients,
+)
 
 FUTURE_SKEW_SECONDS = 60  # clocks differ a little; a timestamp further ahead than this is not SendGrid's
 _QUEUED_OR_SENT = (NotificationStatus.QUEUED, NotificationStatus.SENT)
@@ -269,7 +275,8 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, int]:
                           else_=0)).label("failed"),
             reached(Notification.opened_at).label("opened"),
             reached(Notification.clicked_at).label("clicked"),
-            reached(Notification.acknowledged_at).label("acknowledged"),
+            func.max(case((Notification.recipient_id.in_(acknowledged_recipients(campaign_id)), 1), else_=0))
+            .label("acknowledged"),
         )
         .where(Notification.campaign_id == campaign_id)
         .group_by(Notification.recipient_id)

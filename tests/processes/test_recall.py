@@ -37,6 +37,51 @@ REPORT = dict(
     estimatedCompletion="2026-02-15",
 )
 PARTNERS = [c for c in SCOPE_CONSIGNEES if c["kind"] != "consumer"]
+TRADE_IDS = [c["id"] for c in PARTNERS]
+CONSUMER_IDS = ["CUST-881"]  # the consumer with a contact; CUST-882 cannot be told directly
+REMINDER_VARIABLES = {
+    "product": "KETTLE-2",
+    "lots": "L-7",
+    "hazard": STRATEGY["hazardDescription"],
+    "contact": "recall@loopline.example",
+}
+# the two follow-up branches run side by side, so their steps interleave in the path: compare them one by one
+TRADE_FOLLOW_UP = (
+    "gw_follow_up",
+    "start_trade_follow_up",
+    "gw_ack_merge",
+    "ack_check_due",
+    "check_acknowledgements",
+    "gw_all_acknowledged",
+    "gw_remind_again",
+    "remind_non_responders",
+    "escalate_non_responders",
+    "call_non_responders",
+    "gw_acknowledgements_done",
+)
+CONSUMER_FOLLOW_UP = (
+    "gw_consumer_follow_up",
+    "start_consumer_follow_up",
+    "gw_consumer_ack_merge",
+    "consumer_ack_check_due",
+    "check_consumer_acknowledgements",
+    "gw_consumers_acknowledged",
+    "gw_remind_consumers_again",
+    "remind_consumer_non_responders",
+    "escalate_consumer_non_responders",
+    "gw_consumer_follow_up_done",
+)
+TRADE_CHECK = ["gw_ack_merge", "ack_check_due", "check_acknowledgements", "gw_all_acknowledged"]
+TRADE_REMINDER = ["gw_remind_again", "remind_non_responders"]
+CONSUMER_CHECK = [
+    "gw_consumer_ack_merge",
+    "consumer_ack_check_due",
+    "check_consumer_acknowledgements",
+    "gw_consumers_acknowledged",
+]
+CONSUMER_REMINDER = ["gw_remind_consumers_again", "remind_consumer_non_responders"]
+TRADE_SKIPPED = ["gw_follow_up", "gw_acknowledgements_done"]
+CONSUMERS_SKIPPED = ["gw_consumer_follow_up", "gw_consumer_follow_up_done"]
 
 
 def start(engine) -> Run:
@@ -76,6 +121,60 @@ def strategy(run: Run, **values):
     return proposed
 
 
+def consumer_recall(engine, ledger) -> Run:
+    """Class III sold only to consumers, followed up at consumer level: the consumer notice is out."""
+    consumers_only = [c for c in SCOPE_CONSIGNEES if c["kind"] == "consumer"]
+    _scope(ledger, consumers_only)
+    run = start(engine)
+    run.run_jobs("open_recall_case")
+    evaluate_hazard(run, severity="moderate", likelihood="remote")
+    run.complete("decide_recall", {"recallClass": "III", "decisionRationale": "Discomfort only"})
+    run.run_jobs("compute_scope")
+    assert (run.variables["partnerCount"], run.variables["consumerCount"]) == (0, 1)
+    assert strategy(run, depth="consumer")["depth"] == "wholesale"
+    run.complete("approve_strategy", {"strategyApproved": True})
+    [(_, _, campaign, _)] = run.run_jobs("notify_consumers")
+    assert [r["id"] for r in campaign["recipients"]] == CONSUMER_IDS
+    assert run.variables["consumerCampaignId"] == "CMP-00003" and "partnerCampaignId" not in run.variables
+    return run
+
+
+def class_one_recall(engine, *notices: str) -> Run:
+    """Class I: the notices named are sent and the public warning is published."""
+    run = start(engine)
+    run.run_jobs("open_recall_case")
+    evaluate_hazard(run)
+    run.complete("decide_recall", {"recallClass": "I", "decisionRationale": "Burns are likely"})
+    run.run_jobs("compute_scope")
+    assert strategy(run)["depth"] == "consumer"
+    run.complete("approve_strategy", {"strategyApproved": True})
+    run.run_jobs(*notices)
+    run.complete(
+        "publish_public_warning",
+        {
+            "noticeUrl": "https://loopline.example/recalls/kettle-2",
+            "publishedOn": "2026-01-06",
+            "authoritiesInformed": True,
+        },
+    )
+    return run
+
+
+def _scope(ledger, consignees: list[dict]):
+    identifiable = sum(1 for c in consignees if c["kind"] == "consumer" and c["contact"])
+    ledger.script(
+        "trace.recall_scope",
+        "result:"
+        + json.dumps(
+            {
+                "consignees": consignees,
+                "consigneeCount": len(consignees),
+                "identifiableCustomers": identifiable,
+            }
+        ),
+    )
+
+
 def status_report(run: Run, clock, days: int, complete: bool):
     clock.advance(days=days, seconds=1)
     assert run.engine.fire_due_timers() == [run.id]
@@ -91,6 +190,39 @@ def status_report(run: Run, clock, days: int, complete: bool):
 
 def _after(path, element):
     return path[path.index(element) + 1]
+
+
+def steps(path, branch):
+    """The steps of one follow-up branch, in order."""
+    return [element for element in path if element in branch]
+
+
+def follow_up_round(run: Run, clock, ledger, *expected: str, trade=None, consumers=None):
+    """Three days on: the acknowledgement checks run, each campaign answering with its scripted count
+    (None: not scripted), and the reminders they lead to; returns {element: (topic, input)}."""
+    variables = run.variables
+    for campaign, acknowledged in (
+        (variables.get("partnerCampaignId"), trade),
+        (variables.get("consumerCampaignId"), consumers),
+    ):
+        if acknowledged is not None:
+            _script(ledger, f"notify.campaign_status@{campaign}", acknowledged=acknowledged)
+    clock.advance(days=3, seconds=1)
+    assert run.engine.fire_due_timers() == [run.id]
+    return {element: (topic, job_input) for element, topic, job_input, _ in run.run_jobs(*expected)}
+
+
+def reminder_to(job: tuple[str, dict]):
+    """Whom a reminder job reaches: topic, channels, whose non-responders, out of which recipients."""
+    topic, job_input = job
+    assert (job_input["template"], job_input["ackMessage"]) == ("recall_reminder", "RecallAcknowledged")
+    assert {k: v for k, v in job_input["variables"].items() if k != "recallClass"} == REMINDER_VARIABLES
+    return (
+        topic,
+        job_input["channels"],
+        job_input["onlyNonRespondersOf"],
+        [r["id"] for r in job_input["recipients"]],
+    )
 
 
 def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_engine, clock, ledger):
@@ -159,16 +291,37 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
             "authoritiesInformed": True,
         },
     )
-    assert run.variables["partnerCampaignId"] == "CMP-00003"
+    assert (run.variables["partnerCampaignId"], run.variables["consumerCampaignId"]) == (
+        "CMP-00003",
+        "CMP-00004",
+    )
 
-    _script(
-        ledger, "notify.campaign_status", acknowledged=2
-    )  # both partners clicked their acknowledgement link
-    clock.advance(days=3, seconds=1)
-    assert run.engine.fire_due_timers() == [run.id]
-    [(_, topic, counts, _)] = run.run_jobs("check_acknowledgements")
-    assert (topic, counts) == ("notify.campaign_status", {"campaignId": "CMP-00003"})
-    assert (run.variables["partnersAcknowledged"], run.variables["ackChecks"]) == (2, 1)
+    # three days on: both partners clicked their acknowledgement link, the consumer has not
+    jobs = follow_up_round(
+        run,
+        clock,
+        ledger,
+        "check_acknowledgements",
+        "check_consumer_acknowledgements",
+        "remind_consumer_non_responders",
+        trade=2,
+        consumers=0,
+    )
+    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00003"})
+    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
+    assert reminder_to(jobs["remind_consumer_non_responders"]) == (
+        "notify.campaign",
+        ["email"],
+        "CMP-00004",  # only consumers who have not acknowledged the consumer notice
+        CONSUMER_IDS,
+    )
+    assert jobs["remind_consumer_non_responders"][1]["campaign"] == "Recall reminder (consumers) QMS-00001"
+    assert (run.variables["consumersAcknowledged"], run.variables["consumerAckChecks"]) == (0, 1)
+    assert run.row.next_timer_at == clock.now() + timedelta(days=3)  # reports wait for the consumer follow-up
+    follow_up_round(run, clock, ledger, "check_consumer_acknowledgements", consumers=1)
+    variables = run.variables  # both branches joined: each one's counts are there
+    assert (variables["partnersAcknowledged"], variables["ackChecks"]) == (2, 1)
+    assert (variables["consumersAcknowledged"], variables["consumerAckChecks"]) == (1, 2)
     assert run.row.next_timer_at == clock.now() + timedelta(days=7)  # statusReportInterval P7D
     status_report(run, clock, 7, complete=True)
     run.complete("check_effectiveness", {"sampleSize": 2, "checksPassed": 2, "recallEffective": True})
@@ -212,13 +365,27 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
         "notify_consumers",
         "publish_public_warning",
         "gw_notify_join",
-        "ack_check_due",
-        "check_acknowledgements",
+        "gw_follow_up_split",
+        "gw_follow_up_join",
         "status_report_due",
         "check_effectiveness",
     ):
         assert path.count(element) == 1, element
-    assert _after(path, "gw_all_acknowledged") == "gw_acknowledgements_done"
+    assert steps(path, TRADE_FOLLOW_UP) == [
+        "gw_follow_up",
+        "start_trade_follow_up",
+        *TRADE_CHECK,
+        "gw_acknowledgements_done",
+    ]
+    assert steps(path, CONSUMER_FOLLOW_UP) == [
+        "gw_consumer_follow_up",
+        "start_consumer_follow_up",
+        *CONSUMER_CHECK,
+        *CONSUMER_REMINDER,
+        *CONSUMER_CHECK,
+        "gw_consumer_follow_up_done",
+    ]
+    assert _after(path, "gw_follow_up_join") == "gw_report_merge"
     assert path[-3:] == ["close_recall_case", "request_root_cause_capa", "end_recall_terminated"]
 
 
@@ -266,62 +433,61 @@ def test_missing_trace_data_rejected_strategy_and_silent_partners_are_escalated(
     run.complete("approve_strategy", {"strategyApproved": True})
     run.run_jobs("notify_partners")
     assert run.open_tasks() == []  # no consumer campaign, no public warning
+    assert "consumerCampaignId" not in run.variables  # no consumer notice: nothing to follow up there
 
     for check in (1, 2):
-        _script(ledger, "notify.campaign_status", acknowledged=1)
-        clock.advance(days=3, seconds=1)
-        assert fast_engine.fire_due_timers() == [run.id]
-        [_, (_, topic, reminder, _)] = run.run_jobs("check_acknowledgements", "remind_non_responders")
-        assert (topic, reminder["template"], reminder["onlyNonRespondersOf"]) == (
+        jobs = follow_up_round(run, clock, ledger, "check_acknowledgements", "remind_non_responders", trade=1)
+        assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
+        assert reminder_to(jobs["remind_non_responders"]) == (
             "notify.campaign",
-            "recall_reminder",
+            ["email"],
             "CMP-00004",
+            TRADE_IDS,
         )
         assert run.variables["ackChecks"] == check
-    _script(ledger, "notify.campaign_status", acknowledged=1)
-    clock.advance(days=3, seconds=1)
-    fast_engine.fire_due_timers()
-    [_, (_, topic, sms, _)] = run.run_jobs("check_acknowledgements", "escalate_non_responders")
-    assert (topic, sms["channels"]) == ("notify.campaign", ["sms"])
+    jobs = follow_up_round(run, clock, ledger, "check_acknowledgements", "escalate_non_responders", trade=1)
+    assert reminder_to(jobs["escalate_non_responders"]) == (
+        "notify.campaign",
+        ["sms"],
+        "CMP-00004",
+        TRADE_IDS,
+    )
     assert run.task("call_non_responders").candidate_groups == ["customer_service"]
+    assert run.row.next_timer_at is None  # the status reports wait for the calls
     run.complete("call_non_responders", {"partnersReached": 1, "stillUnreachable": 0})
     assert run.row.next_timer_at == clock.now() + timedelta(days=14)  # class II: every two weeks
+    assert not any(element in CONSUMER_FOLLOW_UP for element, *_ in run.done_jobs)
     path = run.path
     assert "scope_unavailable" in path and path.count("gw_scope_merge") == 2
     assert path.count("define_strategy") == 2 and _after(path, "gw_strategy_approved") == "gw_strategy_merge"
     assert "notify_partners" in path  # the three audience branches run in parallel, so their steps interleave
     assert "notify_consumers" not in path and "gw_consumers_done" in path
     assert "publish_public_warning" not in path and "gw_public_warning_done" in path
-    assert path.count("check_acknowledgements") == 3 and path.count("remind_non_responders") == 2
-    assert path[-6:] == [
-        "gw_all_acknowledged",
+    assert steps(path, CONSUMER_FOLLOW_UP) == CONSUMERS_SKIPPED  # retail depth: no consumer notice
+    assert steps(path, TRADE_FOLLOW_UP) == [
+        "gw_follow_up",
+        "start_trade_follow_up",
+        *TRADE_CHECK,
+        *TRADE_REMINDER,
+        *TRADE_CHECK,
+        *TRADE_REMINDER,
+        *TRADE_CHECK,
         "gw_remind_again",
         "escalate_non_responders",
         "call_non_responders",
         "gw_acknowledgements_done",
-        "gw_report_merge",
     ]
+    assert path[-3:] == ["gw_acknowledgements_done", "gw_follow_up_join", "gw_report_merge"]
 
 
 def test_status_reports_repeat_until_the_recall_is_effective_and_terminated(fast_engine, clock, ledger):
-    """Class III sold only to consumers: no trade notice to follow up; reports loop on every "not yet"."""
-    consumers_only = [c for c in SCOPE_CONSIGNEES if c["kind"] == "consumer"]
-    ledger.script(
-        "trace.recall_scope",
-        "result:"
-        + json.dumps({"consignees": consumers_only, "consigneeCount": 2, "identifiableCustomers": 1}),
-    )
-    run = start(fast_engine)
-    run.run_jobs("open_recall_case")
-    evaluate_hazard(run, severity="moderate", likelihood="remote")
-    run.complete("decide_recall", {"recallClass": "III", "decisionRationale": "Discomfort only"})
-    run.run_jobs("compute_scope")
-    assert (run.variables["partnerCount"], run.variables["consumerCount"]) == (0, 1)
-    assert strategy(run, depth="consumer")["depth"] == "wholesale"
-    run.complete("approve_strategy", {"strategyApproved": True})
-    [(_, _, campaign, _)] = run.run_jobs("notify_consumers")
-    assert [r["id"] for r in campaign["recipients"]] == ["CUST-881"]
-    assert run.row.next_timer_at == clock.now() + timedelta(days=30)  # no follow-up: straight to reports
+    """Class III sold only to consumers: no trade notice to follow up, the consumer answers within three
+    days; reports loop on every "not yet"."""
+    run = consumer_recall(fast_engine, ledger)
+    assert run.row.next_timer_at == clock.now() + timedelta(days=3)  # the consumer follow-up comes first
+    jobs = follow_up_round(run, clock, ledger, "check_consumer_acknowledgements", consumers=1)
+    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00003"})
+    assert run.row.next_timer_at == clock.now() + timedelta(days=30)  # all acknowledged: on to the reports
 
     status_report(run, clock, 30, complete=False)
     status_report(run, clock, 30, complete=True)
@@ -352,8 +518,166 @@ def test_status_reports_repeat_until_the_recall_is_effective_and_terminated(fast
     assert run.status == InstanceStatus.COMPLETED
     path = run.path
     assert "notify_partners" not in path and "gw_partners_done" in path
-    assert _after(path, "gw_follow_up") == "gw_acknowledgements_done"
-    assert "check_acknowledgements" not in path
+    assert steps(path, TRADE_FOLLOW_UP) == TRADE_SKIPPED
+    assert steps(path, CONSUMER_FOLLOW_UP) == [
+        "gw_consumer_follow_up",
+        "start_consumer_follow_up",
+        *CONSUMER_CHECK,
+        "gw_consumer_follow_up_done",
+    ]
     assert path.count("status_report_due") == 4 and path.count("gw_report_merge") == 4
     assert path.count("renotify") == 1 and path.count("approve_termination") == 2
     assert path[path.index("gw_effort_complete") + 1] == "gw_report_merge"  # first report: not complete yet
+
+
+def test_silent_partners_and_consumers_are_reminded_per_campaign_then_texted(fast_engine, clock, ledger):
+    """Class I to the trade and to consumers, and nobody answers: every three days each campaign's own
+    non-responders are reminded by e-mail, the third check texts both; the reports wait for the calls."""
+    run = class_one_recall(fast_engine, "notify_partners", "notify_consumers")
+    trade, consumers = run.variables["partnerCampaignId"], run.variables["consumerCampaignId"]
+    assert (trade, consumers) == ("CMP-00003", "CMP-00004")
+    for check in (1, 2):
+        jobs = follow_up_round(
+            run,
+            clock,
+            ledger,
+            "check_acknowledgements",
+            "check_consumer_acknowledgements",
+            "remind_non_responders",
+            "remind_consumer_non_responders",
+            trade=1,
+            consumers=0,
+        )
+        assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": trade})
+        assert jobs["check_consumer_acknowledgements"] == (
+            "notify.campaign_status",
+            {"campaignId": consumers},
+        )
+        assert reminder_to(jobs["remind_non_responders"]) == ("notify.campaign", ["email"], trade, TRADE_IDS)
+        assert reminder_to(jobs["remind_consumer_non_responders"]) == (
+            "notify.campaign",
+            ["email"],
+            consumers,
+            CONSUMER_IDS,
+        )
+        assert (run.variables["ackChecks"], run.variables["consumerAckChecks"]) == (check, check)
+    jobs = follow_up_round(
+        run,
+        clock,
+        ledger,
+        "check_acknowledgements",
+        "check_consumer_acknowledgements",
+        "escalate_non_responders",
+        "escalate_consumer_non_responders",
+        trade=1,
+        consumers=0,
+    )
+    assert reminder_to(jobs["escalate_non_responders"]) == ("notify.campaign", ["sms"], trade, TRADE_IDS)
+    texted = jobs["escalate_consumer_non_responders"]
+    assert reminder_to(texted) == ("notify.campaign", ["sms"], consumers, CONSUMER_IDS)
+    assert texted[1]["campaign"] == "Recall reminder (consumers, SMS) QMS-00001"
+    assert run.open_task_ids() == ["call_non_responders"]  # consumers are not called
+    assert run.row.next_timer_at is None  # the consumer follow-up is done, the trade one is not
+    run.complete("call_non_responders", {"partnersReached": 1, "stillUnreachable": 0})
+    assert run.row.next_timer_at == clock.now() + timedelta(days=7)
+    variables = run.variables  # joined: each branch's own counts survive the other's copy
+    assert (variables["ackChecks"], variables["partnersAcknowledged"]) == (3, 1)
+    assert (variables["consumerAckChecks"], variables["consumersAcknowledged"]) == (3, 0)
+    assert (variables["consumersReminded"], variables["consumersTexted"]) == (1, 1)
+    path = run.path
+    assert steps(path, TRADE_FOLLOW_UP) == [
+        "gw_follow_up",
+        "start_trade_follow_up",
+        *TRADE_CHECK,
+        *TRADE_REMINDER,
+        *TRADE_CHECK,
+        *TRADE_REMINDER,
+        *TRADE_CHECK,
+        "gw_remind_again",
+        "escalate_non_responders",
+        "call_non_responders",
+        "gw_acknowledgements_done",
+    ]
+    assert steps(path, CONSUMER_FOLLOW_UP) == [
+        "gw_consumer_follow_up",
+        "start_consumer_follow_up",
+        *CONSUMER_CHECK,
+        *CONSUMER_REMINDER,
+        *CONSUMER_CHECK,
+        *CONSUMER_REMINDER,
+        *CONSUMER_CHECK,
+        "gw_remind_consumers_again",
+        "escalate_consumer_non_responders",
+        "gw_consumer_follow_up_done",
+    ]
+    assert path.count("gw_follow_up_join") == 1 and _after(path, "gw_follow_up_join") == "gw_report_merge"
+
+
+def test_silent_consumers_alone_are_reminded_twice_then_texted(fast_engine, clock, ledger):
+    """Consumers only: two e-mail reminders to those who have not acknowledged the consumer notice, then an
+    SMS; nobody is called, and the status reports follow at once."""
+    run = consumer_recall(fast_engine, ledger)
+    for check in (1, 2):
+        jobs = follow_up_round(
+            run,
+            clock,
+            ledger,
+            "check_consumer_acknowledgements",
+            "remind_consumer_non_responders",
+            consumers=0,
+        )
+        assert jobs["check_consumer_acknowledgements"] == (
+            "notify.campaign_status",
+            {"campaignId": "CMP-00003"},
+        )
+        reminder = jobs["remind_consumer_non_responders"]
+        assert reminder_to(reminder) == ("notify.campaign", ["email"], "CMP-00003", CONSUMER_IDS)
+        assert reminder[1]["campaign"] == "Recall reminder (consumers) QMS-00001"
+        assert run.variables["consumerAckChecks"] == check
+    jobs = follow_up_round(
+        run, clock, ledger, "check_consumer_acknowledgements", "escalate_consumer_non_responders", consumers=0
+    )
+    assert reminder_to(jobs["escalate_consumer_non_responders"]) == (
+        "notify.campaign",
+        ["sms"],
+        "CMP-00003",
+        CONSUMER_IDS,
+    )
+    assert run.open_tasks() == [] and run.row.next_timer_at == clock.now() + timedelta(days=30)
+    path = run.path
+    assert steps(path, TRADE_FOLLOW_UP) == TRADE_SKIPPED
+    assert "ackChecks" not in run.variables  # the trade follow-up never started
+    assert steps(path, CONSUMER_FOLLOW_UP) == [
+        "gw_consumer_follow_up",
+        "start_consumer_follow_up",
+        *CONSUMER_CHECK,
+        *CONSUMER_REMINDER,
+        *CONSUMER_CHECK,
+        *CONSUMER_REMINDER,
+        *CONSUMER_CHECK,
+        "gw_remind_consumers_again",
+        "escalate_consumer_non_responders",
+        "gw_consumer_follow_up_done",
+    ]
+
+
+def test_consumer_level_without_reachable_consumers_follows_up_the_trade_only(fast_engine, clock, ledger):
+    """Class I asks for consumer level, but the one end customer left has no contact (consumerCount 0): no
+    consumer notice, so no consumer follow-up and no consumerCampaignId; the trade is followed up alone."""
+    _scope(ledger, [c for c in SCOPE_CONSIGNEES if c["id"] != "CUST-881"])
+    run = class_one_recall(fast_engine, "notify_partners")
+    variables = run.variables
+    assert (variables["depth"], variables["consumerCount"], variables["partnerCount"]) == ("consumer", 0, 2)
+    assert "consumerCampaignId" not in variables
+    jobs = follow_up_round(run, clock, ledger, "check_acknowledgements", trade=2)
+    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00003"})
+    assert run.row.next_timer_at == clock.now() + timedelta(days=7)
+    path = run.path
+    assert "notify_consumers" not in path
+    assert steps(path, CONSUMER_FOLLOW_UP) == CONSUMERS_SKIPPED
+    assert steps(path, TRADE_FOLLOW_UP) == [
+        "gw_follow_up",
+        "start_trade_follow_up",
+        *TRADE_CHECK,
+        "gw_acknowledgements_done",
+    ]

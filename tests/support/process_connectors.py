@@ -6,6 +6,10 @@ honours the idempotency key like a real ERP) and follows the ledger's scripted o
 
     ledger.script("erp.adjust_stock", "business:E_STOCK_POSTING")    # the ERP says no -> BPMN error
     ledger.script("notify.campaign_status", 'result:{"acknowledged": 2}')  # override result values
+    ledger.script("notify.campaign_status@CMP-00004", 'result:{"acknowledged": 1}')  # only for that campaign
+
+A `topic@campaignId` script is used first for that campaign's `notify.campaign_status` (the recall follows up
+the trade and the consumer campaign side by side, so their checks run in the same round).
 
 Results have the shapes of the built-in connectors (integrations/business.py, integrations/notify,
 integrations/traceability), so output mappings in the models are exercised for real.
@@ -153,7 +157,7 @@ class ProcessConnector(LedgerConnector):
 
     def run(self, variables: dict[str, Any], context: JobContext) -> dict[str, Any]:
         self.ledger.record_call(context)
-        outcome = self.ledger.next_outcome(self.topic) or ""
+        outcome = self._scripted(variables) or ""
         if outcome == "transient":
             raise TransientError("scripted transient failure")
         if outcome.startswith("business:"):
@@ -165,6 +169,12 @@ class ProcessConnector(LedgerConnector):
             nested = next((key for key, value in result.items() if isinstance(value, dict)), None)
             (result[nested] if nested else result).update(override)
         return result
+
+    def _scripted(self, variables: dict[str, Any]) -> str | None:
+        """The next scripted outcome: one for this campaign (`notify.campaign_status@<id>`) first."""
+        campaign = variables.get("campaignId") if self.topic == "notify.campaign_status" else None
+        for_campaign = self.ledger.next_outcome(f"{self.topic}@{campaign}") if campaign else None
+        return for_campaign or self.ledger.next_outcome(self.topic)
 
 
 def register(registry) -> None:
