@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
@@ -234,6 +235,11 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
               and getattr(t.task_spec, "bpmn_id", None)]
     if not active and workflow.last_task is not None:
         active = [workflow.last_task]
+    for task in active:
+        if isinstance(task.task_spec, ParallelGateway | InclusiveGateway) and task.state == TaskState.WAITING \
+                and task.parent is not None:
+            # a branch waiting at a join holds no data until the join merges: show what it brought
+            data.update(task.parent.data)
     for task in active:
         data.update(task.data)
     return json_safe(data)
