@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from orchestrator.authorization import Permission, can, can_act_on_task
 from orchestrator.definitions import ParsedProcess
-from orchestrator.errors import Conflict, EngineError, InvalidInput, NotFound
+from orchestrator.errors import EngineError, InvalidInput, NotFound
 from orchestrator.models import HumanTask, JobStatus
 from web.auth.models import Group, User
 from web.extensions import db
@@ -80,7 +80,7 @@ def complete(task_id: str):
         engine().complete_user_task(task_id, values, actor=actor, uploads=submitted_files(form, request))
     except InvalidInput as exc:
         return _render_task(task_id, errors=exc.errors or {"_form": exc.message}, entered=values, status=422)
-    except (Conflict, EngineError) as exc:
+    except EngineError as exc:  # already completed, claimed by another, the case moved on
         flash(exc.message, "error")
         return redirect(url_for("inbox.inbox"))
     flash(_("“%(name)s” completed.", name=task.name or task.element_id), "info")
