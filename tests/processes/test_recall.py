@@ -83,6 +83,21 @@ CONSUMER_REMINDER = ["gw_remind_consumers_again", "remind_consumer_non_responder
 TRADE_SKIPPED = ["gw_follow_up", "gw_acknowledgements_done"]
 CONSUMERS_SKIPPED = ["gw_consumer_follow_up", "gw_consumer_follow_up_done"]
 
+# three checks with two reminders between them, then the SMS and the call list
+TRADE_NOBODY_ANSWERS = [
+    "gw_follow_up",
+    "start_trade_follow_up",
+    *TRADE_CHECK,
+    *TRADE_REMINDER,
+    *TRADE_CHECK,
+    *TRADE_REMINDER,
+    *TRADE_CHECK,
+    "gw_remind_again",
+    "escalate_non_responders",
+    "call_non_responders",
+    "gw_acknowledgements_done",
+]
+
 
 def start(engine) -> Run:
     return Run.start(engine, "recall", SIGNAL, business_key="RC-L-7-F-ELEC")
@@ -464,19 +479,7 @@ def test_missing_trace_data_rejected_strategy_and_silent_partners_are_escalated(
     assert "notify_consumers" not in path and "gw_consumers_done" in path
     assert "publish_public_warning" not in path and "gw_public_warning_done" in path
     assert steps(path, CONSUMER_FOLLOW_UP) == CONSUMERS_SKIPPED  # retail depth: no consumer notice
-    assert steps(path, TRADE_FOLLOW_UP) == [
-        "gw_follow_up",
-        "start_trade_follow_up",
-        *TRADE_CHECK,
-        *TRADE_REMINDER,
-        *TRADE_CHECK,
-        *TRADE_REMINDER,
-        *TRADE_CHECK,
-        "gw_remind_again",
-        "escalate_non_responders",
-        "call_non_responders",
-        "gw_acknowledgements_done",
-    ]
+    assert steps(path, TRADE_FOLLOW_UP) == TRADE_NOBODY_ANSWERS
     assert path[-3:] == ["gw_acknowledgements_done", "gw_follow_up_join", "gw_report_merge"]
 
 
@@ -585,19 +588,7 @@ def test_silent_partners_and_consumers_are_reminded_per_campaign_then_texted(fas
     assert (variables["consumerAckChecks"], variables["consumersAcknowledged"]) == (3, 0)
     assert (variables["consumersReminded"], variables["consumersTexted"]) == (1, 1)
     path = run.path
-    assert steps(path, TRADE_FOLLOW_UP) == [
-        "gw_follow_up",
-        "start_trade_follow_up",
-        *TRADE_CHECK,
-        *TRADE_REMINDER,
-        *TRADE_CHECK,
-        *TRADE_REMINDER,
-        *TRADE_CHECK,
-        "gw_remind_again",
-        "escalate_non_responders",
-        "call_non_responders",
-        "gw_acknowledgements_done",
-    ]
+    assert steps(path, TRADE_FOLLOW_UP) == TRADE_NOBODY_ANSWERS
     assert steps(path, CONSUMER_FOLLOW_UP) == [
         "gw_consumer_follow_up",
         "start_consumer_follow_up",
