@@ -83,6 +83,19 @@ CONSUMER_REMINDER = ["gw_remind_consumers_again", "remind_consumer_non_responder
 TRADE_SKIPPED = ["gw_follow_up", "gw_acknowledgements_done"]
 CONSUMERS_SKIPPED = ["gw_consumer_follow_up", "gw_consumer_follow_up_done"]
 
+# three checks with two e-mail reminders between them, then the SMS (consumers are not called)
+CONSUMERS_NOBODY_ANSWERS = [
+    "gw_consumer_follow_up",
+    "start_consumer_follow_up",
+    *CONSUMER_CHECK,
+    *CONSUMER_REMINDER,
+    *CONSUMER_CHECK,
+    *CONSUMER_REMINDER,
+    *CONSUMER_CHECK,
+    "gw_remind_consumers_again",
+    "escalate_consumer_non_responders",
+    "gw_consumer_follow_up_done",
+]
 # three checks with two reminders between them, then the SMS and the call list
 TRADE_NOBODY_ANSWERS = [
     "gw_follow_up",
@@ -589,18 +602,7 @@ def test_silent_partners_and_consumers_are_reminded_per_campaign_then_texted(fas
     assert (variables["consumersReminded"], variables["consumersTexted"]) == (1, 1)
     path = run.path
     assert steps(path, TRADE_FOLLOW_UP) == TRADE_NOBODY_ANSWERS
-    assert steps(path, CONSUMER_FOLLOW_UP) == [
-        "gw_consumer_follow_up",
-        "start_consumer_follow_up",
-        *CONSUMER_CHECK,
-        *CONSUMER_REMINDER,
-        *CONSUMER_CHECK,
-        *CONSUMER_REMINDER,
-        *CONSUMER_CHECK,
-        "gw_remind_consumers_again",
-        "escalate_consumer_non_responders",
-        "gw_consumer_follow_up_done",
-    ]
+    assert steps(path, CONSUMER_FOLLOW_UP) == CONSUMERS_NOBODY_ANSWERS
     assert path.count("gw_follow_up_join") == 1 and _after(path, "gw_follow_up_join") == "gw_report_merge"
 
 
@@ -638,18 +640,7 @@ def test_silent_consumers_alone_are_reminded_twice_then_texted(fast_engine, cloc
     path = run.path
     assert steps(path, TRADE_FOLLOW_UP) == TRADE_SKIPPED
     assert "ackChecks" not in run.variables  # the trade follow-up never started
-    assert steps(path, CONSUMER_FOLLOW_UP) == [
-        "gw_consumer_follow_up",
-        "start_consumer_follow_up",
-        *CONSUMER_CHECK,
-        *CONSUMER_REMINDER,
-        *CONSUMER_CHECK,
-        *CONSUMER_REMINDER,
-        *CONSUMER_CHECK,
-        "gw_remind_consumers_again",
-        "escalate_consumer_non_responders",
-        "gw_consumer_follow_up_done",
-    ]
+    assert steps(path, CONSUMER_FOLLOW_UP) == CONSUMERS_NOBODY_ANSWERS
 
 
 def test_consumer_level_without_reachable_consumers_follows_up_the_trade_only(fast_engine, clock, ledger):
