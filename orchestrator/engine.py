@@ -25,6 +25,7 @@ from orchestrator.db import Database
 from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
 from orchestrator.effects import all_tasks, apply_effects, json_safe, snapshot
 from orchestrator.errors import Conflict, NotFound, ProcessError
+from orchestrator.expressions.script_pool import shared_pool
 from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import (
     CaseSearch,
@@ -127,7 +128,8 @@ class EngineCore:
                                  self.integration_settings.breaker_cooldown_seconds)
         self.definitions = DefinitionCache()
         self.serializer = StateSerializer()
-        self.script_engine = SandboxedScriptEngine(settings.script_time_limit)
+        self.script_pool = shared_pool(settings.script_processes, settings.script_memory_mb)
+        self.script_engine = SandboxedScriptEngine(settings.script_time_limit, pool=self.script_pool)
 
     def now(self):
         return self.clock.now()
@@ -156,7 +158,10 @@ class EngineCore:
                 workflow = self.serializer.loads(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine)
                 ctx = CommandContext(self, tx, row, workflow, parsed, actor, self.now())
                 before = snapshot(workflow)
-                yield ctx
+                try:
+                    yield ctx
+                except SpiffWorkflowException as exc:  # raised by task.run()/complete(), e.g. a timer value refused
+                    raise ProcessError(_spiff_message(exc)) from exc
                 self._save(ctx, before)
         if session is None:  # the caller owns the transaction and wakes workers after its commit
             self._wake(ctx.new_job_ids)

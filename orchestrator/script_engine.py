@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
-from orchestrator.expressions import ExpressionError, SafeEvaluator, run_script
+from orchestrator.expressions import ExpressionError, SafeEvaluator
+from orchestrator.expressions.script_pool import ScriptPool, shared_pool
 
 
 class SandboxedScriptEngine(PythonScriptEngine):
-    """Never `eval`/`exec` model text: expressions go to SafeEvaluator, scripts to RestrictedPython."""
+    """Never `eval`/`exec` model text: expressions go to SafeEvaluator, scripts to a sandbox process."""
 
-    def __init__(self, script_time_limit: float = 1.0, evaluator: SafeEvaluator | None = None):
+    def __init__(self, script_time_limit: float = 1.0, evaluator: SafeEvaluator | None = None,
+                 pool: ScriptPool | None = None):
         super().__init__(environment=None)
         self.evaluator = evaluator or SafeEvaluator()
         self.script_time_limit = script_time_limit
+        self.pool = pool
 
     def validate(self, expression):
         self.evaluator.check(expression)
@@ -28,11 +34,29 @@ class SandboxedScriptEngine(PythonScriptEngine):
             raise WorkflowTaskException(f"expression {expression!r}: {exc}", task=task, exception=exc) from exc
 
     def execute(self, task, script, external_context=None):
+        sent = script_variables(task.data)
         try:
-            run_script(script, task.data, time_limit=self.script_time_limit)
+            after = (self.pool or shared_pool()).run(script, sent, self.script_time_limit)
         except ExpressionError as exc:
             raise WorkflowTaskException(f"script failed: {exc}", task=task, exception=exc) from exc
+        for key in sent.keys() - after.keys():
+            del task.data[key]
+        task.data.update(after)
         return True
 
     def call_service(self, task, **kwargs):
         raise WorkflowTaskException("service tasks run as external jobs, never inline", task=task)
+
+
+def script_variables(data: dict[str, Any]) -> dict[str, Any]:
+    """The task data a script sees: public names with JSON values (anything else stays untouched)."""
+    names: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or key.startswith("_"):
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError, RecursionError):
+            continue
+        names[key] = value
+    return names

@@ -37,6 +37,9 @@ class Settings:
     connector_modules: tuple[str, ...] = ()
     environment: str = "development"
     secret_key: str = ""
+    # failed sign-ins allowed per e-mail address, and per client address over all accounts ("" = off)
+    login_rate_limit: str = "5 per minute;20 per hour"
+    login_address_rate_limit: str = "30 per minute;300 per hour"
     # single sign-on (OpenID Connect); off unless an issuer is set
     oidc_issuer: str = ""
     oidc_client_id: str = ""
@@ -45,6 +48,9 @@ class Settings:
     oidc_group_map: dict[str, str] = field(default_factory=dict)
     # engine
     script_time_limit: float = 1.0
+    # scripts run in sandbox processes: how many at once, and the memory each script may use
+    script_processes: int = 2
+    script_memory_mb: int = 256
     max_model_bytes: int = 5 * 1024 * 1024
     # jobs
     default_retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -78,12 +84,16 @@ class Settings:
             connector_modules=tuple(m.strip() for m in env.get("LOOPLINE_CONNECTORS", "").split(",") if m.strip()),
             environment=env.get("LOOPLINE_ENV", "development"),
             secret_key=env.get("LOOPLINE_SECRET_KEY", ""),
+            login_rate_limit=env.get("LOOPLINE_LOGIN_RATE_LIMIT", cls.login_rate_limit),
+            login_address_rate_limit=env.get("LOOPLINE_LOGIN_ADDRESS_RATE_LIMIT", cls.login_address_rate_limit),
             oidc_issuer=env.get("LOOPLINE_OIDC_ISSUER", "").rstrip("/"),
             oidc_client_id=env.get("LOOPLINE_OIDC_CLIENT_ID", ""),
             oidc_client_secret=env.get("LOOPLINE_OIDC_CLIENT_SECRET", ""),
             oidc_groups_claim=env.get("LOOPLINE_OIDC_GROUPS_CLAIM", "groups"),
             oidc_group_map=json.loads(env.get("LOOPLINE_OIDC_GROUP_MAP", "{}")),
             script_time_limit=float(env.get("LOOPLINE_SCRIPT_TIME_LIMIT", "1.0")),
+            script_processes=int(env.get("LOOPLINE_SCRIPT_PROCESSES", "2")),
+            script_memory_mb=int(env.get("LOOPLINE_SCRIPT_MEMORY_MB", "256")),
             max_model_bytes=int(env.get("LOOPLINE_MAX_MODEL_BYTES", str(5 * 1024 * 1024))),
             default_retry=_retry_policy(json.loads(env.get("LOOPLINE_JOB_RETRY", "{}"))),
             topic_retry={
@@ -130,6 +140,10 @@ class Settings:
             raise SettingsError("LOOPLINE_OIDC_CLIENT_ID is required when LOOPLINE_OIDC_ISSUER is set")
         if self.script_time_limit <= 0:
             raise SettingsError("LOOPLINE_SCRIPT_TIME_LIMIT must be positive")
+        if self.script_processes < 1:
+            raise SettingsError("LOOPLINE_SCRIPT_PROCESSES must be at least 1")
+        if self.script_memory_mb < 16:
+            raise SettingsError("LOOPLINE_SCRIPT_MEMORY_MB must be at least 16")
         for topic, policy in {"default": self.default_retry, **self.topic_retry}.items():
             if policy.max_attempts < 1:
                 raise SettingsError(f"retry policy for {topic}: max_attempts must be at least 1")

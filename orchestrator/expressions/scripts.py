@@ -122,12 +122,12 @@ def _describe_exception(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:1000]}"
 
 
-def _injected(data: dict[str, Any]) -> dict[str, Any]:
+def _injected(data: dict[str, Any], copy_values: bool) -> dict[str, Any]:
     names: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(key, str) and not key.startswith("_"):
             try:
-                names[key] = copy.deepcopy(value)
+                names[key] = copy.deepcopy(value) if copy_values else value
             except Exception as exc:  # any failure to copy untrusted data is reported the same way
                 raise ScriptError(f"task data value '{key}' cannot be copied: {exc}") from None
     return names
@@ -177,10 +177,14 @@ def _write_back(data: dict[str, Any], before: set[str], namespace: dict[str, Any
             data[key] = converted
 
 
-def run_script(source: str, data: dict[str, Any], *, time_limit: float = 1.0) -> None:
-    """Run a script task against ``data`` (mutated in place only if the script succeeds)."""
+def run_script(source: str, data: dict[str, Any], *, time_limit: float = 1.0, copy_values: bool = True) -> None:
+    """Run a script task against ``data`` (mutated in place only if the script succeeds).
+
+    ``copy_values=False`` lets the script change ``data``'s nested values even when it fails: for
+    callers that throw ``data`` away on failure, such as the sandbox process.
+    """
     code = _compile(_normalize(source))
-    names = _injected(data)
+    names = _injected(data, copy_values)
     clock = ScriptClock(time_limit)
     printed: list[PrintCollector] = []
     namespace = {**names, **_environment(clock, printed)}
