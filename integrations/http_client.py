@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -17,8 +18,17 @@ from integrations.registry import BusinessError, TransientError
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
+class RedirectNotFollowed(TransientError):
+    """A 3xx answer: never followed, as the next hop may be any host and would get the credentials."""
+
+    def __init__(self, system: str, status: int, location: str):
+        super().__init__(f"{system} answered {status} pointing to {location or 'nowhere'}; redirects are not followed")
+        self.status = status
+        self.location = location
+
+
 class SystemClient:
-    """One remote system; a 5xx, 429 or network error is transient, another 4xx a business rejection."""
+    """One remote system; a 5xx, 429, 3xx or network error is transient, another 4xx a business rejection."""
 
     def __init__(self, name: str, settings: SystemSettings, session: requests.Session | None = None):
         self.name = name
@@ -34,12 +44,14 @@ class SystemClient:
                    **self._auth_headers(raw)}
         try:
             response = self.http.request(method, url, data=raw if method != "GET" else None, headers=headers,
-                                         timeout=self.settings.timeout)
+                                         timeout=self.settings.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise TransientError(f"{self.name} unreachable: {type(exc).__name__}") from exc
         return self._result(response)
 
     def _result(self, response: requests.Response) -> dict[str, Any]:
+        if response.is_redirect:
+            raise RedirectNotFollowed(self.name, response.status_code, _origin(response))
         if response.status_code in RETRYABLE_STATUS:
             raise TransientError(f"{self.name} answered {response.status_code}")
         try:
@@ -75,7 +87,8 @@ class SystemClient:
             if self._token and self._token[1] > time.monotonic() + 30:
                 return self._token[0]
             try:
-                response = self.http.post(self.settings.oauth_token_url, timeout=self.settings.timeout, data={
+                response = self.http.post(self.settings.oauth_token_url, timeout=self.settings.timeout,
+                                          allow_redirects=False, data={
                     "grant_type": "client_credentials", "client_id": self.settings.oauth_client_id,
                     "client_secret": self.settings.oauth_client_secret})
             except requests.RequestException as exc:
@@ -85,6 +98,12 @@ class SystemClient:
             data = response.json()
             self._token = (data["access_token"], time.monotonic() + float(data.get("expires_in", 300)))
             return self._token[0]
+
+
+def _origin(response: requests.Response) -> str:
+    """Where a redirect points, as scheme://host:port only: its path and query may carry tokens."""
+    target = urlsplit(urljoin(response.url, response.headers.get("Location", "")))
+    return f"{target.scheme}://{target.netloc.rpartition('@')[2]}" if target.netloc else ""
 
 
 def verify_hmac(secret: str, timestamp: str, raw_body: bytes, signature: str) -> bool:

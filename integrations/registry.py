@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -42,6 +42,9 @@ class JobContext:
     topic: str
     attempt: int
     idempotency_key: str
+    # the task's camunda:inputParameters as the model author wrote them, None where a ${…} expression
+    # computes the value: a connector tells its own template text from data (e.g. where secrets may go)
+    authored_input: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

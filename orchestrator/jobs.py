@@ -25,6 +25,7 @@ from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import Incident, InstanceStatus, Job, JobStatus, ProcessInstance
 from orchestrator.parser import extensions_of
 from orchestrator.settings import RetryPolicy
+from orchestrator.translation import authored_parameters
 
 log = logging.getLogger(__name__)
 WORKER = Actor.system("worker")
@@ -80,8 +81,18 @@ class JobCommands(EngineCore):
             session.refresh(job)
             instance = session.get(ProcessInstance, job.instance_id)
             context = JobContext(job.id, job.instance_id, instance.business_key, job.element_id, job.topic,
-                                 job.attempts, job.idempotency_key)
+                                 job.attempts, job.idempotency_key,
+                                 authored_input=self._authored_input(session, instance, job.element_id))
             return ClaimedJob(job.id, token, job.topic, dict(job.input or {}), context)
+
+    def _authored_input(self, session: Session, instance: ProcessInstance, element_id: str) -> dict[str, Any]:
+        """The task's input parameters as written in the model, so a connector knows its template from data."""
+        parsed = self.definitions.get(session, instance.definition_id)
+        for process in (parsed.spec, *parsed.subprocess_specs.values()):
+            for task_spec in process.task_specs.values():
+                if getattr(task_spec, "bpmn_id", None) == element_id:
+                    return authored_parameters(extensions_of(task_spec).get("inputParameters") or [])
+        return {}
 
     def run_job(self, job_id: int, worker: str) -> str:
         """Claim, run the topic's connector, report the outcome; safe to call twice for the same job."""

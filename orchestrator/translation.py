@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, ServiceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
@@ -169,6 +170,28 @@ class SpecTranslator:
 
 def _value_expression(translator: SpecTranslator, element_id: str, what: str, text: str) -> str:
     """`${…}` becomes an expression; anything else is a string constant, as in Camunda."""
-    if "${" in text or "#{" in text:
+    if _is_expression(text):
         return translator._rewrite(element_id, what, text.strip(), translate_expression)
     return repr(text)
+
+
+def authored_parameters(parameters: list[dict]) -> dict[str, Any]:
+    """Input parameters as the model author wrote them, None where a `${…}` expression computes the value."""
+
+    def literal(text: str | None) -> str | None:
+        return None if text is None or _is_expression(text) else text
+
+    authored: dict[str, Any] = {}
+    for parameter in parameters:
+        value = parameter["value"]
+        if isinstance(value, list):
+            authored[parameter["name"]] = [literal(item) for item in value]
+        elif isinstance(value, dict):
+            authored[parameter["name"]] = {key: literal(item) for key, item in value.items()}
+        else:
+            authored[parameter["name"]] = literal(value)
+    return authored
+
+
+def _is_expression(text: str) -> bool:
+    return "${" in text or "#{" in text

@@ -3,6 +3,8 @@ http.request, and the circuit breaker that pauses jobs while a system is down.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from integrations.config import IntegrationSettings, SystemSettings
@@ -144,10 +146,11 @@ def test_http_request_renders_secrets_and_maps_the_result(make_engine, sqlite_da
         http_allowed_hosts=(host,), http_secrets={"CARRIER_TOKEN": "t0p-secret"}))
     connector = engine.connectors.get("http.request")
     erp_server.script(200, {"shipment": {"labels": [{"url": "https://labels/1.pdf"}]}})
-    result = connector.run({"method": "POST", "url": erp_server.url + "/orders/{order}/label",
-                            "headers": {"Authorization": "Bearer {secret:CARRIER_TOKEN}"},
-                            "body": {"order": "{order}"}, "order": "SO 7",
-                            "resultMapping": {"labelUrl": "shipment.labels.0.url"}}, job("h1", "http.request"))
+    request = {"method": "POST", "url": erp_server.url + "/orders/{order}/label",
+               "headers": {"Authorization": "Bearer {secret:CARRIER_TOKEN}"}, "body": {"order": "{order}"},
+               "order": "SO 7", "resultMapping": {"labelUrl": "shipment.labels.0.url"}}
+    written = {**request, "order": None}  # the model's text; `order` comes from ${order}
+    result = connector.run(request, replace(job("h1", "http.request"), authored_input=written))
     assert result == {"labelUrl": "https://labels/1.pdf"}
     call = erp_server.requests[-1]
     assert call.path == "/orders/SO%207/label" and call.headers["Authorization"] == "Bearer t0p-secret"
