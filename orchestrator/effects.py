@@ -17,9 +17,11 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.manual_task import ManualTask
 from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import delete, select
 
+from orchestrator.errors import ProcessError
 from orchestrator.forms import describe_form
 from orchestrator.models import (
     HumanTask,
@@ -31,6 +33,7 @@ from orchestrator.models import (
     MessageSubscription,
 )
 from orchestrator.parser import extensions_of
+from orchestrator.timer_values import TimerValueError, due_from
 
 if TYPE_CHECKING:
     from orchestrator.engine import CommandContext
@@ -134,8 +137,8 @@ def _new_human_task(ctx: CommandContext, task) -> HumanTask:
         candidate_users=_names(ext.get("candidateUsers")),
         assignee=str(assignee) if assignee else None,
         priority=_int_or(priority, 50),
-        due_at=_moment(ctx, evaluate(ext["dueDate"])) if ext.get("dueDate") else None,
-        follow_up_at=_moment(ctx, evaluate(ext["followUpDate"])) if ext.get("followUpDate") else None,
+        due_at=_due(ctx, task, evaluate, "dueDate"),
+        follow_up_at=_due(ctx, task, evaluate, "followUpDate"),
         form=describe_form(getattr(spec, "form", None)),
         state=HumanTaskState.READY,
         created_at=ctx.now,
@@ -166,17 +169,18 @@ def _int_or(value: Any, default: int) -> int:
         return default
 
 
-def _moment(ctx: CommandContext, value: Any) -> datetime | None:
-    """A due date given as an ISO duration from now, or as a date/time."""
-    if value in (None, ""):
+def _due(ctx: CommandContext, task, evaluate, attribute: str) -> datetime | None:
+    """camunda:dueDate/followUpDate as a bounded moment; a value out of range fails the command naming the task."""
+    expression = extensions_of(task.task_spec).get(attribute)
+    if not expression:
         return None
-    if isinstance(value, datetime):
-        return value
-    text = str(value)
-    if text.upper().startswith("P"):
-        parsed = TimerEventDefinition.parse_iso_duration(text)
-        return ctx.now + TimerEventDefinition.get_timedelta_from_start(parsed, ctx.now)
-    return TimerEventDefinition.get_datetime(text)
+    try:
+        value = evaluate(expression)
+        return None if value in (None, "") else due_from(value, ctx.now)
+    except (TimerValueError, SpiffWorkflowException) as exc:
+        element = task.task_spec.bpmn_id
+        reason = exc.message if isinstance(exc, TimerValueError) else str(exc)
+        raise ProcessError(f"element '{element}': camunda:{attribute}: {reason}", element_id=element) from None
 
 
 def _sync_jobs(ctx: CommandContext) -> None:

@@ -319,12 +319,17 @@ class JobCommands(EngineCore):
         return task
 
     def _add_incident(self, session: Session, job: Job, message: str, events: list[PendingEvent], actor: Actor) -> None:
-        incident = Incident(instance_id=job.instance_id, job_id=job.id, element_id=job.element_id,
-                            message=message, created_at=self.now())
-        session.add(incident)
-        session.flush()
-        events.append(PendingEvent("incident_opened", actor.name, job.element_id, job.task_id,
-                                   {"incident_id": incident.id, "job_id": job.id, "message": message}))
+        add_incident(session, job, message, events, actor, self.now())
+
+
+def add_incident(session: Session, job: Job, message: str, events: list[PendingEvent], actor: Actor, now) -> None:
+    """Open an incident for `job` and queue its history event; the caller sets the job's status."""
+    incident = Incident(instance_id=job.instance_id, job_id=job.id, element_id=job.element_id,
+                        message=message, created_at=now)
+    session.add(incident)
+    session.flush()
+    events.append(PendingEvent("incident_opened", actor.name, job.element_id, job.task_id,
+                               {"incident_id": incident.id, "job_id": job.id, "message": message}))
 
 
 def _error_boundary(task, code: str | None):

@@ -46,6 +46,7 @@ from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from orchestrator.decisions import DecisionEngine
 from orchestrator.dmn import DecisionTable, parse_decisions
+from orchestrator.timer_events import bounded
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 
@@ -135,7 +136,14 @@ class LooplineMessageParsing(CamundaExtensionsMixin):
         )
 
 
-class LooplineStartEventParser(LooplineMessageParsing, CamundaStartEventParser):
+class BoundedTimerParsing:
+    """Timer events get Loopline's bounded, constant-time definitions (see orchestrator.timer_events)."""
+
+    def parse_timer_event(self, event):
+        return bounded(super().parse_timer_event(event))
+
+
+class LooplineStartEventParser(BoundedTimerParsing, LooplineMessageParsing, CamundaStartEventParser):
     """A start event keeps its camunda:formData, so people can start the process from a form."""
 
     def create_task(self):
@@ -151,7 +159,8 @@ class LooplineEndEventParser(LooplineMessageParsing, CamundaEndEventParser):
     pass
 
 
-class LooplineIntermediateCatchEventParser(LooplineMessageParsing, CamundaIntermediateCatchEventParser):
+class LooplineIntermediateCatchEventParser(BoundedTimerParsing, LooplineMessageParsing,
+                                           CamundaIntermediateCatchEventParser):
     pass
 
 
@@ -159,7 +168,7 @@ class LooplineIntermediateThrowEventParser(LooplineMessageParsing, CamundaInterm
     pass
 
 
-class LooplineBoundaryEventParser(LooplineMessageParsing, CamundaBoundaryEventParser):
+class LooplineBoundaryEventParser(BoundedTimerParsing, LooplineMessageParsing, CamundaBoundaryEventParser):
     pass
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import exists, or_, select, update
 from orchestrator.actors import Actor
 from orchestrator.engine import EngineCore
 from orchestrator.history import PendingEvent, append_events
+from orchestrator.jobs import add_incident
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessInstance
 
 RELAY = Actor.system("relay")
@@ -39,23 +40,35 @@ class RelayCommands(EngineCore):
         return job_ids
 
     def _release_expired_leases(self, limit: int) -> None:
-        """A worker that died mid-job leaves it RUNNING; after its lease the job is pending again."""
+        """A worker that died mid-job leaves it RUNNING; after its lease the job is pending again, unless
+        that was its last attempt: a job that kills every worker becomes an incident, not a loop."""
         now = self.now()
         with self.db.transaction() as session:
             expired = list(session.scalars(
                 select(Job).where(Job.status == JobStatus.RUNNING, Job.locked_until < now).limit(limit)
             ))
             for job in expired:
-                session.get(ProcessInstance, job.instance_id, with_for_update=True)
+                instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
                 session.refresh(job)
                 if job.status != JobStatus.RUNNING or job.locked_until >= now:
                     continue
-                job.status = JobStatus.PENDING
                 job.locked_by = None
                 job.locked_until = None
-                job.enqueued_at = None
-                job.last_error = "worker lost (lease expired); job released for another attempt"
-                append_events(session, job.instance_id, now, [PendingEvent(
-                    "job_lease_expired", RELAY.name, job.element_id, job.task_id,
-                    {"job_id": job.id, "attempt": job.attempts},
-                )])
+                events = [PendingEvent("job_lease_expired", RELAY.name, job.element_id, job.task_id,
+                                       {"job_id": job.id, "attempt": job.attempts})]
+                if job.attempts >= self.settings.retry_policy(job.topic).max_attempts:
+                    self._park_poison_job(session, instance, job, events, now)
+                else:
+                    job.status = JobStatus.PENDING
+                    job.enqueued_at = None
+                    job.last_error = "worker lost (lease expired); job released for another attempt"
+                append_events(session, job.instance_id, now, events)
+
+    def _park_poison_job(self, session, instance: ProcessInstance, job: Job, events: list[PendingEvent], now) -> None:
+        """Every attempt lost its worker: open an incident so the job is not handed to the next worker."""
+        job.status = JobStatus.INCIDENT
+        job.finished_at = now
+        job.last_error = (f"worker lost on each of {job.attempts} attempts (lease expired every time); "
+                          "not retried so it cannot take down more workers")
+        instance.version += 1
+        add_incident(session, job, job.last_error, events, RELAY, now)

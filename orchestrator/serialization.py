@@ -12,8 +12,11 @@ from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 
+from orchestrator.timer_events import TIMER_CONVERTERS
+
 # SpiffWorkflow 3.2's Camunda config forgets the plain ServiceTask: full serialization would fail.
-FULL_CONFIG = {**CAMUNDA_CONFIG, ServiceTask: BpmnTaskSpecConverter}
+# Loopline's bounded timer definitions need their converters too.
+FULL_CONFIG = {**CAMUNDA_CONFIG, ServiceTask: BpmnTaskSpecConverter, **TIMER_CONVERTERS}
 
 
 class WorkflowStateConverter(BpmnWorkflowConverter):

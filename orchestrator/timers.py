@@ -37,17 +37,18 @@ class TimerCommands(EngineCore):
         seen: set[str] = set()
         while len(seen) < limit:
             now = self.now()
-            with self.db.transaction() as session:
-                instance_id = session.scalar(self.due_instances_query(now, seen))
-                if instance_id is None:
-                    break
-                seen.add(instance_id)
-                try:
+            try:
+                with self.db.transaction() as session:
+                    instance_id = session.scalar(self.due_instances_query(now, seen))
+                    if instance_id is None:
+                        break
+                    seen.add(instance_id)
                     with self._command(instance_id, TIMER, session=session) as ctx:
                         ctx.run_engine()
-                except EngineError as exc:
-                    self._record_timer_failure(instance_id, exc)
-                    continue
+            except EngineError as exc:
+                # recorded after the failed transaction is rolled back: it held the lock the record needs
+                self._record_timer_failure(instance_id, exc)
+                continue
             fired.append(instance_id)
             self._wake(ctx.new_job_ids)
         return fired

@@ -2,8 +2,9 @@
 
 SpiffWorkflow evaluates every timer definition as an expression, so the Camunda Modeler's unquoted
 ``PT24H`` would be read as an unknown variable. Literal ISO 8601 values become Python string
-literals (validated at deploy time against the forms SpiffWorkflow can schedule), ``${...}`` goes
-through the JUEL translation, and other text must be a safe Python expression.
+literals (validated at deploy time against the forms SpiffWorkflow can schedule, the timer horizon and
+the minimum cycle interval), ``${...}`` goes through the JUEL translation, and other text must be a
+safe Python expression (its value is bounded when it is computed, see orchestrator.timer_events).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 
 from orchestrator.expressions.errors import ExpressionError
 from orchestrator.expressions.juel import translate_expression, unwrap_el
+from orchestrator.timer_values import TimerValueError, check_literal
 
 _DURATION = re.compile(
     r"P(?=\d)(?:\d+W|(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:[.,]\d+)?S)?)?)"
@@ -70,6 +72,15 @@ def _quoted_value(text: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _bounded_literal(value: str) -> str:
+    """The literal as a Python string, once it is known to be due within the horizon and not too frequent."""
+    try:
+        check_literal(value)
+    except TimerValueError as exc:
+        raise ExpressionError(exc.message, expression=value) from None
+    return repr(value)
+
+
 def translate_timer(text: str) -> str:
     """A timeDate/timeDuration/timeCycle definition -> Python expression yielding the ISO string."""
     source = (text or "").strip() if isinstance(text, str) else ""
@@ -81,11 +92,11 @@ def translate_timer(text: str) -> str:
     if quoted is not None:
         if not is_iso_timer_value(quoted.strip()):
             raise _not_iso(quoted)
-        return repr(quoted.strip())
+        return _bounded_literal(quoted.strip())
     if is_iso_timer_value(source):
-        return repr(source)
+        return _bounded_literal(source)
     if is_iso_timer_value(source.upper()):
-        return repr(source.upper())
+        return _bounded_literal(source.upper())
     if _ISO_LOOKING.fullmatch(source):
         raise _not_iso(source)
     try:
