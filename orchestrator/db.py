@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from integrations.db import UTCDateTime  # noqa: F401  (one column type for every table)
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -19,10 +25,28 @@ class Base(DeclarativeBase):
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
     if url.startswith("sqlite"):
+        create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _serialize_sqlite_writers(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def create_private_sqlite_file(url: str) -> None:
+    """Create the SQLite file owner-only (0600, in a new 0700 folder) before SQLite would create it 0644;
+    SQLite gives its -wal and -shm files the same mode. An existing file loses any access for others."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & stat.S_IRWXO:
+            log.warning("%s was readable by other users: now %o", path, mode & ~stat.S_IRWXO)
+            path.chmod(mode & ~stat.S_IRWXO)
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:

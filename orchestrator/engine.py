@@ -66,15 +66,23 @@ class CommandContext:
             self.workflow.refresh_timers()
             self.workflow.do_engine_steps()
         except SpiffWorkflowException as exc:
-            raise ProcessError(_spiff_message(exc)) from exc
+            raise process_error(exc) from exc
 
 
 def _spiff_message(exc: SpiffWorkflowException) -> str:
-    task = getattr(exc, "task", None)
-    element = getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+    element = _spiff_element(exc)
     where = f"element '{element}': " if element else ""
     notes = " ".join(getattr(exc, "notes", []) or [])
     return f"{where}{exc}{(' ' + notes) if notes else ''}"
+
+
+def _spiff_element(exc: SpiffWorkflowException) -> str | None:
+    return getattr(getattr(getattr(exc, "task", None), "task_spec", None), "bpmn_id", None)
+
+
+def process_error(exc: SpiffWorkflowException) -> ProcessError:
+    """The command's error for a model that could not continue, naming the element where it stopped."""
+    return ProcessError(_spiff_message(exc), element_id=_spiff_element(exc))
 
 
 class DefinitionCache:
@@ -161,7 +169,7 @@ class EngineCore:
                 try:
                     yield ctx
                 except SpiffWorkflowException as exc:  # raised by task.run()/complete(), e.g. a timer value refused
-                    raise ProcessError(_spiff_message(exc)) from exc
+                    raise process_error(exc) from exc
                 self._save(ctx, before)
         if session is None:  # the caller owns the transaction and wakes workers after its commit
             self._wake(ctx.new_job_ids)

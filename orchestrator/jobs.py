@@ -277,10 +277,12 @@ class JobCommands(EngineCore):
             session.refresh(incident)
             if incident.resolved_at is not None:
                 raise Conflict(f"incident {incident_id} is already resolved")
-            job = session.get(Job, incident.job_id) if incident.job_id else None
+            now = self.now()
+            if incident.job_id is None:  # a timer whose path failed: let the sweep fire it again now
+                return self._retry_timer_incident(session, instance, incident, actor, now)
+            job = session.get(Job, incident.job_id)
             if job is None or job.status != JobStatus.INCIDENT:
                 raise Conflict(f"incident {incident_id} has no job waiting to be retried")
-            now = self.now()
             job.status = JobStatus.PENDING
             job.attempts = 0
             job.next_attempt_at = now
@@ -293,6 +295,18 @@ class JobCommands(EngineCore):
                 "incident_retried", actor.name, job.element_id, job.task_id, {"incident_id": incident.id, "job_id": job.id}
             )])
         self._wake([job.id])
+        return incident
+
+    def _retry_timer_incident(self, session: Session, instance: ProcessInstance, incident: Incident,
+                              actor: Actor, now) -> Incident:
+        if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+            raise Conflict(f"process instance '{instance.id}' is {instance.status}", status=instance.status)
+        instance.next_timer_at = now
+        instance.version += 1
+        incident.resolved_at = now
+        incident.resolved_by = actor.name
+        append_events(session, instance.id, now, [PendingEvent(
+            "incident_retried", actor.name, incident.element_id, None, {"incident_id": incident.id})])
         return incident
 
     def _job(self, session: Session, job_id: int) -> Job:

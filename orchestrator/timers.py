@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import logging
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -10,9 +11,10 @@ from orchestrator.actors import Actor
 from orchestrator.engine import EngineCore
 from orchestrator.errors import EngineError
 from orchestrator.history import PendingEvent, append_events
-from orchestrator.models import InstanceStatus, ProcessInstance
+from orchestrator.models import Incident, InstanceStatus, ProcessInstance
 
 TIMER = Actor.system("timer")
+log = logging.getLogger(__name__)
 
 
 class TimerCommands(EngineCore):
@@ -37,6 +39,7 @@ class TimerCommands(EngineCore):
         seen: set[str] = set()
         while len(seen) < limit:
             now = self.now()
+            instance_id = None
             try:
                 with self.db.transaction() as session:
                     instance_id = session.scalar(self.due_instances_query(now, seen))
@@ -47,20 +50,36 @@ class TimerCommands(EngineCore):
                         ctx.run_engine()
             except EngineError as exc:
                 # recorded after the failed transaction is rolled back: it held the lock the record needs
-                self._record_timer_failure(instance_id, exc)
+                self._park_failed_timer(instance_id, exc.message, exc.details.get("element_id"))
+                continue
+            except Exception as exc:  # e.g. a stored model that no longer loads: park it, keep sweeping the rest
+                if instance_id is None:  # the database itself failed: the scheduler loop retries
+                    raise
+                log.exception("timer of instance %s failed", instance_id)
+                self._park_failed_timer(instance_id, f"{type(exc).__name__}: {exc}", None)
                 continue
             fired.append(instance_id)
             self._wake(ctx.new_job_ids)
         return fired
 
-    def _record_timer_failure(self, instance_id: str, exc: EngineError) -> None:
-        """A timer whose path fails is pushed back a minute and recorded, so the sweep does not spin on it."""
+    def _park_failed_timer(self, instance_id: str, message: str, element_id: str | None) -> None:
+        """A timer whose path fails (a crashing script, a bad value) opens an incident and stops firing,
+        so the sweep neither spins on it nor repeats the failure; retrying the incident fires it again."""
+        now = self.now()
         with self.db.transaction() as session:
             row = session.get(ProcessInstance, instance_id, with_for_update=True)
-            row.next_timer_at = self.now() + timedelta(minutes=1)
+            row.next_timer_at = None
             row.version += 1
-            append_events(session, instance_id, self.now(),
-                          [PendingEvent("timer_failed", TIMER.name, payload={"error": exc.message})])
+            events = [PendingEvent("timer_failed", TIMER.name, element_id, payload={"error": message})]
+            already_open = session.scalar(select(Incident.id).where(
+                Incident.instance_id == instance_id, Incident.job_id.is_(None), Incident.resolved_at.is_(None)))
+            if already_open is None:
+                incident = Incident(instance_id=instance_id, element_id=element_id, message=message, created_at=now)
+                session.add(incident)
+                session.flush()
+                events.append(PendingEvent("incident_opened", TIMER.name, element_id,
+                                           payload={"incident_id": incident.id, "message": message}))
+            append_events(session, instance_id, now, events)
 
     def next_due_at(self) -> datetime | None:
         """When the earliest running timer is due, so a sweep loop can sleep exactly until then."""

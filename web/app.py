@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from web.api import apikeys, definitions, instances, operations, tasks, traceabi
 from web.api.problems import problem, register_problem_handlers
 from web.auth.oidc import init_oidc
 from web.auth.security import init_security
+from web.auth.throttle import init_login_throttle
+from web.browser_security import init_browser_security
 from web.extensions import api, db
 from web.i18n import init_i18n
 from web.pages import init_pages
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions[ENGINE_KEY] = engine or Engine(settings)
     db.init_app(app)
     init_security(app)
+    init_login_throttle(app, settings)
     init_oidc(app, settings)
     api.init_app(app)
     for module in (definitions, instances, tasks, operations, apikeys, traceability):
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     init_i18n(app)
     init_pages(app)
     register_problem_handlers(app)
+    init_browser_security(app, settings)
     _health_routes(app)
     return app
 
@@ -107,13 +112,14 @@ def instance_secret_key(home: Path) -> str:
     across restarts of the embedded default (production sets LOOPLINE_SECRET_KEY)."""
     path = home / "secret_key"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(path, "x", encoding="utf-8") as handle:  # the first of two racing starts wins
-                handle.write(secrets.token_hex(32))
-            path.chmod(0o600)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # created owner-only from the first byte; the first of two racing starts wins
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass
+        else:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(32))
     return path.read_text(encoding="utf-8").strip()
 
 

@@ -24,7 +24,7 @@ from orchestrator.definitions import ModelFile
 from orchestrator.errors import ProcessError
 from orchestrator.expressions import ScriptError
 from orchestrator.expressions.script_pool import ScriptPool
-from orchestrator.models import Incident, InstanceStatus, ProcessInstance
+from orchestrator.models import InstanceStatus, ProcessInstance
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from tasks.celery_app import create_celery
@@ -92,7 +92,7 @@ def test_hostile_script_after_a_job_becomes_an_incident_and_the_worker_carries_o
     engine.wake = celery_waker(app)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20):
         hostile = engine.start_instance("hostile", actor=ADMIN, business_key=f"H-{name}")
-        [incident] = wait_for(lambda: open_incidents(engine, hostile.id), what="the incident of the hostile script")
+        [incident] = wait_for(lambda: engine.open_incidents(instance_id=hostile.id), what="the incident of the hostile script")
         assert "element 's2'" in incident.message
         assert any(reason in incident.message for reason in reasons)
         assert inspect.instance(engine, hostile.id).status == InstanceStatus.RUNNING
@@ -101,10 +101,25 @@ def test_hostile_script_after_a_job_becomes_an_incident_and_the_worker_carries_o
                  what="a later job on the same worker")
 
 
-def open_incidents(engine, instance_id: str) -> list[Incident]:
-    with engine.db.transaction() as session:
-        return list(session.scalars(select(Incident).where(Incident.instance_id == instance_id,
-                                                           Incident.resolved_at.is_(None))))
+def test_a_crashing_script_behind_a_timer_opens_one_incident_and_waits_for_a_retry(
+        make_engine, sqlite_database, clock):
+    engine = make_engine(sqlite_database)
+    engine.deploy([ModelFile("later.bpmn", models.script_after_timer("later", "PT3S", models.SEGFAULT))], actor=ADMIN)
+    started = engine.start_instance("later", actor=ADMIN, business_key="L-1")
+    clock.advance(seconds=4)
+    assert engine.fire_due_timers() == []
+    [incident] = engine.open_incidents(instance_id=started.id)
+    assert incident.element_id == "s2" and "SIGSEGV" in incident.message
+    assert inspect.instance(engine, started.id).next_timer_at is None  # the sweep no longer fires it
+    clock.advance(minutes=5)
+    assert engine.fire_due_timers() == [] and len(engine.open_incidents(instance_id=started.id)) == 1
+
+    engine.retry_incident(incident.id, actor=ADMIN)  # the script still crashes: one new incident, no loop
+    assert engine.fire_due_timers() == []
+    [again] = engine.open_incidents(instance_id=started.id)
+    assert again.id != incident.id
+    types = [event.type for event in inspect.history(engine, started.id)]
+    assert types.count("incident_opened") == 2 and "incident_retried" in types
 
 
 def _http(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
@@ -163,13 +178,11 @@ def test_loopline_serve_survives_hostile_scripts_at_start_and_behind_a_timer(tmp
                               {"businessKey": "later"})
         assert status in (200, 201), later
 
-        def timer_failure_recorded():
+        def timer_incident():
             incidents = _http("GET", f"{base}/api/v1/incidents", token)[1]["items"]
-            history = _http("GET", f"{base}/api/v1/instances/{later['id']}/history", token)[1]
-            return ([incident for incident in incidents if incident["instanceId"] == later["id"]]
-                    or [event for event in history if event["type"] == "timer_failed"])
-        [failure, *_] = wait_for(timer_failure_recorded, timeout=30, what="the failed timer to be recorded")
-        assert "SIGSEGV" in json.dumps(failure)
+            return [incident for incident in incidents if incident["instanceId"] == later["id"]]
+        [incident] = wait_for(timer_incident, timeout=30, what="the incident of the timer's script")
+        assert incident["elementId"] == "s2" and "SIGSEGV" in incident["message"]
         assert process.poll() is None, log.read_text()
         assert _http("GET", f"{base}/healthz")[0] == 200
     finally:
@@ -198,7 +211,7 @@ def test_a_loopline_worker_process_survives_a_crashing_script(tmp_path, ledger, 
         worker = start_loopline(["worker", "--pool", "prefork", "--concurrency", "1"], env, tmp_path / "w.log")
         try:
             hostile = engine.start_instance("hostile", actor=ADMIN, business_key="H-1")
-            [incident] = wait_for(lambda: open_incidents(engine, hostile.id), timeout=60, what="the incident")
+            [incident] = wait_for(lambda: engine.open_incidents(instance_id=hostile.id), timeout=60, what="the incident")
             assert "element 's2'" in incident.message and "SIGSEGV" in incident.message
             good = engine.start_instance("good", actor=ADMIN, business_key="G-1")
             wait_for(lambda: inspect.instance(engine, good.id).status == InstanceStatus.COMPLETED, timeout=60,

@@ -70,15 +70,16 @@ def unclaim(task_id: str):
 @blp.response(200, TaskDetailSchema)
 def assign(args, task_id: str):
     """Hand the task to a person or API key of one of its groups (admins: to anyone known)."""
+    caller = actor()  # first: an anonymous caller must not learn who exists from a 422
     user_groups = groups_of(db.session, args["user"])
     if user_groups is None:
         raise InvalidInput("unknown assignee", {"user": f"no active person or API key named {args['user']!r}"})
-    engine().assign_task(task_id, args["user"], actor=actor(), user_groups=user_groups)
-    return task_detail_view(*engine().task_for(actor(), task_id))
+    engine().assign_task(task_id, args["user"], actor=caller, user_groups=user_groups)
+    return task_detail_view(*engine().task_for(caller, task_id))
 
 
 @blp.route("/<string:task_id>/complete", methods=["POST"])
-@blp.arguments(CompleteArgs)
+@blp.arguments(CompleteArgs, required=False)
 @blp.response(200, TaskDetailSchema)
 @blp.alt_response(409, description="Already completed, or claimed by someone else", schema=ProblemSchema, content_type=PROBLEM)
 @blp.alt_response(422, description="Invalid form values; `errors` names each field", schema=ProblemSchema, content_type=PROBLEM)

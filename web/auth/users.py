@@ -9,6 +9,7 @@ from orchestrator.actors import Actor
 from orchestrator.authorization import KNOWN_ROLES
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 from web.auth.models import ApiKey, Group, User
+from web.auth.passwords import password_problem
 
 DEFAULT_GROUPS = ("customer_service", "warehouse", "qa", "finance", "sales_manager", "legal", "engineering",
                   "management", "asset_management")
@@ -44,8 +45,8 @@ def create_user(datastore: SQLAlchemyUserDatastore, email: str, password: str, *
     errors = {}
     if "@" not in (email or ""):
         errors["email"] = "must be an e-mail address"
-    if len(password or "") < 8:
-        errors["password"] = "must be at least 8 characters"
+    if problem := password_problem(password, email=email or ""):
+        errors["password"] = problem
     unknown = [r for r in roles if r not in KNOWN_ROLES]
     if unknown:
         errors["roles"] = f"unknown role(s) {unknown}; known: {', '.join(KNOWN_ROLES)}"

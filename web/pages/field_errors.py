@@ -6,6 +6,8 @@ import re
 
 from flask_babel import gettext as _
 
+from web.auth.passwords import TOO_GUESSABLE
+
 # each engine message shape (orchestrator/forms.py, attachments.py, start_forms.py) and its translation
 PATTERNS: list[tuple[re.Pattern[str], object]] = [
     (re.compile(r"is required"), lambda m: _("is required")),
@@ -23,6 +25,8 @@ PATTERNS: list[tuple[re.Pattern[str], object]] = [
     (re.compile(r"must be at least (?P<n>\S+)"), lambda m: _("must be at least %(n)s", n=m["n"])),
     (re.compile(r"must be at most (?P<n>\S+)"), lambda m: _("must be at most %(n)s", n=m["n"])),
     (re.compile(r"must match the pattern (?P<p>.*)"), lambda m: _("must match the pattern %(p)s", p=m["p"])),
+    (re.compile(re.escape(TOO_GUESSABLE)), lambda m: _("is too easy to guess: use a few unrelated words, not a name, "
+                                                      "a date or a common password")),
     (re.compile(r"(?P<f>.*): larger than (?P<n>\d+) MB"), lambda m: _("%(f)s: larger than %(n)s MB", f=m["f"], n=m["n"])),
     (re.compile(r"(?P<f>.*): file type not allowed \(allowed: (?P<a>.*)\)"),
      lambda m: _("%(f)s: file type not allowed (allowed: %(a)s)", f=m["f"], a=m["a"])),
