@@ -34,7 +34,7 @@ from tests.reliability.test_crashes import process_env
 from tests.security import hostile_models as models
 from tests.service.test_celery_worker import broker_for
 from tests.support import inspect
-from tests.support.processes import free_port, own_redis, start_loopline
+from tests.support.processes import free_port, own_redis, start_loopline, stop_process
 from tests.support.waiting import wait_for
 from web.cli import main as loopline_cli
 
@@ -186,12 +186,7 @@ def test_loopline_serve_survives_hostile_scripts_at_start_and_behind_a_timer(tmp
         assert process.poll() is None, log.read_text()
         assert _http("GET", f"{base}/healthz")[0] == 200
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except Exception:  # noqa: BLE001 - a process that ignores SIGTERM is killed
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
 
 def test_a_loopline_worker_process_survives_a_crashing_script(tmp_path, ledger, monkeypatch):

@@ -17,7 +17,7 @@ from orchestrator.migrate import alembic_config
 from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
 from orchestrator.settings import Settings
 from tests.conftest import FIXTURES
-from tests.support.processes import free_port, start_loopline
+from tests.support.processes import free_port, start_loopline, stop_process
 from web.app import create_app
 from web.auth.models import ApiKey, User
 from web.cli import main
@@ -184,9 +184,4 @@ def test_serve_answers_healthz(home):
             assert json.loads(response.read())["checks"]["database"] == "ok"
         assert (home / "loopline.db").exists()  # the embedded default: SQLite in LOOPLINE_HOME
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except Exception:  # noqa: BLE001 - a process that ignores SIGTERM is killed
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)

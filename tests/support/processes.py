@@ -76,3 +76,13 @@ def start_loopline(args: list[str], env: dict[str, str], log: Path) -> subproces
     handle = open(log, "ab")  # noqa: SIM115 - closed when the process is reaped by the test
     return subprocess.Popen([sys.executable, "-m", "web.cli", *args], cwd=REPO, env=full_env,
                             stdout=handle, stderr=subprocess.STDOUT)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM and wait; a process that ignores it is killed."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
