@@ -1,10 +1,14 @@
-"""Who may do what: enforced by the commands themselves, whatever door the request came through."""
+"""Who may do what: enforced by the commands themselves, whatever door the request came through.
+
+Every write needs a permission: the auditor role grants only reading, so an auditor changes nothing
+however it arrives (API, pages, groups it happens to be in). Integration keys read only the cases they
+started, and the tasks in them, whatever groups the key has."""
 
 from __future__ import annotations
 
 import enum
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from orchestrator.actors import Actor
 from orchestrator.errors import Forbidden
@@ -21,6 +25,8 @@ class Permission(enum.StrEnum):
     RETRY_INCIDENTS = "retry incidents"
     ADMINISTER = "manage users and API keys"
     RECORD_TRACE = "record traceability events"
+    WORK_TASKS = "claim, assign, release or complete tasks"
+    COMMENT = "comment on cases"
 
 
 ROLES: dict[str, frozenset[Permission]] = {
@@ -29,10 +35,11 @@ ROLES: dict[str, frozenset[Permission]] = {
     "process_owner": frozenset({
         Permission.DEPLOY, Permission.START, Permission.CORRELATE, Permission.MANAGE_INSTANCES,
         Permission.READ_ALL, Permission.READ_OPERATIONS, Permission.RETRY_INCIDENTS, Permission.RECORD_TRACE,
+        Permission.WORK_TASKS, Permission.COMMENT,
     }),
     "auditor": frozenset({Permission.READ_ALL, Permission.READ_OPERATIONS}),
-    "integration": frozenset({Permission.START, Permission.CORRELATE, Permission.RECORD_TRACE}),
-    "staff": frozenset({Permission.START}),
+    "integration": frozenset({Permission.START, Permission.CORRELATE, Permission.RECORD_TRACE, Permission.WORK_TASKS}),
+    "staff": frozenset({Permission.START, Permission.WORK_TASKS, Permission.COMMENT}),
 }
 KNOWN_ROLES = tuple(sorted(set(ROLES) - {"system"}))
 
@@ -54,21 +61,38 @@ def require(actor: Actor, permission: Permission) -> None:
         raise Forbidden(f"{actor.name} may not {permission.value}", permission=permission.name)
 
 
+def reads_own_cases_only(actor: Actor) -> bool:
+    """Integration keys see the cases they started, never others' through a group they share."""
+    return "integration" in actor.roles and not can(actor, Permission.READ_ALL)
+
+
 def can_act_on_task(actor: Actor, task: HumanTask, groups: list[str], *, ignore_assignee: bool = False) -> bool:
-    """Assigned to me, or open to one of my groups or to me by name; admins may act on anything."""
+    """Assigned to me, or open to one of my groups or to me by name; admins may act on anything; roles that
+    may not work on tasks (auditor) act on none."""
+    if not can(actor, Permission.WORK_TASKS):
+        return False
     if actor.roles & {"admin", "system"}:
         return True
     if task.assignee and not ignore_assignee:
         return task.assignee == actor.name
+    return _open_to(actor, task, groups)
+
+
+def can_see_task(actor: Actor, task: HumanTask, groups: list[str], case_started_by: str | None) -> bool:
+    """Readers of everything, the assignee, whoever completed it and members of its groups (for integration
+    keys: only in the cases they started)."""
+    if can(actor, Permission.READ_ALL):
+        return True
+    if reads_own_cases_only(actor) and case_started_by != actor.name:
+        return False
+    return actor.name in (task.assignee, task.completed_by) or _open_to(actor, task, groups)
+
+
+def _open_to(actor: Actor, task: HumanTask, groups: list[str]) -> bool:
+    """The task's groups or named candidates include the actor (whether or not the role may work on it)."""
     if not groups and not task.candidate_users:
         return Permission.START in permissions(actor) and "integration" not in actor.roles
     return bool(actor.groups & set(groups)) or actor.name in (task.candidate_users or [])
-
-
-def can_see_task(actor: Actor, task: HumanTask, groups: list[str]) -> bool:
-    """Readers of everything, the assignee, whoever completed it and members of its groups."""
-    return (can(actor, Permission.READ_ALL) or actor.name in (task.assignee, task.completed_by)
-            or can_act_on_task(actor, task, groups, ignore_assignee=True))
 
 
 def visible_tasks_clause(actor: Actor):
@@ -81,6 +105,8 @@ def visible_tasks_clause(actor: Actor):
     clauses = [HumanTask.assignee == actor.name, HumanTask.completed_by == actor.name]
     if in_my_groups is not None:
         clauses.append(in_my_groups)
+    if reads_own_cases_only(actor):
+        return and_(or_(*clauses), HumanTask.instance_id.in_(_started_by(actor)))
     return or_(*clauses)
 
 
@@ -88,6 +114,12 @@ def visible_instances_clause(actor: Actor):
     """SQL condition: instances this actor may read — started by them or holding a task they may see."""
     if can(actor, Permission.READ_ALL):
         return None
+    if reads_own_cases_only(actor):
+        return ProcessInstance.started_by == actor.name
     task_clause = visible_tasks_clause(actor)
     return or_(ProcessInstance.started_by == actor.name,
                ProcessInstance.id.in_(select(HumanTask.instance_id).where(task_clause)))
+
+
+def _started_by(actor: Actor):
+    return select(ProcessInstance.id).where(ProcessInstance.started_by == actor.name)

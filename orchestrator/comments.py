@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.actors import Actor
+from orchestrator.authorization import Permission, require
 from orchestrator.engine import EngineCore
 from orchestrator.errors import InvalidInput
 from orchestrator.history import PendingEvent, append_events
@@ -14,7 +15,9 @@ COMMENT_EVENT = "comment_added"
 
 class CommentCommands(EngineCore):
     def add_comment(self, instance_id: str, text: str, *, actor: Actor) -> None:
-        """Append a comment to the case's hash-chained history; anyone who may read the case may comment."""
+        """Append a comment to the case's hash-chained history: whoever may read the case and whose role may
+        comment (not an auditor)."""
+        require(actor, Permission.COMMENT)
         text = (text or "").strip()
         if not text:
             raise InvalidInput("empty comment", {"text": "is required"})

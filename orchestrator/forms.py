@@ -68,6 +68,14 @@ def coerce_form(fields: list[dict[str, Any]], values: dict[str, Any]) -> dict[st
     return clean
 
 
+def check_start_variables(fields: list[dict[str, Any]], variables: dict[str, Any]) -> dict[str, Any]:
+    """Variables of a start with the start form's fields typed and checked as the form page checks them;
+    variables the form does not declare (an integration's own data) pass unchanged."""
+    declared = {field["id"] for field in fields}
+    clean = coerce_form(fields, {name: value for name, value in variables.items() if name in declared})
+    return {**{name: value for name, value in variables.items() if name not in declared}, **clean}
+
+
 def _blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and raw.strip() == "")
 

@@ -25,6 +25,7 @@ from orchestrator.clock import using_clock
 from orchestrator.effects import all_tasks
 from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.errors import Conflict, InvalidInput, NotFound, ProcessError
+from orchestrator.forms import FormValidationError, check_start_variables
 from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessDefinition, ProcessInstance
 from orchestrator.parser import MessageEventDefinition
@@ -92,8 +93,20 @@ class InstanceCommands(EngineCore):
         """Start the latest (or given) version; the same idempotency key returns the same instance."""
         require(actor, Permission.START)
         variables = check_variables(variables)
-        return self._start_once(key, idempotency_key, lambda session: self._start(
+        return self._start_once(key, idempotency_key, lambda session: self._start_checked(
             session, self.latest_definition(session, key, version), actor, business_key, variables, idempotency_key))
+
+    def _start_checked(self, session: Session, definition: ProcessDefinition, actor: Actor, business_key: str | None,
+                       variables: dict[str, Any], idempotency_key: str | None) -> ProcessInstance:
+        """Start with the variables checked by the start event's form (types, required, patterns), as the form
+        page checks them; InvalidInput names every missing or invalid variable before anything is stored."""
+        fields = self.definitions.get(session, definition.id).start_form
+        try:
+            variables = check_start_variables(fields, variables)
+        except FormValidationError as exc:
+            raise InvalidInput(f"'{definition.key}' cannot start with these variables: {exc}",
+                               {f"variables.{name}": problem for name, problem in exc.errors.items()}) from exc
+        return self._start(session, definition, actor, business_key, variables, idempotency_key)
 
     def _start_once(self, key: str, idempotency_key: str | None,
                     start: Callable[[Session], ProcessInstance]) -> ProcessInstance:

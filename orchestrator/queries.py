@@ -277,9 +277,9 @@ class Queries(EngineCore):
     def task_for(self, actor: Actor, task_id: str) -> tuple[HumanTask, ProcessInstance, ProcessDefinition]:
         with self.db.reading() as session:
             task = session.get(HumanTask, task_id)
-            if task is None or not can_see_task(actor, task, task.candidate_groups):
+            instance = session.get(ProcessInstance, task.instance_id) if task is not None else None
+            if instance is None or not can_see_task(actor, task, task.candidate_groups, instance.started_by):
                 raise NotFound(f"task '{task_id}' does not exist")
-            instance = session.get(ProcessInstance, task.instance_id)
             return task, instance, session.get(ProcessDefinition, instance.definition_id)
 
     def get_instance(self, instance_id: str) -> ProcessInstance:

@@ -33,6 +33,12 @@ class StartFormCommands(UserTaskCommands, InstanceCommands):
             raise NotFound(f"process '{key}' has no start form")
         return definition, parsed.start_form
 
+    def start_fields(self, key: str, version: int | None = None) -> tuple[ProcessDefinition, list[dict[str, Any]]]:
+        """The latest (or given) version and the fields its start checks; none when its start event has no form."""
+        with self.db.reading() as session:
+            definition = self.latest_definition(session, key, version)
+            return definition, self.definitions.get(session, definition.id).start_form
+
     def startable_definitions(self) -> list[ProcessDefinition]:
         """Latest version of each process that people can start from a form."""
         latest: dict[str, ProcessDefinition] = {}

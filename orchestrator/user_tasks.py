@@ -6,11 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.task import TaskState
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
 from orchestrator.attachments import Upload, store_uploads
-from orchestrator.authorization import can_act_on_task, can_see_task
+from orchestrator.authorization import Permission, can_act_on_task, can_see_task, require
 from orchestrator.engine import EngineCore
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
@@ -22,7 +23,9 @@ class UserTaskCommands(EngineCore):
     def _visible_task(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
         """The task, or NotFound when it does not exist or the actor may not see it."""
         row = session.get(HumanTask, task_id)
-        if row is None or not can_see_task(actor, row, row.candidate_groups):
+        started_by = session.scalar(select(ProcessInstance.started_by).where(
+            ProcessInstance.id == row.instance_id)) if row is not None else None
+        if row is None or not can_see_task(actor, row, row.candidate_groups, started_by):
             raise NotFound(f"task '{task_id}' does not exist")
         return row
 
@@ -30,6 +33,7 @@ class UserTaskCommands(EngineCore):
                            uploads: dict[str, list[Upload]] | None = None) -> HumanTask:
         """Complete a READY task with form values (and files for its file fields); a second or
         concurrent completion gets Conflict."""
+        require(actor, Permission.WORK_TASKS)
         with self.db.transaction() as session:
             row = self._visible_task(session, task_id, actor)
             with self._command(row.instance_id, actor, session=session) as ctx:
@@ -87,6 +91,7 @@ class UserTaskCommands(EngineCore):
     def _set_assignee(self, task_id: str, actor: Actor, assignee: str | None, event: str,
                       assignee_groups: frozenset[str] | None = None) -> HumanTask:
         """Change who holds a task; serialized with other commands by the instance lock."""
+        require(actor, Permission.WORK_TASKS)
         with self.db.transaction() as session:
             row = self._visible_task(session, task_id, actor)
             instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)

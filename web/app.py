@@ -14,6 +14,7 @@ from orchestrator.settings import Settings
 from web import ack, operations_pages, webhooks
 from web.api import apikeys, definitions, instances, operations, tasks, traceability
 from web.api.problems import problem, register_problem_handlers
+from web.api.strict_json import init_strict_json
 from web.auth.oidc import init_oidc
 from web.auth.security import init_security
 from web.auth.throttle import init_login_throttle
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     init_i18n(app)
     init_pages(app)
     register_problem_handlers(app)
+    init_strict_json(app)
     init_browser_security(app, settings)
     _health_routes(app)
     return app

@@ -68,7 +68,7 @@ def _returns(engine: Engine) -> list[str]:
            "returnValue": 80.0, "returnReason": "quality_defect", "requestedOutcome": "refund"}
     _start(engine, "returns", "RMA-DEMO-1", {**CUSTOMER, **new})
     shipped = {**new, "rmaNumber": "RMA-DEMO-2", "orderReference": "SO-1002", "serialNumber": "K2-000102",
-               "returnReason": "damaged_in_transit", "requestedOutcome": "exchange"}
+               "returnReason": "transit_damage", "requestedOutcome": "exchange"}
     second = _start(engine, "returns", "RMA-DEMO-2", {**CUSTOMER, **shipped})
     _complete(engine, second, "review_return", {"reviewDecision": "accept"})
     _complete(engine, second, "issue_return_label", {"carrier": "dhl", "trackingNumber": "JD0140000102"})

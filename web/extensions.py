@@ -11,12 +11,19 @@ from flask_sqlalchemy import SQLAlchemy
 from orchestrator.db import Base
 from web.api.problems import PROBLEM
 from web.api.schemas import ProblemSchema
+from web.api.strict_json import JSON_VALUE_SCHEMA
 
 
 class ProblemApi(Api):
-    """flask-smorest documenting every error response as application/problem+json, as the API sends it."""
+    """flask-smorest documenting what the API does: every error response as application/problem+json, JSON
+    values as the strict reading accepts them (JsonValue), the names a dict's keys must have."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, **options):
+        super()._init_spec(**options)
+        self.ma_plugin.converter.add_attribute_function(_property_names)
+        self.spec.components.schema("JsonValue", JSON_VALUE_SCHEMA)
 
     def _register_responses(self):
         for status in http.HTTPStatus:
@@ -29,6 +36,11 @@ class ProblemApi(Api):
             {"description": "Error (RFC 9457 problem details)", "content": {PROBLEM: {"schema": self.ERROR_SCHEMA}}},
             lazy=True,
         )
+
+
+def _property_names(converter, field, **kwargs) -> dict:
+    """apispec leaves `propertyNames` out of a field's metadata; keep it, so the key rule is documented."""
+    return {"propertyNames": field.metadata["propertyNames"]} if "propertyNames" in field.metadata else {}
 
 
 db = SQLAlchemy(model_class=Base)

@@ -6,6 +6,7 @@ it unforgeable, and its timestamp is checked against the injected clock so expir
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ ACK_SALT = "loopline.notify.ack"
 REMEDIES = ("repair", "replace", "refund")
 MAX_QUANTITY = 1_000_000
 DEFAULT_ACK_MESSAGE = "RecallAcknowledged"
+_ACK_PATH = re.compile(r"/ack/[A-Za-z0-9_.\-]+")
 
 
 class AckLinkInvalid(Exception):
@@ -65,6 +67,11 @@ def ack_token(settings: NotifySettings, notification_id: str, now: Callable[[], 
 
 def ack_url(settings: NotifySettings, token: str) -> str:
     return f"{settings.ack_base_url.rstrip('/')}/ack/{token}"
+
+
+def redact_ack_links(text: str) -> str:
+    """The text with every acknowledgement link's token replaced: a link answers for its recipient, like a password."""
+    return _ACK_PATH.sub("/ack/[token]", text)
 
 
 def notification_id_of(settings: NotifySettings, token: str, now: Callable[[], datetime]) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from twilio.request_validator import RequestValidator
 from integrations.notify.acks import (  # noqa: F401  (re-exported: the ack page records through tracking)
     Acknowledgement,
     record_acknowledgement,
+    redact_ack_links,
 )
 from integrations.notify.backends import NOTIFICATION_ARG
 from integrations.notify.models import (
@@ -48,7 +48,6 @@ SENDGRID_EVENTS: dict[str, str | None] = {
     "group_unsubscribe": None, "group_resubscribe": None,
 }
 TWILIO_FIELDS = ("MessageSid", "MessageStatus", "SmsStatus", "ErrorCode", "ErrorMessage", "To", "From")
-_ACK_PATH = re.compile(r"/ack/[A-Za-z0-9_.\-]+")
 
 
 class WebhookRejected(Exception):
@@ -254,7 +253,7 @@ def _sendgrid_reason(event: dict[str, Any]) -> str | None:
 def _redacted(event: dict[str, Any]) -> dict[str, Any]:
     """The event as stored: a clicked acknowledgement link loses its token (it works like a password)."""
     if isinstance(event.get("url"), str):
-        return {**event, "url": _ACK_PATH.sub("/ack/[token]", event["url"])}
+        return {**event, "url": redact_ack_links(event["url"])}
     return event
 
 

@@ -1,24 +1,31 @@
-"""Property-based run over the whole OpenAPI document, in-process and authenticated, against real data:
-no 5xx, every response matches the spec (status code, content type, schema), and every operation
-answers at least once with a 2xx, so success bodies are checked too, not only error bodies."""
+"""Property-based runs over the whole OpenAPI document, authenticated, against real data, with every check
+schemathesis has (`--checks all`): no 5xx, every response matches the spec (status code, content type,
+headers, schema), invalid input is refused, schema-valid input is accepted, auth is enforced.
+
+Two runs: the hand-steered one, in-process, with real ids in path parameters so every operation answers
+2xx at least once; and `schemathesis run --checks all` itself (its engine: coverage, fuzzing and stateful
+phases) against the app served over HTTP.
+
+One setting is not the default: a schema-valid request may get a documented 422 (positive_data_acceptance),
+because the engine refuses what a schema cannot express — a DMN input the process needs, an unknown
+assignee, an expiry in the past, a file that is not BPMN, equals= without variable=, a NUL character. What a
+schema can express is in the document: variable names, one correlation key, JSON values (web/api/strict_json.py).
+"""
 
 from __future__ import annotations
 
 import io
 import itertools
+import threading
 from collections import Counter, defaultdict
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import CHECKS
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from tests.conftest import ADMIN, FIXTURES
 from tests.support import inspect
@@ -29,11 +36,22 @@ from web.extensions import db
 EXAMPLES_PER_OPERATION = 30
 # Every other generated case of an operation with path parameters gets real ids instead of random ones.
 REAL_IDS_EVERY = 2
-# Everything that says "the response matches the document", plus: no 5xx, and invalid input is refused.
-# (positive_data_acceptance is left out on purpose: a schema-valid BPMN upload or form value can still be
-# rejected by the engine's semantic checks with a documented 422.)
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance, negative_data_rejection]
+# The `schemathesis run` engine: examples per operation and phase, and a fixed seed so a failure reproduces.
+ENGINE_EXAMPLES = 25
+ENGINE_SEED = 1010
+ACCEPTED_VALID_DATA = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+
+def run_config(token: str) -> SchemathesisConfig:
+    """`--checks all` as an admin; valid data answered 2xx or a documented refusal (see the module docstring)."""
+    config = SchemathesisConfig.from_dict({
+        "seed": ENGINE_SEED,
+        "headers": {"Authorization": f"Bearer {token}"},
+        "generation": {"max-examples": ENGINE_EXAMPLES},
+        "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_VALID_DATA}},
+    })
+    config.projects.override.checks.update(included_check_names=["all"])
+    return config
 
 
 class RealData:
@@ -116,16 +134,17 @@ class RealData:
 
 def test_api_conforms_to_its_openapi_document(app, tokens, web_engine, ledger):
     data = RealData(app, web_engine, ledger)
-    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app, config=run_config(tokens["admin"]))
     headers = {"Authorization": f"Bearer {tokens['admin']}"}
     statuses: dict[str, Counter] = defaultdict(Counter)
     failures: dict[str, str] = {}
+    every_check = CHECKS.get_all()
 
     def call_and_check(case, response=None):
         """Send the case (unless it was sent another way), count its status, run every check on the answer."""
         response = case.call(headers=headers) if response is None else response
         statuses[case.operation.label][response.status_code] += 1
-        case.validate_response(response, checks=CHECKS, headers=headers)
+        case.validate_response(response, checks=every_check, headers=headers)
         return response
 
     def upload(path: str, files: dict):
@@ -206,3 +225,65 @@ def explicit_valid_cases(operations, data: RealData, call_and_check, upload) -> 
         media_type="application/json"))
     assert delivered.status_code == 200, delivered.text
     assert delivered.json() == {"instanceId": waiting, "started": False}
+
+
+def test_schemathesis_run_with_every_check_finds_nothing(app, tokens, web_engine, ledger):
+    """`schemathesis run --checks all` over HTTP: every phase, every operation, no failure and no 5xx."""
+    RealData(app, web_engine, ledger)  # instances, tasks, an incident and keys for lists and links to reach
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{server.port}/api/openapi.json",
+                                               config=run_config(tokens["admin"]))
+        outcome = run_engine(schema)
+    finally:
+        server.shutdown()
+    assert outcome.errors == []
+    assert outcome.failures == [], "\n\n".join(outcome.failures)
+    assert outcome.server_errors == Counter()
+    assert outcome.phases_run >= {"coverage", "fuzzing", "stateful"}
+    assert outcome.operations == {result.ok().label for result in schema.get_all_operations()}
+    assert set(CHECKS.get_all_names()) <= set(outcome.checks_run)
+
+
+class EngineOutcome:
+    """What a schemathesis engine run reported: failed checks, server errors, errors, what ran."""
+
+    def __init__(self):
+        self.failures: list[str] = []
+        self.errors: list[str] = []
+        self.server_errors: Counter = Counter()
+        self.checks_run: Counter = Counter()
+        self.operations: set[str] = set()
+        self.phases_run: set[str] = set()
+
+    def record(self, event) -> None:
+        if isinstance(event, events.ScenarioFinished):
+            self._scenario(event.phase.value, event.recorder)
+        elif isinstance(event, events.NonFatalError):
+            self.errors.append(f"{event.label}: {event.value!r}")
+        elif isinstance(event, events.FatalError):
+            self.errors.append(repr(event.exception))
+        elif isinstance(event, events.PhaseFinished) and event.status != Status.SKIP:
+            self.phases_run.add(event.phase.name.value)
+
+    def _scenario(self, phase: str, recorder) -> None:
+        for interaction in recorder.interactions.values():
+            if interaction.response is not None and interaction.response.status_code >= 500:
+                self.server_errors[f"{interaction.request.method} {interaction.request.uri}"] += 1
+        for case_id, checks in recorder.checks.items():
+            operation = recorder.cases[case_id].value.operation.label
+            self.operations.add(operation)
+            for check in checks:
+                self.checks_run[check.name] += 1
+                if check.status == Status.FAILURE and check.failure_info is not None:
+                    failure = check.failure_info.failure
+                    self.failures.append(f"{phase} {operation} {check.name}: {failure.title}\n{failure.message}\n"
+                                         f"{check.failure_info.code_sample}")
+
+
+def run_engine(schema) -> EngineOutcome:
+    outcome = EngineOutcome()
+    for event in schemathesis.engine.from_schema(schema).execute():
+        outcome.record(event)
+    return outcome

@@ -8,9 +8,17 @@ from flask_smorest import Blueprint
 from orchestrator.definitions import ModelFile
 from orchestrator.errors import InvalidInput, NotFound
 from web.api.context import actor, engine
-from web.api.presenters import definitions_view, instance_view
+from web.api.presenters import definitions_view, instance_view, start_form_view
 from web.api.problems import PROBLEM
-from web.api.schemas import DefinitionSchema, DeployedSchema, InstanceSchema, ProblemSchema, StartArgs
+from web.api.schemas import (
+    DefinitionSchema,
+    DeployedSchema,
+    InstanceSchema,
+    ProblemSchema,
+    StartArgs,
+    StartFormArgs,
+    StartFormSchema,
+)
 
 blp = Blueprint("definitions", __name__, url_prefix="/api/v1", description="Deploy models and start processes")
 
@@ -26,6 +34,7 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data
 @blp.alt_response(422, description="The model was rejected; `errors` lists each problem", schema=ProblemSchema, content_type=PROBLEM)
 def deploy():
     """Deploy one or more .bpmn/.dmn files as one bundle (unchanged processes keep their version)."""
+    caller = actor()  # first: an anonymous caller hears 401, not what is wrong with the files
     files = request.files.getlist("files")
     if not files:
         raise InvalidInput("upload the models as multipart field 'files'", {"files": "at least one file is required"})
@@ -38,7 +47,7 @@ def deploy():
             models.append(ModelFile(name, upload.read().decode("utf-8")))
         except UnicodeDecodeError as exc:
             raise InvalidInput("models must be UTF-8", {"files": f"'{name}' is not UTF-8 text"}) from exc
-    return engine().deploy(models, actor=actor())
+    return engine().deploy(models, actor=caller)
 
 
 @blp.route("/process-definitions", methods=["GET"])
@@ -67,11 +76,22 @@ def get_definition_xml(key: str):
     return Response(engine().definition_xml(key), mimetype="application/xml")
 
 
+@blp.route("/process-definitions/<string:key>/start-form", methods=["GET"])
+@blp.arguments(StartFormArgs, location="query")
+@blp.response(200, StartFormSchema)
+def get_start_form(args, key: str):
+    """The fields a start checks (the start event's camunda:formData): send them as `variables` to /start."""
+    actor()
+    return start_form_view(*engine().start_fields(key, args["version"]))
+
+
 @blp.route("/process-definitions/<string:key>/start", methods=["POST"])
-@blp.arguments(StartArgs)
+@blp.arguments(StartArgs, required=False)
 @blp.response(201, InstanceSchema)
+@blp.alt_response(422, description="Missing or invalid variables (checked by the start form, see `start-form`); "
+                  "`errors` names each", schema=ProblemSchema, content_type=PROBLEM)
 @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {
-    "type": "string", "maxLength": 200}, "description": "A retried request with the same key returns the same instance"}])
+    "type": "string", "minLength": 1, "maxLength": 200}, "description": "A retried request with the same key returns the same instance"}])
 def start(args, key: str):
     """Start an instance of the latest (or given) version."""
     idempotency_key = request.headers.get("Idempotency-Key")

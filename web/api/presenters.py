@@ -26,21 +26,28 @@ def task_view(task: HumanTask, instance: ProcessInstance, definition: ProcessDef
     }
 
 
+def field_view(field: dict[str, Any]) -> dict[str, Any]:
+    """One form field as clients read it: type, required / read-only, enum values and the other constraints."""
+    rules = field.get("validation") or {}
+    return {
+        "id": field["id"], "label": field.get("label"), "type": field["type"],
+        "required": "required" in rules, "readonly": "readonly" in rules, "default": field.get("default"),
+        "options": field.get("options") or [],
+        "constraints": {k: v for k, v in rules.items() if k not in ("required", "readonly")},
+        "properties": field.get("properties") or {},
+    }
+
+
 def task_detail_view(task: HumanTask, instance: ProcessInstance, definition: ProcessDefinition) -> dict[str, Any]:
     """The task plus its form: each field with type, constraints and the current value of its variable."""
     variables = instance.variables or {}
-    form = []
-    for field in task.form or []:
-        rules = field.get("validation") or {}
-        form.append({
-            "id": field["id"], "label": field.get("label"), "type": field["type"],
-            "required": "required" in rules, "readonly": "readonly" in rules,
-            "default": field.get("default"), "value": variables.get(field["id"]),
-            "options": field.get("options") or [],
-            "constraints": {k: v for k, v in rules.items() if k not in ("required", "readonly")},
-            "properties": field.get("properties") or {},
-        })
+    form = [{**field_view(field), "value": variables.get(field["id"])} for field in task.form or []]
     return {**task_view(task, instance, definition), "form": form, "variables": variables}
+
+
+def start_form_view(definition: ProcessDefinition, fields: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"key": definition.key, "version": definition.version, "name": definition.name,
+            "form": [field_view(field) for field in fields]}
 
 
 def definitions_view(definitions: list[ProcessDefinition]) -> list[dict[str, Any]]:

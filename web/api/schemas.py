@@ -5,10 +5,21 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from orchestrator.authorization import KNOWN_ROLES
+from orchestrator.instances import VARIABLE_NAME
 from orchestrator.models import HumanTaskState, InstanceStatus, JobStatus
 from orchestrator.queries import MAX_PAGE
+from web.api.strict_json import JSON_VALUE_REF
 
 JSON_VALUE = fields.Raw(allow_none=True)
+# what a request may carry: the JSON the strict reading accepts (web/api/strict_json.py), so says the document
+JSON_INPUT = fields.Raw(allow_none=True, metadata={"allOf": [JSON_VALUE_REF]})
+
+
+def variables_field(**options) -> fields.Dict:
+    """Process variables sent in: names an expression can use (the engine checks them), JSON values."""
+    return fields.Dict(keys=fields.String(), values=JSON_INPUT,
+                       metadata={"propertyNames": {"pattern": VARIABLE_NAME.pattern}, **options.pop("metadata", {})},
+                       **options)
 
 
 class ProblemSchema(Schema):
@@ -57,7 +68,7 @@ class DefinitionSchema(Schema):
 
 class StartArgs(Schema):
     businessKey = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=dict)
+    variables = variables_field(load_default=dict)
     version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1))
 
 
@@ -100,17 +111,37 @@ class HistoryEventSchema(Schema):
     prevHash = fields.String(attribute="prev_hash")
 
 
-class FormFieldSchema(Schema):
+class FieldDescriptionSchema(Schema):
+    """A form field: its type, whether it is required, its enum values and the constraints a value must meet."""
+
     id = fields.String()
     label = fields.String(allow_none=True)
-    type = fields.String()
+    type = fields.String(metadata={"description": "string, textarea, long, double, boolean, date, enum or file"})
     required = fields.Boolean()
     readonly = fields.Boolean()
     default = JSON_VALUE
-    value = JSON_VALUE
-    options = fields.List(fields.Dict(keys=fields.String(), values=fields.String(allow_none=True)))
-    constraints = fields.Dict(keys=fields.String(), values=JSON_VALUE)
+    options = fields.List(fields.Dict(keys=fields.String(), values=fields.String(allow_none=True)),
+                          metadata={"description": "for enum fields: each allowed value (id) and its name"})
+    constraints = fields.Dict(keys=fields.String(), values=JSON_VALUE,
+                              metadata={"description": "minlength, maxlength, min, max, pattern"})
     properties = fields.Dict(keys=fields.String(), values=JSON_VALUE)
+
+
+class FormFieldSchema(FieldDescriptionSchema):
+    value = JSON_VALUE
+
+
+class StartFormSchema(Schema):
+    """What a start of this version checks: `variables` named by the field ids of `form`, typed and constrained."""
+
+    key = fields.String()
+    version = fields.Integer()
+    name = fields.String(allow_none=True)
+    form = fields.List(fields.Nested(FieldDescriptionSchema))
+
+
+class StartFormArgs(Schema):
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class TaskSchema(Schema):
@@ -157,7 +188,7 @@ class TaskListArgs(PageArgs):
 
 
 class CompleteArgs(Schema):
-    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=dict)
+    variables = variables_field(load_default=dict)
 
 
 class AssignArgs(Schema):
@@ -167,8 +198,9 @@ class AssignArgs(Schema):
 class MessageArgs(Schema):
     messageName = fields.String(required=True, validate=validate.Length(min=1, max=200))
     businessKey = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    correlationKeys = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=None, allow_none=True)
-    variables = fields.Dict(keys=fields.String(), values=JSON_VALUE, load_default=dict)
+    correlationKeys = variables_field(load_default=None, allow_none=True, metadata={
+        "minProperties": 1, "maxProperties": 1, "description": "exactly one variable name → value"})
+    variables = variables_field(load_default=dict)
 
 
 class CorrelationSchema(Schema):

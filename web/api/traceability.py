@@ -14,7 +14,7 @@ from web.extensions import db
 blp = Blueprint("traceability", __name__, url_prefix="/api/v1", description="Traceability (EPCIS-style events)")
 
 LOT = {"sku": fields.String(validate=validate.Length(max=100)), "lot": fields.String(validate=validate.Length(max=100)),
-       "quantity": fields.Float(allow_none=True)}
+       "quantity": fields.Float(allow_none=True, validate=validate.Range(min=0, max=1e12))}
 LotSchema = Schema.from_dict(LOT, name="TraceLot")
 
 
@@ -86,7 +86,7 @@ def record_events(batch):
 
 
 @blp.route("/recall-scope", methods=["POST"])
-@blp.arguments(ScopeArgs)
+@blp.arguments(ScopeArgs, required=False)
 @blp.response(200, ScopeSchema)
 def scope(args):
     """Compute the recall scope of suspect lots/serials (the same as the trace.recall_scope service task)."""

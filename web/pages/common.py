@@ -5,11 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_security import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from orchestrator.actors import Actor
+from orchestrator.errors import EngineError, Forbidden
 from orchestrator.service import Engine
 from web.auth.users import actor_for_user
 
@@ -20,6 +22,13 @@ def engine() -> Engine:
 
 def person() -> Actor:
     return actor_for_user(current_user)
+
+
+def refusal(exc: EngineError) -> str:
+    """What a person reads when a command refuses: a role's refusal in their language, else the engine's words."""
+    if isinstance(exc, Forbidden):
+        return _("Your role does not allow this; nothing was changed.")
+    return exc.message
 
 
 def check_csrf() -> None:

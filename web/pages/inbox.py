@@ -18,7 +18,7 @@ from orchestrator.models import HumanTask
 from orchestrator.queries import TASK_SORTS, TaskFilter
 from web.auth.users import groups_of
 from web.extensions import db
-from web.pages.common import engine, page_count, person, safe_next, signed_in_pages
+from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.models import SavedFilter
 
@@ -188,5 +188,5 @@ def _assignee_change(task_id: str, command, done: str):
         command()
         flash(done, "info")
     except EngineError as exc:
-        flash(exc.message, "error")
+        flash(refusal(exc), "error")
     return redirect(safe_next(request.form.get("next"), url_for("inbox.inbox")))

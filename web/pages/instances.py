@@ -11,7 +11,7 @@ from orchestrator.authorization import Permission, can
 from orchestrator.errors import EngineError, NotFound
 from orchestrator.models import InstanceStatus
 from orchestrator.queries import InstanceFilter
-from web.pages.common import engine, page_count, person, safe_next, signed_in_pages
+from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.inbox import case_models
 from web.pages.tasks import case_context
@@ -54,7 +54,7 @@ def add_comment(instance_id: str):
         engine().add_comment(instance_id, request.form.get("text", ""), actor=person())
         flash(_("Comment added."), "info")
     except EngineError as exc:
-        flash(exc.message, "error")
+        flash(refusal(exc), "error")
     return redirect(safe_next(request.form.get("next"), url_for("case_pages.instance_page", instance_id=instance_id)))
 
 
@@ -64,7 +64,7 @@ def retry_incident(incident_id: int):
         engine().retry_incident(incident_id, actor=person())
         flash(_("The job runs again."), "info")
     except EngineError as exc:
-        flash(exc.message, "error")
+        flash(refusal(exc), "error")
     return redirect(safe_next(request.form.get("next"), url_for("inbox.inbox")))
 
 

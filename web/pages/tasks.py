@@ -15,7 +15,7 @@ from orchestrator.errors import EngineError, InvalidInput, NotFound
 from orchestrator.models import HumanTask, JobStatus
 from web.auth.models import Group, User
 from web.extensions import db
-from web.pages.common import engine, person, signed_in_pages
+from web.pages.common import engine, person, refusal, signed_in_pages
 from web.pages.form_input import submitted_files, submitted_values
 from web.pages.inbox import sla_state, summary_of
 
@@ -81,7 +81,7 @@ def complete(task_id: str):
     except InvalidInput as exc:
         return _render_task(task_id, errors=exc.errors or {"_form": exc.message}, entered=values, status=422)
     except EngineError as exc:  # already completed, claimed by another, the case moved on
-        flash(exc.message, "error")
+        flash(refusal(exc), "error")
         return redirect(url_for("inbox.inbox"))
     flash(_("“%(name)s” completed.", name=task.name or task.element_id), "info")
     if request.form.get("after") == "next":
@@ -134,7 +134,7 @@ def start(key: str):
                                errors=exc.errors or {"_form": exc.message}), 422
     except EngineError as exc:
         return render_template("tasks/start.html", definition=definition, form=form, values=values,
-                               errors={"_form": exc.message}), exc.status
+                               errors={"_form": refusal(exc)}), exc.status
     flash(_("%(process)s %(key)s started.", process=definition.name or key, key=instance.business_key or ""), "info")
     following = _my_next_task(instance.id)
     if following is not None:
