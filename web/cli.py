@@ -18,7 +18,6 @@ from orchestrator.migrate import upgrade
 from orchestrator.settings import Settings
 from tasks.runtime import build_runtime, deploy_bundled_models
 from tasks.scheduler import run_scheduler
-from web.auth.users import add_group, create_user, ensure_roles_and_groups
 
 
 @click.group()
@@ -41,6 +40,7 @@ def serve(host: str, port: int, threads: int) -> None:
 
     from web.app import create_app
     from web.auth.demo import DEMO_PASSWORD, seed_demo_users
+    from web.auth.users import ensure_roles_and_groups
     from web.demo_instances import seed_demo_instances
 
     settings = Settings.from_env()
@@ -182,6 +182,8 @@ def user() -> None:
 @click.option("--role", "roles", multiple=True, default=("staff",), show_default=True)
 @click.option("--group", "groups", multiple=True)
 def user_create(email: str, password: str, roles: tuple[str, ...], groups: tuple[str, ...]) -> None:
+    from web.auth.users import create_user, ensure_roles_and_groups
+
     with _app_context() as app:
         datastore = app.extensions["security"].datastore
         ensure_roles_and_groups(datastore)
@@ -193,6 +195,8 @@ def user_create(email: str, password: str, roles: tuple[str, ...], groups: tuple
 @click.argument("email")
 @click.argument("group")
 def user_add_group(email: str, group: str) -> None:
+    from web.auth.users import add_group
+
     with _app_context() as app:
         datastore = app.extensions["security"].datastore
         person = datastore.find_user(email=email)

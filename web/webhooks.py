@@ -12,7 +12,6 @@ from typing import TypeVar
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
-from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,6 +106,8 @@ def sendgrid_events():
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return problem(413, "Payload Too Large", f"at most {MAX_BODY_BYTES} bytes")
     raw = request.get_data(cache=True)
+    from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader  # SDK only when used
+
     try:
         verify_sendgrid(settings.sendgrid_webhook_public_key, raw, request.headers.get(EventWebhookHeader.SIGNATURE),
                         request.headers.get(EventWebhookHeader.TIMESTAMP), now=engine.now(),

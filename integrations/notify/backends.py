@@ -1,54 +1,19 @@
-"""Where messages go: the outbox (stored as sent, no network) or Twilio and SendGrid through their SDKs.
+"""Where messages go: the outbox (stored as sent, no network) or Twilio and SendGrid (``providers``).
 
-Provider answers are sorted into the three outcomes a job understands: worth retrying (`TransientError`),
-refused for this one recipient (`RecipientRejected`, the rest of a campaign goes on) and refused for
-every message (`BusinessError` E_NOTIFY_CONFIG / E_NOTIFY_REJECTED: wrong credentials, bad sender).
+The provider SDKs are imported only when the providers backend is chosen, so commands such as
+``loopline db upgrade`` and the outbox default never load them.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import logging
-import re
-import urllib.error
 from dataclasses import dataclass
 from typing import Protocol
 
-import requests
-from python_http_client.exceptions import HTTPError as SendGridHTTPError
-from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Mail, To
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client as TwilioClient
-
 from integrations.config import NotifySettings
-from integrations.registry import BusinessError, TransientError
+from integrations.registry import BusinessError
 
-SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
 NOTIFICATION_ARG = "loopline_notification"  # SendGrid custom arg: comes back at the top of each event
-# Twilio errors that are about the sender or the account, not the recipient: no recipient would get through
-TWILIO_SENDER_ERRORS = frozenset({20003, 20404, 21212, 21603, 21606, 21659})
 INVALID_RECIPIENT = "E_INVALID_RECIPIENT"
-_AUTHORIZATION = re.compile(r"""(authorization['"]?\s*[:=]\s*['"]?)[^'"\r\n]*""", re.IGNORECASE)
-
-
-class RedactAuthorization(logging.Filter):
-    """Blank the value of any Authorization header a record shows; the record itself is kept."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _AUTHORIZATION.sub(r"\1[redacted]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-# SendGrid's HTTP client logs every request's headers, API key included, at DEBUG; Twilio's logs its
-# headers at INFO (it skips Authorization today — the filter keeps it so if that changes)
-for _sdk_logger in ("python_http_client.client", "twilio.http_client"):
-    logging.getLogger(_sdk_logger).addFilter(RedactAuthorization())
 
 
 @dataclass(frozen=True)
@@ -85,105 +50,12 @@ class OutboxBackend:
         return Receipt("outbox", f"outbox-{message.notification_id}")
 
 
-class ProvidersBackend:
-    """SMS through Twilio, e-mail through SendGrid; clients are built on first use and kept."""
-
-    def __init__(self, settings: NotifySettings):
-        self.settings = settings
-        self._twilio: TwilioClient | None = None
-        self._sendgrid: SendGridAPIClient | None = None
-
-    def send(self, message: OutgoingMessage) -> Receipt:
-        if message.channel == "sms":
-            return self._send_sms(message)
-        return self._send_email(message)
-
-    def twilio(self) -> TwilioClient:
-        if self._twilio is None:
-            if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token and self.settings.twilio_from):
-                raise BusinessError("E_NOTIFY_CONFIG", "SMS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM")
-            client = TwilioClient(self.settings.twilio_account_sid, self.settings.twilio_auth_token,
-                                  http_client=TwilioHttpClient(timeout=self.settings.timeout))
-            if self.settings.twilio_base_url:
-                client.api.base_url = self.settings.twilio_base_url.rstrip("/")
-            self._twilio = client
-        return self._twilio
-
-    def sendgrid(self) -> SendGridAPIClient:
-        if self._sendgrid is None:
-            if not self.settings.sendgrid_api_key:
-                raise BusinessError("E_NOTIFY_CONFIG", "e-mail needs SENDGRID_API_KEY")
-            client = SendGridAPIClient(self.settings.sendgrid_api_key,
-                                       host=self.settings.sendgrid_host.rstrip("/") or SENDGRID_DEFAULT_HOST)
-            client.client.timeout = self.settings.timeout
-            self._sendgrid = client
-        return self._sendgrid
-
-    def _send_sms(self, message: OutgoingMessage) -> Receipt:
-        sender = self.settings.twilio_from
-        origin = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
-        try:
-            sent = self.twilio().messages.create(
-                to=message.address, body=message.text,
-                status_callback=f"{self.settings.ack_base_url.rstrip('/')}/webhooks/twilio/status", **origin)
-        except (TwilioRestException, TwilioServiceException) as exc:
-            raise _twilio_error(exc) from None
-        except requests.RequestException as exc:
-            raise TransientError(f"Twilio unreachable: {type(exc).__name__}") from None
-        return Receipt("twilio", sent.sid)
-
-    def _send_email(self, message: OutgoingMessage) -> Receipt:
-        mail = Mail(from_email=self.settings.sendgrid_from, to_emails=To(message.address, message.name or None),
-                    subject=message.subject or "", plain_text_content=message.text, html_content=message.html)
-        mail.custom_arg = CustomArg(NOTIFICATION_ARG, message.notification_id)
-        try:
-            response = self.sendgrid().send(mail)
-        except SendGridHTTPError as exc:
-            raise _sendgrid_error(exc) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-            raise TransientError(f"SendGrid unreachable: {type(exc).__name__}") from None
-        headers = response.headers
-        return Receipt("sendgrid", headers.get("X-Message-Id") if headers is not None else None)
-
-
-def _twilio_error(exc: TwilioRestException | TwilioServiceException) -> Exception:
-    status, code = int(exc.status or 0), exc.code
-    summary = f"Twilio answered {status}" + (f" (error {code})" if code else "")
-    if status in (408, 429) or status >= 500:
-        return TransientError(summary)
-    if status in (401, 403) or code in TWILIO_SENDER_ERRORS:
-        return BusinessError("E_NOTIFY_CONFIG", f"{summary}: check the Twilio account and sender settings")
-    return RecipientRejected(INVALID_RECIPIENT, f"{summary}: {getattr(exc, 'msg', '') or 'recipient refused'}",
-                             {"providerCode": code})
-
-
-def _sendgrid_error(exc: SendGridHTTPError) -> Exception:
-    status = int(getattr(exc, "status_code", 0) or 0)
-    summary = f"SendGrid answered {status}"
-    if status in (408, 429) or status >= 500:
-        return TransientError(summary)
-    if status in (401, 403):
-        return BusinessError("E_NOTIFY_CONFIG", f"{summary}: check SENDGRID_API_KEY and the sender identity")
-    errors = _sendgrid_errors(exc)
-    if any(str(e.get("field") or "").startswith("personalizations") for e in errors):
-        details = "; ".join(str(e.get("message", "")) for e in errors)
-        return RecipientRejected(INVALID_RECIPIENT, f"{summary}: {details or 'recipient refused'}")
-    return BusinessError("E_NOTIFY_REJECTED", f"{summary}: " + "; ".join(str(e.get("message", "")) for e in errors))
-
-
-def _sendgrid_errors(exc: SendGridHTTPError) -> list[dict]:
-    try:
-        body = exc.body.decode("utf-8") if isinstance(exc.body, bytes) else str(exc.body or "")
-        errors = json.loads(body).get("errors") or []
-        return [e for e in errors if isinstance(e, dict)]
-    except (ValueError, AttributeError):
-        return []
-
-
 def make_backend(settings: NotifySettings) -> Backend:
     """The backend the settings name; unknown names fail at start-up rather than at the first message."""
     if settings.backend == "outbox":
         return OutboxBackend()
     if settings.backend == "providers":
+        from integrations.notify.providers import ProvidersBackend  # the SDKs load only when chosen
+
         return ProvidersBackend(settings)
     raise ValueError(f"LOOPLINE_NOTIFY_BACKEND must be outbox or providers, not {settings.backend!r}")

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
-from twilio.request_validator import RequestValidator
 
 from integrations.notify.acks import (  # noqa: F401  (re-exported: the ack page records through tracking)
     Acknowledgement,
@@ -66,6 +64,8 @@ def verify_twilio(auth_token: str, url: str, form: Mapping[str, Any], signature:
     """Check X-Twilio-Signature over the URL Twilio called and the posted form."""
     if not auth_token:
         raise WebhookRejected("Twilio status callbacks are not configured (TWILIO_AUTH_TOKEN is empty)")
+    from twilio.request_validator import RequestValidator  # the SDK loads only when a callback arrives
+
     if not signature or not RequestValidator(auth_token).validate(url, form, signature):
         raise WebhookRejected("X-Twilio-Signature does not match")
 
@@ -86,6 +86,8 @@ def verify_sendgrid(public_key: str, raw_body: bytes, signature: str | None, tim
         raise WebhookRejected(f"the timestamp is {int(age)} s old (at most {max_age_seconds} s)")
     if age < -FUTURE_SKEW_SECONDS:
         raise WebhookRejected("the timestamp is in the future")
+    from sendgrid.helpers.eventwebhook import EventWebhook  # the SDK loads only when an event arrives
+
     try:
         body = raw_body.decode("utf-8")
         base64.b64decode(signature, validate=True)

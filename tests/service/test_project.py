@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -63,3 +66,23 @@ def test_migrations_match_the_models(tmp_path):
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), combined)
     assert diff == []
+
+
+def test_db_upgrade_and_package_imports_load_no_provider_sdk(tmp_path):
+    """Twilio and SendGrid load only where the providers backend or a webhook needs them."""
+    probe = (
+        "import sys\n"
+        "import integrations, integrations.notify, orchestrator, tasks, web\n"
+        "from web.cli import main\n"
+        "try:\n"
+        "    main(['db', 'upgrade'])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'twilio', 'sendgrid', 'python_http_client'}))\n"
+    )
+    env = {**os.environ, "LOOPLINE_HOME": str(tmp_path), "DATABASE_URL": "", "CELERY_BROKER_URL": "",
+           "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
