@@ -8,7 +8,7 @@ the earliest timer, and element-level history events.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +68,7 @@ def json_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 def apply_effects(ctx: CommandContext, before: dict) -> None:
     """Write every row the workflow's new state implies; record element-level history."""
-    _record_element_changes(ctx, before)
+    record_element_changes(ctx, before)
     _sync_human_tasks(ctx)
     _sync_jobs(ctx)
     ended = ctx.instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
@@ -76,10 +76,11 @@ def apply_effects(ctx: CommandContext, before: dict) -> None:
     ctx.instance.next_timer_at = None if ended else next_timer_at(ctx.workflow)
 
 
-def _record_element_changes(ctx: CommandContext, before: dict) -> None:
+def record_element_changes(ctx: CommandContext, before: dict, tasks: Iterable | None = None) -> None:
+    """Record each element that finished since ``before`` (of ``tasks``, by default of the whole tree)."""
     changed = [
         task
-        for task in all_tasks(ctx.workflow)
+        for task in (all_tasks(ctx.workflow) if tasks is None else tasks)
         if task.state in FINISHED_STATES and before.get(task.id) != task.state
         and getattr(task.task_spec, "bpmn_id", None)
     ]

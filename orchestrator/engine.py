@@ -13,7 +13,7 @@ from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from integrations.config import IntegrationSettings
@@ -23,7 +23,7 @@ from orchestrator.breaker import Breakers
 from orchestrator.clock import Clock, SystemClock, using_clock
 from orchestrator.db import Database
 from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
-from orchestrator.effects import all_tasks, apply_effects, json_safe, snapshot
+from orchestrator.effects import all_tasks, apply_effects, json_safe, record_element_changes, snapshot
 from orchestrator.errors import Conflict, NotFound, ProcessError
 from orchestrator.expressions.script_pool import shared_pool
 from orchestrator.history import PendingEvent, append_events
@@ -34,6 +34,7 @@ from orchestrator.models import (
     ProcessDefinition,
     ProcessInstance,
 )
+from orchestrator.pruning import PruneWhileRunning, prune_finished_tasks
 from orchestrator.script_engine import SandboxedScriptEngine
 from orchestrator.serialization import StateSerializer
 from orchestrator.settings import Settings
@@ -45,26 +46,35 @@ JobWaker = Callable[[list[int]], None]
 
 @dataclass
 class CommandContext:
-    """Everything one command works on; effects and events are flushed by the engine at the end."""
+    """Everything one command works on; effects and events are flushed by the engine at the end.
+
+    `workflow` and `definition` are None in a command that does not restore the workflow (comments,
+    claims, job and incident bookkeeping)."""
 
     engine: EngineCore
     session: Session
     instance: ProcessInstance
-    workflow: BpmnWorkflow
-    definition: ParsedProcess
+    workflow: BpmnWorkflow | None
+    definition: ParsedProcess | None
     actor: Actor
     now: Any
     events: list[PendingEvent] = field(default_factory=list)
+    before: dict = field(default_factory=dict)  # task states when the command began, to tell what it finished
     new_job_ids: list[int] = field(default_factory=list)
 
     def record(self, type: str, element_id: str | None = None, task_id: str | None = None, **payload) -> None:
         self.events.append(PendingEvent(type, self.actor.name, element_id, task_id, json_safe(payload)))
 
+    def wake(self, job_ids: Iterable[int]) -> None:
+        """Have workers nudged for these jobs once the command's transaction has committed."""
+        self.new_job_ids.extend(job_ids)
+
     def run_engine(self) -> None:
         """Advance the workflow as far as it goes; a model error aborts the command (nothing changes)."""
         try:
             self.workflow.refresh_timers()
-            self.workflow.do_engine_steps()
+            pruner = PruneWhileRunning(self.workflow, lambda tasks: record_element_changes(self, self.before, tasks))
+            self.workflow.do_engine_steps(did_complete_task=pruner)
         except SpiffWorkflowException as exc:
             raise process_error(exc) from exc
 
@@ -151,28 +161,40 @@ class EngineCore:
         instance_id: str,
         actor: Actor,
         *,
-        statuses: tuple[str, ...] = (InstanceStatus.RUNNING,),
+        statuses: tuple[str, ...] | None = (InstanceStatus.RUNNING,),
         session: Session | None = None,
+        restore: bool = True,
     ) -> Iterator[CommandContext]:
-        """Lock the instance, restore its workflow, let the caller change it, then write every effect."""
+        """The one write path: lock the instance, restore its workflow, let the caller change it and record
+        events, write every effect (version+1, history, state), wake workers after commit.
+
+        Nothing else bumps an instance's version or appends its history. With `restore=False` the workflow is
+        neither loaded nor stored (comments, claims, job and incident bookkeeping) and the command writes
+        only if it recorded an event. `statuses=None` accepts any status. With an outer `session` the caller
+        commits, and workers are woken after that commit."""
         with self._transaction(session) as tx:
             row = tx.get(ProcessInstance, instance_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"process instance '{instance_id}' does not exist")
-            if row.status not in statuses:
+            if statuses is not None and row.status not in statuses:
                 raise Conflict(f"process instance '{instance_id}' is {row.status}", status=row.status)
+            if not restore:
+                ctx = CommandContext(self, tx, row, None, None, actor, self.now())
+                yield ctx
+                self._save_record(ctx)
+                self._wake_after_commit(tx, ctx.new_job_ids)
+                return
             parsed = self.definitions.get(tx, row.definition_id)
             with using_clock(self.clock):
                 workflow = self.serializer.loads(row.state, parsed.spec, parsed.subprocess_specs, self.script_engine)
                 ctx = CommandContext(self, tx, row, workflow, parsed, actor, self.now())
-                before = snapshot(workflow)
+                before = ctx.before = snapshot(workflow)
                 try:
                     yield ctx
                 except SpiffWorkflowException as exc:  # raised by task.run()/complete(), e.g. a timer value refused
                     raise process_error(exc) from exc
                 self._save(ctx, before)
-        if session is None:  # the caller owns the transaction and wakes workers after its commit
-            self._wake(ctx.new_job_ids)
+            self._wake_after_commit(tx, ctx.new_job_ids)
 
     @contextmanager
     def _transaction(self, session: Session | None) -> Iterator[Session]:
@@ -192,6 +214,7 @@ class EngineCore:
             row.ended_at = ctx.now
             ctx.record("instance_completed")
         apply_effects(ctx, before)
+        prune_finished_tasks(ctx.workflow)  # after the effects saw every task, before the state is stored
         old_version = row.version if expected_version is None else expected_version
         variables = current_variables(ctx.workflow)
         values = dict(
@@ -220,8 +243,24 @@ class EngineCore:
         ctx.session.merge(CaseSearch(instance_id=row.id, text=ctx.definition.search_text(row.business_key, variables)))
         append_events(ctx.session, row.id, ctx.now, ctx.events)
 
+    def _save_record(self, ctx: CommandContext) -> None:
+        """Write a command that left the workflow alone: version+1 and its history, if it recorded anything."""
+        if ctx.events:
+            ctx.instance.version += 1
+            append_events(ctx.session, ctx.instance.id, ctx.now, ctx.events)
+
+    def _wake_after_commit(self, session: Session, job_ids: list[int]) -> None:
+        """The one way to wake workers: once the rows are committed, so a worker never misses a job."""
+        if not job_ids:
+            return
+        job_ids = list(job_ids)
+
+        @event.listens_for(session, "after_commit", once=True)
+        def _after_commit(_session):
+            self._wake(job_ids)
+
     def _wake(self, job_ids: list[int]) -> None:
-        """Nudge workers after commit; a lost nudge is recovered by the relay sweep."""
+        """Nudge workers (only from `_wake_after_commit`); a lost nudge is recovered by the relay sweep."""
         if job_ids and self.wake is not None:
             try:
                 self.wake(list(job_ids))
