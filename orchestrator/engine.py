@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
@@ -68,6 +69,13 @@ class CommandContext:
     def wake(self, job_ids: Iterable[int]) -> None:
         """Have workers nudged for these jobs once the command's transaction has committed."""
         self.new_job_ids.extend(job_ids)
+
+    def find_task(self, task_id: str):
+        """The workflow's task with this id, or None (finished tasks are pruned from the tree)."""
+        try:
+            return self.workflow.get_task_from_id(UUID(task_id))
+        except TaskNotFoundException:
+            return None
 
     def run_engine(self) -> None:
         """Advance the workflow as far as it goes; a model error aborts the command (nothing changes)."""

@@ -7,7 +7,6 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
@@ -21,7 +20,6 @@ from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.errors import Conflict, EngineError, NotFound
-from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import Incident, InstanceStatus, Job, JobStatus, ProcessInstance
 from orchestrator.parser import extensions_of
 from orchestrator.settings import RetryPolicy
@@ -128,23 +126,20 @@ class JobCommands(EngineCore):
 
     def _pause(self, claimed: ClaimedJob, system: str, until) -> str:
         """Give the job back without spending an attempt; it runs again when the breaker lets it."""
-        now = self.now()
         with self.db.transaction() as session:
             job = self._job(session, claimed.id)
-            instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
-            session.refresh(job)
-            if job.status != JobStatus.RUNNING or job.locked_by != claimed.token:
-                return "dropped"
-            job.status = JobStatus.PENDING
-            job.attempts -= 1
-            job.paused_system = system
-            job.next_attempt_at = until or now
-            job.locked_until = None
-            job.enqueued_at = None
-            instance.version += 1
-            append_events(session, instance.id, now, [PendingEvent(
-                "job_paused", WORKER.name, job.element_id, job.task_id,
-                {"job_id": job.id, "system": system, "until": (until or now).isoformat()})])
+            with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+                session.refresh(job)
+                if job.status != JobStatus.RUNNING or job.locked_by != claimed.token:
+                    return "dropped"
+                job.status = JobStatus.PENDING
+                job.attempts -= 1
+                job.paused_system = system
+                job.next_attempt_at = until or ctx.now
+                job.locked_until = None
+                job.enqueued_at = None
+                ctx.record("job_paused", job.element_id, job.task_id, job_id=job.id, system=system,
+                           until=(until or ctx.now).isoformat())
         return "paused"
 
     def _report(self, command, claimed: ClaimedJob, **kwargs) -> str:
@@ -180,7 +175,6 @@ class JobCommands(EngineCore):
                 session.refresh(job)
                 task = self._held_task(ctx, job, token)
                 outcome = "dropped" if task is None else apply(ctx, job, task)
-        self._wake(ctx.new_job_ids)
         return outcome
 
     def _throw_bpmn_error(self, ctx: CommandContext, job: Job, task, code: str | None, error: str) -> str:
@@ -192,7 +186,7 @@ class JobCommands(EngineCore):
         if boundary is None:
             job.status = JobStatus.INCIDENT
             message = f"BPMN error '{code}' is not caught by a boundary event: {error}" if code else error
-            self._add_incident(ctx.session, job, message, ctx.events, ctx.actor)
+            add_incident(ctx, job, message)
             return "incident"
         job.status = JobStatus.FAILED
         event = BpmnEvent(ErrorEventDefinition(code, code=code), payload={"errorCode": code, "errorMessage": error})
@@ -204,67 +198,47 @@ class JobCommands(EngineCore):
         return "failed"
 
     def _fail_transient(self, job_id: int, token: str | None, error: str) -> str:
-        now = self.now()
         with self.db.transaction() as session:
             job = self._job(session, job_id)
-            if self._dropped_for_ended_instance(session, job):
-                return "dropped"
-            instance = session.get(ProcessInstance, job.instance_id)
-            session.refresh(job)
-            if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
-                return "dropped"
-            policy = self.settings.retry_policy(job.topic)
-            job.last_error = error
-            job.locked_until = None
-            instance.version += 1
-            if job.attempts >= policy.max_attempts:
-                job.status = JobStatus.INCIDENT
-                job.finished_at = now
-                events: list[PendingEvent] = []
-                self._add_incident(session, job, f"gave up after {job.attempts} attempts: {error}", events, WORKER)
-                append_events(session, instance.id, now, events)
-                return "incident"
-            delay = backoff_delay(job.attempts, policy)
-            job.status = JobStatus.PENDING
-            job.next_attempt_at = now + timedelta(seconds=delay)
-            job.enqueued_at = None
-            append_events(session, instance.id, now, [PendingEvent(
-                "job_retry_scheduled", WORKER.name, job.element_id, job.task_id,
-                {"job_id": job.id, "attempt": job.attempts, "delay_seconds": round(delay, 3), "error": error},
-            )])
-            return "retry"
+            with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+                if _drop_for_ended_instance(ctx, job):
+                    return "dropped"
+                session.refresh(job)
+                if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
+                    return "dropped"
+                policy = self.settings.retry_policy(job.topic)
+                job.last_error = error
+                job.locked_until = None
+                if job.attempts >= policy.max_attempts:
+                    job.status = JobStatus.INCIDENT
+                    job.finished_at = ctx.now
+                    add_incident(ctx, job, f"gave up after {job.attempts} attempts: {error}")
+                    return "incident"
+                delay = backoff_delay(job.attempts, policy)
+                job.status = JobStatus.PENDING
+                job.next_attempt_at = ctx.now + timedelta(seconds=delay)
+                job.enqueued_at = None
+                ctx.record("job_retry_scheduled", job.element_id, job.task_id, job_id=job.id, attempt=job.attempts,
+                           delay_seconds=round(delay, 3), error=error)
+                return "retry"
 
     def _dropped_for_ended_instance(self, session: Session, job: Job) -> bool:
         """True (after recording it) when the instance ended while the job ran: the result has nowhere to go."""
-        instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
-        if instance.status not in ENDED:
-            return False
-        session.refresh(job)
-        if job.status in (JobStatus.RUNNING, JobStatus.PENDING):
-            job.status = JobStatus.CANCELLED
-            job.finished_at = self.now()
-            job.locked_until = None
-        instance.version += 1
-        append_events(session, instance.id, self.now(), [PendingEvent(
-            "job_result_dropped", WORKER.name, job.element_id, job.task_id,
-            {"job_id": job.id, "reason": f"instance is {instance.status}"})])
-        return True
+        with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+            return _drop_for_ended_instance(ctx, job)
 
     def open_incident(self, job_id: int, message: str, *, token: str | None = None) -> None:
         """Park a job whose outcome the process could not take (its instance is left as it was)."""
         with self.db.transaction() as session:
             job = self._job(session, job_id)
-            instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
-            session.refresh(job)
-            if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
-                return
-            job.status = JobStatus.INCIDENT
-            job.locked_until = None
-            job.last_error = message
-            instance.version += 1
-            events: list[PendingEvent] = []
-            self._add_incident(session, job, message, events, WORKER)
-            append_events(session, instance.id, self.now(), events)
+            with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+                session.refresh(job)
+                if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
+                    return
+                job.status = JobStatus.INCIDENT
+                job.locked_until = None
+                job.last_error = message
+                add_incident(ctx, job, message)
 
     def retry_incident(self, incident_id: int, *, actor: Actor) -> Incident:
         """Resolve an incident by running its job again from attempt one."""
@@ -273,41 +247,29 @@ class JobCommands(EngineCore):
             incident = session.get(Incident, incident_id)
             if incident is None:
                 raise NotFound(f"incident {incident_id} does not exist")
-            instance = session.get(ProcessInstance, incident.instance_id, with_for_update=True)
-            session.refresh(incident)
-            if incident.resolved_at is not None:
-                raise Conflict(f"incident {incident_id} is already resolved")
-            now = self.now()
-            if incident.job_id is None:  # a timer whose path failed: let the sweep fire it again now
-                return self._retry_timer_incident(session, instance, incident, actor, now)
-            job = session.get(Job, incident.job_id)
-            if job is None or job.status != JobStatus.INCIDENT:
-                raise Conflict(f"incident {incident_id} has no job waiting to be retried")
-            job.status = JobStatus.PENDING
-            job.attempts = 0
-            job.next_attempt_at = now
-            job.enqueued_at = now
-            job.finished_at = None
-            incident.resolved_at = now
-            incident.resolved_by = actor.name
-            instance.version += 1
-            append_events(session, instance.id, now, [PendingEvent(
-                "incident_retried", actor.name, job.element_id, job.task_id, {"incident_id": incident.id, "job_id": job.id}
-            )])
-        self._wake([job.id])
+            with self._command(incident.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
+                session.refresh(incident)
+                if incident.resolved_at is not None:
+                    raise Conflict(f"incident {incident_id} is already resolved")
+                if incident.job_id is None:  # a timer whose path failed: let the sweep fire it again now
+                    _retry_timer_incident(ctx, incident)
+                else:
+                    self._retry_job_incident(ctx, incident)
         return incident
 
-    def _retry_timer_incident(self, session: Session, instance: ProcessInstance, incident: Incident,
-                              actor: Actor, now) -> Incident:
-        if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
-            raise Conflict(f"process instance '{instance.id}' is {instance.status}", status=instance.status)
-        instance.next_timer_at = now
-        instance.version += 1
-        incident.resolved_at = now
-        incident.resolved_by = actor.name
-        append_events(session, instance.id, now, [PendingEvent(
-            "incident_retried", actor.name, incident.element_id, None, {"incident_id": incident.id})])
-        return incident
+    def _retry_job_incident(self, ctx: CommandContext, incident: Incident) -> None:
+        job = ctx.session.get(Job, incident.job_id)
+        if job is None or job.status != JobStatus.INCIDENT:
+            raise Conflict(f"incident {incident.id} has no job waiting to be retried")
+        job.status = JobStatus.PENDING
+        job.attempts = 0
+        job.next_attempt_at = ctx.now
+        job.enqueued_at = ctx.now
+        job.finished_at = None
+        incident.resolved_at = ctx.now
+        incident.resolved_by = ctx.actor.name
+        ctx.record("incident_retried", job.element_id, job.task_id, incident_id=incident.id, job_id=job.id)
+        ctx.wake([job.id])
 
     def _job(self, session: Session, job_id: int) -> Job:
         job = session.get(Job, job_id)
@@ -321,7 +283,7 @@ class JobCommands(EngineCore):
             ctx.record("job_result_dropped", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
                        reason=f"job is {job.status} and no longer held by this worker")
             return None
-        task = ctx.workflow.get_task_from_id(UUID(job.task_id))
+        task = ctx.find_task(job.task_id)
         if task is None or task.state != TaskState.STARTED:
             state = TaskState.get_name(task.state) if task is not None else "gone"
             job.status = JobStatus.CANCELLED
@@ -332,18 +294,40 @@ class JobCommands(EngineCore):
             return None
         return task
 
-    def _add_incident(self, session: Session, job: Job, message: str, events: list[PendingEvent], actor: Actor) -> None:
-        add_incident(session, job, message, events, actor, self.now())
 
-
-def add_incident(session: Session, job: Job, message: str, events: list[PendingEvent], actor: Actor, now) -> None:
-    """Open an incident for `job` and queue its history event; the caller sets the job's status."""
+def add_incident(ctx: CommandContext, job: Job, message: str) -> None:
+    """Open an incident for `job` and record it in the command; the caller sets the job's status."""
     incident = Incident(instance_id=job.instance_id, job_id=job.id, element_id=job.element_id,
-                        message=message, created_at=now)
-    session.add(incident)
-    session.flush()
-    events.append(PendingEvent("incident_opened", actor.name, job.element_id, job.task_id,
-                               {"incident_id": incident.id, "job_id": job.id, "message": message}))
+                        message=message, created_at=ctx.now)
+    ctx.session.add(incident)
+    ctx.session.flush()
+    ctx.record("incident_opened", job.element_id, job.task_id, incident_id=incident.id, job_id=job.id,
+               message=message)
+
+
+def _drop_for_ended_instance(ctx: CommandContext, job: Job) -> bool:
+    """True (after recording it) when the instance ended while the job ran: the result has nowhere to go."""
+    if ctx.instance.status not in ENDED:
+        return False
+    ctx.session.refresh(job)
+    if job.status in (JobStatus.RUNNING, JobStatus.PENDING):
+        job.status = JobStatus.CANCELLED
+        job.finished_at = ctx.now
+        job.locked_until = None
+    ctx.record("job_result_dropped", job.element_id, job.task_id, job_id=job.id,
+               reason=f"instance is {ctx.instance.status}")
+    return True
+
+
+def _retry_timer_incident(ctx: CommandContext, incident: Incident) -> None:
+    """Let the sweep fire the failed timer again now."""
+    instance = ctx.instance
+    if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+        raise Conflict(f"process instance '{instance.id}' is {instance.status}", status=instance.status)
+    instance.next_timer_at = ctx.now
+    incident.resolved_at = ctx.now
+    incident.resolved_by = ctx.actor.name
+    ctx.record("incident_retried", incident.element_id, incident_id=incident.id)
 
 
 def _error_boundary(task, code: str | None):

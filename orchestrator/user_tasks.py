@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import select
@@ -12,10 +11,9 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.attachments import Upload, store_uploads
 from orchestrator.authorization import Permission, can_act_on_task, can_see_task, require
-from orchestrator.engine import EngineCore
+from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
-from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import HumanTask, HumanTaskState, ProcessInstance
 
 
@@ -39,7 +37,7 @@ class UserTaskCommands(EngineCore):
             with self._command(row.instance_id, actor, session=session) as ctx:
                 session.refresh(row)  # re-read under the instance lock
                 _check_open(row, actor)
-                task = ctx.workflow.get_task_from_id(UUID(task_id))
+                task = ctx.find_task(task_id)
                 if task is None or task.state != TaskState.READY:
                     raise Conflict(f"task '{task_id}' is not waiting for completion")
                 clean = self._checked_values(session, row.form, values, uploads, actor, row.instance_id, task_id,
@@ -51,7 +49,6 @@ class UserTaskCommands(EngineCore):
                 row.completed_by = actor.name
                 ctx.record("task_completed", element_id=row.element_id, task_id=task_id, values=clean)
                 ctx.run_engine()
-        self._wake(ctx.new_job_ids)
         return row
 
     def _checked_values(self, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,
@@ -94,36 +91,40 @@ class UserTaskCommands(EngineCore):
         require(actor, Permission.WORK_TASKS)
         with self.db.transaction() as session:
             row = self._visible_task(session, task_id, actor)
-            instance = session.get(ProcessInstance, row.instance_id, with_for_update=True)
-            session.refresh(row)
-            if row.state != HumanTaskState.READY:
-                raise Conflict(f"task '{task_id}' is {row.state}")
-            if event == "task_claimed":
-                _check_may_act(row, actor, ignore_assignee=True)
-                if row.assignee and row.assignee != actor.name:
-                    raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
-            elif event == "task_unclaimed":
-                if row.assignee != actor.name:  # releasing one's own claim needs no group; anything else does
-                    _check_may_act(row, actor, ignore_assignee=True)
-                if row.assignee and row.assignee != actor.name and not actor.roles & {"admin", "system"}:
-                    raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
-            else:
-                _check_may_act(row, actor, ignore_assignee=True)
-                privileged = bool(actor.roles & {"admin", "system"})
-                if row.assignee and row.assignee not in (actor.name, assignee) and not privileged:
-                    raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
-                if assignee_groups is not None and not privileged and assignee not in (row.candidate_users or []) \
-                        and not assignee_groups & set(row.candidate_groups or []):
-                    raise InvalidInput("the person is not in the task's groups", {
-                        "user": f"{assignee} is not in {', '.join(row.candidate_groups or []) or 'any group'}"})
-            previous = row.assignee
-            row.assignee = assignee
-            row.claimed_at = self.now() if assignee else None
-            instance.version += 1
-            append_events(session, instance.id, self.now(), [
-                PendingEvent(event, actor.name, row.element_id, row.id, {"assignee": assignee, "previous": previous})
-            ])
+            with self._command(row.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
+                session.refresh(row)  # re-read under the instance lock
+                _change_assignee(ctx, row, assignee, event, assignee_groups)
         return row
+
+
+def _change_assignee(ctx: CommandContext, row: HumanTask, assignee: str | None, event: str,
+                     assignee_groups: frozenset[str] | None) -> None:
+    """Check the actor may hand the task over this way, then record who holds it now."""
+    task_id, actor = row.id, ctx.actor
+    if row.state != HumanTaskState.READY:
+        raise Conflict(f"task '{task_id}' is {row.state}")
+    if event == "task_claimed":
+        _check_may_act(row, actor, ignore_assignee=True)
+        if row.assignee and row.assignee != actor.name:
+            raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
+    elif event == "task_unclaimed":
+        if row.assignee != actor.name:  # releasing one's own claim needs no group; anything else does
+            _check_may_act(row, actor, ignore_assignee=True)
+        if row.assignee and row.assignee != actor.name and not actor.roles & {"admin", "system"}:
+            raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
+    else:
+        _check_may_act(row, actor, ignore_assignee=True)
+        privileged = bool(actor.roles & {"admin", "system"})
+        if row.assignee and row.assignee not in (actor.name, assignee) and not privileged:
+            raise Conflict(f"task '{task_id}' is claimed by {row.assignee}", assignee=row.assignee)
+        if assignee_groups is not None and not privileged and assignee not in (row.candidate_users or []) \
+                and not assignee_groups & set(row.candidate_groups or []):
+            raise InvalidInput("the person is not in the task's groups", {
+                "user": f"{assignee} is not in {', '.join(row.candidate_groups or []) or 'any group'}"})
+    previous = row.assignee
+    row.assignee = assignee
+    row.claimed_at = ctx.now if assignee else None
+    ctx.record(event, row.element_id, row.id, assignee=assignee, previous=previous)
 
 
 def _check_open(row: HumanTask, actor: Actor) -> None:
