@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+# The one metadata of every table (engine, integrations, web): what migrations compare against.
+SCHEMA = MetaData()
+
 
 class IntegrationsBase(DeclarativeBase):
-    """Metadata of the integrations' tables; migrated together with the engine's."""
+    """Declarative base of the integrations' tables, in the one shared metadata."""
+
+    metadata = SCHEMA
 
 
 class UTCDateTime(TypeDecorator):

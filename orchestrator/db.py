@@ -13,13 +13,15 @@ from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from integrations.db import UTCDateTime  # noqa: F401  (one column type for every table)
+from integrations.db import SCHEMA, UTCDateTime  # noqa: F401  (one metadata and one column type for every table)
 
 log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
-    """Declarative base shared by every table, so one metadata describes the schema."""
+    """Declarative base of the engine's (and the web layer's) tables, in the one shared metadata."""
+
+    metadata = SCHEMA
 
 
 def make_engine(url: str) -> Engine:
@@ -93,8 +95,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self.read_sessions = sessionmaker(self.engine.execution_options(loopline_readonly=True),
-                                          expire_on_commit=False)
+        # the same pool, with SQLite's plain (deferred) BEGIN: for readers and for the web layer's
+        # sessions, which must not hold the write lock a command of the same request needs
+        self.deferred_engine = self.engine.execution_options(loopline_readonly=True)
+        self.read_sessions = sessionmaker(self.deferred_engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:

@@ -19,11 +19,9 @@ from web.auth.oidc import init_oidc
 from web.auth.security import init_security
 from web.auth.throttle import init_login_throttle
 from web.browser_security import init_browser_security
-from web.extensions import api, db
+from web.extensions import ENGINE_KEY, api, db
 from web.i18n import init_i18n
 from web.pages import init_pages
-
-ENGINE_KEY = "loopline.engine"
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -34,7 +32,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         SECRET_KEY=settings.secret_key or instance_secret_key(settings.home),
         LOOPLINE_SETTINGS=settings,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         # a form with a few photos fits; larger bodies are refused before they are read
         MAX_CONTENT_LENGTH=4 * settings.attachment_max_bytes + 1024 * 1024,
         # a form left open on a tablet for hours must still submit: the token lives as long as the session

@@ -134,10 +134,11 @@ def apikey_create(name: str, role: str, groups: tuple[str, ...], expires_in_days
     from datetime import timedelta
 
     from web.auth.apikeys import create_api_key
+    from web.extensions import ENGINE_KEY
     from web.extensions import db as web_db
 
     with _app_context() as app:
-        now = app.extensions["loopline.engine"].now()
+        now = app.extensions[ENGINE_KEY].now()
         expires = now + timedelta(days=expires_in_days) if expires_in_days else None
         issued = _run(lambda: create_api_key(web_db.session, name, role, created_by="cli", now=now,
                                              groups=list(groups), expires_at=expires))
@@ -163,10 +164,11 @@ def apikey_list() -> None:
 @click.argument("key_id", type=int)
 def apikey_revoke(key_id: int) -> None:
     from web.auth.apikeys import revoke_api_key
+    from web.extensions import ENGINE_KEY
     from web.extensions import db as web_db
 
     with _app_context() as app:
-        _run(lambda: revoke_api_key(web_db.session, key_id, app.extensions["loopline.engine"].now()))
+        _run(lambda: revoke_api_key(web_db.session, key_id, app.extensions[ENGINE_KEY].now()))
         web_db.session.commit()
         click.echo(f"API key {key_id} revoked")
 

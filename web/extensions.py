@@ -43,6 +43,16 @@ def _property_names(converter, field, **kwargs) -> dict:
     return {"propertyNames": field.metadata["propertyNames"]} if "propertyNames" in field.metadata else {}
 
 
-db = SQLAlchemy(model_class=Base)
+ENGINE_KEY = "loopline.engine"
+
+
+class EngineSharingSQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy whose sessions draw on the engine's own connection pool: one pool per process."""
+
+    def _make_engine(self, bind_key, options, app):
+        return app.extensions[ENGINE_KEY].db.deferred_engine
+
+
+db = EngineSharingSQLAlchemy(model_class=Base)
 security = Security()
 api = ProblemApi()

@@ -14,7 +14,7 @@ from integrations.notify.acks import redact_ack_links
 from integrations.notify.models import Notification
 from orchestrator.authorization import Permission, can
 from web.auth.users import actor_for_user
-from web.extensions import db
+from web.extensions import ENGINE_KEY, db
 
 pages = Blueprint("operations_pages", __name__, url_prefix="/operations")
 ROWS = 200
@@ -32,7 +32,7 @@ def _signed_in_operator():
 @pages.get("/")
 def overview():
     """What the embedded default did instead of calling outside systems, and how those systems are doing."""
-    engine = current_app.extensions["loopline.engine"]
+    engine = current_app.extensions[ENGINE_KEY]
     live_links = can(actor_for_user(current_user), Permission.CORRELATE)
     return render_template(
         "operations/overview.html",

@@ -25,10 +25,10 @@ from integrations.notify.tracking import (
 )
 from orchestrator.service import Engine
 from web.api.problems import problem
+from web.extensions import ENGINE_KEY
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 5 * 1024 * 1024
-ENGINE_KEY = "loopline.engine"
 T = TypeVar("T")
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")

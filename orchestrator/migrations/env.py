@@ -4,14 +4,13 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from integrations import local_models  # noqa: F401  (the local backends' tables)
-from integrations.db import IntegrationsBase
 from integrations.notify import models as notify_models  # noqa: F401
 from integrations.traceability import models as trace_models  # noqa: F401
 from orchestrator import models  # noqa: F401  (registers the tables)
 from orchestrator.db import Base
 
-# the web layer's tables (people, API keys) are in Base.metadata when the caller imported them
-METADATA = [Base.metadata, IntegrationsBase.metadata]
+# one metadata for every table; the web layer's (people, API keys) are in it when the caller imported them
+METADATA = Base.metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

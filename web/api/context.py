@@ -7,13 +7,14 @@ from flask import current_app
 from orchestrator.actors import Actor
 from orchestrator.service import Engine
 from web.auth.current import require_actor
+from web.extensions import ENGINE_KEY
 
 ERRORS = {"401": {"description": "Not signed in / no valid API key"},
           "403": {"description": "The role does not allow this"}}
 
 
 def engine() -> Engine:
-    return current_app.extensions["loopline.engine"]
+    return current_app.extensions[ENGINE_KEY]
 
 
 def actor() -> Actor:

@@ -9,7 +9,7 @@ from orchestrator.actors import Actor
 from orchestrator.errors import EngineError
 from web.auth.apikeys import actor_for_token
 from web.auth.users import actor_for_user
-from web.extensions import db
+from web.extensions import ENGINE_KEY, db
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -25,7 +25,7 @@ def current_actor() -> Actor | None:
     actor = None
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        now = current_app.extensions["loopline.engine"].now()
+        now = current_app.extensions[ENGINE_KEY].now()
         actor = actor_for_token(db.session, header[7:].strip(), now)
         if actor is None:
             raise Unauthenticated("the API key is unknown, revoked or expired")

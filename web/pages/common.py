@@ -14,10 +14,11 @@ from orchestrator.actors import Actor
 from orchestrator.errors import EngineError, Forbidden
 from orchestrator.service import Engine
 from web.auth.users import actor_for_user
+from web.extensions import ENGINE_KEY
 
 
 def engine() -> Engine:
-    return current_app.extensions["loopline.engine"]
+    return current_app.extensions[ENGINE_KEY]
 
 
 def person() -> Actor:
