@@ -6,8 +6,7 @@ from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.engine import EngineCore
 from orchestrator.errors import InvalidInput
-from orchestrator.history import PendingEvent, append_events
-from orchestrator.models import HistoryEvent, ProcessInstance
+from orchestrator.models import HistoryEvent
 
 MAX_COMMENT = 4000
 COMMENT_EVENT = "comment_added"
@@ -24,10 +23,8 @@ class CommentCommands(EngineCore):
         if len(text) > MAX_COMMENT or "\x00" in text:
             raise InvalidInput("invalid comment", {"text": f"at most {MAX_COMMENT} characters, no NUL"})
         self.instance_for(actor, instance_id)  # NotFound when the actor may not read the case
-        with self.db.transaction() as session:
-            instance = session.get(ProcessInstance, instance_id, with_for_update=True)
-            instance.version += 1
-            append_events(session, instance_id, self.now(), [PendingEvent(COMMENT_EVENT, actor.name, payload={"text": text})])
+        with self._command(instance_id, actor, statuses=None, restore=False) as ctx:
+            ctx.record(COMMENT_EVENT, text=text)
 
     def comments_of(self, actor: Actor, instance_id: str) -> list[HistoryEvent]:
         return [e for e in self.history_for(actor, instance_id) if e.type == COMMENT_EVENT]

@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,6 @@ from orchestrator.effects import all_tasks
 from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.errors import Conflict, InvalidInput, NotFound, ProcessError
 from orchestrator.forms import FormValidationError, check_start_variables
-from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessDefinition, ProcessInstance
 from orchestrator.parser import MessageEventDefinition
 
@@ -179,15 +178,6 @@ class InstanceCommands(EngineCore):
         self._wake_after_commit(session, ctx.new_job_ids)
         return row
 
-    def _wake_after_commit(self, session: Session, job_ids: list[int]) -> None:
-        """Enqueue only once the rows are committed, so a worker never sees a job that is not there."""
-        if not job_ids:
-            return
-
-        @event.listens_for(session, "after_commit", once=True)
-        def _after_commit(_session):
-            self._wake(job_ids)
-
     def cancel_instance(self, instance_id: str, *, actor: Actor, reason: str = "") -> ProcessInstance:
         """Cancel a running or suspended instance: its open tasks and pending jobs are cancelled."""
         require(actor, Permission.MANAGE_INSTANCES)
@@ -201,33 +191,27 @@ class InstanceCommands(EngineCore):
     def suspend_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
         """Stop timers firing and jobs starting until resumed; tasks stay where they are."""
         require(actor, Permission.MANAGE_INSTANCES)
-        with self.db.transaction() as session:
-            row = self._set_status(session, instance_id, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
-            self._record(session, row, actor, "instance_suspended")
-        return row
+        with self._command(instance_id, actor, statuses=None, restore=False) as ctx:
+            _set_status(ctx, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
+            ctx.record("instance_suspended")
+        return ctx.instance
 
     def resume_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
         require(actor, Permission.MANAGE_INSTANCES)
-        with self.db.transaction() as session:
-            row = self._set_status(session, instance_id, InstanceStatus.SUSPENDED, InstanceStatus.RUNNING)
+        with self._command(instance_id, actor, statuses=None, restore=False) as ctx:
+            _set_status(ctx, InstanceStatus.SUSPENDED, InstanceStatus.RUNNING)
             # jobs that were held back are picked up again by the relay sweep
-            session.execute(
+            ctx.session.execute(
                 update(Job)
                 .where(Job.instance_id == instance_id, Job.status == JobStatus.PENDING)
                 .values(enqueued_at=None)
             )
-            self._record(session, row, actor, "instance_resumed")
-        return row
+            ctx.record("instance_resumed")
+        return ctx.instance
 
-    def _set_status(self, session: Session, instance_id: str, expected: str, new: str) -> ProcessInstance:
-        row = session.get(ProcessInstance, instance_id, with_for_update=True)
-        if row is None:
-            raise NotFound(f"process instance '{instance_id}' does not exist")
-        if row.status != expected:
-            raise Conflict(f"process instance '{instance_id}' is {row.status}, not {expected}", status=row.status)
-        row.status = new
-        row.version += 1
-        return row
 
-    def _record(self, session: Session, row: ProcessInstance, actor: Actor, type: str, **payload) -> None:
-        append_events(session, row.id, self.now(), [PendingEvent(type, actor.name, payload=payload)])
+def _set_status(ctx: CommandContext, expected: str, new: str) -> None:
+    row = ctx.instance
+    if row.status != expected:
+        raise Conflict(f"process instance '{row.id}' is {row.status}, not {expected}", status=row.status)
+    row.status = new

@@ -72,7 +72,6 @@ class MessageCommands(InstanceCommands):
                 row = self._start(session, definition, actor, business_key, variables, idempotency_key,
                                   message=(name, variables))
                 result = Correlation(row.id, started=True)
-        self._wake(ctx.new_job_ids if waiting else [])
         return result
 
     def _waiting_instances(self, session: Session, name: str, business_key: str | None,

@@ -7,8 +7,7 @@ from datetime import timedelta
 from sqlalchemy import exists, or_, select, update
 
 from orchestrator.actors import Actor
-from orchestrator.engine import EngineCore
-from orchestrator.history import PendingEvent, append_events
+from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.jobs import add_incident
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessInstance
 
@@ -36,7 +35,7 @@ class RelayCommands(EngineCore):
             ))
             if job_ids:
                 session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=now))
-        self._wake(job_ids)
+            self._wake_after_commit(session, job_ids)
         return job_ids
 
     def _release_expired_leases(self, limit: int) -> None:
@@ -48,27 +47,25 @@ class RelayCommands(EngineCore):
                 select(Job).where(Job.status == JobStatus.RUNNING, Job.locked_until < now).limit(limit)
             ))
             for job in expired:
-                instance = session.get(ProcessInstance, job.instance_id, with_for_update=True)
-                session.refresh(job)
-                if job.status != JobStatus.RUNNING or job.locked_until >= now:
-                    continue
-                job.locked_by = None
-                job.locked_until = None
-                events = [PendingEvent("job_lease_expired", RELAY.name, job.element_id, job.task_id,
-                                       {"job_id": job.id, "attempt": job.attempts})]
-                if job.attempts >= self.settings.retry_policy(job.topic).max_attempts:
-                    self._park_poison_job(session, instance, job, events, now)
-                else:
-                    job.status = JobStatus.PENDING
-                    job.enqueued_at = None
-                    job.last_error = "worker lost (lease expired); job released for another attempt"
-                append_events(session, job.instance_id, now, events)
+                with self._command(job.instance_id, RELAY, session=session, statuses=None, restore=False) as ctx:
+                    session.refresh(job)
+                    if job.status != JobStatus.RUNNING or job.locked_until >= now:
+                        continue
+                    job.locked_by = None
+                    job.locked_until = None
+                    ctx.record("job_lease_expired", job.element_id, job.task_id, job_id=job.id, attempt=job.attempts)
+                    if job.attempts >= self.settings.retry_policy(job.topic).max_attempts:
+                        _park_poison_job(ctx, job)
+                    else:
+                        job.status = JobStatus.PENDING
+                        job.enqueued_at = None
+                        job.last_error = "worker lost (lease expired); job released for another attempt"
 
-    def _park_poison_job(self, session, instance: ProcessInstance, job: Job, events: list[PendingEvent], now) -> None:
-        """Every attempt lost its worker: open an incident so the job is not handed to the next worker."""
-        job.status = JobStatus.INCIDENT
-        job.finished_at = now
-        job.last_error = (f"worker lost on each of {job.attempts} attempts (lease expired every time); "
-                          "not retried so it cannot take down more workers")
-        instance.version += 1
-        add_incident(session, job, job.last_error, events, RELAY, now)
+
+def _park_poison_job(ctx: CommandContext, job: Job) -> None:
+    """Every attempt lost its worker: open an incident so the job is not handed to the next worker."""
+    job.status = JobStatus.INCIDENT
+    job.finished_at = ctx.now
+    job.last_error = (f"worker lost on each of {job.attempts} attempts (lease expired every time); "
+                      "not retried so it cannot take down more workers")
+    add_incident(ctx, job, job.last_error)

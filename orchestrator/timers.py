@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from orchestrator.actors import Actor
 from orchestrator.engine import EngineCore
 from orchestrator.errors import EngineError
-from orchestrator.history import PendingEvent, append_events
 from orchestrator.models import Incident, InstanceStatus, ProcessInstance
 
 TIMER = Actor.system("timer")
@@ -59,27 +58,22 @@ class TimerCommands(EngineCore):
                 self._park_failed_timer(instance_id, f"{type(exc).__name__}: {exc}", None)
                 continue
             fired.append(instance_id)
-            self._wake(ctx.new_job_ids)
         return fired
 
     def _park_failed_timer(self, instance_id: str, message: str, element_id: str | None) -> None:
         """A timer whose path fails (a crashing script, a bad value) opens an incident and stops firing,
         so the sweep neither spins on it nor repeats the failure; retrying the incident fires it again."""
-        now = self.now()
-        with self.db.transaction() as session:
-            row = session.get(ProcessInstance, instance_id, with_for_update=True)
-            row.next_timer_at = None
-            row.version += 1
-            events = [PendingEvent("timer_failed", TIMER.name, element_id, payload={"error": message})]
-            already_open = session.scalar(select(Incident.id).where(
+        with self._command(instance_id, TIMER, statuses=None, restore=False) as ctx:
+            ctx.instance.next_timer_at = None
+            ctx.record("timer_failed", element_id, error=message)
+            already_open = ctx.session.scalar(select(Incident.id).where(
                 Incident.instance_id == instance_id, Incident.job_id.is_(None), Incident.resolved_at.is_(None)))
             if already_open is None:
-                incident = Incident(instance_id=instance_id, element_id=element_id, message=message, created_at=now)
-                session.add(incident)
-                session.flush()
-                events.append(PendingEvent("incident_opened", TIMER.name, element_id,
-                                           payload={"incident_id": incident.id, "message": message}))
-            append_events(session, instance_id, now, events)
+                incident = Incident(instance_id=instance_id, element_id=element_id, message=message,
+                                    created_at=ctx.now)
+                ctx.session.add(incident)
+                ctx.session.flush()
+                ctx.record("incident_opened", element_id, incident_id=incident.id, message=message)
 
     def next_due_at(self) -> datetime | None:
         """When the earliest running timer is due, so a sweep loop can sleep exactly until then."""
