@@ -1,151 +1,159 @@
-"""Engine benchmark (reports only, asserts nothing): one JSON line per result.
+"""Worker throughput benchmark (reports only, asserts nothing): 1, 2 and 4 `loopline worker` processes.
 
-(a) the model on bare SpiffWorkflow in memory — the baseline;
-(b) the same model through Loopline's commands with a real Celery worker, on SQLite and, when
-    DATABASE_URL / CELERY_BROKER_URL are set, on PostgreSQL + Redis; ratio b/a;
-(c) the cost of completing one user task in an instance with 10 vs 300 completed tasks.
+Needs PostgreSQL + Redis (SQLite has one writer, so more workers cannot help there):
+       createdb -h 127.0.0.1 -U postgres bench
+       DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench \
+       CELERY_BROKER_URL=redis://127.0.0.1:6379/5 python -m bench.engine_throughput [--quick] [--rounds N]
+Also run by `python -m bench.engine_core`.
 
-Run: python -m bench.engine_throughput [--instances 200]
+Each round starts N worker processes (`loopline worker --pool solo`, in the schema `loopline_bench`), waits
+until they are ready, then client threads of this process start bench_jobs instances (start → two service
+tasks → end, so the workers carry most of the work) as fast as they can. A round's figure is instances
+completed per second, from the first start until no instance runs. Worker counts take turns (1 2 4, 4 2 1, …).
+
+One line per worker count ("figure": "worker_throughput"): instances/s (median, min, max, spread_pct),
+`ratio_vs_1_worker` (median of the per-round ratios), `clients_s`, the time the clients took to start
+their instances (when it is close to the whole round, the clients, not the workers, were the limit), and the
+machine's cores and load average before the rounds (workers cannot scale past the cores left free).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
-import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from celery.contrib.testing.worker import start_worker
-from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.task import TaskState
-from sqlalchemy import func, select
-
-from orchestrator.actors import Actor
-from orchestrator.db import Database, recreate_schema, with_search_path
-from orchestrator.definitions import ModelFile, parse_bundle
-from orchestrator.deployments import read_model_file
-from orchestrator.models import InstanceStatus, ProcessInstance
-from orchestrator.script_engine import SandboxedScriptEngine
+from bench.backends import QA, Backend, bench_engine, cancel_running, postgres_backend, wait_until_all_ended
+from bench.rounds import emit, interleave, paired_ratio, spread
 from orchestrator.service import Engine
-from orchestrator.settings import Settings
+from orchestrator.settings import REPO_ROOT
 from tasks.celery_app import create_celery
-from tasks.jobs import celery_waker, register_tasks
+from tasks.jobs import celery_waker
 
-MODELS = Path(__file__).parent / "models"
-BENCH_SCHEMA = "loopline_bench"  # never the operator's own tables
-QA = Actor("bench", groups=frozenset({"qa"}), roles=frozenset({"admin"}))
-
-
-def emit(**result) -> None:
-    print(json.dumps(result), flush=True)
+WORKER_COUNTS = (1, 2, 4)
+CLIENTS = 4
 
 
-def flow_files() -> list[ModelFile]:
-    return [read_model_file(MODELS / "bench_flow.bpmn"), read_model_file(MODELS / "bench_route.dmn")]
+def start_workers(engine: Engine, count: int, logs: Path) -> list[tuple[subprocess.Popen, Path]]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "DATABASE_URL": engine.settings.database_url,
+           "CELERY_BROKER_URL": engine.settings.broker_url, "LOOPLINE_HOME": str(engine.settings.home),
+           "LOOPLINE_ENV": "test", "LOOPLINE_DEPLOY_ON_START": "0"}
+    workers = []
+    for number in range(count):
+        log = logs / f"worker-{count}-{number}-{time.monotonic_ns()}.log"
+        with open(log, "wb") as output:
+            process = subprocess.Popen([sys.executable, "-m", "web.cli", "worker", "--pool", "solo",
+                                        "--concurrency", "1"], cwd=REPO_ROOT, env=env, stdout=output,
+                                       stderr=subprocess.STDOUT)
+        workers.append((process, log))
+    return workers
 
 
-def bare_spiff(instances: int) -> float:
-    """Instances/s for the model driven directly through SpiffWorkflow, no persistence."""
-    parsed = parse_bundle(flow_files(), max_bytes=10**7)["bench_flow"]
-    script_engine = SandboxedScriptEngine()
+def wait_until_ready(workers: list[tuple[subprocess.Popen, Path]], timeout: float = 120) -> None:
+    """Return once every worker has logged that it is ready to consume."""
+    deadline = time.monotonic() + timeout
+    for process, log in workers:
+        while "ready." not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not become ready:\n{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+
+
+def stop_workers(workers: list[tuple[subprocess.Popen, Path]]) -> None:
+    for process, _log in workers:
+        process.terminate()
+    for process, _log in workers:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def start_instances(engine: Engine, count: int, clients: int) -> float:
+    """Start `count` bench_jobs instances from `clients` threads; the seconds it took."""
     started = time.perf_counter()
-    for i in range(instances):
-        workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=script_engine)
-        workflow.get_tasks(state=TaskState.READY)[0].data.update(amount=1000 + i)
-        workflow.do_engine_steps()
-        [review] = workflow.get_tasks(state=TaskState.READY, manual=True)
-        review.set_data(ok=True)
-        review.run()
-        workflow.do_engine_steps()
-        [book] = [t for t in workflow.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, ServiceTask)]
-        book.data.update(echo={"ok": True})
-        book.complete()
-        workflow.do_engine_steps()
-        assert workflow.is_completed()
-    return instances / (time.perf_counter() - started)
+    failures: list[BaseException] = []
+
+    def client(share: int) -> None:
+        try:
+            for _ in range(share):
+                engine.start_instance("bench_jobs", actor=QA)
+        except BaseException as exc:  # reported by the round, which must not hang on a dead client
+            failures.append(exc)
+
+    threads = [threading.Thread(target=client, args=(count // clients + (n < count % clients),))
+               for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return time.perf_counter() - started
 
 
-def loopline_run(engine: Engine, instances: int) -> float:
-    """Instances/s through start → complete user task → job on a real worker → end."""
-    started = time.perf_counter()
-    for i in range(instances):
-        row = engine.start_instance("bench_flow", actor=QA, variables={"amount": 1000 + i})
-        [task] = engine.open_human_tasks_for(row.id)
-        engine.complete_user_task(task.id, {"ok": True}, actor=QA)
-    deadline = time.monotonic() + 600
-    while _running(engine) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return instances / (time.perf_counter() - started)
+class ThroughputRounds:
+    """One round = fresh worker processes, a burst of instances from the clients, wait until all ended."""
+
+    def __init__(self, engine: Engine, instances: int, clients: int, logs: Path):
+        self.engine, self.instances, self.clients, self.logs = engine, instances, clients, logs
+        self.client_seconds: dict[int, list[float]] = {count: [] for count in WORKER_COUNTS}
+        self.errors: dict[int, str] = {}
+
+    def measure(self, worker_count: int) -> float:
+        """Instances/s with `worker_count` worker processes; NaN (and the error kept) if the round failed."""
+        workers = start_workers(self.engine, worker_count, self.logs)
+        try:
+            wait_until_ready(workers)
+            started = time.perf_counter()
+            self.client_seconds[worker_count].append(start_instances(self.engine, self.instances, self.clients))
+            wait_until_all_ended(self.engine)
+            return self.instances / (time.perf_counter() - started)
+        except (RuntimeError, TimeoutError) as exc:
+            self.errors[worker_count] = f"{type(exc).__name__}: {exc} (worker logs in {self.logs})"
+            cancel_running(self.engine)
+            return math.nan
+        finally:
+            stop_workers(workers)
 
 
-def _running(engine: Engine) -> int:
-    with engine.db.transaction() as session:
-        return session.scalar(select(func.count()).select_from(ProcessInstance)
-                              .where(ProcessInstance.status == InstanceStatus.RUNNING))
-
-
-def with_worker(database_url: str, broker_url: str, run) -> float:
-    if database_url.startswith("postgresql"):
-        recreate_schema(database_url, BENCH_SCHEMA)
-        database_url = with_search_path(database_url, BENCH_SCHEMA)
-    db = Database(database_url)
-    db.create_schema()
-    settings = Settings.from_env({}, database_url=database_url, broker_url=broker_url, environment="test",
-                                 home=Path(tempfile.mkdtemp()))
-    engine = Engine(settings, db=db)
-    engine.deploy(flow_files(), actor=QA)
-    engine.deploy([read_model_file(MODELS / "bench_loop.bpmn")], actor=QA)
-    app = create_celery(settings)
-    register_tasks(app, lambda: engine)
-    engine.wake = celery_waker(app)
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
-            return run(engine)
-    finally:
-        db.dispose()
-
-
-def completion_cost(engine: Engine, history: int, samples: int = 15) -> float:
-    """Median seconds to complete one user task in an instance that already completed `history` tasks."""
-    row = engine.start_instance("bench_loop", actor=QA)
-    for _ in range(history // 2):  # each round completes the user task and the gateway
-        [task] = engine.open_human_tasks_for(row.id)
-        engine.complete_user_task(task.id, {"more": True}, actor=QA)
-    timings = []
-    for _ in range(samples):
-        [task] = engine.open_human_tasks_for(row.id)
-        begin = time.perf_counter()
-        engine.complete_user_task(task.id, {"more": True}, actor=QA)
-        timings.append(time.perf_counter() - begin)
-    return statistics.median(timings)
+def run(backend: Backend | None, rounds: int, quick: bool, clients: int = CLIENTS) -> None:
+    """Measure and print the worker_throughput lines (one line saying why, when PostgreSQL + Redis are missing)."""
+    if backend is None:
+        emit("worker_throughput", skipped="needs DATABASE_URL=postgresql+psycopg://… and CELERY_BROKER_URL=redis://…")
+        return
+    instances = 60 if quick else 300
+    machine = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}  # busy cores cap the scaling
+    with bench_engine(backend) as engine:
+        app = create_celery(engine.settings)
+        app.control.purge()  # messages a crashed earlier run left behind
+        engine.wake = celery_waker(app)
+        warm_up = engine.start_instance("bench_jobs", actor=QA)  # caches and connections, for the first round
+        engine.cancel_instance(warm_up.id, actor=QA)
+        measuring = ThroughputRounds(engine, instances, clients, Path(tempfile.mkdtemp(prefix="loopline-bench-")))
+        samples = interleave({count: lambda count=count: measuring.measure(count) for count in WORKER_COUNTS}, rounds)
+    for count in WORKER_COUNTS:
+        emit("worker_throughput", backend=backend.name, workers=count, clients=clients, **machine, rounds=rounds,
+             instances_per_round=instances, instances_per_s=spread(samples[count]),
+             ratio_vs_1_worker=paired_ratio(samples[count], samples[1])["ratio"],
+             clients_s=spread(measuring.client_seconds[count]) if measuring.client_seconds[count] else None,
+             **({"error": measuring.errors[count]} if count in measuring.errors else {}))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--instances", type=int, default=200)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="60 instances a round, 2 rounds")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, quick 2)")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="client threads starting instances")
     args = parser.parse_args()
-
-    baseline = bare_spiff(args.instances * 5)
-    emit(bench="bare_spiffworkflow_in_memory", instances_per_s=round(baseline, 1))
-
-    targets = [("sqlite", f"sqlite:///{tempfile.mkdtemp()}/bench.db", os.environ.get("CELERY_BROKER_URL") or "memory://")]
-    if os.environ.get("DATABASE_URL", "").startswith("postgresql") and os.environ.get("CELERY_BROKER_URL"):
-        targets.append(("postgres+redis", os.environ["DATABASE_URL"], os.environ["CELERY_BROKER_URL"]))
-    for name, database_url, broker_url in targets:
-        rate = with_worker(database_url, broker_url, lambda engine: loopline_run(engine, args.instances))
-        emit(bench="loopline_commands_with_worker", backend=name, broker=broker_url.split(":")[0],
-             instances_per_s=round(rate, 1), ratio_vs_bare=round(rate / baseline, 4))
-
-        def costs(engine):
-            return completion_cost(engine, 10), completion_cost(engine, 300)
-
-        small, large = with_worker(database_url, broker_url, costs)
-        emit(bench="complete_user_task_cost", backend=name, ms_at_10_tasks=round(small * 1000, 2),
-             ms_at_300_tasks=round(large * 1000, 2), ratio_300_vs_10=round(large / small, 2))
+    run(postgres_backend(), rounds=args.rounds or (2 if args.quick else 5), quick=args.quick, clients=args.clients)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from bench.backends import BENCH_SCHEMA
 from orchestrator.actors import Actor
 from orchestrator.db import Database, recreate_schema, with_search_path
 from orchestrator.models import CaseSearch, HumanTask, HumanTaskGroup, ProcessInstance
@@ -32,7 +33,6 @@ from orchestrator.settings import REPO_ROOT, Settings
 from web.app import create_app
 from web.auth.demo import DEMO_PASSWORD, seed_demo_users
 
-BENCH_SCHEMA = "loopline_bench"
 ADMIN = Actor("bench", roles=frozenset({"admin"}))
 WAREHOUSE = Actor("warehouse@demo.loopline", groups=frozenset({"warehouse"}), roles=frozenset({"staff"}))
 SKUS = [f"SKU-{n:04d}" for n in range(500)]
