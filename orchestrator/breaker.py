@@ -25,8 +25,17 @@ class Breakers:
             session.add(row)
         return row
 
+    def _unlocked(self, system: str) -> CircuitBreaker | None:
+        """The breaker as last committed, read without a lock: the jobs of one system, which nearly always
+        find it closed, never queue on its row; only a change of the breaker takes the row's lock."""
+        with self.db.reading() as session:
+            return session.get(CircuitBreaker, system)
+
     def allow(self, system: str, now: datetime) -> tuple[bool, datetime | None]:
         """May a job call `system` now? When open, one probe is let through once the cool-down is over."""
+        seen = self._unlocked(system)
+        if seen is None or seen.state == CircuitState.CLOSED:
+            return True, None
         with self.db.transaction() as session:
             row = session.get(CircuitBreaker, system, with_for_update=True)
             if row is None or row.state == CircuitState.CLOSED:
@@ -52,6 +61,9 @@ class Breakers:
 
     def record_success(self, system: str, now: datetime) -> list[int]:
         """Close the breaker; returns the paused jobs released to run now."""
+        seen = self._unlocked(system)
+        if seen is None or (seen.state == CircuitState.CLOSED and seen.consecutive_failures == 0):
+            return []
         with self.db.transaction() as session:
             row = session.get(CircuitBreaker, system, with_for_update=True)
             if row is None or (row.state == CircuitState.CLOSED and row.consecutive_failures == 0):

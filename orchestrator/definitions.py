@@ -9,7 +9,9 @@ from functools import cached_property
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
@@ -59,6 +61,21 @@ class ParsedProcess:
             for field_ in form:
                 fields.setdefault(field_["id"], field_)
         return fields
+
+    @cached_property
+    def has_service_tasks(self) -> bool:
+        """Whether an instance can own job rows at all; without service tasks a command never syncs jobs."""
+        return any(isinstance(spec, ServiceTask) for spec in self._task_specs())
+
+    @cached_property
+    def has_message_catches(self) -> bool:
+        """Whether an instance can wait for a message; without message catches it has no subscriptions."""
+        return any(isinstance(spec, CatchingEvent) and isinstance(spec.event_definition, MessageEventDefinition)
+                   for spec in self._task_specs())
+
+    def _task_specs(self):
+        for process in (self.spec, *self.subprocess_specs.values()):
+            yield from process.task_specs.values()
 
     @cached_property
     def field_labels(self) -> dict[str, str]:

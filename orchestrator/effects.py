@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +20,12 @@ from SpiffWorkflow.bpmn.specs.mixins.none_task import NoneTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm.util import identity_key
 
 from orchestrator.errors import ProcessError
 from orchestrator.forms import describe_form
+from orchestrator.history import PendingEvent
 from orchestrator.models import (
     HumanTask,
     HumanTaskGroup,
@@ -66,14 +69,43 @@ def json_safe(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, default=str))
 
 
-def apply_effects(ctx: CommandContext, before: dict) -> None:
-    """Write every row the workflow's new state implies; record element-level history."""
+@dataclass
+class NewJob:
+    """A job row a command decided to create; inserted once the instance row exists (see insert_jobs)."""
+
+    values: dict[str, Any]
+    event: PendingEvent  # its job_created event, which gets the job's id
+
+
+def apply_effects(ctx: CommandContext, before: dict) -> list[NewJob]:
+    """Write every row the workflow's new state implies; record element-level history. Returns the new
+    jobs, for the caller to insert with `insert_jobs` once the instance row is written.
+
+    Only what changed since ``before`` is touched: an inbox row, job or subscription of a task that did
+    not change state needs no statement, and tables the definition cannot use are not queried at all."""
     record_element_changes(ctx, before)
-    _sync_human_tasks(ctx)
-    _sync_jobs(ctx)
-    ended = ctx.instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
-    _sync_subscriptions(ctx, ended)
+    current = {task.id: task for task in all_tasks(ctx.workflow)}
+    with ctx.session.no_autoflush:  # the instance row is written once, by the caller, after this
+        _sync_human_tasks(ctx, before, current)
+        new_jobs = _sync_jobs(ctx, before, current) if ctx.definition.has_service_tasks else []
+        ended = ctx.instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
+        if ctx.definition.has_message_catches:
+            _sync_subscriptions(ctx, before, current, ended)
     ctx.instance.next_timer_at = None if ended else next_timer_at(ctx.workflow)
+    return new_jobs
+
+
+def _left_state(before: dict, current: dict, state: TaskState, kind) -> set[str]:
+    """Ids of tasks that were in `state` when the command began and no longer are: those still in the tree
+    if `kind(task)` holds, and those pruned from it (whatever they were)."""
+    left = set()
+    for task_id, old_state in before.items():
+        if old_state != state:
+            continue
+        task = current.get(task_id)
+        if task is None or (task.state != state and kind(task)):
+            left.add(str(task_id))
+    return left
 
 
 def record_element_changes(ctx: CommandContext, before: dict, tasks: Iterable | None = None) -> None:
@@ -95,27 +127,40 @@ def record_element_changes(ctx: CommandContext, before: dict, tasks: Iterable | 
         )
 
 
-def _sync_human_tasks(ctx: CommandContext) -> None:
-    ready = {str(t.id): t for t in all_tasks(ctx.workflow) if t.state == TaskState.READY and is_human(t)}
-    rows = {
-        row.id: row
-        for row in ctx.session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == ctx.instance.id, HumanTask.state == HumanTaskState.READY)
-        )
-    }
+def _sync_human_tasks(ctx: CommandContext, before: dict, current: dict) -> None:
+    """Inbox rows for user tasks that became READY; tasks that stopped being READY leave the inbox.
+
+    An inbox row is READY exactly while its task is READY in the stored state, so only the tasks whose
+    state changed are looked at; a row this command already closed (the completed task) is not read again."""
+    ready = {str(t.id): t for t in current.values() if t.state == TaskState.READY and is_human(t)}
+    was_ready = {str(task_id) for task_id, state in before.items() if state == TaskState.READY}
     for task_id, task in ready.items():
-        if task_id not in rows:
+        if task_id not in was_ready:
             row = _new_human_task(ctx, task)
             ctx.session.add(row)
             ctx.session.add_all(HumanTaskGroup(task_id=row.id, group_name=g) for g in row.candidate_groups)
             ctx.record("task_created", element_id=row.element_id, task_id=task_id, name=row.name,
                        candidate_groups=row.candidate_groups, assignee=row.assignee,
                        due_at=row.due_at.isoformat() if row.due_at else None)
-    for task_id, row in rows.items():
-        if task_id not in ready:
+    for row in _rows_by_id(ctx, HumanTask, _left_state(before, current, TaskState.READY, is_human)):
+        if row.state == HumanTaskState.READY:
             row.state = HumanTaskState.CANCELLED
             row.completed_at = ctx.now
-            ctx.record("task_cancelled", element_id=row.element_id, task_id=task_id)
+            ctx.record("task_cancelled", element_id=row.element_id, task_id=row.id)
+
+
+def _rows_by_id(ctx: CommandContext, model, ids: set[str]) -> list:
+    """The rows with these ids that exist: from the session when it holds them, the others in one query."""
+    rows, missing = [], []
+    for row_id in sorted(ids):
+        row = ctx.session.identity_map.get(identity_key(model, row_id))
+        if row is None:
+            missing.append(row_id)
+        else:
+            rows.append(row)
+    if missing:
+        rows.extend(ctx.session.scalars(select(model).where(model.id.in_(missing))))
+    return rows
 
 
 def _new_human_task(ctx: CommandContext, task) -> HumanTask:
@@ -184,28 +229,33 @@ def _due(ctx: CommandContext, task, evaluate, attribute: str) -> datetime | None
         raise ProcessError(f"element '{element}': camunda:{attribute}: {reason}", element_id=element) from None
 
 
-def _sync_jobs(ctx: CommandContext) -> None:
-    started = {}
-    for task in all_tasks(ctx.workflow):
-        if not isinstance(task.task_spec, ServiceTask):
-            continue
-        if task.state == TaskState.STARTED:
-            started[str(task.id)] = task
-            if JOB_MARK not in task.internal_data:
-                _new_job(ctx, task)
-    for job in ctx.session.scalars(
-        select(Job).where(Job.instance_id == ctx.instance.id, Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
-    ):
-        if job.task_id not in started:
+def _sync_jobs(ctx: CommandContext, before: dict, current: dict) -> list[NewJob]:
+    """New jobs for service tasks that started; open jobs of service tasks that stopped waiting are cancelled.
+
+    A job is open exactly while its task is STARTED, so only tasks that left STARTED are looked up, and not
+    those whose job this command already finished (the job being completed or failed)."""
+    new_jobs = [_new_job(ctx, task) for task in current.values()
+                if isinstance(task.task_spec, ServiceTask) and task.state == TaskState.STARTED
+                and JOB_MARK not in task.internal_data]
+    left = _left_state(before, current, TaskState.STARTED, lambda task: isinstance(task.task_spec, ServiceTask))
+    open_statuses = (JobStatus.PENDING, JobStatus.RUNNING)
+    left -= {job.task_id for job in ctx.session.identity_map.values()
+             if isinstance(job, Job) and job.instance_id == ctx.instance.id and job.status not in open_statuses}
+    if not left:
+        return new_jobs
+    for job in ctx.session.scalars(select(Job).where(Job.instance_id == ctx.instance.id, Job.task_id.in_(left),
+                                                     Job.status.in_(open_statuses))):
+        if job.status in open_statuses:
             job.status = JobStatus.CANCELLED
             job.finished_at = ctx.now
             ctx.record("job_cancelled", element_id=job.element_id, task_id=job.task_id, job_id=job.id)
+    return new_jobs
 
 
-def _new_job(ctx: CommandContext, task) -> None:
+def _new_job(ctx: CommandContext, task) -> NewJob:
     ext = extensions_of(task.task_spec)
     variables = job_input(ctx, task, ext)
-    job = Job(
+    values = dict(
         instance_id=ctx.instance.id,
         task_id=str(task.id),
         element_id=task.task_spec.bpmn_id,
@@ -218,11 +268,22 @@ def _new_job(ctx: CommandContext, task) -> None:
         idempotency_key=f"{ctx.instance.id}:{task.id}",
         created_at=ctx.now,
     )
-    ctx.session.add(job)
-    ctx.session.flush()
-    task.internal_data[JOB_MARK] = job.id
-    ctx.new_job_ids.append(job.id)
-    ctx.record("job_created", element_id=job.element_id, task_id=job.task_id, job_id=job.id, topic=job.topic)
+    task.internal_data[JOB_MARK] = values["idempotency_key"]  # marks the task as having its job
+    ctx.record("job_created", element_id=values["element_id"], task_id=values["task_id"], job_id=None,
+               topic=values["topic"])
+    return NewJob(values, ctx.events[-1])
+
+
+def insert_jobs(ctx: CommandContext, jobs: list[NewJob]) -> None:
+    """Insert new job rows in one statement; their ids go into their job_created events and the wake-up list."""
+    if not jobs:
+        return
+    table = Job.__table__
+    ids = ctx.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                              [job.values for job in jobs]).all()
+    for job, job_id in zip(jobs, ids, strict=True):
+        job.event.payload["job_id"] = job_id
+    ctx.new_job_ids.extend(ids)
 
 
 def job_input(ctx: CommandContext, task, ext) -> dict[str, Any]:
@@ -243,14 +304,26 @@ def job_input(ctx: CommandContext, task, ext) -> dict[str, Any]:
     return json_safe(values)
 
 
-def _sync_subscriptions(ctx: CommandContext, ended: bool) -> None:
-    ctx.session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == ctx.instance.id))
+def _is_message_catch(task) -> bool:
+    return getattr(task.task_spec, "event_definition", None).__class__.__name__ == "MessageEventDefinition"
+
+
+def _sync_subscriptions(ctx: CommandContext, before: dict, current: dict, ended: bool) -> None:
+    """Subscriptions follow the message catches the instance waits on; rewritten only when those changed."""
+    arrived = [task for task in current.values() if task.state == TaskState.WAITING
+               and before.get(task.id) != TaskState.WAITING and _is_message_catch(task)]
+    left = _left_state(before, current, TaskState.WAITING, _is_message_catch)
+    if not arrived and not left:
+        return
+    if left:
+        ctx.session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == ctx.instance.id))
     if ended:
         return
+    arrived_ids = {task.id for task in arrived}
     for task in list(ctx.workflow.event_manager.tasks.values()):
-        definition = task.task_spec.event_definition
-        if definition.__class__.__name__ != "MessageEventDefinition":
+        if not _is_message_catch(task) or not (left or task.id in arrived_ids):
             continue
+        definition = task.task_spec.event_definition
         variable = (extensions_of(task.task_spec).get("properties") or {}).get("correlationKey")
         key = task.data.get(variable) if variable else ctx.instance.business_key
         ctx.session.add(

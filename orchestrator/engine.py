@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from integrations.config import IntegrationSettings
@@ -28,8 +28,8 @@ from orchestrator.effects import all_tasks, apply_effects, json_safe, record_ele
 from orchestrator.errors import Conflict, NotFound, ProcessError
 from orchestrator.expressions.script_pool import shared_pool
 from orchestrator.history import PendingEvent, append_events
+from orchestrator.instance_rows import lock_instance, write_instance, write_rows
 from orchestrator.models import (
-    CaseSearch,
     DeploymentResource,
     InstanceStatus,
     ProcessDefinition,
@@ -181,7 +181,7 @@ class EngineCore:
         only if it recorded an event. `statuses=None` accepts any status. With an outer `session` the caller
         commits, and workers are woken after that commit."""
         with self._transaction(session) as tx:
-            row = tx.get(ProcessInstance, instance_id, with_for_update=True)
+            row = lock_instance(tx, instance_id)
             if row is None:
                 raise NotFound(f"process instance '{instance_id}' does not exist")
             if statuses is not None and row.status not in statuses:
@@ -221,35 +221,14 @@ class EngineCore:
             row.status = InstanceStatus.COMPLETED
             row.ended_at = ctx.now
             ctx.record("instance_completed")
-        apply_effects(ctx, before)
+        new_jobs = apply_effects(ctx, before)
         prune_finished_tasks(ctx.workflow)  # after the effects saw every task, before the state is stored
         old_version = row.version if expected_version is None else expected_version
         variables = current_variables(ctx.workflow)
-        values = dict(
-            state=self.serializer.dumps(ctx.workflow),
-            version=old_version + 1,
-            status=row.status,
-            next_timer_at=row.next_timer_at,
-            ended_at=row.ended_at,
-            variables=variables,
-        )
-        if old_version == 0 and row in ctx.session.new:
-            for key, value in values.items():
-                setattr(row, key, value)
-            ctx.session.flush()
-        else:
-            result = ctx.session.execute(
-                update(ProcessInstance)
-                .where(ProcessInstance.id == row.id, ProcessInstance.version == old_version)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
-            for key, value in values.items():
-                setattr(row, key, value)
-        ctx.session.merge(CaseSearch(instance_id=row.id, text=ctx.definition.search_text(row.business_key, variables)))
-        append_events(ctx.session, row.id, ctx.now, ctx.events)
+        values = dict(state=self.serializer.dumps(ctx.workflow), version=old_version + 1, variables=variables)
+        is_new = write_rows(ctx, values, new_jobs)
+        append_events(ctx.session, row.id, ctx.now, ctx.events, instance=row)  # sets the row's chain head
+        write_instance(ctx, values, old_version, is_new)  # state written once, with everything else changed
 
     def _save_record(self, ctx: CommandContext) -> None:
         """Write a command that left the workflow alone: version+1 and its history, if it recorded anything."""

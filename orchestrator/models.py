@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from orchestrator.db import Base, UTCDateTime
 
@@ -87,6 +87,8 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest process data, for reading
+    # hash of the instance's last history event: the next event chains to it without reading history_event
+    history_head: Mapped[str | None] = mapped_column(String(64))
 
 
 class CaseSearch(Base):
@@ -95,6 +97,8 @@ class CaseSearch(Base):
 
     __tablename__ = "case_search"
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    # never loaded; it makes a flush insert a new instance before the rows that refer to it
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     text: Mapped[str] = mapped_column(Text)
 
 
@@ -104,6 +108,8 @@ class HumanTask(Base):
     __tablename__ = "human_task"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    # never loaded; it makes a flush insert a new instance before the rows that refer to it
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     element_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(300))
     lane: Mapped[str | None] = mapped_column(String(200))
@@ -126,6 +132,7 @@ class HumanTaskGroup(Base):
 
     __tablename__ = "human_task_group"
     task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id"), primary_key=True)
+    task: Mapped[HumanTask] = relationship(lazy="raise")  # never loaded: orders the flush after its task
     group_name: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
 
 
@@ -181,6 +188,8 @@ class MessageSubscription(Base):
     __table_args__ = (Index("ix_message_subscription_lookup", "message_name", "correlation_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    # never loaded; it makes a flush insert a new instance before the rows that refer to it
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     message_name: Mapped[str] = mapped_column(String(200))
     # the variable the model correlates on (camunda:property correlationKey); None = the business key
     correlation_var: Mapped[str | None] = mapped_column(String(200))
@@ -224,6 +233,8 @@ class Attachment(Base):
     __tablename__ = "attachment"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    # never loaded; it makes a flush insert a new instance before the rows that refer to it
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     task_id: Mapped[str | None] = mapped_column(String(36))
     field_id: Mapped[str] = mapped_column(String(200))
     filename: Mapped[str] = mapped_column(String(255))

@@ -14,6 +14,7 @@ from orchestrator.authorization import Permission, can_act_on_task, can_see_task
 from orchestrator.engine import CommandContext, EngineCore
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
+from orchestrator.instance_rows import lock_instance
 from orchestrator.models import HumanTask, HumanTaskState, ProcessInstance
 
 
@@ -27,15 +28,24 @@ class UserTaskCommands(EngineCore):
             raise NotFound(f"task '{task_id}' does not exist")
         return row
 
+    def _task_under_lock(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
+        """The task, read once after its instance is locked (so its state and assignee are current), or
+        NotFound when it does not exist or the actor may not see it."""
+        instance = lock_instance(session, select(HumanTask.instance_id).where(HumanTask.id == task_id)
+                                 .scalar_subquery())
+        row = session.get(HumanTask, task_id) if instance is not None else None
+        if row is None or not can_see_task(actor, row, row.candidate_groups, instance.started_by):
+            raise NotFound(f"task '{task_id}' does not exist")
+        return row
+
     def complete_user_task(self, task_id: str, values: dict[str, Any] | None, *, actor: Actor,
                            uploads: dict[str, list[Upload]] | None = None) -> HumanTask:
         """Complete a READY task with form values (and files for its file fields); a second or
         concurrent completion gets Conflict."""
         require(actor, Permission.WORK_TASKS)
         with self.db.transaction() as session:
-            row = self._visible_task(session, task_id, actor)
+            row = self._task_under_lock(session, task_id, actor)
             with self._command(row.instance_id, actor, session=session) as ctx:
-                session.refresh(row)  # re-read under the instance lock
                 _check_open(row, actor)
                 task = ctx.find_task(task_id)
                 if task is None or task.state != TaskState.READY:

@@ -1,0 +1,101 @@
+"""The instance row: locked once per transaction, written once per command.
+
+A command's statements are few because everything it needs is on this row: the state, the version, the
+case's variables and the head of its history chain. It is read with the lock, and written last, in one
+versioned UPDATE (or the INSERT of a new instance) that carries every column the command changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, inspect, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from orchestrator.effects import NewJob, insert_jobs
+from orchestrator.errors import Conflict
+from orchestrator.models import CaseSearch, ProcessInstance
+
+if TYPE_CHECKING:
+    from orchestrator.engine import CommandContext
+
+_LOCKED = "loopline_locked_instances"
+
+
+def lock_instance(session: Session, instance_id: str | ColumnElement[str]) -> ProcessInstance | None:
+    """The instance row, read fresh and locked until the transaction ends (SELECT … FOR UPDATE on PostgreSQL;
+    on SQLite the transaction already holds the write lock). `instance_id` may be a scalar subquery (the
+    instance of a task). A row this transaction already locked is returned without a statement."""
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, {})
+    rows: dict[str, ProcessInstance] = held[1]
+    if isinstance(instance_id, str) and instance_id in rows:
+        return rows[instance_id]
+    row = session.scalars(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is not None:
+        rows[row.id] = row
+    return row
+
+
+def write_rows(ctx: CommandContext, values: dict[str, Any], new_jobs: list[NewJob]) -> bool:
+    """What must precede the command's history: new jobs (their ids go into it; a new instance's row is
+    inserted first, as they refer to it) and the case-search text, if it changed. Returns whether the
+    instance is new (its `values` are then set on the row already)."""
+    row, session = ctx.instance, ctx.session
+    is_new = row in session.new
+    old_text = None if is_new else ctx.definition.search_text(row.business_key, row.variables or {})
+    with session.no_autoflush:
+        if is_new:
+            for key, value in values.items():
+                setattr(row, key, value)
+            if new_jobs:
+                session.flush()  # the chain head follows in a second, small UPDATE of the new row
+        insert_jobs(ctx, new_jobs)
+        _index_case(ctx, old_text, values["variables"])
+    return is_new
+
+
+def write_instance(ctx: CommandContext, values: dict[str, Any], old_version: int, is_new: bool) -> None:
+    """Write the instance row once, after the history: `values` (state, version, variables), the chain head
+    and every other column the command changed, in one UPDATE that checks the version (Conflict if another
+    command saved the instance meanwhile); a new instance is inserted instead."""
+    if is_new:
+        ctx.session.flush()
+        return
+    row, session = ctx.instance, ctx.session
+    changed = {}
+    for attribute in inspect(row).attrs:
+        history = attribute.history
+        if history.has_changes() and history.added:
+            changed[attribute.key] = history.added[0]
+    changed.update(values)
+    result = session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == row.id, ProcessInstance.version == old_version)
+        .values(**changed)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
+    for key, value in changed.items():  # the row matches the database: nothing left for the flush to write
+        set_committed_value(row, key, value)
+
+
+def _index_case(ctx: CommandContext, old_text: str | None, variables: dict[str, Any]) -> None:
+    """Keep the inbox's search text; written only when it changed (None: a new case)."""
+    row, session = ctx.instance, ctx.session
+    text = ctx.definition.search_text(row.business_key, variables)
+    if text == old_text:
+        return
+    table = CaseSearch.__table__
+    updated = 0
+    if old_text is not None:
+        updated = session.execute(update(table).where(table.c.instance_id == row.id).values(text=text)).rowcount
+    if not updated:
+        session.add(CaseSearch(instance_id=row.id, text=text))
