@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from orchestrator.authorization import Permission, can, can_act_on_task
 from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import EngineError, InvalidInput, NotFound
-from orchestrator.models import HumanTask, JobStatus
+from orchestrator.models import JobStatus
 from web.auth.models import Group, User
 from web.extensions import db
 from web.pages.common import engine, person, refusal, signed_in_pages
@@ -20,8 +19,8 @@ from web.pages.form_input import submitted_files, submitted_values
 from web.pages.inbox import sla_state, summary_of
 
 bp = Blueprint("task_pages", __name__)
-# after completing, how long to wait for the service steps that lead to my next task of the case
-NEXT_TASK_WAIT = 4.0
+# after completing, how many one-second looks the waiting page takes for my next task of the case
+NEXT_TASK_LOOKS = 10
 signed_in_pages(bp)
 
 
@@ -85,24 +84,35 @@ def complete(task_id: str):
         return redirect(url_for("inbox.inbox"))
     flash(_("“%(name)s” completed.", name=task.name or task.element_id), "info")
     if request.form.get("after") == "next":
-        following = _my_next_task(instance.id)
-        if following is not None:
-            return redirect(url_for("task_pages.task_page", task_id=following.id))
+        return _to_my_next_task(instance.id, otherwise=url_for("inbox.inbox"))
     return redirect(url_for("inbox.inbox"))
 
 
-def _my_next_task(instance_id: str, wait_seconds: float = NEXT_TASK_WAIT) -> HumanTask | None:
-    """My first open task of the case; waits briefly while service steps before it still run."""
+def _to_my_next_task(instance_id: str, otherwise: str, looks: int = 0):
+    """My first open task of the case, else a page that looks again (the browser reloads it, the request
+    never waits) while service steps before it still run, else ``otherwise``."""
     actor = person()
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        for task in engine().open_human_tasks_for(instance_id):
-            if can_act_on_task(actor, task, task.candidate_groups or []):
-                return task
-        busy = any(engine().jobs_of(instance_id, status) for status in (JobStatus.PENDING, JobStatus.RUNNING))
-        if not busy or time.monotonic() >= deadline:
-            return None
-        time.sleep(0.2)
+    for task in engine().open_human_tasks_for(instance_id):
+        if can_act_on_task(actor, task, task.candidate_groups or []):
+            return redirect(url_for("task_pages.task_page", task_id=task.id))
+    busy = any(engine().jobs_of(instance_id, status) for status in (JobStatus.PENDING, JobStatus.RUNNING))
+    if busy and looks < NEXT_TASK_LOOKS:
+        again = url_for("task_pages.next_task", instance_id=instance_id, looks=looks + 1, otherwise=otherwise)
+        return render_template("tasks/next.html", again=again, otherwise=otherwise)
+    return redirect(otherwise)
+
+
+@bp.get("/cases/<string:instance_id>/next-task")
+def next_task(instance_id: str):
+    """Where the waiting page reloads to: my next task once the service steps before it have run."""
+    otherwise = request.args.get("otherwise", "")
+    if not otherwise.startswith("/") or otherwise.startswith("//"):  # only our own pages
+        otherwise = url_for("inbox.inbox")
+    try:
+        engine().instance_for(person(), instance_id)  # a case the person may not read says nothing
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("case")), 404
+    return _to_my_next_task(instance_id, otherwise, looks=request.args.get("looks", 0, type=int))
 
 
 @bp.get("/new/<string:key>")
@@ -136,7 +146,4 @@ def start(key: str):
         return render_template("tasks/start.html", definition=definition, form=form, values=values,
                                errors={"_form": refusal(exc)}), exc.status
     flash(_("%(process)s %(key)s started.", process=definition.name or key, key=instance.business_key or ""), "info")
-    following = _my_next_task(instance.id)
-    if following is not None:
-        return redirect(url_for("task_pages.task_page", task_id=following.id))
-    return redirect(url_for("case_pages.instance_page", instance_id=instance.id))
+    return _to_my_next_task(instance.id, otherwise=url_for("case_pages.instance_page", instance_id=instance.id))
