@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.task import TaskState
@@ -16,6 +17,15 @@ from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
 from orchestrator.instance_rows import lock_instance
 from orchestrator.models import HumanTask, HumanTaskState, ProcessInstance
+
+
+@dataclass(frozen=True)
+class CompletedTask:
+    """A completion as its caller shows it: the task row and its case as they were committed."""
+
+    task: HumanTask
+    instance: ProcessInstance
+    definition_key: str
 
 
 class UserTaskCommands(EngineCore):
@@ -39,7 +49,7 @@ class UserTaskCommands(EngineCore):
         return row
 
     def complete_user_task(self, task_id: str, values: dict[str, Any] | None, *, actor: Actor,
-                           uploads: dict[str, list[Upload]] | None = None) -> HumanTask:
+                           uploads: dict[str, list[Upload]] | None = None) -> CompletedTask:
         """Complete a READY task with form values (and files for its file fields); a second or
         concurrent completion gets Conflict."""
         require(actor, Permission.WORK_TASKS)
@@ -59,7 +69,7 @@ class UserTaskCommands(EngineCore):
                 row.completed_by = actor.name
                 ctx.record("task_completed", element_id=row.element_id, task_id=task_id, values=clean)
                 ctx.run_engine()
-        return row
+        return CompletedTask(row, ctx.instance, ctx.definition.key)
 
     def _checked_values(self, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,
                         uploads: dict[str, list[Upload]] | None, actor: Actor, instance_id: str,

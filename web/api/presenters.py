@@ -16,9 +16,9 @@ def instance_view(instance: ProcessInstance, definition: ProcessDefinition) -> d
     }
 
 
-def task_view(task: HumanTask, instance: ProcessInstance, definition: ProcessDefinition) -> dict[str, Any]:
+def task_view(task: HumanTask, instance: ProcessInstance, definition_key: str) -> dict[str, Any]:
     return {
-        "id": task.id, "instanceId": task.instance_id, "definitionKey": definition.key,
+        "id": task.id, "instanceId": task.instance_id, "definitionKey": definition_key,
         "businessKey": instance.business_key, "elementId": task.element_id, "name": task.name,
         "state": task.state, "candidateGroups": task.candidate_groups or [], "assignee": task.assignee,
         "priority": task.priority, "dueAt": task.due_at, "createdAt": task.created_at,
@@ -38,11 +38,11 @@ def field_view(field: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def task_detail_view(task: HumanTask, instance: ProcessInstance, definition: ProcessDefinition) -> dict[str, Any]:
+def task_detail_view(task: HumanTask, instance: ProcessInstance, definition_key: str) -> dict[str, Any]:
     """The task plus its form: each field with type, constraints and the current value of its variable."""
     variables = instance.variables or {}
     form = [{**field_view(field), "value": variables.get(field["id"])} for field in task.form or []]
-    return {**task_view(task, instance, definition), "form": form, "variables": variables}
+    return {**task_view(task, instance, definition_key), "form": form, "variables": variables}
 
 
 def start_form_view(definition: ProcessDefinition, fields: list[dict[str, Any]]) -> dict[str, Any]:

@@ -36,7 +36,8 @@ def list_tasks(args):
         descending=args["descending"], limit=args["limit"], offset=args["offset"],
     )
     page = engine().list_tasks(actor(), criteria)
-    return {"items": [task_view(*row) for row in page.items], "total": page.total,
+    return {"items": [task_view(task, instance, definition.key) for task, instance, definition in page.items],
+            "total": page.total,
             "limit": page.limit, "offset": page.offset}
 
 
@@ -44,14 +45,14 @@ def list_tasks(args):
 @blp.response(200, TaskDetailSchema)
 def get_task(task_id: str):
     """The task with its form fields (type, required, options, constraints, current value)."""
-    return task_detail_view(*engine().task_for(actor(), task_id))
+    return _detail(engine().task_for(actor(), task_id))
 
 
 @blp.route("/<string:task_id>/claim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
 def claim(task_id: str):
     engine().claim_task(task_id, actor=actor())
-    return task_detail_view(*engine().task_for(actor(), task_id))
+    return _detail(engine().task_for(actor(), task_id))
 
 
 @blp.route("/<string:task_id>/unclaim", methods=["POST"])
@@ -60,9 +61,9 @@ def unclaim(task_id: str):
     _task, instance, definition = engine().task_for(actor(), task_id)
     released = engine().unclaim_task(task_id, actor=actor())
     try:
-        return task_detail_view(*engine().task_for(actor(), task_id))
+        return _detail(engine().task_for(actor(), task_id))
     except NotFound:  # one's own task from outside one's groups: answer with what one just saw, released
-        return task_detail_view(released, instance, definition)
+        return task_detail_view(released, instance, definition.key)
 
 
 @blp.route("/<string:task_id>/assign", methods=["POST"])
@@ -75,7 +76,7 @@ def assign(args, task_id: str):
     if user_groups is None:
         raise InvalidInput("unknown assignee", {"user": f"no active person or API key named {args['user']!r}"})
     engine().assign_task(task_id, args["user"], actor=caller, user_groups=user_groups)
-    return task_detail_view(*engine().task_for(caller, task_id))
+    return _detail(engine().task_for(caller, task_id))
 
 
 @blp.route("/<string:task_id>/complete", methods=["POST"])
@@ -85,5 +86,10 @@ def assign(args, task_id: str):
 @blp.alt_response(422, description="Invalid form values; `errors` names each field", schema=ProblemSchema, content_type=PROBLEM)
 def complete(args, task_id: str):
     """Complete the task with form values (typed and checked by the form's field definitions)."""
-    engine().complete_user_task(task_id, args["variables"], actor=actor())
-    return task_detail_view(*engine().task_for(actor(), task_id))
+    done = engine().complete_user_task(task_id, args["variables"], actor=actor())
+    return task_detail_view(done.task, done.instance, done.definition_key)  # as committed: one engine call
+
+
+def _detail(found: tuple) -> dict:
+    task, instance, definition = found
+    return task_detail_view(task, instance, definition.key)

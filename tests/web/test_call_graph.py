@@ -1,0 +1,32 @@
+"""A task completion through the API is one engine call in one transaction, answered from what it committed."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+
+def test_an_api_task_completion_opens_one_engine_transaction(as_, web_engine, monkeypatch):
+    shop = as_("shop")
+    created = shop.post("/api/v1/process-definitions/shop_return/start",
+                        json={"businessKey": "RMA-CALLS", "variables": {"customer": "Ada"}})
+    assert created.status_code == 201, created.get_json()
+    [task] = shop.get("/api/v1/tasks?businessKey=RMA-CALLS").get_json()["items"]
+
+    opened: list[str] = []
+    transaction, reading = web_engine.db.transaction, web_engine.db.reading
+
+    @contextmanager
+    def counted(kind, original):
+        opened.append(kind)
+        with original() as session:
+            yield session
+
+    monkeypatch.setattr(web_engine.db, "transaction", lambda: counted("write", transaction))
+    monkeypatch.setattr(web_engine.db, "reading", lambda: counted("read", reading))
+    done = shop.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"variables": {"orderNumber": "SO-9", "quantity": 1, "reason": "defect"}})
+    assert done.status_code == 200, done.get_json()
+    assert opened == ["write"]  # no second transaction, no read-back, no polling
+    body = done.get_json()
+    assert (body["state"], body["variables"]["orderNumber"], body["definitionKey"]) == ("completed", "SO-9",
+                                                                                        "shop_return")
