@@ -59,9 +59,11 @@ def append_events(session: Session, instance_id: str, at: datetime, events: list
     if instance is not None:
         instance.history_head = prev
     # multi-row INSERTs of the table (seq follows the rows' order; one statement for up to ROWS_PER_INSERT
-    # events, within every database's limit on parameters); being Core, they flush nothing
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        session.execute(insert(HistoryEvent.__table__).values(rows[start:start + ROWS_PER_INSERT]))
+    # events, within every database's limit on parameters); they flush nothing, so the instance row with
+    # its new head is still written once, by the command
+    with session.no_autoflush:
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            session.execute(insert(HistoryEvent.__table__).values(rows[start:start + ROWS_PER_INSERT]))
 
 
 def _last_hash(session: Session, instance_id: str) -> str | None:

@@ -75,12 +75,13 @@ def write_instance(ctx: CommandContext, values: dict[str, Any], old_version: int
         if history.has_changes() and history.added:
             changed[attribute.key] = history.added[0]
     changed.update(values)
-    result = session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == row.id, ProcessInstance.version == old_version)
-        .values(**changed)
-        .execution_options(synchronize_session=False)
-    )
+    with session.no_autoflush:  # a flush now would write the changed columns a second time
+        result = session.execute(
+            update(ProcessInstance)
+            .where(ProcessInstance.id == row.id, ProcessInstance.version == old_version)
+            .values(**changed)
+            .execution_options(synchronize_session=False)
+        )
     if result.rowcount != 1:
         raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
     for key, value in changed.items():  # the row matches the database: nothing left for the flush to write
