@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from orchestrator.models import HistoryEvent, ProcessInstance
 
 GENESIS = "0" * 64
-ROWS_PER_INSERT = 500
 
 
 @dataclass
@@ -58,12 +57,11 @@ def append_events(session: Session, instance_id: str, at: datetime, events: list
         prev = digest
     if instance is not None:
         instance.history_head = prev
-    # multi-row INSERTs of the table (seq follows the rows' order; one statement for up to ROWS_PER_INSERT
-    # events, within every database's limit on parameters); they flush nothing, so the instance row with
-    # its new head is still written once, by the command
+    # one executemany INSERT of the table (seq follows the rows' order; the statement is compiled once per
+    # process, not once per command as a multi-VALUES literal would be); it flushes nothing, so the instance
+    # row with its new head is still written once, by the command
     with session.no_autoflush:
-        for start in range(0, len(rows), ROWS_PER_INSERT):
-            session.execute(insert(HistoryEvent.__table__).values(rows[start:start + ROWS_PER_INSERT]))
+        session.execute(insert(HistoryEvent.__table__), rows)
 
 
 def _last_hash(session: Session, instance_id: str) -> str | None:
