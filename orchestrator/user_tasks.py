@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
 from orchestrator.instance_rows import lock_instance
 from orchestrator.models import HumanTask, HumanTaskState, ProcessInstance
+
+# a page's reader of its submission: the task's form fields -> (values, uploads)
+FormReader = Callable[[list[dict[str, Any]]], tuple[dict[str, Any], dict[str, list[Upload]]]]
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,12 @@ class UserTaskCommands(EngineCore):
             raise NotFound(f"task '{task_id}' does not exist")
         return row
 
-    def complete_user_task(self, task_id: str, values: dict[str, Any] | None, *, actor: Actor,
-                           uploads: dict[str, list[Upload]] | None = None) -> CompletedTask:
+    def complete_user_task(self, task_id: str, values: dict[str, Any] | None = None, *, actor: Actor,
+                           uploads: dict[str, list[Upload]] | None = None,
+                           read_form: FormReader | None = None) -> CompletedTask:
         """Complete a READY task with form values (and files for its file fields); a second or
-        concurrent completion gets Conflict."""
+        concurrent completion gets Conflict. ``read_form(fields)`` instead of ``values``/``uploads`` lets a
+        page read its submission by the task's form inside this one command."""
         require(actor, Permission.WORK_TASKS)
         with self.db.transaction() as session:
             row = self._task_under_lock(session, task_id, actor)
@@ -60,6 +66,8 @@ class UserTaskCommands(EngineCore):
                 task = ctx.find_task(task_id)
                 if task is None or task.state != TaskState.READY:
                     raise Conflict(f"task '{task_id}' is not waiting for completion")
+                if read_form is not None:
+                    values, uploads = read_form(row.form or [])
                 clean = self._checked_values(session, row.form, values, uploads, actor, row.instance_id, task_id,
                                              f"task '{row.element_id}'")
                 task.set_data(**clean)

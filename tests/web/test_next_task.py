@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from contextlib import contextmanager
 
 from orchestrator.definitions import ModelFile
 from orchestrator.models import HumanTask
@@ -61,3 +62,25 @@ def test_the_waiting_page_gives_up_and_tells_nothing_about_other_cases(site, web
     assert "evil" not in elsewhere.headers.get("Location", "")
     warehouse = signed_in(site, "warehouse")  # sees no task of this case, may not read it
     assert warehouse.get(f"/cases/{instance.id}/next-task").status_code == 404
+
+
+def test_completing_on_the_task_page_is_one_engine_transaction(site, web_engine, monkeypatch):  # noqa: F811
+    web_engine.deploy([ModelFile("steps.bpmn", STEPS)], actor=ADMIN)
+    clerk = signed_in(site, "customer.service")
+    instance = web_engine.start_instance("two_steps", actor=ADMIN, business_key="STEPS-3")
+    [first] = inspect.open_tasks(web_engine, instance.id)
+    opened: list[str] = []
+    transaction, reading = web_engine.db.transaction, web_engine.db.reading
+
+    @contextmanager
+    def counted(kind, original):
+        opened.append(kind)
+        with original() as session:
+            yield session
+
+    monkeypatch.setattr(web_engine.db, "transaction", lambda: counted("write", transaction))
+    monkeypatch.setattr(web_engine.db, "reading", lambda: counted("read", reading))
+    done = clerk.post(f"/tasks/{first.id}", data={"csrf_token": clerk.csrf})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/inbox")
+    assert opened == ["write"]  # the form is read by the task's fields inside the completing command
+    assert [task.element_id for task in inspect.open_tasks(web_engine, instance.id)] == []  # the job runs next

@@ -68,23 +68,24 @@ def task_page(task_id: str):
 @bp.post("/tasks/<string:task_id>")
 def complete(task_id: str):
     """Complete with the submitted form; on bad values show the form again with the input kept."""
-    actor = person()
-    try:
-        task, instance, _definition = engine().task_for(actor, task_id)
+    entered: dict[str, Any] = {}
+
+    def read_form(form: list[dict[str, Any]]):
+        entered.update(submitted_values(form, request))
+        return entered, submitted_files(form, request)
+
+    try:  # one engine call: the submission is read by the task's form inside the completing command
+        done = engine().complete_user_task(task_id, actor=person(), read_form=read_form)
     except NotFound:
         return render_template("errors/not_found.html", what=_("task")), 404
-    form = task.form or []
-    values = submitted_values(form, request)
-    try:
-        engine().complete_user_task(task_id, values, actor=actor, uploads=submitted_files(form, request))
     except InvalidInput as exc:
-        return _render_task(task_id, errors=exc.errors or {"_form": exc.message}, entered=values, status=422)
+        return _render_task(task_id, errors=exc.errors or {"_form": exc.message}, entered=entered, status=422)
     except EngineError as exc:  # already completed, claimed by another, the case moved on
         flash(refusal(exc), "error")
         return redirect(url_for("inbox.inbox"))
-    flash(_("“%(name)s” completed.", name=task.name or task.element_id), "info")
+    flash(_("“%(name)s” completed.", name=done.task.name or done.task.element_id), "info")
     if request.form.get("after") == "next":
-        return _to_my_next_task(instance.id, otherwise=url_for("inbox.inbox"))
+        return _to_my_next_task(done.instance.id, otherwise=url_for("inbox.inbox"))
     return redirect(url_for("inbox.inbox"))
 
 
