@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from tests.support.transactions import count_transactions
 
 
 def test_an_api_task_completion_opens_one_engine_transaction(as_, web_engine, monkeypatch):
@@ -12,17 +12,7 @@ def test_an_api_task_completion_opens_one_engine_transaction(as_, web_engine, mo
     assert created.status_code == 201, created.get_json()
     [task] = shop.get("/api/v1/tasks?businessKey=RMA-CALLS").get_json()["items"]
 
-    opened: list[str] = []
-    transaction, reading = web_engine.db.transaction, web_engine.db.reading
-
-    @contextmanager
-    def counted(kind, original):
-        opened.append(kind)
-        with original() as session:
-            yield session
-
-    monkeypatch.setattr(web_engine.db, "transaction", lambda: counted("write", transaction))
-    monkeypatch.setattr(web_engine.db, "reading", lambda: counted("read", reading))
+    opened = count_transactions(web_engine, monkeypatch)
     done = shop.post(f"/api/v1/tasks/{task['id']}/complete",
                      json={"variables": {"orderNumber": "SO-9", "quantity": 1, "reason": "defect"}})
     assert done.status_code == 200, done.get_json()

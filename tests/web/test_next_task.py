@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 import re
-from contextlib import contextmanager
 
 from orchestrator.definitions import ModelFile
 from orchestrator.models import HumanTask
 from tests.conftest import ADMIN
 from tests.support import inspect
+from tests.support.transactions import count_transactions
 from tests.web.test_pages import signed_in, site  # noqa: F401  (the site fixture)
 
 
@@ -69,17 +69,7 @@ def test_completing_on_the_task_page_is_one_engine_transaction(site, web_engine,
     clerk = signed_in(site, "customer.service")
     instance = web_engine.start_instance("two_steps", actor=ADMIN, business_key="STEPS-3")
     [first] = inspect.open_tasks(web_engine, instance.id)
-    opened: list[str] = []
-    transaction, reading = web_engine.db.transaction, web_engine.db.reading
-
-    @contextmanager
-    def counted(kind, original):
-        opened.append(kind)
-        with original() as session:
-            yield session
-
-    monkeypatch.setattr(web_engine.db, "transaction", lambda: counted("write", transaction))
-    monkeypatch.setattr(web_engine.db, "reading", lambda: counted("read", reading))
+    opened = count_transactions(web_engine, monkeypatch)
     done = clerk.post(f"/tasks/{first.id}", data={"csrf_token": clerk.csrf})
     assert done.status_code == 302 and done.headers["Location"].endswith("/inbox")
     assert opened == ["write"]  # the form is read by the task's fields inside the completing command
