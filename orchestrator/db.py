@@ -95,8 +95,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # the same pool, with SQLite's plain (deferred) BEGIN: for readers and for the web layer's
-        # sessions, which must not hold the write lock a command of the same request needs
+        # the same pool, with SQLite's plain (deferred) BEGIN: readers never take the write lock
         self.deferred_engine = self.engine.execution_options(loopline_readonly=True)
         self.read_sessions = sessionmaker(self.deferred_engine, expire_on_commit=False)
 

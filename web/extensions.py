@@ -47,10 +47,19 @@ ENGINE_KEY = "loopline.engine"
 
 
 class EngineSharingSQLAlchemy(SQLAlchemy):
-    """Flask-SQLAlchemy whose sessions draw on the engine's own connection pool: one pool per process."""
+    """Flask-SQLAlchemy whose sessions draw on the engine's own connection pool on PostgreSQL.
+
+    On SQLite the engine's connections begin every transaction explicitly (commands take the write lock at
+    BEGIN); the web layer's sessions read, then sometimes write, and inside such a transaction the write
+    fails on a stale snapshot when a command committed meanwhile. They keep their own connections there,
+    with the driver's usual handling (reads outside a transaction, the write lock taken at the first write).
+    """
 
     def _make_engine(self, bind_key, options, app):
-        return app.extensions[ENGINE_KEY].db.deferred_engine
+        database = app.extensions[ENGINE_KEY].db
+        if database.is_postgres:
+            return database.engine
+        return super()._make_engine(bind_key, options, app)
 
 
 db = EngineSharingSQLAlchemy(model_class=Base)
