@@ -84,7 +84,7 @@ def bench_engine(backend: Backend, clock: Clock | None = None) -> Iterator[Engin
                                  home=Path(tempfile.mkdtemp(prefix="loopline-bench-home-")))
     engine = Engine(settings, db=db, clock=clock)
     for bundle in BUNDLES:
-        engine.deploy([read_model_file(MODELS / name) for name in bundle], actor=QA)
+        engine.deployments.deploy([read_model_file(MODELS / name) for name in bundle], actor=QA)
     try:
         yield engine
     finally:
@@ -119,7 +119,7 @@ def cancel_running(engine: Engine) -> None:
         running = list(session.scalars(
             select(ProcessInstance.id).where(ProcessInstance.status == InstanceStatus.RUNNING)))
     for instance_id in running:
-        engine.cancel_instance(instance_id, actor=QA, reason="benchmark round failed")
+        engine.instances.cancel_instance(instance_id, actor=QA, reason="benchmark round failed")
 
 
 def wait_until_all_ended(engine: Engine, stall: float = 30, poll: float = 0.005) -> None:

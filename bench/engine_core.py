@@ -88,9 +88,9 @@ def loopline_batch(engine: Engine, count: int) -> float:
     """Seconds per bench_flow instance through start → complete the user task → job on the worker → end."""
     started = time.perf_counter()
     for number in range(count):
-        row = engine.start_instance("bench_flow", actor=QA, variables={"amount": 1000 + number})
-        [task] = engine.open_human_tasks_for(row.id)
-        engine.complete_user_task(task.id, {"ok": True}, actor=QA)
+        row = engine.instances.start_instance("bench_flow", actor=QA, variables={"amount": 1000 + number})
+        [task] = engine.queries.open_human_tasks_for(row.id)
+        engine.tasks.complete_user_task(task.id, {"ok": True}, actor=QA)
     wait_until_all_ended(engine)
     return (time.perf_counter() - started) / count
 
@@ -118,15 +118,15 @@ def statements(backend: Backend, rounds: int) -> None:
 
 def complete_loop_step(engine: Engine, instance_id: str) -> None:
     """Complete the loop's one open task, asking for another round."""
-    tasks = engine.open_human_tasks_for(instance_id)
+    tasks = engine.queries.open_human_tasks_for(instance_id)
     if len(tasks) != 1:
         raise RuntimeError(f"the loop stopped: {len(tasks)} open tasks")
-    engine.complete_user_task(tasks[0].id, {"more": True}, actor=QA)
+    engine.tasks.complete_user_task(tasks[0].id, {"more": True}, actor=QA)
 
 
 def loop_instance(engine: Engine, completed_tasks: int) -> str:
     """A bench_loop instance that has completed `completed_tasks` tasks (a user task and a gateway a round)."""
-    row = engine.start_instance("bench_loop", actor=QA)
+    row = engine.instances.start_instance("bench_loop", actor=QA)
     for done in range(0, completed_tasks, 2):
         try:
             complete_loop_step(engine, row.id)
@@ -160,7 +160,7 @@ class LoopInstances:
         return (time.perf_counter() - started) / count
 
     def state_kb(self) -> float:
-        return round(len(self.engine.get_instance(self.ids[-1]).state or "") / 1024, 1)
+        return round(len(self.engine.queries.get_instance(self.ids[-1]).state or "") / 1024, 1)
 
 
 def history(backend: Backend, rounds: int, per_round: int, sizes: tuple[int, ...]) -> None:

@@ -84,7 +84,7 @@ def start_instances(engine: Engine, count: int, clients: int) -> float:
     def client(share: int) -> None:
         try:
             for _ in range(share):
-                engine.start_instance("bench_jobs", actor=QA)
+                engine.instances.start_instance("bench_jobs", actor=QA)
         except BaseException as exc:  # reported by the round, which must not hang on a dead client
             failures.append(exc)
 
@@ -135,8 +135,8 @@ def run(backend: Backend | None, rounds: int, quick: bool, clients: int = CLIENT
         app = create_celery(engine.settings)
         app.control.purge()  # messages a crashed earlier run left behind
         engine.wake = celery_waker(app)
-        warm_up = engine.start_instance("bench_jobs", actor=QA)  # caches and connections, for the first round
-        engine.cancel_instance(warm_up.id, actor=QA)
+        warm_up = engine.instances.start_instance("bench_jobs", actor=QA)  # caches and connections, for the first round
+        engine.instances.cancel_instance(warm_up.id, actor=QA)
         measuring = ThroughputRounds(engine, instances, clients, Path(tempfile.mkdtemp(prefix="loopline-bench-")))
         samples = interleave({count: lambda count=count: measuring.measure(count) for count in WORKER_COUNTS}, rounds)
     for count in WORKER_COUNTS:

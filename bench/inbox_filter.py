@@ -47,19 +47,19 @@ def build_engine(home: Path) -> Engine:
     database.create_schema()
     settings = Settings.from_env({}, database_url=url, home=home, environment="test")
     engine = Engine(settings, db=database)
-    engine.deploy_directory(REPO_ROOT / "bpmn", actor=ADMIN)
+    engine.deployments.deploy_directory(REPO_ROOT / "bpmn", actor=ADMIN)
     return engine
 
 
 def open_tasks(engine: Engine, count: int) -> str:
     """Copy one real return waiting at 'Record parcel receipt' `count` times, each its own case and task."""
-    definition = next(d for d in engine.list_definitions("returns"))
-    model = engine.process_model(definition.id)
-    template = engine.start_instance("returns", actor=ADMIN, business_key="RMA-TEMPLATE", variables={
+    definition = next(d for d in engine.queries.list_definitions("returns"))
+    model = engine.queries.process_model(definition.id)
+    template = engine.instances.start_instance("returns", actor=ADMIN, business_key="RMA-TEMPLATE", variables={
         "rmaNumber": "RMA-TEMPLATE", "returnReason": "no_reason", "returnValue": 80.0, "requestedOutcome": "refund",
         "customerSegment": "consumer", "returnChannel": "carrier_parcel", "sku": "KETTLE-2", "quantity": 1})
     # a real task's form, so the copied task rows are as wide as real ones
-    form = engine.process_model(definition.id).form_fields
+    form = engine.queries.process_model(definition.id).form_fields
     receipt_form = [form[name] for name in ("parcelCondition", "receivedQuantity", "serialNumberMatches",
                                              "receiptNote")]
     now = engine.now()
@@ -120,8 +120,8 @@ def main() -> None:
             "variable_equals": TaskFilter(variable="sku", equals=sku, sort="due"),
         }
         backend = engine.db.engine.dialect.name
-        totals = {name: engine.list_tasks(WAREHOUSE, query).total for name, query in queries.items()}
-        query_ms = {name: timed(lambda q=query: engine.list_tasks(WAREHOUSE, q), args.repeat)
+        totals = {name: engine.queries.list_tasks(WAREHOUSE, query).total for name, query in queries.items()}
+        query_ms = {name: timed(lambda q=query: engine.queries.list_tasks(WAREHOUSE, q), args.repeat)
                     for name, query in queries.items()}
         pages = {"unfiltered": "/inbox", "text_on_summary_fields": f"/inbox?q={sku}"}
         page_ms = {name: timed(lambda p=path: client.get(p), args.repeat) for name, path in pages.items()}

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from orchestrator.actors import Actor
-from orchestrator.engine import EngineCore
+from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import NotFound
 from orchestrator.models import Attachment
+from orchestrator.queries import Queries
 
 MAX_FILENAME = 255
 
@@ -101,11 +102,15 @@ def reference(row: Attachment) -> dict[str, Any]:
             "size": row.size, "sha256": row.sha256}
 
 
-class AttachmentQueries(EngineCore):
+class Attachments(CommandGroup):
+    def __init__(self, core: EngineCore, queries: Queries):
+        super().__init__(core)
+        self.queries = queries
+
     def attachments_of(self, actor: Actor, instance_id: str) -> list[Attachment]:
         """Metadata of a case's files (content not loaded), oldest first."""
-        self.instance_for(actor, instance_id)
-        with self.db.reading() as session:
+        self.queries.instance_for(actor, instance_id)
+        with self.core.db.reading() as session:
             return list(session.scalars(
                 select(Attachment).options(defer(Attachment.content))
                 .where(Attachment.instance_id == instance_id).order_by(Attachment.uploaded_at, Attachment.id)
@@ -113,12 +118,12 @@ class AttachmentQueries(EngineCore):
 
     def attachment_for(self, actor: Actor, attachment_id: str) -> Attachment:
         """One file with its content; NotFound unless the actor may read its case."""
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             row = session.get(Attachment, attachment_id)
         if row is None:
             raise NotFound(f"attachment '{attachment_id}' does not exist")
         try:
-            self.instance_for(actor, row.instance_id)
+            self.queries.instance_for(actor, row.instance_id)
         except NotFound:
             raise NotFound(f"attachment '{attachment_id}' does not exist") from None
         return row

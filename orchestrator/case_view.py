@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orchestrator.actors import Actor
+from orchestrator.attachments import Attachments
 from orchestrator.comments import COMMENT_EVENT
 from orchestrator.definitions import ParsedProcess
-from orchestrator.engine import EngineCore
+from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.models import (
     Attachment,
     HistoryEvent,
@@ -20,6 +21,7 @@ from orchestrator.models import (
     ProcessDefinition,
     ProcessInstance,
 )
+from orchestrator.queries import Queries
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,23 @@ class CaseView:
         return sorted({j.element_id for j in self.jobs if j.status == JobStatus.INCIDENT})
 
 
-class CaseViewQueries(EngineCore):
+class CaseViews(CommandGroup):
+    def __init__(self, core: EngineCore, queries: Queries, attachments: Attachments):
+        super().__init__(core)
+        self.queries, self.attachments = queries, attachments
+
     def case_view(self, actor: Actor, instance_id: str) -> CaseView:
         """The case with its history, tasks, jobs, timers, files and diagram; NotFound unless the actor may
         read it (checked once, here)."""
-        instance, definition = self.instance_for(actor, instance_id)
+        instance, definition = self.queries.instance_for(actor, instance_id)
         running = instance.status == InstanceStatus.RUNNING
         return CaseView(
-            instance=instance, definition=definition, model=self.process_model(definition.id),
-            diagram_xml=self.definition_xml(definition.key, definition.version),
-            history=self.history_of(instance_id), open_tasks=self.open_human_tasks_for(instance_id),
-            jobs=self.jobs_of(instance_id), incidents=self.open_incidents(instance_id=instance_id),
-            timers=self.waiting_timers_of(actor, instance_id) if running else [],
-            message_waits=self.message_waits_of(instance_id),
-            attachments=self.attachments_of(actor, instance_id),
-            first_altered_event=self.verify_history(instance_id),
+            instance=instance, definition=definition, model=self.queries.process_model(definition.id),
+            diagram_xml=self.queries.definition_xml(definition.key, definition.version),
+            history=self.queries.history_of(instance_id), open_tasks=self.queries.open_human_tasks_for(instance_id),
+            jobs=self.queries.jobs_of(instance_id), incidents=self.queries.open_incidents(instance_id=instance_id),
+            timers=self.queries.waiting_timers_of(actor, instance_id) if running else [],
+            message_waits=self.queries.message_waits_of(instance_id),
+            attachments=self.attachments.attachments_of(actor, instance_id),
+            first_altered_event=self.queries.verify_history(instance_id),
         )

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.definitions import DeploymentError, ModelFile, parse_bundle
+from orchestrator.engine import CommandGroup
 from orchestrator.errors import InvalidModel
-from orchestrator.instances import InstanceCommands
 from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
 
 
@@ -28,12 +28,12 @@ class DeployedDefinition:
     new: bool
 
 
-class DeploymentCommands(InstanceCommands):
+class Deployments(CommandGroup):
     def deploy(self, files: list[ModelFile], *, actor: Actor, name: str = "") -> list[DeployedDefinition]:
         """Store a bundle; a process whose content is unchanged keeps its version (idempotent)."""
         require(actor, Permission.DEPLOY)
         try:
-            parsed = parse_bundle(files, max_bytes=self.settings.max_model_bytes, known_topics=self.known_topics)
+            parsed = parse_bundle(files, max_bytes=self.core.settings.max_model_bytes, known_topics=self.core.known_topics)
         except DeploymentError as exc:
             raise InvalidModel(exc.problems) from exc
         for attempt in range(3):
@@ -45,7 +45,7 @@ class DeploymentCommands(InstanceCommands):
         raise AssertionError("unreachable")
 
     def _store(self, files, parsed, actor: Actor, name: str) -> list[DeployedDefinition]:
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             results: list[DeployedDefinition] = []
             fresh = []
             for key, process in parsed.items():
@@ -64,7 +64,7 @@ class DeploymentCommands(InstanceCommands):
                 "".join(f.name + "\0" + f.content for f in sorted(files, key=lambda f: f.name)).encode("utf-8")
             ).hexdigest()
             deployment = Deployment(name=name or ", ".join(sorted(f.name for f in files)), content_hash=bundle_hash,
-                                    deployed_by=actor.name, deployed_at=self.now())
+                                    deployed_by=actor.name, deployed_at=self.core.now())
             session.add(deployment)
             session.flush()
             for model in files:

@@ -130,7 +130,8 @@ class DefinitionCache:
 
 
 class EngineCore:
-    """Construction and the command pipeline shared by all command groups."""
+    """What every command group shares: settings, database, clock, connectors, caches and the one write path
+    (`command`) with its wake-after-commit."""
 
     def __init__(
         self,
@@ -164,7 +165,7 @@ class EngineCore:
         return self.connectors.topics()
 
     @contextmanager
-    def _command(
+    def command(
         self,
         instance_id: str,
         actor: Actor,
@@ -190,7 +191,7 @@ class EngineCore:
                 ctx = CommandContext(self, tx, row, None, None, actor, self.now())
                 yield ctx
                 self._save_record(ctx)
-                self._wake_after_commit(tx, ctx.new_job_ids)
+                self.wake_after_commit(tx, ctx.new_job_ids)
                 return
             parsed = self.definitions.get(tx, row.definition_id)
             with using_clock(self.clock):
@@ -201,8 +202,8 @@ class EngineCore:
                     yield ctx
                 except SpiffWorkflowException as exc:  # raised by task.run()/complete(), e.g. a timer value refused
                     raise process_error(exc) from exc
-                self._save(ctx, before)
-            self._wake_after_commit(tx, ctx.new_job_ids)
+                self.save(ctx, before)
+            self.wake_after_commit(tx, ctx.new_job_ids)
 
     @contextmanager
     def _transaction(self, session: Session | None) -> Iterator[Session]:
@@ -212,7 +213,7 @@ class EngineCore:
             with self.db.transaction() as tx:
                 yield tx
 
-    def _save(self, ctx: CommandContext, before: dict, expected_version: int | None = None) -> None:
+    def save(self, ctx: CommandContext, before: dict, expected_version: int | None = None) -> None:
         """Write state, effects and history; refuse if another command saved the instance meanwhile."""
         row = ctx.instance
         if row.status == InstanceStatus.RUNNING and ctx.workflow.is_completed():
@@ -236,7 +237,7 @@ class EngineCore:
             ctx.instance.version += 1
             append_events(ctx.session, ctx.instance.id, ctx.now, ctx.events)
 
-    def _wake_after_commit(self, session: Session, job_ids: list[int]) -> None:
+    def wake_after_commit(self, session: Session, job_ids: list[int]) -> None:
         """The one way to wake workers: once the rows are committed, so a worker never misses a job."""
         if not job_ids:
             return
@@ -247,12 +248,20 @@ class EngineCore:
             self._wake(job_ids)
 
     def _wake(self, job_ids: list[int]) -> None:
-        """Nudge workers (only from `_wake_after_commit`); a lost nudge is recovered by the relay sweep."""
+        """Nudge workers (only from `wake_after_commit`); a lost nudge is recovered by the relay sweep."""
         if job_ids and self.wake is not None:
             try:
                 self.wake(list(job_ids))
             except Exception:  # the outbox row is safe; the relay re-enqueues it
                 log.warning("could not enqueue jobs %s; the relay will retry", job_ids, exc_info=True)
+
+
+class CommandGroup:
+    """Commands or queries of one concept (tasks, jobs, timers, ...). Groups hold no state of their own:
+    they share the core's unit of work, database, clock and caches, and name the other groups they use."""
+
+    def __init__(self, core: EngineCore):
+        self.core = core
 
 
 def _refuse_false_completion(workflow: BpmnWorkflow) -> None:

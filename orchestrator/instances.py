@@ -23,7 +23,7 @@ from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.clock import using_clock
 from orchestrator.effects import all_tasks
-from orchestrator.engine import CommandContext, EngineCore
+from orchestrator.engine import CommandContext, CommandGroup
 from orchestrator.errors import Conflict, InvalidInput, NotFound, ProcessError
 from orchestrator.forms import FormValidationError, check_start_variables
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessDefinition, ProcessInstance
@@ -68,17 +68,19 @@ def _start_by_message(ctx: CommandContext, name: str, payload: dict[str, Any]) -
     ctx.run_engine()
 
 
-class InstanceCommands(EngineCore):
-    def latest_definition(self, session: Session, key: str, version: int | None = None) -> ProcessDefinition:
-        query = select(ProcessDefinition).where(ProcessDefinition.key == key)
-        if version is not None:
-            query = query.where(ProcessDefinition.version == version)
-        definition = session.scalars(query.order_by(ProcessDefinition.version.desc()).limit(1)).first()
-        if definition is None:
-            suffix = f" version {version}" if version is not None else ""
-            raise NotFound(f"process definition '{key}'{suffix} is not deployed")
-        return definition
+def latest_definition(session: Session, key: str, version: int | None = None) -> ProcessDefinition:
+    """The latest (or given) version of a deployed process; NotFound otherwise."""
+    query = select(ProcessDefinition).where(ProcessDefinition.key == key)
+    if version is not None:
+        query = query.where(ProcessDefinition.version == version)
+    definition = session.scalars(query.order_by(ProcessDefinition.version.desc()).limit(1)).first()
+    if definition is None:
+        suffix = f" version {version}" if version is not None else ""
+        raise NotFound(f"process definition '{key}'{suffix} is not deployed")
+    return definition
 
+
+class Instances(CommandGroup):
     def start_instance(
         self,
         key: str,
@@ -92,33 +94,33 @@ class InstanceCommands(EngineCore):
         """Start the latest (or given) version; the same idempotency key returns the same instance."""
         require(actor, Permission.START)
         variables = check_variables(variables)
-        return self._start_once(key, idempotency_key, lambda session: self._start_checked(
-            session, self.latest_definition(session, key, version), actor, business_key, variables, idempotency_key))
+        return self.start_once(key, idempotency_key, lambda session: self._start_checked(
+            session, latest_definition(session, key, version), actor, business_key, variables, idempotency_key))
 
     def _start_checked(self, session: Session, definition: ProcessDefinition, actor: Actor, business_key: str | None,
                        variables: dict[str, Any], idempotency_key: str | None) -> ProcessInstance:
         """Start with the variables checked by the start event's form (types, required, patterns), as the form
         page checks them; InvalidInput names every missing or invalid variable before anything is stored."""
-        fields = self.definitions.get(session, definition.id).start_form
+        fields = self.core.definitions.get(session, definition.id).start_form
         try:
             variables = check_start_variables(fields, variables)
         except FormValidationError as exc:
             raise InvalidInput(f"'{definition.key}' cannot start with these variables: {exc}",
                                {f"variables.{name}": problem for name, problem in exc.errors.items()}) from exc
-        return self._start(session, definition, actor, business_key, variables, idempotency_key)
+        return self.start_in(session, definition, actor, business_key, variables, idempotency_key)
 
-    def _start_once(self, key: str, idempotency_key: str | None,
-                    start: Callable[[Session], ProcessInstance]) -> ProcessInstance:
+    def start_once(self, key: str, idempotency_key: str | None,
+                   start: Callable[[Session], ProcessInstance]) -> ProcessInstance:
         """Run `start` in a transaction unless the idempotency key already started an instance; when a
         concurrent request with the same key wins the race, return its instance."""
         try:
-            with self.db.transaction() as session:
+            with self.core.db.transaction() as session:
                 existing = self._by_idempotency_key(session, key, idempotency_key)
                 if existing is not None:
                     return existing
                 return start(session)
         except IntegrityError:
-            with self.db.transaction() as session:
+            with self.core.db.transaction() as session:
                 existing = self._by_idempotency_key(session, key, idempotency_key)
                 if existing is None:
                     raise
@@ -136,7 +138,7 @@ class InstanceCommands(EngineCore):
                 raise Conflict(f"idempotency key '{idempotency_key}' was already used to start '{definition.key}'")
         return existing
 
-    def _start(
+    def start_in(
         self,
         session: Session,
         definition: ProcessDefinition,
@@ -147,8 +149,9 @@ class InstanceCommands(EngineCore):
         message: tuple[str, dict[str, Any]] | None = None,
         instance_id: str | None = None,
     ) -> ProcessInstance:
-        parsed = self.definitions.get(session, definition.id)
-        now = self.now()
+        """Create and run a new instance in the caller's transaction (starts by API, form or message)."""
+        parsed = self.core.definitions.get(session, definition.id)
+        now = self.core.now()
         row = ProcessInstance(
             id=instance_id or str(uuid.uuid4()),
             definition_id=definition.id,
@@ -162,26 +165,26 @@ class InstanceCommands(EngineCore):
             variables={},
         )
         session.add(row)
-        with using_clock(self.clock):
-            workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.script_engine)
+        with using_clock(self.core.clock):
+            workflow = BpmnWorkflow(parsed.spec, parsed.subprocess_specs, script_engine=self.core.script_engine)
             for task in workflow.get_tasks(state=TaskState.READY):
                 task.data.update(variables)
-            ctx = CommandContext(self, session, row, workflow, parsed, actor, now)
+            ctx = CommandContext(self.core, session, row, workflow, parsed, actor, now)
             ctx.record("instance_started", definition_key=definition.key, definition_version=definition.version,
                        business_key=business_key, variables=variables)
             if message is None:
                 ctx.run_engine()
             else:
                 _start_by_message(ctx, *message)
-            self._save(ctx, before={})
+            self.core.save(ctx, before={})
         session.flush()
-        self._wake_after_commit(session, ctx.new_job_ids)
+        self.core.wake_after_commit(session, ctx.new_job_ids)
         return row
 
     def cancel_instance(self, instance_id: str, *, actor: Actor, reason: str = "") -> ProcessInstance:
         """Cancel a running or suspended instance: its open tasks and pending jobs are cancelled."""
         require(actor, Permission.MANAGE_INSTANCES)
-        with self._command(instance_id, actor, statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
+        with self.core.command(instance_id, actor, statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
             ctx.workflow.cancel()
             ctx.instance.status = InstanceStatus.CANCELLED
             ctx.instance.ended_at = ctx.now
@@ -191,14 +194,14 @@ class InstanceCommands(EngineCore):
     def suspend_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
         """Stop timers firing and jobs starting until resumed; tasks stay where they are."""
         require(actor, Permission.MANAGE_INSTANCES)
-        with self._command(instance_id, actor, statuses=None, restore=False) as ctx:
+        with self.core.command(instance_id, actor, statuses=None, restore=False) as ctx:
             _set_status(ctx, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
             ctx.record("instance_suspended")
         return ctx.instance
 
     def resume_instance(self, instance_id: str, *, actor: Actor) -> ProcessInstance:
         require(actor, Permission.MANAGE_INSTANCES)
-        with self._command(instance_id, actor, statuses=None, restore=False) as ctx:
+        with self.core.command(instance_id, actor, statuses=None, restore=False) as ctx:
             _set_status(ctx, InstanceStatus.SUSPENDED, InstanceStatus.RUNNING)
             # jobs that were held back are picked up again by the relay sweep
             ctx.session.execute(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from integrations.registry import BusinessError, JobContext
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
-from orchestrator.engine import CommandContext, EngineCore
+from orchestrator.engine import CommandContext, CommandGroup
 from orchestrator.errors import Conflict, EngineError, NotFound
 from orchestrator.models import Incident, InstanceStatus, Job, JobStatus, ProcessInstance
 from orchestrator.parser import extensions_of
@@ -47,16 +47,16 @@ def backoff_delay(attempt: int, policy: RetryPolicy) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-class JobCommands(EngineCore):
+class Jobs(CommandGroup):
     def claim_job(self, job_id: int, worker: str) -> ClaimedJob | None:
         """Take a due, pending job of a running instance; None if someone else has it or it is done."""
-        now = self.now()
+        now = self.core.now()
         token = f"{worker}:{job_id}:{now.timestamp()}"
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             job = session.get(Job, job_id)
             if job is None:
                 return None
-            policy = self.settings.retry_policy(job.topic)
+            policy = self.core.settings.retry_policy(job.topic)
             claimed = session.execute(
                 update(Job)
                 .where(
@@ -70,7 +70,7 @@ class JobCommands(EngineCore):
                     status=JobStatus.RUNNING,
                     attempts=Job.attempts + 1,
                     locked_by=token,
-                    locked_until=now + timedelta(seconds=policy.timeout + self.settings.job_lease_seconds),
+                    locked_until=now + timedelta(seconds=policy.timeout + self.core.settings.job_lease_seconds),
                 )
                 .execution_options(synchronize_session=False)
             ).rowcount
@@ -85,7 +85,7 @@ class JobCommands(EngineCore):
 
     def _authored_input(self, session: Session, instance: ProcessInstance, element_id: str) -> dict[str, Any]:
         """The task's input parameters as written in the model, so a connector knows its template from data."""
-        parsed = self.definitions.get(session, instance.definition_id)
+        parsed = self.core.definitions.get(session, instance.definition_id)
         for process in (parsed.spec, *parsed.subprocess_specs.values()):
             for task_spec in process.task_specs.values():
                 if getattr(task_spec, "bpmn_id", None) == element_id:
@@ -98,12 +98,12 @@ class JobCommands(EngineCore):
         if claimed is None:
             return "skipped"
         try:
-            connector = self.connectors.get(claimed.topic)
+            connector = self.core.connectors.get(claimed.topic)
         except LookupError as exc:
             return self._report(self.fail_job, claimed, error=str(exc), transient=False)
         system = getattr(connector, "system", None)
         if system:
-            allowed, probe_at = self.breakers.allow(system, self.now())
+            allowed, probe_at = self.core.breakers.allow(system, self.core.now())
             if not allowed:
                 return self._pause(claimed, system, probe_at)
         try:
@@ -114,7 +114,7 @@ class JobCommands(EngineCore):
         except Exception as exc:  # transient by default: timeouts, 5xx, broken connections
             log.info("job %s (%s) failed: %s", job_id, claimed.topic, exc)
             if system:
-                self.breakers.record_failure(system, self.now(), f"{type(exc).__name__}: {exc}")
+                self.core.breakers.record_failure(system, self.core.now(), f"{type(exc).__name__}: {exc}")
             return self._report(self.fail_job, claimed, error=f"{type(exc).__name__}: {exc}", transient=True)
         self._system_answered(system)
         return self._report(self.complete_job, claimed, result=result)
@@ -122,13 +122,13 @@ class JobCommands(EngineCore):
     def _system_answered(self, system: str | None) -> None:
         """Any answer from the system (even a business 'no') closes its breaker and releases paused jobs."""
         if system:
-            self._wake(self.breakers.record_success(system, self.now()))
+            self.core._wake(self.core.breakers.record_success(system, self.core.now()))
 
     def _pause(self, claimed: ClaimedJob, system: str, until) -> str:
         """Give the job back without spending an attempt; it runs again when the breaker lets it."""
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             job = self._job(session, claimed.id)
-            with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+            with self.core.command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
                 session.refresh(job)
                 if job.status != JobStatus.RUNNING or job.locked_by != claimed.token:
                     return "dropped"
@@ -166,11 +166,11 @@ class JobCommands(EngineCore):
 
     def _on_held_task(self, job_id: int, token: str | None, apply) -> str:
         """Run `apply(ctx, job, task)` as one command if the job is still this worker's and its task waits."""
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             job = self._job(session, job_id)
             if self._dropped_for_ended_instance(session, job):
                 return "dropped"
-            with self._command(job.instance_id, WORKER, session=session,
+            with self.core.command(job.instance_id, WORKER, session=session,
                                statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
                 session.refresh(job)
                 task = self._held_task(ctx, job, token)
@@ -198,15 +198,15 @@ class JobCommands(EngineCore):
         return "failed"
 
     def _fail_transient(self, job_id: int, token: str | None, error: str) -> str:
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             job = self._job(session, job_id)
-            with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+            with self.core.command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
                 if _drop_for_ended_instance(ctx, job):
                     return "dropped"
                 session.refresh(job)
                 if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
                     return "dropped"
-                policy = self.settings.retry_policy(job.topic)
+                policy = self.core.settings.retry_policy(job.topic)
                 job.last_error = error
                 job.locked_until = None
                 if job.attempts >= policy.max_attempts:
@@ -224,14 +224,14 @@ class JobCommands(EngineCore):
 
     def _dropped_for_ended_instance(self, session: Session, job: Job) -> bool:
         """True (after recording it) when the instance ended while the job ran: the result has nowhere to go."""
-        with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+        with self.core.command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
             return _drop_for_ended_instance(ctx, job)
 
     def open_incident(self, job_id: int, message: str, *, token: str | None = None) -> None:
         """Park a job whose outcome the process could not take (its instance is left as it was)."""
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             job = self._job(session, job_id)
-            with self._command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
+            with self.core.command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
                 session.refresh(job)
                 if job.status != JobStatus.RUNNING or (token and job.locked_by != token):
                     return
@@ -243,11 +243,11 @@ class JobCommands(EngineCore):
     def retry_incident(self, incident_id: int, *, actor: Actor) -> Incident:
         """Resolve an incident by running its job again from attempt one."""
         require(actor, Permission.RETRY_INCIDENTS)
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             incident = session.get(Incident, incident_id)
             if incident is None:
                 raise NotFound(f"incident {incident_id} does not exist")
-            with self._command(incident.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
+            with self.core.command(incident.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
                 session.refresh(incident)
                 if incident.resolved_at is not None:
                     raise Conflict(f"incident {incident_id} is already resolved")

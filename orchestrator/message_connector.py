@@ -27,7 +27,7 @@ class SendMessage:
         if not name:
             raise BusinessError("E_INVALID_INPUT", "loopline.send_message needs messageName")
         try:
-            result = self.engine.correlate_message(
+            result = self.engine.messages.correlate_message(
                 name, actor=SENDER, business_key=variables.get("businessKey"),
                 correlation_keys=variables.get("correlationKeys"), variables=variables.get("variables") or {},
                 idempotency_key=job.idempotency_key)

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
+from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import Conflict, InvalidInput, NotFound
-from orchestrator.instances import InstanceCommands, check_variables
+from orchestrator.instances import Instances, check_variables
 from orchestrator.models import InstanceStatus, MessageSubscription, ProcessDefinition, ProcessInstance
 from orchestrator.parser import MessageEventDefinition
 
@@ -26,7 +27,11 @@ class Correlation:
     started: bool
 
 
-class MessageCommands(InstanceCommands):
+class Messages(CommandGroup):
+    def __init__(self, core: EngineCore, instances: Instances):
+        super().__init__(core)
+        self.instances = instances
+
     def correlate_message(
         self,
         name: str,
@@ -46,7 +51,7 @@ class MessageCommands(InstanceCommands):
         variables = check_variables(variables)
         if correlation_keys and len(correlation_keys) != 1:
             raise InvalidInput("give exactly one correlation key", {"correlationKeys": "must hold one variable"})
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             if idempotency_key:
                 started = session.scalar(select(ProcessInstance.id).where(
                     ProcessInstance.idempotency_key == idempotency_key))
@@ -57,7 +62,7 @@ class MessageCommands(InstanceCommands):
                 raise Conflict(f"message '{name}' matches {len(waiting)} instances; add a business or correlation key",
                                instances=waiting[:20])
             if waiting:
-                with self._command(waiting[0], actor, session=session) as ctx:
+                with self.core.command(waiting[0], actor, session=session) as ctx:
                     event = BpmnEvent(MessageEventDefinition(name), {"payload": variables})
                     try:
                         ctx.workflow.send_event(event)
@@ -69,7 +74,7 @@ class MessageCommands(InstanceCommands):
                 result = Correlation(waiting[0], started=False)
             else:
                 definition = self._message_start_definition(session, name, business_key, correlation_keys)
-                row = self._start(session, definition, actor, business_key, variables, idempotency_key,
+                row = self.instances.start_in(session, definition, actor, business_key, variables, idempotency_key,
                                   message=(name, variables))
                 result = Correlation(row.id, started=True)
         return result

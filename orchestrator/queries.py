@@ -19,11 +19,12 @@ from orchestrator.authorization import (
     visible_instances_clause,
     visible_tasks_clause,
 )
+from orchestrator.definitions import ParsedProcess
 from orchestrator.effects import waiting_timers
-from orchestrator.engine import EngineCore
+from orchestrator.engine import CommandGroup
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.history import verify_chain
-from orchestrator.instances import VARIABLE_NAME
+from orchestrator.instances import VARIABLE_NAME, latest_definition
 from orchestrator.models import (
     CaseSearch,
     DeploymentResource,
@@ -169,19 +170,24 @@ def _page(session, query: Select, limit: int, offset: int) -> Page:
     return Page(items, total, limit, offset)
 
 
-class Queries(EngineCore):
+class Queries(CommandGroup):
+    def process_model(self, definition_id: int) -> ParsedProcess:
+        """The parsed model of a deployed definition (cached): forms, summary fields, labels."""
+        with self.core.db.reading() as session:
+            return self.core.definitions.get(session, definition_id)
+
     def list_definitions(self, key: str | None = None) -> list[ProcessDefinition]:
         """Every deployed version, newest first per key."""
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             query = select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version.desc())
             if key is not None:
                 query = query.where(ProcessDefinition.key == key)
             return list(session.scalars(query))
 
     def definition_xml(self, key: str, version: int | None = None) -> str:
-        with self.db.reading() as session:
-            definition = self.latest_definition(session, key, version)
-            parsed = self.definitions.get(session, definition.id)
+        with self.core.db.reading() as session:
+            definition = latest_definition(session, key, version)
+            parsed = self.core.definitions.get(session, definition.id)
             return session.scalar(select(DeploymentResource.content).where(
                 DeploymentResource.deployment_id == definition.deployment_id,
                 DeploymentResource.name == parsed.source_file))
@@ -202,7 +208,7 @@ class Queries(EngineCore):
             _variable_clause(criteria.variable, criteria.equals, criteria.contains),
         ]
         query = query.where(*[c for c in conditions if c is not None])
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return _page(session, query, criteria.limit, criteria.offset)
 
     def instance_for(self, actor: Actor, instance_id: str) -> tuple[ProcessInstance, ProcessDefinition]:
@@ -213,7 +219,7 @@ class Queries(EngineCore):
         clause = visible_instances_clause(actor)
         if clause is not None:
             query = query.where(clause)
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             row = session.execute(query).first()
         if row is None:
             raise NotFound(f"process instance '{instance_id}' does not exist")
@@ -222,15 +228,15 @@ class Queries(EngineCore):
     def waiting_timers_of(self, actor: Actor, instance_id: str) -> list[tuple[str, str | None, datetime]]:
         """The case's pending timers (element id, name, due), read from its workflow state."""
         instance, _definition = self.instance_for(actor, instance_id)
-        with self.db.reading() as session:
-            parsed = self.definitions.get(session, instance.definition_id)
+        with self.core.db.reading() as session:
+            parsed = self.core.definitions.get(session, instance.definition_id)
             state = session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
-        workflow = self.serializer.loads(state, parsed.spec, parsed.subprocess_specs, self.script_engine)
+        workflow = self.core.serializer.loads(state, parsed.spec, parsed.subprocess_specs, self.core.script_engine)
         return waiting_timers(workflow)
 
     def message_waits_of(self, instance_id: str) -> list[tuple[str, str]]:
         """(element id, message name) of each message the instance waits for."""
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return [(row.element_id, row.message_name) for row in session.scalars(
                 select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
                 .order_by(MessageSubscription.id))]
@@ -259,7 +265,7 @@ class Queries(EngineCore):
                  .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                  .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
                  .order_by(*ordering))
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             total = session.scalar(select(func.count()).select_from(HumanTask).where(where))
             return Page(list(session.execute(query).all()), total, criteria.limit, criteria.offset)
 
@@ -270,12 +276,12 @@ class Queries(EngineCore):
         names = list(filters)
         columns = [func.coalesce(func.sum(case((_task_conditions(actor, filters[n]), 1), else_=0)), 0)
                    for n in names]
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             row = session.execute(select(*columns).select_from(HumanTask)).one()
         return dict(zip(names, (int(v) for v in row), strict=True))
 
     def task_for(self, actor: Actor, task_id: str) -> tuple[HumanTask, ProcessInstance, ProcessDefinition]:
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             task = session.get(HumanTask, task_id)
             instance = session.get(ProcessInstance, task.instance_id) if task is not None else None
             if instance is None or not can_see_task(actor, task, task.candidate_groups, instance.started_by):
@@ -283,14 +289,14 @@ class Queries(EngineCore):
             return task, instance, session.get(ProcessDefinition, instance.definition_id)
 
     def get_instance(self, instance_id: str) -> ProcessInstance:
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             row = session.get(ProcessInstance, instance_id)
             if row is None:
                 raise NotFound(f"process instance '{instance_id}' does not exist")
             return row
 
     def open_human_tasks_for(self, instance_id: str) -> list[HumanTask]:
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return list(session.scalars(
                 select(HumanTask)
                 .where(HumanTask.instance_id == instance_id, HumanTask.state == HumanTaskState.READY)
@@ -298,7 +304,7 @@ class Queries(EngineCore):
             ))
 
     def jobs_of(self, instance_id: str | None = None, status: str | None = None, limit: int = 500) -> list[Job]:
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             query = select(Job).order_by(Job.id).limit(limit)
             if instance_id:
                 query = query.where(Job.instance_id == instance_id)
@@ -311,7 +317,7 @@ class Queries(EngineCore):
         query = select(Job).order_by(Job.id.desc())
         if status:
             query = query.where(Job.status == status)
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return _page(session, query, limit, offset)
 
     def list_incidents(self, actor: Actor, open_only: bool = True, limit: int = 50, offset: int = 0) -> Page:
@@ -319,14 +325,14 @@ class Queries(EngineCore):
         query = select(Incident).order_by(Incident.id.desc())
         if open_only:
             query = query.where(Incident.resolved_at.is_(None))
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return _page(session, query, limit, offset)
 
     def open_incidents(self, limit: int = 500, instance_id: str | None = None) -> list[Incident]:
         query = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id).limit(limit)
         if instance_id is not None:
             query = query.where(Incident.instance_id == instance_id)
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return list(session.scalars(query))
 
     def open_task_kinds(self, actor: Actor) -> list[tuple[str, str | None]]:
@@ -334,16 +340,16 @@ class Queries(EngineCore):
         query = (select(HumanTask.element_id, func.max(HumanTask.name))
                  .where(_task_conditions(actor, TaskFilter()))
                  .group_by(HumanTask.element_id).order_by(func.max(HumanTask.name)))
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return [(element_id, name) for element_id, name in session.execute(query)]
 
     def history_of(self, instance_id: str) -> list[HistoryEvent]:
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return list(session.scalars(
                 select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq)
             ))
 
     def verify_history(self, instance_id: str) -> int | None:
         """The seq of the first tampered event of an instance, or None when its chain is intact."""
-        with self.db.reading() as session:
+        with self.core.db.reading() as session:
             return verify_chain(session, instance_id)

@@ -7,20 +7,20 @@ from datetime import timedelta
 from sqlalchemy import exists, or_, select, update
 
 from orchestrator.actors import Actor
-from orchestrator.engine import CommandContext, EngineCore
+from orchestrator.engine import CommandContext, CommandGroup
 from orchestrator.jobs import add_incident
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessInstance
 
 RELAY = Actor.system("relay")
 
 
-class RelayCommands(EngineCore):
+class Relay(CommandGroup):
     def relay_jobs(self, limit: int = 500) -> list[int]:
         """Release expired leases, then enqueue due pending jobs not enqueued recently; returns their ids."""
         self._release_expired_leases(limit)
-        now = self.now()
-        stale = now - timedelta(seconds=self.settings.relay_stale_after)
-        with self.db.transaction() as session:
+        now = self.core.now()
+        stale = now - timedelta(seconds=self.core.settings.relay_stale_after)
+        with self.core.db.transaction() as session:
             job_ids = list(session.scalars(
                 select(Job.id)
                 .where(
@@ -35,26 +35,26 @@ class RelayCommands(EngineCore):
             ))
             if job_ids:
                 session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=now))
-            self._wake_after_commit(session, job_ids)
+            self.core.wake_after_commit(session, job_ids)
         return job_ids
 
     def _release_expired_leases(self, limit: int) -> None:
         """A worker that died mid-job leaves it RUNNING; after its lease the job is pending again, unless
         that was its last attempt: a job that kills every worker becomes an incident, not a loop."""
-        now = self.now()
-        with self.db.transaction() as session:
+        now = self.core.now()
+        with self.core.db.transaction() as session:
             expired = list(session.scalars(
                 select(Job).where(Job.status == JobStatus.RUNNING, Job.locked_until < now).limit(limit)
             ))
             for job in expired:
-                with self._command(job.instance_id, RELAY, session=session, statuses=None, restore=False) as ctx:
+                with self.core.command(job.instance_id, RELAY, session=session, statuses=None, restore=False) as ctx:
                     session.refresh(job)
                     if job.status != JobStatus.RUNNING or job.locked_until >= now:
                         continue
                     job.locked_by = None
                     job.locked_until = None
                     ctx.record("job_lease_expired", job.element_id, job.task_id, job_id=job.id, attempt=job.attempts)
-                    if job.attempts >= self.settings.retry_policy(job.topic).max_attempts:
+                    if job.attempts >= self.core.settings.retry_policy(job.topic).max_attempts:
                         _park_poison_job(ctx, job)
                     else:
                         job.status = JobStatus.PENDING

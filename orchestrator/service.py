@@ -1,29 +1,45 @@
-"""The Engine: every command group in one object, built from settings, a database, a clock and connectors."""
+"""The Engine: a thin facade that builds the core and hands out one group of commands or queries per concept."""
 
 from __future__ import annotations
 
-from orchestrator.attachments import AttachmentQueries
-from orchestrator.case_index import CaseIndexCommands
-from orchestrator.case_view import CaseViewQueries
-from orchestrator.comments import CommentCommands
-from orchestrator.deployments import DeploymentCommands
-from orchestrator.jobs import JobCommands
+from orchestrator.attachments import Attachments
+from orchestrator.case_index import CaseIndex
+from orchestrator.case_view import CaseViews
+from orchestrator.comments import Comments
+from orchestrator.deployments import Deployments
+from orchestrator.engine import EngineCore
+from orchestrator.instances import Instances
+from orchestrator.jobs import Jobs
 from orchestrator.message_connector import SendMessage
-from orchestrator.messages import MessageCommands
+from orchestrator.messages import Messages
 from orchestrator.queries import Queries
-from orchestrator.relay import RelayCommands
-from orchestrator.signals import SignalCommands
-from orchestrator.start_forms import StartFormCommands
-from orchestrator.timers import TimerCommands
-from orchestrator.user_tasks import UserTaskCommands
+from orchestrator.relay import Relay
+from orchestrator.signals import RecallSignals
+from orchestrator.start_forms import StartForms
+from orchestrator.timers import Timers
+from orchestrator.user_tasks import UserTasks
 
 
-class Engine(DeploymentCommands, StartFormCommands, MessageCommands, UserTaskCommands, JobCommands, TimerCommands,
-             RelayCommands, SignalCommands, CommentCommands, CaseIndexCommands, CaseViewQueries, AttachmentQueries,
-             Queries):
-    """Start, complete, correlate, fire, relay: each method is one command in one transaction."""
+class Engine(EngineCore):
+    """The core (settings, database, clock, connectors, the one write path) and its command groups:
+    `engine.tasks.complete_user_task(...)`, `engine.jobs.run_job(...)`, `engine.queries.list_tasks(...)`.
+    Each command is one transaction through `EngineCore.command`."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.deployments = Deployments(self)
+        self.instances = Instances(self)
+        self.start_forms = StartForms(self, self.instances)
+        self.messages = Messages(self, self.instances)
+        self.tasks = UserTasks(self)
+        self.jobs = Jobs(self)
+        self.timers = Timers(self)
+        self.relay = Relay(self)
+        self.signals = RecallSignals(self, self.instances)
+        self.queries = Queries(self)
+        self.comments = Comments(self, self.queries)
+        self.attachments = Attachments(self, self.queries)
+        self.case_views = CaseViews(self, self.queries, self.attachments)
+        self.case_index = CaseIndex(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))

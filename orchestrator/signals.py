@@ -10,8 +10,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from orchestrator.actors import Actor
+from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import NotFound
-from orchestrator.instances import InstanceCommands
+from orchestrator.instances import Instances
 from orchestrator.models import ProcessDefinition, ProcessInstance
 
 SIGNAL = Actor.system("recall-signal")
@@ -29,11 +30,15 @@ class Signal:
     rma_numbers: tuple[str, ...]
 
 
-class SignalCommands(InstanceCommands):
+class RecallSignals(CommandGroup):
+    def __init__(self, core: EngineCore, instances: Instances):
+        super().__init__(core)
+        self.instances = instances
+
     def find_recall_signals(self) -> list[Signal]:
         """Groups of graded returns (sku, lot, fault code) in the window that reach the threshold."""
-        since = self.now() - timedelta(days=self.settings.recall_signal_window_days)
-        with self.db.reading() as session:
+        since = self.core.now() - timedelta(days=self.core.settings.recall_signal_window_days)
+        with self.core.db.reading() as session:
             rows = session.execute(
                 select(ProcessInstance.business_key, ProcessInstance.variables)
                 .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
@@ -47,20 +52,20 @@ class SignalCommands(InstanceCommands):
             if fault.lower() not in NO_FAULT and lot:
                 groups[(str(variables.get("sku") or ""), str(lot), str(fault))].append(business_key or "")
         return [Signal(sku, lot, fault, tuple(sorted(rmas))) for (sku, lot, fault), rmas in sorted(groups.items())
-                if len(rmas) >= self.settings.recall_signal_threshold]
+                if len(rmas) >= self.core.settings.recall_signal_threshold]
 
     def start_recall_evaluations(self) -> list[str]:
         """Start a recall evaluation for each new signal; returns the ids of instances started now."""
         started = []
         for signal in self.find_recall_signals():
             key = f"recall-signal:{signal.sku}:{signal.lot}:{signal.fault_code}"
-            with self.db.reading() as session:
+            with self.core.db.reading() as session:
                 if session.scalar(select(ProcessInstance.id).where(ProcessInstance.idempotency_key == key)):
                     continue
             try:
-                row = self.start_instance(RECALL_KEY, actor=SIGNAL, idempotency_key=key,
+                row = self.instances.start_instance(RECALL_KEY, actor=SIGNAL, idempotency_key=key,
                                           business_key=f"SIGNAL-{signal.lot}-{signal.fault_code}"[:200],
-                                          variables=_evidence(signal, self.settings.recall_signal_window_days))
+                                          variables=_evidence(signal, self.core.settings.recall_signal_window_days))
             except NotFound:
                 return started  # no recall process deployed
             started.append(row.id)

@@ -11,41 +11,41 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.attachments import Upload
 from orchestrator.authorization import Permission, require
-from orchestrator.definitions import ParsedProcess
+from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import InvalidInput, NotFound
-from orchestrator.instances import InstanceCommands
+from orchestrator.instances import Instances, latest_definition
 from orchestrator.models import InstanceStatus, ProcessDefinition, ProcessInstance
-from orchestrator.user_tasks import UserTaskCommands
+from orchestrator.user_tasks import checked_values
 
 
-class StartFormCommands(UserTaskCommands, InstanceCommands):
-    def process_model(self, definition_id: int) -> ParsedProcess:
-        """The parsed model of a deployed definition (cached): forms, summary fields, labels."""
-        with self.db.reading() as session:
-            return self.definitions.get(session, definition_id)
+class StartForms(CommandGroup):
+    def __init__(self, core: EngineCore, instances: Instances):
+        super().__init__(core)
+        self.instances = instances
 
     def start_form(self, key: str) -> tuple[ProcessDefinition, list[dict[str, Any]]]:
         """The latest version of a process and its start form; NotFound when it has none."""
-        with self.db.reading() as session:
-            definition = self.latest_definition(session, key)
-            parsed = self.definitions.get(session, definition.id)
+        with self.core.db.reading() as session:
+            definition = latest_definition(session, key)
+            parsed = self.core.definitions.get(session, definition.id)
         if not parsed.start_form:
             raise NotFound(f"process '{key}' has no start form")
         return definition, parsed.start_form
 
     def start_fields(self, key: str, version: int | None = None) -> tuple[ProcessDefinition, list[dict[str, Any]]]:
         """The latest (or given) version and the fields its start checks; none when its start event has no form."""
-        with self.db.reading() as session:
-            definition = self.latest_definition(session, key, version)
-            return definition, self.definitions.get(session, definition.id).start_form
+        with self.core.db.reading() as session:
+            definition = latest_definition(session, key, version)
+            return definition, self.core.definitions.get(session, definition.id).start_form
 
     def startable_definitions(self) -> list[ProcessDefinition]:
         """Latest version of each process that people can start from a form."""
         latest: dict[str, ProcessDefinition] = {}
-        for definition in self.list_definitions():
-            latest.setdefault(definition.key, definition)
-        with self.db.reading() as session:
-            return [d for d in latest.values() if self.definitions.get(session, d.id).start_form]
+        with self.core.db.reading() as session:
+            for definition in session.scalars(select(ProcessDefinition).order_by(
+                    ProcessDefinition.key, ProcessDefinition.version.desc())):
+                latest.setdefault(definition.key, definition)
+            return [d for d in latest.values() if self.core.definitions.get(session, d.id).start_form]
 
     def start_from_form(self, key: str, values: dict[str, Any] | None, *, actor: Actor,
                         uploads: dict[str, list[Upload]] | None = None, business_key: str | None = None,
@@ -54,17 +54,17 @@ class StartFormCommands(UserTaskCommands, InstanceCommands):
         field the model names (camunda property businessKeyField) unless one is given. A second submission
         of the same form (same idempotency key) returns the first case."""
         require(actor, Permission.START)
-        return self._start_once(key, idempotency_key, lambda session: self._start_from_form(
+        return self.instances.start_once(key, idempotency_key, lambda session: self._start_from_form(
             session, key, values, actor, uploads, business_key, idempotency_key))
 
     def _start_from_form(self, session: Session, key: str, values, actor: Actor, uploads, business_key,
                          idempotency_key) -> ProcessInstance:
-        definition = self.latest_definition(session, key)
-        parsed = self.definitions.get(session, definition.id)
+        definition = latest_definition(session, key)
+        parsed = self.core.definitions.get(session, definition.id)
         if not parsed.start_form:
             raise NotFound(f"process '{key}' has no start form")
         instance_id = str(uuid.uuid4())
-        clean = self._checked_values(session, parsed.start_form, values, uploads, actor, instance_id, None,
+        clean = checked_values(self.core, session, parsed.start_form, values, uploads, actor, instance_id, None,
                                      f"start form of '{key}'")
         field = parsed.business_key_field
         if field and not business_key:
@@ -75,7 +75,7 @@ class StartFormCommands(UserTaskCommands, InstanceCommands):
             # messages correlate by business key: two running cases with one key could never receive them
             raise InvalidInput(f"a running '{key}' case already has the key {business_key}",
                                {field or "businessKey": f"{business_key} is already in use by a running case"})
-        return self._start(session, definition, actor, business_key, clean, idempotency_key,
+        return self.instances.start_in(session, definition, actor, business_key, clean, idempotency_key,
                            instance_id=instance_id)
 
     @staticmethod

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from orchestrator.actors import Actor
-from orchestrator.engine import EngineCore
+from orchestrator.engine import CommandGroup
 from orchestrator.errors import EngineError
 from orchestrator.models import Incident, InstanceStatus, ProcessInstance
 
@@ -16,7 +16,7 @@ TIMER = Actor.system("timer")
 log = logging.getLogger(__name__)
 
 
-class TimerCommands(EngineCore):
+class Timers(CommandGroup):
     def due_instances_query(self, now: datetime, exclude: set[str] | None = None):
         """Running instances whose earliest timer is due: a range scan on ix_process_instance_due_timer."""
         query = (
@@ -27,25 +27,25 @@ class TimerCommands(EngineCore):
         )
         if exclude:
             query = query.where(ProcessInstance.id.not_in(exclude))
-        if self.db.is_postgres:
+        if self.core.db.is_postgres:
             query = query.with_for_update(skip_locked=True)
         return query
 
     def fire_due_timers(self, limit: int | None = None) -> list[str]:
         """Fire every due timer (up to `limit` instances); sweeps on several machines skip each other's rows."""
-        limit = limit or self.settings.timer_batch_size
+        limit = limit or self.core.settings.timer_batch_size
         fired: list[str] = []
         seen: set[str] = set()
         while len(seen) < limit:
-            now = self.now()
+            now = self.core.now()
             instance_id = None
             try:
-                with self.db.transaction() as session:
+                with self.core.db.transaction() as session:
                     instance_id = session.scalar(self.due_instances_query(now, seen))
                     if instance_id is None:
                         break
                     seen.add(instance_id)
-                    with self._command(instance_id, TIMER, session=session) as ctx:
+                    with self.core.command(instance_id, TIMER, session=session) as ctx:
                         ctx.run_engine()
             except EngineError as exc:
                 # recorded after the failed transaction is rolled back: it held the lock the record needs
@@ -63,7 +63,7 @@ class TimerCommands(EngineCore):
     def _park_failed_timer(self, instance_id: str, message: str, element_id: str | None) -> None:
         """A timer whose path fails (a crashing script, a bad value) opens an incident and stops firing,
         so the sweep neither spins on it nor repeats the failure; retrying the incident fires it again."""
-        with self._command(instance_id, TIMER, statuses=None, restore=False) as ctx:
+        with self.core.command(instance_id, TIMER, statuses=None, restore=False) as ctx:
             ctx.instance.next_timer_at = None
             ctx.record("timer_failed", element_id, error=message)
             already_open = ctx.session.scalar(select(Incident.id).where(
@@ -77,7 +77,7 @@ class TimerCommands(EngineCore):
 
     def next_due_at(self) -> datetime | None:
         """When the earliest running timer is due, so a sweep loop can sleep exactly until then."""
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             return session.scalar(
                 select(func.min(ProcessInstance.next_timer_at)).where(ProcessInstance.status == InstanceStatus.RUNNING)
             )

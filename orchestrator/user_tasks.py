@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.attachments import Upload, store_uploads
 from orchestrator.authorization import Permission, can_act_on_task, can_see_task, require
-from orchestrator.engine import CommandContext, EngineCore
+from orchestrator.engine import CommandContext, CommandGroup, EngineCore
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
 from orchestrator.instance_rows import lock_instance
@@ -32,7 +32,7 @@ class CompletedTask:
     definition_key: str
 
 
-class UserTaskCommands(EngineCore):
+class UserTasks(CommandGroup):
     def _visible_task(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
         """The task, or NotFound when it does not exist or the actor may not see it."""
         row = session.get(HumanTask, task_id)
@@ -59,16 +59,16 @@ class UserTaskCommands(EngineCore):
         concurrent completion gets Conflict. ``read_form(fields)`` instead of ``values``/``uploads`` lets a
         page read its submission by the task's form inside this one command."""
         require(actor, Permission.WORK_TASKS)
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             row = self._task_under_lock(session, task_id, actor)
-            with self._command(row.instance_id, actor, session=session) as ctx:
+            with self.core.command(row.instance_id, actor, session=session) as ctx:
                 _check_open(row, actor)
                 task = ctx.find_task(task_id)
                 if task is None or task.state != TaskState.READY:
                     raise Conflict(f"task '{task_id}' is not waiting for completion")
                 if read_form is not None:
                     values, uploads = read_form(row.form or [])
-                clean = self._checked_values(session, row.form, values, uploads, actor, row.instance_id, task_id,
+                clean = checked_values(self.core, session, row.form, values, uploads, actor, row.instance_id, task_id,
                                              f"task '{row.element_id}'")
                 task.set_data(**clean)
                 task.run()
@@ -78,26 +78,6 @@ class UserTaskCommands(EngineCore):
                 ctx.record("task_completed", element_id=row.element_id, task_id=task_id, values=clean)
                 ctx.run_engine()
         return CompletedTask(row, ctx.instance, ctx.definition.key)
-
-    def _checked_values(self, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,
-                        uploads: dict[str, list[Upload]] | None, actor: Actor, instance_id: str,
-                        task_id: str | None, where: str) -> dict[str, Any]:
-        """Values typed by the form, files stored in this transaction; InvalidInput names every bad field."""
-        values = dict(values or {})
-        upload_errors: dict[str, str] = {}
-        if uploads:
-            references, upload_errors = store_uploads(
-                session, instance_id=instance_id, task_id=task_id, fields=form, uploads=uploads,
-                allowed_types=self.settings.attachment_types, max_bytes=self.settings.attachment_max_bytes,
-                actor=actor, now=self.now())
-            values.update(references)
-        try:
-            clean = coerce_form(form, values)
-        except FormValidationError as exc:
-            raise InvalidInput(f"{where}: invalid form values", {**exc.errors, **upload_errors}) from exc
-        if upload_errors:
-            raise InvalidInput(f"{where}: invalid files", upload_errors)
-        return clean
 
     def claim_task(self, task_id: str, *, actor: Actor) -> HumanTask:
         return self._set_assignee(task_id, actor, actor.name, "task_claimed")
@@ -117,12 +97,33 @@ class UserTaskCommands(EngineCore):
                       assignee_groups: frozenset[str] | None = None) -> HumanTask:
         """Change who holds a task; serialized with other commands by the instance lock."""
         require(actor, Permission.WORK_TASKS)
-        with self.db.transaction() as session:
+        with self.core.db.transaction() as session:
             row = self._visible_task(session, task_id, actor)
-            with self._command(row.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
+            with self.core.command(row.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
                 session.refresh(row)  # re-read under the instance lock
                 _change_assignee(ctx, row, assignee, event, assignee_groups)
         return row
+
+
+def checked_values(core: EngineCore, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,
+                   uploads: dict[str, list[Upload]] | None, actor: Actor, instance_id: str,
+                   task_id: str | None, where: str) -> dict[str, Any]:
+    """Values typed by the form, files stored in this transaction; InvalidInput names every bad field."""
+    values = dict(values or {})
+    upload_errors: dict[str, str] = {}
+    if uploads:
+        references, upload_errors = store_uploads(
+            session, instance_id=instance_id, task_id=task_id, fields=form, uploads=uploads,
+            allowed_types=core.settings.attachment_types, max_bytes=core.settings.attachment_max_bytes,
+            actor=actor, now=core.now())
+        values.update(references)
+    try:
+        clean = coerce_form(form, values)
+    except FormValidationError as exc:
+        raise InvalidInput(f"{where}: invalid form values", {**exc.errors, **upload_errors}) from exc
+    if upload_errors:
+        raise InvalidInput(f"{where}: invalid files", upload_errors)
+    return clean
 
 
 def _change_assignee(ctx: CommandContext, row: HumanTask, assignee: str | None, event: str,

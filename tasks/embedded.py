@@ -49,6 +49,6 @@ class EmbeddedRunner:
             if job_id is None:
                 return
             try:
-                self.engine.run_job(job_id, name)
+                self.engine.jobs.run_job(job_id, name)
             except Exception:  # the job row stays; the relay will offer it again
                 log.exception("job %s failed in the embedded worker", job_id)

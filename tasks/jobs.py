@@ -23,12 +23,12 @@ def register_tasks(app: Celery, engine: Callable[[], Engine]) -> None:
 
     @app.task(name=RUN_JOB, shared=False, acks_late=True, reject_on_worker_lost=True)
     def run_job(job_id: int) -> str:
-        return engine().run_job(int(job_id), worker_name())
+        return engine().jobs.run_job(int(job_id), worker_name())
 
     @app.task(name=SWEEP, shared=False, acks_late=False)
     def sweep() -> dict:
         current = engine()
-        return {"timers": len(current.fire_due_timers()), "relayed": len(current.relay_jobs())}
+        return {"timers": len(current.timers.fire_due_timers()), "relayed": len(current.relay.relay_jobs())}
 
 
 def celery_waker(app: Celery) -> Callable[[list[int]], None]:

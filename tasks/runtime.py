@@ -45,7 +45,7 @@ def deploy_bundled_models(engine: Engine) -> tuple[list, list[str]]:
     if not engine.settings.deploy_on_start or not directory.is_dir():
         return [], []
     problems: list[str] = []
-    deployed = engine.deploy_directory(
+    deployed = engine.deployments.deploy_directory(
         directory, actor=Actor.system("startup"),
         on_rejected=lambda path, exc: problems.extend(f"{path.name} not deployed: {p}" for p in exc.problems))
     return deployed, problems

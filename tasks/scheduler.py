@@ -19,14 +19,14 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
     next_signal = time.monotonic() + engine.settings.recall_signal_interval
     while not stop.is_set():
         try:
-            engine.fire_due_timers()
+            engine.timers.fire_due_timers()
             if time.monotonic() >= next_relay:
-                engine.relay_jobs()
+                engine.relay.relay_jobs()
                 next_relay = time.monotonic() + engine.settings.relay_interval
             if time.monotonic() >= next_signal:
-                engine.start_recall_evaluations()
+                engine.signals.start_recall_evaluations()
                 next_signal = time.monotonic() + engine.settings.recall_signal_interval
-            due = engine.next_due_at()
+            due = engine.timers.next_due_at()
         except Exception:  # keep sweeping through a database hiccup; the next round retries
             log.exception("timer sweep failed")
             due = None

@@ -115,7 +115,7 @@ def engine(make_engine, database) -> Engine:
 
 def deploy_fixture(engine: Engine, *names: str):
     files = [ModelFile(name, (FIXTURES / name).read_text(encoding="utf-8")) for name in names]
-    return engine.deploy(files, actor=ADMIN)
+    return engine.deployments.deploy(files, actor=ADMIN)
 
 
 __all__ = ["ADMIN", "FIXTURES", "IN_CI", "deploy_fixture", "register", "require_service"]

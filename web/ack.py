@@ -89,7 +89,7 @@ def _forward(engine: Engine, ack: Acknowledgement) -> None:
         log.info("acknowledgement of notification %s has no business key to correlate by", ack.notification_id)
     else:
         try:
-            engine.correlate_message(ack.message_name, actor=ACK_ACTOR, business_key=ack.business_key,
+            engine.messages.correlate_message(ack.message_name, actor=ACK_ACTOR, business_key=ack.business_key,
                                      variables=ack.message_variables())
         except NotFound:
             log.info("no instance waits for %s (business key %s)", ack.message_name, ack.business_key)

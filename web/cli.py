@@ -51,7 +51,7 @@ def serve(host: str, port: int, threads: int) -> None:
         click.echo(f"deployed {deployed.key} v{deployed.version}{' (new)' if deployed.new else ''}")
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
-    indexed = runtime.engine.index_unsearchable_cases()
+    indexed = runtime.engine.case_index.index_unsearchable_cases()
     if indexed:
         click.echo(f"made {indexed} earlier case(s) searchable")
     app = create_app(settings, runtime.engine)
@@ -107,11 +107,11 @@ def deploy(paths: tuple[Path, ...]) -> None:
     try:
         for path in paths:
             if path.is_dir():
-                results.extend(runtime.engine.deploy_directory(path, actor=actor))
+                results.extend(runtime.engine.deployments.deploy_directory(path, actor=actor))
             else:
                 files.append(read_model_file(path))
         if files:
-            results.extend(runtime.engine.deploy(files, actor=actor))
+            results.extend(runtime.engine.deployments.deploy(files, actor=actor))
     except EngineError as exc:
         for problem in exc.details.get("problems", [exc.message]):
             click.echo(f"error: {problem}", err=True)

@@ -37,14 +37,14 @@ def seed_demo_instances(engine: Engine) -> list[str]:
 
 
 def _start(engine: Engine, key: str, business_key: str, variables: dict) -> str:
-    row = engine.start_instance(key, actor=DEMO, business_key=business_key, variables=variables)
+    row = engine.instances.start_instance(key, actor=DEMO, business_key=business_key, variables=variables)
     _settle(engine, row.id)
     return row.id
 
 
 def _complete(engine: Engine, instance_id: str, element_id: str, values: dict) -> None:
-    [task] = [t for t in engine.open_human_tasks_for(instance_id) if t.element_id == element_id]
-    engine.complete_user_task(task.id, values, actor=DEMO)
+    [task] = [t for t in engine.queries.open_human_tasks_for(instance_id) if t.element_id == element_id]
+    engine.tasks.complete_user_task(task.id, values, actor=DEMO)
     _settle(engine, instance_id)
 
 
@@ -53,12 +53,12 @@ def _settle(engine: Engine, instance_id: str, timeout: float = 30.0) -> None:
     so the next scripted step finds its task."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pending = engine.jobs_of(instance_id, JobStatus.PENDING)
-        running = engine.jobs_of(instance_id, JobStatus.RUNNING)
+        pending = engine.queries.jobs_of(instance_id, JobStatus.PENDING)
+        running = engine.queries.jobs_of(instance_id, JobStatus.RUNNING)
         if not pending and not running:
             return
         for job in pending:
-            engine.run_job(job.id, "demo-seed")
+            engine.jobs.run_job(job.id, "demo-seed")
         if running:
             time.sleep(0.05)
 
@@ -76,7 +76,7 @@ def _returns(engine: Engine) -> list[str]:
               "returnReason": "no_reason", "requestedOutcome": "refund"}
     third = _start(engine, "returns", "RMA-DEMO-3", {**CUSTOMER, **closed})
     _complete(engine, third, "issue_return_label", {"carrier": "dhl", "trackingNumber": "JD0140000103"})
-    engine.correlate_message("ParcelReceived", actor=DEMO, business_key="RMA-DEMO-3",
+    engine.messages.correlate_message("ParcelReceived", actor=DEMO, business_key="RMA-DEMO-3",
                              variables={"carrierScan": "delivered"})
     _settle(engine, third)
     _complete(engine, third, "receive_parcel", {"parcelCondition": "intact", "receivedQuantity": 1,

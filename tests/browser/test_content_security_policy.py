@@ -19,7 +19,7 @@ def _record_violations(page) -> list[str]:
 
 def test_the_pages_run_under_the_policy_without_a_single_violation(live_server, page):
     seed_demo_instances(live_server.engine)
-    case, _definition = live_server.engine.list_instances(READER, InstanceFilter()).items[0]
+    case, _definition = live_server.engine.queries.list_instances(READER, InstanceFilter()).items[0]
     violations = _record_violations(page)
 
     sign_in(page, live_server, "auditor")

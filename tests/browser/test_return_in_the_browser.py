@@ -33,10 +33,10 @@ def settle(engine, instance_id: str) -> None:
     """Wait until the in-process worker has run the case's service jobs."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if not engine.jobs_of(instance_id, JobStatus.PENDING) and not engine.jobs_of(instance_id, JobStatus.RUNNING):
+        if not engine.queries.jobs_of(instance_id, JobStatus.PENDING) and not engine.queries.jobs_of(instance_id, JobStatus.RUNNING):
             return
         time.sleep(0.1)
-    raise AssertionError(f"jobs of {instance_id} did not finish: {engine.jobs_of(instance_id)}")
+    raise AssertionError(f"jobs of {instance_id} did not finish: {engine.queries.jobs_of(instance_id)}")
 
 
 def no_horizontal_scroll(page) -> bool:
@@ -67,7 +67,7 @@ def test_a_return_from_start_form_to_inspection(live_server, page, screenshot_di
             page.select_option(f"#f-{field}", value)
     page.click("button:has-text('Start')")
     expect(page.locator("h1")).to_have_text("Issue return label")  # straight to my next task of the case
-    instance_id = engine.list_instances(READER, InstanceFilter(business_key="RMA-BROWSER-1")).items[0][0].id
+    instance_id = engine.queries.list_instances(READER, InstanceFilter(business_key="RMA-BROWSER-1")).items[0][0].id
     page.select_option("#f-carrier", "dhl") if page.locator("select#f-carrier").count() else \
         page.check("input[name=carrier][value=dhl]")
     page.fill("#f-trackingNumber", "JD014600001")
@@ -76,7 +76,7 @@ def test_a_return_from_start_form_to_inspection(live_server, page, screenshot_di
     settle(engine, instance_id)
 
     # the carrier reports the parcel (the API's message correlation, by RMA number)
-    engine.correlate_message("ParcelReceived", actor=CARRIER, business_key="RMA-BROWSER-1",
+    engine.messages.correlate_message("ParcelReceived", actor=CARRIER, business_key="RMA-BROWSER-1",
                              variables={"carrierScan": "delivered"})
 
     sign_in(page, live_server, "finance")
@@ -127,7 +127,7 @@ def test_a_return_from_start_form_to_inspection(live_server, page, screenshot_di
     page.click("button[value=inbox]")
     expect(page).to_have_url(re.compile(r"/inbox"))
     settle(engine, instance_id)
-    attachments = engine.attachments_of(READER, instance_id)
+    attachments = engine.attachments.attachments_of(READER, instance_id)
     assert [a.filename for a in attachments] == ["kettle.png"] and attachments[0].content_type == "image/png"
 
     page.goto(live_server(f"/instances/{instance_id}"))

@@ -25,12 +25,12 @@ def delivery_events(engine: Engine) -> list[DeliveryEvent]:
 
 
 def start(engine: Engine, process: str, business_key: str, **variables):
-    return engine.start_instance(process, actor=ADMIN, business_key=business_key, variables=variables)
+    return engine.instances.start_instance(process, actor=ADMIN, business_key=business_key, variables=variables)
 
 
 def job_context(engine: Engine, instance_id: str, element_id: str) -> JobContext:
     """The context a worker would hand the connector for the instance's job at `element_id`."""
     job = next(j for j in jobs(engine, instance_id) if j.element_id == element_id)
-    instance = engine.get_instance(instance_id)
+    instance = engine.queries.get_instance(instance_id)
     return JobContext(job.id, instance_id, instance.business_key, job.element_id, job.topic, job.attempts + 1,
                       job.idempotency_key)

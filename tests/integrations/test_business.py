@@ -60,7 +60,7 @@ def test_local_backends_apply_each_operation_once(make_engine, sqlite_database):
 
 def test_local_erp_through_the_engine(make_engine, database):
     engine = local_engine(make_engine, database)
-    row = engine.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-9", "quantity": 2})
+    row = engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-9", "quantity": 2})
     assert inspect.run_pending_jobs(engine, row.id) == ["completed"]
     final = inspect.instance(engine, row.id)
     assert final.status == InstanceStatus.COMPLETED
@@ -76,7 +76,7 @@ def test_http_backend_sends_auth_and_the_idempotency_key(make_engine, sqlite_dat
         erp_server.script(200, {"access_token": "tok-1", "expires_in": 3600})
     engine = make_engine(sqlite_database, integration_settings=IntegrationSettings(erp=settings))
     deploy_fixture(engine, "erp_flow.bpmn")
-    row = engine.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
+    row = engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
     assert inspect.run_pending_jobs(engine, row.id) == ["completed"]
     call = erp_server.requests[-1]
     [stock_job] = inspect.jobs(engine, row.id)
@@ -101,7 +101,7 @@ def test_http_backend_maps_4xx_to_the_bpmn_error_and_5xx_to_a_retry(make_engine,
     deploy_fixture(engine, "erp_flow.bpmn")
     erp_server.script(503)
     erp_server.script(422, {"code": "E_UNKNOWN_SKU", "message": "no such SKU"})
-    row = engine.start_instance("restock", actor=ADMIN, variables={"sku": "NOPE", "quantity": 1})
+    row = engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": "NOPE", "quantity": 1})
     assert inspect.run_pending_jobs(engine, row.id) == ["retry"]
     clock.advance(minutes=1)
     assert inspect.run_pending_jobs(engine, row.id) == ["failed"]
@@ -118,16 +118,16 @@ def test_breaker_pauses_jobs_while_the_erp_is_down_and_drains_them_after(make_en
         erp=down, breaker_threshold=3, breaker_cooldown_seconds=60))
     deploy_fixture(engine, "erp_flow.bpmn")
     erp_server.default = (503, {"error": "maintenance"})
-    rows = [engine.start_instance("restock", actor=ADMIN, variables={"sku": f"S{i}", "quantity": 1})
+    rows = [engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": f"S{i}", "quantity": 1})
             for i in range(8)]
     outcomes = inspect.run_pending_jobs(engine)
     assert outcomes == ["retry"] * 3 + ["paused"] * 5  # the breaker opened after 3 failures in a row
-    assert engine.open_incidents() == []
+    assert engine.queries.open_incidents() == []
     assert [b.state for b in engine.breakers.states()] == ["open"]
     calls_while_open = len(erp_server.requests)
     clock.advance(seconds=30)
     inspect.run_pending_jobs(engine)  # the failed ones are due again, but the breaker keeps them paused
-    assert len(erp_server.requests) == calls_while_open and engine.open_incidents() == []
+    assert len(erp_server.requests) == calls_while_open and engine.queries.open_incidents() == []
 
     erp_server.default = (201, {"movementId": "ERP-OK"})
     clock.advance(seconds=31)  # cool-down over: one probe goes through and closes the breaker

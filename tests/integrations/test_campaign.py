@@ -122,7 +122,7 @@ def test_a_recall_campaign_to_1000_recipients_tracks_delivery_and_acknowledgemen
                 "acknowledged": 20, "unreachable": 3}
     assert status_job.status == JobStatus.COMPLETED
     assert status_job.result == {"campaignStatus": {"campaignId": campaign_id, **expected}}
-    assert engine.get_instance(instance.id).status == InstanceStatus.COMPLETED
+    assert engine.queries.get_instance(instance.id).status == InstanceStatus.COMPLETED
     with engine.db.reading() as session:
         assert campaign_counts(session, campaign_id) == expected
 

@@ -104,7 +104,7 @@ def test_500_and_429_are_retried_with_backoff_and_the_message_goes_out_once(
     retries = [e.payload["error"] for e in history(engine, instance.id) if e.type == "job_retry_scheduled"]
     assert retries == errors
     assert all(secret not in str(e.payload) for e in history(engine, instance.id))
-    assert engine.get_instance(instance.id).status == InstanceStatus.COMPLETED
+    assert engine.queries.get_instance(instance.id).status == InstanceStatus.COMPLETED
 
 
 def test_a_job_retried_after_a_500_resends_only_what_was_not_accepted(notify_engine, provider_server, clock):

@@ -78,12 +78,12 @@ def test_erp_credentials_never_leave_the_http_call(make_engine, sqlite_database,
     if auth == "oauth2":
         erp_server.script(200, {"access_token": ERP_ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600})
     erp_server.script(503, {"error": "maintenance"})
-    booked = engine.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
+    booked = engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
     assert run_pending_jobs(engine, booked.id) == ["retry"]
     clock.advance(minutes=1)
     assert run_pending_jobs(engine, booked.id) == ["completed"]
     erp_server.script(422, {"code": "E_UNKNOWN_SKU", "message": "no such SKU"})
-    refused = engine.start_instance("restock", actor=ADMIN, variables={"sku": "NOPE", "quantity": 1})
+    refused = engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": "NOPE", "quantity": 1})
     assert run_pending_jobs(engine, refused.id) == ["failed"]
 
     calls = [r for r in erp_server.requests if r.path == "/stock-movements"]

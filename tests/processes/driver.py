@@ -22,7 +22,7 @@ def staff(group: str, name: str | None = None) -> Actor:
 
 
 def deploy_models(engine: Engine) -> None:
-    engine.deploy_directory(MODELS, actor=ADMIN)
+    engine.deployments.deploy_directory(MODELS, actor=ADMIN)
 
 
 class Run:
@@ -42,7 +42,7 @@ class Run:
         business_key: str | None = None,
         actor: Actor | None = None,
     ) -> Run:
-        row = engine.start_instance(key, actor=actor or ADMIN, business_key=business_key, variables=variables)
+        row = engine.instances.start_instance(key, actor=actor or ADMIN, business_key=business_key, variables=variables)
         return cls(engine, row.id)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ class Run:
     def complete(self, element_id: str, values: dict, actor: Actor | None = None) -> HumanTask:
         task = self.task(element_id)
         actor = actor or staff(task.candidate_groups[0])
-        return self.engine.complete_user_task(task.id, values, actor=actor)
+        return self.engine.tasks.complete_user_task(task.id, values, actor=actor)
 
     def run_jobs(self, *expected: str) -> list[tuple[str, str, dict, str]]:
         """Run each pending job once (also those the previous ones lead to); check which elements ran."""
@@ -93,7 +93,7 @@ class Run:
                 break
             for job in pending:
                 tried.add(job.id)
-                outcome = self.engine.run_job(job.id, "test-worker")
+                outcome = self.engine.jobs.run_job(job.id, "test-worker")
                 ran.append((job.element_id, job.topic, dict(job.input or {}), outcome))
         self.done_jobs.extend(ran)
         if expected:
@@ -108,7 +108,7 @@ class Run:
 
     def correlate(self, message: str, variables: dict | None = None, **keys):
         business_key = keys.pop("business_key", None)
-        return self.engine.correlate_message(
+        return self.engine.messages.correlate_message(
             message,
             actor=INTEGRATION,
             business_key=business_key,

@@ -74,7 +74,7 @@ def countersign(run: Run, verdicts: dict[str, str]):
     }
     assert set(tasks) == set(verdicts)
     for group, verdict in verdicts.items():
-        run.engine.complete_user_task(tasks[group].id, {"countersignVerdict": verdict}, actor=staff(group))
+        run.engine.tasks.complete_user_task(tasks[group].id, {"countersignVerdict": verdict}, actor=staff(group))
 
 
 def after_countersign(run: Run, verify_after_days: int, clock):
@@ -108,7 +108,7 @@ def after_countersign(run: Run, verify_after_days: int, clock):
     run.run_jobs("mark_effectiveness_check")
     assert run.row.next_timer_at == clock.now() + timedelta(days=verify_after_days)
     clock.advance(days=verify_after_days, seconds=1)
-    assert run.engine.fire_due_timers() == [run.id]
+    assert run.engine.timers.fire_due_timers() == [run.id]
 
 
 def test_critical_defect_runs_all_eight_disciplines(models_engine, clock, ledger):
@@ -229,7 +229,7 @@ def test_late_containment_refused_quarantine_objection_and_ineffective_action_lo
     assert run.variables["departments"] == ["qa", "engineering", "warehouse"]
     run.complete("describe_problem", PROBLEM)
     clock.advance(hours=24, seconds=1)
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     [(_, _, reminder, _)] = run.run_jobs("remind_containment")
     assert (reminder["to"], reminder["template"]) == ("qa-leads@loopline.local", "capa_containment_overdue")
     run.complete(
@@ -248,7 +248,7 @@ def test_late_containment_refused_quarantine_objection_and_ineffective_action_lo
 
     run.complete("analyse_root_cause", ROOT_CAUSE)
     clock.advance(days=3, seconds=1)
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     [(_, _, nudge, _)] = run.run_jobs("remind_countersigners")
     assert nudge["variables"]["departments"] == ["qa", "engineering", "warehouse"]
     countersign(run, {"qa": "agree", "engineering": "object", "warehouse": "agree"})
@@ -292,7 +292,7 @@ def test_late_containment_refused_quarantine_objection_and_ineffective_action_lo
     )
     run.run_jobs("mark_effectiveness_check")
     clock.advance(days=60, seconds=1)  # major: 60 days
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     run.complete("verify_effectiveness", {"recurrenceCount": 3, "effective": False})
     assert run.open_task_ids() == ["analyse_root_cause"]  # not effective: back to D4
     run.complete(

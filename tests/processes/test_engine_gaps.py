@@ -30,7 +30,7 @@ def flows(*pairs: tuple[str, str]) -> str:
 
 
 def deploy(engine, process_id: str, body: str) -> None:
-    engine.deploy(
+    engine.deployments.deploy(
         [
             ModelFile(
                 f"{process_id}.bpmn",
@@ -57,7 +57,7 @@ def test_countersign_verdicts_reach_the_process(fast_engine):
     run.complete("analyse_root_cause", ROOT_CAUSE)
     for task in run.open_tasks():
         verdict = "object" if task.candidate_groups == ["engineering"] else "agree"
-        fast_engine.complete_user_task(
+        fast_engine.tasks.complete_user_task(
             task.id, {"countersignVerdict": verdict}, actor=staff(task.candidate_groups[0])
         )
     assert (
@@ -88,7 +88,7 @@ def test_event_based_gateway_waits_for_a_message_or_a_timer(fast_engine):
         ),
     )
     run = Run.start(fast_engine, "gap_event_gateway", {}, business_key="EG-1")
-    fast_engine.correlate_message("Acknowledged", actor=INTEGRATION, business_key="EG-1")
+    fast_engine.messages.correlate_message("Acknowledged", actor=INTEGRATION, business_key="EG-1")
     assert run.path[-1] == "done"
 
 
@@ -117,7 +117,7 @@ def test_one_recipient_acknowledges_in_a_multi_instance_wait(fast_engine):
         ),
     )
     run = Run.start(fast_engine, "gap_per_recipient", {"recipients": ["A", "B", "C"]}, business_key="PR-1")
-    fast_engine.correlate_message(
+    fast_engine.messages.correlate_message(
         "Acknowledged", actor=INTEGRATION, business_key="PR-1", correlation_keys={"recipient": "A"}
     )
     assert run.path.count("ack") == 1
@@ -144,5 +144,5 @@ def test_event_subprocess_handles_each_acknowledgement(fast_engine):
     )
     run = Run.start(fast_engine, "gap_event_subprocess", {}, business_key="ES-1")
     for _ in range(2):
-        fast_engine.correlate_message("Acknowledged", actor=INTEGRATION, business_key="ES-1")
+        fast_engine.messages.correlate_message("Acknowledged", actor=INTEGRATION, business_key="ES-1")
     assert run.path.count("ack_done") == 2

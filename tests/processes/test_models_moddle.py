@@ -339,13 +339,13 @@ def test_countersigning_departments(capa_type, severity, party, expected):
 
 def test_the_folder_deploys_as_a_whole_and_a_second_deploy_changes_nothing(make_engine, sqlite_database):
     engine = make_engine(sqlite_database, connector_modules=CONNECTORS)
-    first = engine.deploy_directory(MODELS, actor=ADMIN)
+    first = engine.deployments.deploy_directory(MODELS, actor=ADMIN)
     assert sorted((d.key, d.version, d.new) for d in first) == [
         ("capa", 1, True),
         ("recall", 1, True),
         ("returns", 1, True),
     ]
-    again = engine.deploy_directory(MODELS, actor=ADMIN)
+    again = engine.deployments.deploy_directory(MODELS, actor=ADMIN)
     assert all(not d.new for d in again)
 
 

@@ -205,7 +205,7 @@ def _scope(ledger, consignees: list[dict]):
 
 def status_report(run: Run, clock, days: int, complete: bool):
     clock.advance(days=days, seconds=1)
-    assert run.engine.fire_due_timers() == [run.id]
+    assert run.engine.timers.fire_due_timers() == [run.id]
     run.complete("compile_status_report", {**REPORT, "recallEffortComplete": complete})
     [(_, topic, report, _)] = run.run_jobs("send_status_report")
     assert (topic, report["to"], report["template"]) == (
@@ -236,7 +236,7 @@ def follow_up_round(run: Run, clock, ledger, *expected: str, trade=None, consume
         if acknowledged is not None:
             _script(ledger, f"notify.campaign_status@{campaign}", acknowledged=acknowledged)
     clock.advance(days=3, seconds=1)
-    assert run.engine.fire_due_timers() == [run.id]
+    assert run.engine.timers.fire_due_timers() == [run.id]
     return {element: (topic, job_input) for element, topic, job_input, _ in run.run_jobs(*expected)}
 
 

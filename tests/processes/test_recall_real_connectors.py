@@ -67,7 +67,7 @@ def test_recipients_come_from_the_trace_data(real_engine):
     run.complete("decide_recall", {"recallClass": "I", "decisionRationale": "Burns are likely"})
     [(_, topic, _, outcome)] = run.run_jobs("compute_scope")
     assert (topic, outcome) == ("trace.recall_scope", "completed")
-    assert real_engine.open_incidents() == []
+    assert real_engine.queries.open_incidents() == []
 
     variables = run.variables
     assert variables["affectedLots"] == ["KETTLE-2/L-7", "KETTLE-SET/S-1"]
@@ -106,7 +106,7 @@ def test_recipients_come_from_the_trace_data(real_engine):
                                                       Campaign.template == "recall_notice_partner"))
     assert (trade.recipient_count, trade.unreachable_count) == (2, 1)
     assert run.variables["partnerCampaignId"] == trade.id  # the follow-up polls the real campaign
-    assert real_engine.open_incidents() == []
+    assert real_engine.queries.open_incidents() == []
 
 
 def _notified(engine) -> Run:
@@ -150,11 +150,11 @@ def test_non_responders_of_each_campaign_are_reminded_through_the_real_notify_co
     sent = []
     for _ in range(3):
         clock.advance(days=3, seconds=1)
-        assert real_engine.fire_due_timers() == [run.id]
+        assert real_engine.timers.fire_due_timers() == [run.id]
         ran = run.run_jobs()
         assert [outcome for *_, outcome in ran] == ["completed"] * 4, ran
         sent.append({element: job_input for element, _, job_input, _ in ran})
-    assert real_engine.open_incidents() == []
+    assert real_engine.queries.open_incidents() == []
     assert [sorted(round_jobs) for round_jobs in sent] == [
         ["check_acknowledgements", "check_consumer_acknowledgements", "remind_consumer_non_responders",
          "remind_non_responders"],
@@ -193,7 +193,7 @@ def test_non_responders_of_each_campaign_are_reminded_through_the_real_notify_co
     assert (variables["partnersAcknowledged"], variables["consumersAcknowledged"]) == (1, 0)
     assert (variables["consumersReminded"], variables["consumersTexted"]) == (1, 1)
     assert run.row.next_timer_at == clock.now() + timedelta(days=7)  # both follow-ups done: status reports
-    assert real_engine.open_incidents() == []
+    assert real_engine.queries.open_incidents() == []
 
 
 
@@ -201,11 +201,11 @@ def test_an_acknowledgement_through_a_reminder_link_counts_for_the_notice(real_e
     run = _notified(real_engine)
     consumers = run.variables["consumerCampaignId"]
     clock.advance(days=3, seconds=1)
-    assert real_engine.fire_due_timers() == [run.id]
+    assert real_engine.timers.fire_due_timers() == [run.id]
     run.run_jobs()
     [reminder] = [n for n in notifications(real_engine, recipient_id="CUST-881") if n.campaign_id != consumers]
     _acknowledge(real_engine, "CUST-881", reminder.campaign_id)  # Ada answers the reminder e-mail
     clock.advance(days=3, seconds=1)
-    assert real_engine.fire_due_timers() == [run.id]
+    assert real_engine.timers.fire_due_timers() == [run.id]
     ran = [element for element, *_ in run.run_jobs()]
     assert "remind_consumer_non_responders" not in ran  # she has answered: no second reminder

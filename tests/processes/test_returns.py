@@ -185,7 +185,7 @@ def test_no_reason_exchange_skips_review_reminds_after_14_days_and_restocks(fast
     run.complete("issue_return_label", LABEL)
     run.run_jobs("send_rma_confirmation")
     clock.advance(days=14, seconds=1)
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     [(_, topic, reminder, _)] = run.run_jobs("notify_parcel_reminder")
     assert (topic, reminder["to"], reminder["template"]) == (
         "notify.sms",
@@ -257,7 +257,7 @@ def test_customer_reply_reopens_review_and_silence_cancels_after_7_days(fast_eng
     run.complete("review_return", {"reviewDecision": "need_info"})
     run.run_jobs("request_customer_info")
     clock.advance(days=7, seconds=1)
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     [(_, _, notice, _)] = run.run_jobs("notify_cancel_no_reply")
     assert notice["template"] == "return_cancelled_no_reply"
     path = run.path
@@ -275,10 +275,10 @@ def test_parcel_that_never_comes_closes_the_rma_after_30_days(fast_engine, clock
     run.complete("issue_return_label", LABEL)
     run.run_jobs("send_rma_confirmation")
     clock.advance(days=14, seconds=1)
-    fast_engine.fire_due_timers()
+    fast_engine.timers.fire_due_timers()
     run.run_jobs("notify_parcel_reminder")
     clock.advance(days=16)
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     [(_, _, notice, _)] = run.run_jobs("notify_rma_closed_no_parcel")
     assert notice["template"] == "return_closed_no_parcel"
     assert run.path[-3:] == ["parcel_overdue", "notify_rma_closed_no_parcel", "end_closed_no_parcel"]
@@ -298,7 +298,7 @@ def test_late_inspection_reminds_then_escalates_and_a_repair_is_shipped_back(fas
     receive_parcel(run)
     late = run.task("inspect_return")
     clock.advance(hours=24, seconds=1)
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     [(_, _, reminder, _)] = run.run_jobs("remind_inspection_supervisor")
     assert (reminder["to"], reminder["template"]) == (
         "returns-supervisors@loopline.local",
@@ -306,12 +306,12 @@ def test_late_inspection_reminds_then_escalates_and_a_repair_is_shipped_back(fas
     )
     assert run.task("inspect_return").id == late.id  # the reminder does not interrupt
     clock.advance(hours=24)
-    assert fast_engine.fire_due_timers() == [run.id]
+    assert fast_engine.timers.fire_due_timers() == [run.id]
     escalated = run.task("inspect_return_escalated")
     assert (escalated.candidate_groups, escalated.priority) == (["qa"], 90)
     assert escalated.due_at == clock.now() + timedelta(hours=8)
     with pytest.raises(Conflict):
-        fast_engine.complete_user_task(late.id, {}, actor=staff("qa"))
+        fast_engine.tasks.complete_user_task(late.id, {}, actor=staff("qa"))
     grade_return(run, "inspect_return_escalated", disposition="refurbish", escalationNote="sick leave")
     run.run_jobs("request_capa")
     run.complete(

@@ -65,7 +65,7 @@ def client_engine(db: Database, env: dict[str, str], monkeypatch) -> Engine:
 
 def relay_until(engine: Engine, predicate, timeout: float, what: str):
     def step():
-        engine.relay_jobs()
+        engine.relay.relay_jobs()
         return predicate()
 
     return wait_for(step, timeout=timeout, what=what)
@@ -82,7 +82,7 @@ def test_killed_worker_job_completes_once_on_another_worker(shared_database, led
         ledger.script("test.refund", "apply-then-sleep:120")
         first = start_loopline(["worker", "--pool", "solo", "--concurrency", "1"], env, tmp_path / "w1.log")
         try:
-            row = engine.start_instance("refund_claim", actor=ADMIN, business_key="RMA-K",
+            row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="RMA-K",
                                         variables={"amount": 100, "customer": "ACME"})
             wait_for(lambda: len(ledger.effects("test.refund")) == 1, timeout=60, what="first worker's side effect")
             first.send_signal(signal.SIGKILL)
@@ -104,7 +104,7 @@ def test_killed_worker_job_completes_once_on_another_worker(shared_database, led
         effects = ledger.effects("test.refund")
         assert len(effects) == 1 and effects[0][0] == job.idempotency_key  # exactly once
         assert "job_lease_expired" in [e.type for e in inspect.history(engine, row.id)]
-        engine.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-K")
+        engine.messages.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-K")
         assert inspect.instance(engine, row.id).status == InstanceStatus.COMPLETED
 
 
@@ -114,16 +114,16 @@ def test_instances_started_while_redis_is_down_run_when_it_is_back(shared_databa
         engine = client_engine(shared_database, env, monkeypatch)
         worker = start_loopline(["worker", "--pool", "solo", "--concurrency", "1"], env, tmp_path / "w.log")
         try:
-            before = engine.start_instance("refund_claim", actor=ADMIN, business_key="RMA-0",
+            before = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="RMA-0",
                                            variables={"amount": 100, "customer": "ACME"})
             wait_for(lambda: waiting_for_parcel(engine, before.id), timeout=60, what="worker up")
 
             broker.stop()
-            during = [engine.start_instance("refund_claim", actor=ADMIN, business_key=f"RMA-{i}",
+            during = [engine.instances.start_instance("refund_claim", actor=ADMIN, business_key=f"RMA-{i}",
                                             variables={"amount": 100 + i, "customer": "ACME"})
                       for i in range(1, 6)]
             assert all(inspect.jobs(engine, r.id)[0].status == JobStatus.PENDING for r in during)
-            engine.relay_jobs()  # the broker is still down: relaying fails quietly, rows stay pending
+            engine.relay.relay_jobs()  # the broker is still down: relaying fails quietly, rows stay pending
             assert all(inspect.jobs(engine, r.id)[0].status == JobStatus.PENDING for r in during)
 
             broker.start()

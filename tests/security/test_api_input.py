@@ -151,8 +151,8 @@ def test_nesting_is_counted_without_recursion_and_ignores_brackets_in_strings():
 @pytest.fixture
 def models(web_engine):
     """The shipped recall model (as in the report) and a start form with a check of each kind."""
-    web_engine.deploy_directory(REPO / "bpmn", actor=Actor.system("startup"))
-    web_engine.deploy([ModelFile("intake.bpmn", INTAKE)], actor=ADMIN)
+    web_engine.deployments.deploy_directory(REPO / "bpmn", actor=Actor.system("startup"))
+    web_engine.deployments.deploy([ModelFile("intake.bpmn", INTAKE)], actor=ADMIN)
     return web_engine
 
 
@@ -178,7 +178,7 @@ def test_the_api_start_checks_what_the_start_form_page_checks(as_, models):
     assert answer.status_code == 422
     through_api = {k.removeprefix("variables."): v for k, v in answer.get_json()["errors"].items()}
     with pytest.raises(InvalidInput) as page:  # the path the start form page takes
-        models.start_from_form("intake", bad, actor=ADMIN)
+        models.start_forms.start_from_form("intake", bad, actor=ADMIN)
     assert through_api == page.value.errors
     assert through_api == {"rmaNumber": "must match the pattern RMA-[0-9]{4}",
                            "quantity": "must be a whole number, not 'two'",

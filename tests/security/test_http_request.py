@@ -136,7 +136,7 @@ def call_with_credentials(url: str) -> str:
 def http_engine(make_engine, database, allowed: LoopbackServer, model: ModelFile):
     engine = make_engine(database, integration_settings=IntegrationSettings(
         http_allowed_hosts=(allowed.host,), http_secrets={"CARRIER_TOKEN": TOKEN, "CARRIER_API_KEY": API_KEY}))
-    engine.deploy([model], actor=ADMIN)
+    engine.deployments.deploy([model], actor=ADMIN)
     return engine
 
 
@@ -159,7 +159,7 @@ def test_http_request_does_not_follow_a_redirect_off_the_allow_list(make_engine,
     elsewhere = servers()  # on a port that is not in LOOPLINE_HTTP_ALLOWED_HOSTS
     allowed = servers(redirect_to=elsewhere.url, redirect_status=status)
     engine = http_engine(make_engine, sqlite_database, allowed, http_call_model(call_with_credentials(allowed.url)))
-    started = engine.start_instance("http_call", actor=ADMIN, variables={"order": "SO-7"})
+    started = engine.instances.start_instance("http_call", actor=ADMIN, variables={"order": "SO-7"})
 
     assert inspect.run_pending_jobs(engine, started.id) == ["incident"]  # refused at once, no retries
 
@@ -188,7 +188,7 @@ def test_a_redirect_is_a_bpmn_error_a_boundary_event_can_catch(make_engine, sqli
         '<bpmn:endEvent id="done">').replace(
         "</bpmn:process>", '</bpmn:process><bpmn:error id="redirect_error" errorCode="E_HTTP_REDIRECT" />')
     engine = http_engine(make_engine, sqlite_database, allowed, ModelFile("http_call.bpmn", model))
-    started = engine.start_instance("http_call", actor=ADMIN, variables={"order": "SO-7"})
+    started = engine.instances.start_instance("http_call", actor=ADMIN, variables={"order": "SO-7"})
 
     assert inspect.run_pending_jobs(engine, started.id) == ["failed"]
     assert inspect.instance(engine, started.id).status == InstanceStatus.COMPLETED
@@ -202,7 +202,7 @@ def test_erp_http_backend_does_not_follow_a_redirect(make_engine, sqlite_databas
     settings = SystemSettings(backend="http", base_url=erp.url, auth="api_key", api_key=ERP_API_KEY, timeout=2)
     engine = make_engine(sqlite_database, integration_settings=IntegrationSettings(erp=settings))
     deploy_fixture(engine, "erp_flow.bpmn")
-    started = engine.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
+    started = engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
 
     assert inspect.run_pending_jobs(engine, started.id) == ["retry"]  # the ERP is misconfigured: retried, then an incident
 
@@ -223,7 +223,7 @@ def test_erp_oauth_token_request_does_not_follow_a_redirect(make_engine, sqlite_
                               oauth_client_id="loopline", oauth_client_secret=ERP_CLIENT_SECRET, timeout=2)
     engine = make_engine(sqlite_database, integration_settings=IntegrationSettings(erp=settings))
     deploy_fixture(engine, "erp_flow.bpmn")
-    started = engine.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
+    started = engine.instances.start_instance("restock", actor=ADMIN, variables={"sku": "SKU-1", "quantity": 1})
 
     assert inspect.run_pending_jobs(engine, started.id) == ["retry"]
 
@@ -252,7 +252,7 @@ def test_a_secret_reference_in_a_starters_variable_is_sent_as_literal_text(make_
       </camunda:map></camunda:inputParameter>
     </camunda:inputOutput>""")
     engine = http_engine(make_engine, sqlite_database, allowed, model)
-    started = engine.start_instance("http_call", actor=ADMIN, variables={"note": SECRET_REFERENCE})
+    started = engine.instances.start_instance("http_call", actor=ADMIN, variables={"note": SECRET_REFERENCE})
 
     assert inspect.run_pending_jobs(engine, started.id) == ["completed"]
 
@@ -271,7 +271,7 @@ def test_without_input_parameters_variables_are_sent_as_given(make_engine, sqlit
     """A task that maps nothing gets every variable; none of them is the model's text, so none is filled."""
     allowed = servers()
     engine = http_engine(make_engine, sqlite_database, allowed, http_call_model(""))
-    started = engine.start_instance("http_call", actor=ADMIN, variables={
+    started = engine.instances.start_instance("http_call", actor=ADMIN, variables={
         "method": "POST", "url": f"{allowed.url}/notes", "headers": {"X-Token": SECRET_REFERENCE},
         "body": {"note": SECRET_REFERENCE, "order": "{order}"}, "order": "SO-7"})
 

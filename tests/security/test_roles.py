@@ -100,10 +100,10 @@ def write_requests(claim: dict[str, str], incident: int, key_id: int) -> list[tu
 
 def test_every_write_operation_of_the_api_refuses_an_auditor_and_stores_nothing(
         app, as_, web_engine, ledger, claim, auditor_key):
-    row = web_engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
+    row = web_engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
     ledger.script("test.refund", "business:E_NOT_CAUGHT")
     assert inspect.run_pending_jobs(web_engine, row.id) == ["incident"]
-    [incident] = web_engine.open_incidents(instance_id=row.id)
+    [incident] = web_engine.queries.open_incidents(instance_id=row.id)
     with app.app_context():
         key_id = create_api_key(db.session, "spare", "integration", created_by="test", now=web_engine.now()).key.id
         db.session.commit()
@@ -124,14 +124,14 @@ def test_every_write_operation_of_the_api_refuses_an_auditor_and_stores_nothing(
 def test_the_engine_refuses_an_auditor_whatever_door_and_groups(web_engine, claim):
     """The checks live in the commands, so the CLI, Celery or a new page cannot forget them."""
     before = database_fingerprint(web_engine)
-    for command in (lambda: web_engine.add_comment(claim["instance"], "a note", actor=AUDITOR_IN_GROUP),
-                    lambda: web_engine.claim_task(claim["task"], actor=AUDITOR_IN_GROUP),
-                    lambda: web_engine.unclaim_task(claim["task"], actor=AUDITOR_IN_GROUP),
-                    lambda: web_engine.assign_task(claim["task"], "apikey:manager", actor=AUDITOR_IN_GROUP),
-                    lambda: web_engine.complete_user_task(claim["task"], {"approved": True}, actor=AUDITOR_IN_GROUP),
-                    lambda: web_engine.start_instance("refund_claim", actor=AUDITOR_IN_GROUP),
-                    lambda: web_engine.correlate_message("ParcelReceived", actor=AUDITOR_IN_GROUP, business_key="x"),
-                    lambda: web_engine.cancel_instance(claim["instance"], actor=AUDITOR_IN_GROUP)):
+    for command in (lambda: web_engine.comments.add_comment(claim["instance"], "a note", actor=AUDITOR_IN_GROUP),
+                    lambda: web_engine.tasks.claim_task(claim["task"], actor=AUDITOR_IN_GROUP),
+                    lambda: web_engine.tasks.unclaim_task(claim["task"], actor=AUDITOR_IN_GROUP),
+                    lambda: web_engine.tasks.assign_task(claim["task"], "apikey:manager", actor=AUDITOR_IN_GROUP),
+                    lambda: web_engine.tasks.complete_user_task(claim["task"], {"approved": True}, actor=AUDITOR_IN_GROUP),
+                    lambda: web_engine.instances.start_instance("refund_claim", actor=AUDITOR_IN_GROUP),
+                    lambda: web_engine.messages.correlate_message("ParcelReceived", actor=AUDITOR_IN_GROUP, business_key="x"),
+                    lambda: web_engine.instances.cancel_instance(claim["instance"], actor=AUDITOR_IN_GROUP)):
         with pytest.raises(Forbidden):
             command()
     assert database_fingerprint(web_engine) == before
@@ -209,8 +209,8 @@ def test_an_integration_key_reads_only_the_instances_it_started(as_, web_engine)
 
     shop_actor = Actor("apikey:shop", groups=frozenset({"shop"}), roles=frozenset({"integration"}))
     with pytest.raises(NotFound):
-        web_engine.case_view(shop_actor, others["id"])  # the case page's single read, too
-    assert web_engine.case_view(shop_actor, mine["id"]).instance.business_key == "RMA-SHOP"
+        web_engine.case_views.case_view(shop_actor, others["id"])  # the case page's single read, too
+    assert web_engine.case_views.case_view(shop_actor, mine["id"]).instance.business_key == "RMA-SHOP"
 
     assert shop.get(f"/api/v1/tasks/{my_task.id}").status_code == 200  # its own case's task: its to work
     done = shop.post(f"/api/v1/tasks/{my_task.id}/complete",

@@ -62,8 +62,8 @@ def test_hostile_script_fails_within_twice_the_limit_and_the_pool_carries_on(poo
 def test_script_sees_only_json_data_and_writes_back_through_the_sandbox(make_engine, sqlite_database):
     engine = make_engine(sqlite_database)
     script = "total = sum(item['price'] for item in items)\ndel scratch"
-    engine.deploy([ModelFile("sum.bpmn", models.script_at_start("summing", script))], actor=ADMIN)
-    started = engine.start_instance("summing", actor=ADMIN,
+    engine.deployments.deploy([ModelFile("sum.bpmn", models.script_at_start("summing", script))], actor=ADMIN)
+    started = engine.instances.start_instance("summing", actor=ADMIN,
                                     variables={"items": [{"price": 2}, {"price": 3}], "scratch": 1})
     assert started.status == InstanceStatus.COMPLETED
     variables = inspect.instance(engine, started.id).variables
@@ -72,9 +72,9 @@ def test_script_sees_only_json_data_and_writes_back_through_the_sandbox(make_eng
 
 def test_start_with_a_crashing_script_is_refused_naming_the_element(make_engine, sqlite_database):
     engine = make_engine(sqlite_database)
-    engine.deploy([ModelFile("crash.bpmn", models.script_at_start("crash_now", models.SEGFAULT))], actor=ADMIN)
+    engine.deployments.deploy([ModelFile("crash.bpmn", models.script_at_start("crash_now", models.SEGFAULT))], actor=ADMIN)
     with pytest.raises(ProcessError) as refused:
-        engine.start_instance("crash_now", actor=ADMIN, business_key="A-1")
+        engine.instances.start_instance("crash_now", actor=ADMIN, business_key="A-1")
     assert "element 's1'" in refused.value.message and "SIGSEGV" in refused.value.message
     with engine.db.transaction() as session:  # nothing was stored
         assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
@@ -85,18 +85,18 @@ def test_hostile_script_after_a_job_becomes_an_incident_and_the_worker_carries_o
         make_engine, database, backend, name):
     source, reasons = models.HOSTILE_SCRIPTS[name]
     engine = make_engine(database, broker_url=broker_for(backend))
-    engine.deploy([ModelFile("hostile.bpmn", models.script_after_job("hostile", "test.stock", source)),
+    engine.deployments.deploy([ModelFile("hostile.bpmn", models.script_after_job("hostile", "test.stock", source)),
                    ModelFile("good.bpmn", models.job_only("good", "test.stock"))], actor=ADMIN)
     app = create_celery(engine.settings)
     register_tasks(app, lambda: engine)
     engine.wake = celery_waker(app)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20):
-        hostile = engine.start_instance("hostile", actor=ADMIN, business_key=f"H-{name}")
-        [incident] = wait_for(lambda: engine.open_incidents(instance_id=hostile.id), what="the incident of the hostile script")
+        hostile = engine.instances.start_instance("hostile", actor=ADMIN, business_key=f"H-{name}")
+        [incident] = wait_for(lambda: engine.queries.open_incidents(instance_id=hostile.id), what="the incident of the hostile script")
         assert "element 's2'" in incident.message
         assert any(reason in incident.message for reason in reasons)
         assert inspect.instance(engine, hostile.id).status == InstanceStatus.RUNNING
-        good = engine.start_instance("good", actor=ADMIN, business_key=f"G-{name}")
+        good = engine.instances.start_instance("good", actor=ADMIN, business_key=f"G-{name}")
         wait_for(lambda: inspect.instance(engine, good.id).status == InstanceStatus.COMPLETED,
                  what="a later job on the same worker")
 
@@ -104,19 +104,19 @@ def test_hostile_script_after_a_job_becomes_an_incident_and_the_worker_carries_o
 def test_a_crashing_script_behind_a_timer_opens_one_incident_and_waits_for_a_retry(
         make_engine, sqlite_database, clock):
     engine = make_engine(sqlite_database)
-    engine.deploy([ModelFile("later.bpmn", models.script_after_timer("later", "PT3S", models.SEGFAULT))], actor=ADMIN)
-    started = engine.start_instance("later", actor=ADMIN, business_key="L-1")
+    engine.deployments.deploy([ModelFile("later.bpmn", models.script_after_timer("later", "PT3S", models.SEGFAULT))], actor=ADMIN)
+    started = engine.instances.start_instance("later", actor=ADMIN, business_key="L-1")
     clock.advance(seconds=4)
-    assert engine.fire_due_timers() == []
-    [incident] = engine.open_incidents(instance_id=started.id)
+    assert engine.timers.fire_due_timers() == []
+    [incident] = engine.queries.open_incidents(instance_id=started.id)
     assert incident.element_id == "s2" and "SIGSEGV" in incident.message
     assert inspect.instance(engine, started.id).next_timer_at is None  # the sweep no longer fires it
     clock.advance(minutes=5)
-    assert engine.fire_due_timers() == [] and len(engine.open_incidents(instance_id=started.id)) == 1
+    assert engine.timers.fire_due_timers() == [] and len(engine.queries.open_incidents(instance_id=started.id)) == 1
 
-    engine.retry_incident(incident.id, actor=ADMIN)  # the script still crashes: one new incident, no loop
-    assert engine.fire_due_timers() == []
-    [again] = engine.open_incidents(instance_id=started.id)
+    engine.jobs.retry_incident(incident.id, actor=ADMIN)  # the script still crashes: one new incident, no loop
+    assert engine.timers.fire_due_timers() == []
+    [again] = engine.queries.open_incidents(instance_id=started.id)
     assert again.id != incident.id
     types = [event.type for event in inspect.history(engine, started.id)]
     assert types.count("incident_opened") == 2 and "incident_retried" in types
@@ -201,14 +201,14 @@ def test_a_loopline_worker_process_survives_a_crashing_script(tmp_path, ledger, 
         settings = Settings.from_env(env)
         engine = Engine(settings, db=db)
         engine.wake = celery_waker(create_celery(settings))
-        engine.deploy([ModelFile("hostile.bpmn", models.script_after_job("hostile", "test.stock", models.SEGFAULT)),
+        engine.deployments.deploy([ModelFile("hostile.bpmn", models.script_after_job("hostile", "test.stock", models.SEGFAULT)),
                        ModelFile("good.bpmn", models.job_only("good", "test.stock"))], actor=ADMIN)
         worker = start_loopline(["worker", "--pool", "prefork", "--concurrency", "1"], env, tmp_path / "w.log")
         try:
-            hostile = engine.start_instance("hostile", actor=ADMIN, business_key="H-1")
-            [incident] = wait_for(lambda: engine.open_incidents(instance_id=hostile.id), timeout=60, what="the incident")
+            hostile = engine.instances.start_instance("hostile", actor=ADMIN, business_key="H-1")
+            [incident] = wait_for(lambda: engine.queries.open_incidents(instance_id=hostile.id), timeout=60, what="the incident")
             assert "element 's2'" in incident.message and "SIGSEGV" in incident.message
-            good = engine.start_instance("good", actor=ADMIN, business_key="G-1")
+            good = engine.instances.start_instance("good", actor=ADMIN, business_key="G-1")
             wait_for(lambda: inspect.instance(engine, good.id).status == InstanceStatus.COMPLETED, timeout=60,
                      what="the next job on the same worker")
             assert worker.poll() is None

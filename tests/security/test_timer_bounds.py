@@ -108,7 +108,7 @@ def engine(make_engine, sqlite_database):
 
 
 def deploy(engine, bpmn: str):
-    return engine.deploy([ModelFile("timers.bpmn", bpmn)], actor=ADMIN)
+    return engine.deployments.deploy([ModelFile("timers.bpmn", bpmn)], actor=ADMIN)
 
 
 def count(engine, table) -> int:
@@ -170,7 +170,7 @@ def test_values_inside_the_bounds_still_deploy(engine, bpmn):
 def test_duration_from_a_variable_fails_the_start_quickly(engine, value, reason):
     deploy(engine, waiting_model("timeDuration", "${wait}"))
     with pytest.raises(ProcessError) as failed:
-        timed(lambda: engine.start_instance("timers", actor=ADMIN, variables={"wait": value}))
+        timed(lambda: engine.instances.start_instance("timers", actor=ADMIN, variables={"wait": value}))
     assert "element 'wait'" in failed.value.message and reason in failed.value.message
     assert count(engine, ProcessInstance) == 0
 
@@ -178,7 +178,7 @@ def test_duration_from_a_variable_fails_the_start_quickly(engine, value, reason)
 def test_date_from_a_variable_too_far_ahead_fails_the_start(engine):
     deploy(engine, waiting_model("timeDate", "${when}"))
     with pytest.raises(ProcessError) as failed:
-        timed(lambda: engine.start_instance("timers", actor=ADMIN, variables={"when": "9999-12-31T00:00:00Z"}))
+        timed(lambda: engine.instances.start_instance("timers", actor=ADMIN, variables={"when": "9999-12-31T00:00:00Z"}))
     assert "element 'wait'" in failed.value.message and "more than 10 years" in failed.value.message
 
 
@@ -187,7 +187,7 @@ def test_date_from_a_variable_too_far_ahead_fails_the_start(engine):
 def test_non_interrupting_cycle_from_a_variable_fails_instead_of_spinning(engine, cycle):
     deploy(engine, reminder_model("${every}"))
     with pytest.raises(ProcessError) as failed:
-        timed(lambda: engine.start_instance("timers", actor=ADMIN, variables={"every": cycle}))
+        timed(lambda: engine.instances.start_instance("timers", actor=ADMIN, variables={"every": cycle}))
     assert "element 'remind'" in failed.value.message
     assert count(engine, ProcessInstance) == 0
 
@@ -201,11 +201,11 @@ def test_non_interrupting_cycle_from_a_variable_fails_instead_of_spinning(engine
 ])
 def test_due_dates_from_a_variable_refuse_the_completion_that_reaches_them(engine, attribute, value, reason):
     deploy(engine, due_model(f'camunda:{attribute}="${{later}}"'))
-    row = engine.start_instance("timers", actor=ADMIN, variables={"later": value})
+    row = engine.instances.start_instance("timers", actor=ADMIN, variables={"later": value})
     [first] = inspect.open_tasks(engine, row.id)
     version = inspect.instance(engine, row.id).version
     with pytest.raises(ProcessError) as failed:
-        timed(lambda: engine.complete_user_task(first.id, {}, actor=ADMIN))
+        timed(lambda: engine.tasks.complete_user_task(first.id, {}, actor=ADMIN))
     message = failed.value.message
     assert "element 'second'" in message and f"camunda:{attribute}" in message and reason in message
     assert [t.element_id for t in inspect.open_tasks(engine, row.id)] == ["first"]  # nothing changed
@@ -214,21 +214,21 @@ def test_due_dates_from_a_variable_refuse_the_completion_that_reaches_them(engin
 
 def test_timer_value_typed_into_a_form_refuses_that_completion(engine):
     deploy(engine, after_task_model("${later}"))
-    row = engine.start_instance("timers", actor=ADMIN)
+    row = engine.instances.start_instance("timers", actor=ADMIN)
     [first] = inspect.open_tasks(engine, row.id)
     with pytest.raises(ProcessError) as failed:
-        timed(lambda: engine.complete_user_task(first.id, {"later": "P9999999999Y"}, actor=ADMIN))
+        timed(lambda: engine.tasks.complete_user_task(first.id, {"later": "P9999999999Y"}, actor=ADMIN))
     assert "element 'wait'" in failed.value.message and "more than 10 years" in failed.value.message
     assert [t.element_id for t in inspect.open_tasks(engine, row.id)] == ["first"]
-    engine.complete_user_task(first.id, {"later": "PT2H"}, actor=ADMIN)
+    engine.tasks.complete_user_task(first.id, {"later": "PT2H"}, actor=ADMIN)
     assert inspect.open_tasks(engine, row.id) == []
 
 
 def test_due_dates_inside_the_bounds_are_stored(engine, clock):
     deploy(engine, due_model('camunda:dueDate="${due}" camunda:followUpDate="${follow}"'))
-    row = engine.start_instance("timers", actor=ADMIN, variables={"due": "P10Y", "follow": "2027-01-01T09:00:00Z"})
+    row = engine.instances.start_instance("timers", actor=ADMIN, variables={"due": "P10Y", "follow": "2027-01-01T09:00:00Z"})
     [first] = inspect.open_tasks(engine, row.id)
-    engine.complete_user_task(first.id, {}, actor=ADMIN)
+    engine.tasks.complete_user_task(first.id, {}, actor=ADMIN)
     [second] = inspect.open_tasks(engine, row.id)
     assert second.due_at == datetime(2036, 1, 5, 9, 0, tzinfo=UTC)
     assert second.follow_up_at == datetime(2027, 1, 1, 9, 0, tzinfo=UTC)
@@ -236,10 +236,10 @@ def test_due_dates_inside_the_bounds_are_stored(engine, clock):
 
 def test_out_of_range_timer_after_a_job_becomes_an_incident_on_the_instance(engine):
     deploy(engine, after_job_model("${wait}"))
-    row = engine.start_instance("timers", actor=ADMIN, variables={"wait": "P9999999999Y"})
+    row = engine.instances.start_instance("timers", actor=ADMIN, variables={"wait": "P9999999999Y"})
     [job] = inspect.jobs(engine, row.id)
-    assert timed(lambda: engine.run_job(job.id, "worker")) == "incident"
-    [incident] = engine.open_incidents(instance_id=row.id)
+    assert timed(lambda: engine.jobs.run_job(job.id, "worker")) == "incident"
+    [incident] = engine.queries.open_incidents(instance_id=row.id)
     assert "element 'wait'" in incident.message and "more than 10 years" in incident.message
     assert inspect.jobs(engine, row.id)[0].status == JobStatus.INCIDENT
     assert inspect.instance(engine, row.id).status == InstanceStatus.RUNNING
@@ -247,12 +247,12 @@ def test_out_of_range_timer_after_a_job_becomes_an_incident_on_the_instance(engi
 
 def test_out_of_range_timer_reached_by_a_timer_becomes_an_incident_and_stops_firing(engine, clock):
     deploy(engine, after_timer_model("${wait}"))
-    row = engine.start_instance("timers", actor=ADMIN, variables={"wait": "P9999999999Y"})
+    row = engine.instances.start_instance("timers", actor=ADMIN, variables={"wait": "P9999999999Y"})
     clock.advance(hours=1, seconds=1)
-    assert timed(engine.fire_due_timers) == []
+    assert timed(engine.timers.fire_due_timers) == []
     [failure] = [e for e in inspect.history(engine, row.id) if e.type == "timer_failed"]
     assert "element 'second_wait'" in failure.payload["error"] and "more than 10 years" in failure.payload["error"]
-    [incident] = engine.open_incidents(instance_id=row.id)
+    [incident] = engine.queries.open_incidents(instance_id=row.id)
     assert incident.element_id == "second_wait" and incident.job_id is None
     instance = inspect.instance(engine, row.id)
     assert instance.status == InstanceStatus.RUNNING
@@ -264,24 +264,24 @@ def test_out_of_range_timer_reached_by_a_timer_becomes_an_incident_and_stops_fir
 @pytest.mark.timeout(30)
 def test_a_cycle_that_fell_far_behind_fires_once_at_once(engine, clock):
     deploy(engine, reminder_model("R/PT1S"))
-    row = engine.start_instance("timers", actor=ADMIN)
+    row = engine.instances.start_instance("timers", actor=ADMIN)
     clock.advance(days=365)  # SpiffWorkflow replayed all 31 million missed reminders in one command
-    assert timed(engine.fire_due_timers) == [row.id]
+    assert timed(engine.timers.fire_due_timers) == [row.id]
     assert inspect.completed_elements(engine, row.id).count("reminded") == 1
     assert inspect.instance(engine, row.id).next_timer_at == clock.now()  # the next occurrence, not a past one
     clock.advance(seconds=1.5)
-    engine.fire_due_timers()
+    engine.timers.fire_due_timers()
     assert inspect.completed_elements(engine, row.id).count("reminded") == 2
 
 
 def test_a_counted_cycle_that_fell_behind_spends_its_missed_repetitions(engine, clock):
     deploy(engine, reminder_model("R3/PT24H"))
-    row = engine.start_instance("timers", actor=ADMIN)
+    row = engine.instances.start_instance("timers", actor=ADMIN)
     clock.advance(days=2, hours=1)
-    engine.fire_due_timers()
+    engine.timers.fire_due_timers()
     assert inspect.completed_elements(engine, row.id).count("reminded") == 1
     clock.advance(days=1)
-    engine.fire_due_timers()
+    engine.timers.fire_due_timers()
     assert inspect.completed_elements(engine, row.id).count("reminded") == 2
     assert inspect.instance(engine, row.id).next_timer_at is None  # all three occurrences are spent
 
@@ -289,7 +289,7 @@ def test_a_counted_cycle_that_fell_behind_spends_its_missed_repetitions(engine, 
 def test_ten_years_ahead_is_computed_in_constant_time(engine, clock):
     deploy(engine, waiting_model("timeDuration", "${wait}"))
     started = time.perf_counter()
-    row = engine.start_instance("timers", actor=ADMIN, variables={"wait": "P10Y"})
+    row = engine.instances.start_instance("timers", actor=ADMIN, variables={"wait": "P10Y"})
     assert time.perf_counter() - started < 0.5
     assert inspect.instance(engine, row.id).next_timer_at == datetime(2036, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -314,7 +314,7 @@ def test_no_instance_is_left_holding_the_lock(engine):
     """After every refusal above the database answers at once (the write lock is free)."""
     deploy(engine, waiting_model("timeDuration", "${wait}"))
     with pytest.raises(ProcessError):
-        engine.start_instance("timers", actor=ADMIN, variables={"wait": "P9999999999Y"})
-    row = timed(lambda: engine.start_instance("timers", actor=ADMIN, variables={"wait": "PT1H"}))
+        engine.instances.start_instance("timers", actor=ADMIN, variables={"wait": "P9999999999Y"})
+    row = timed(lambda: engine.instances.start_instance("timers", actor=ADMIN, variables={"wait": "PT1H"}))
     assert count(engine, ProcessInstance) == 1 and count(engine, HumanTask) == 0
     assert inspect.instance(engine, row.id).status == InstanceStatus.RUNNING

@@ -46,7 +46,7 @@ def waiting_for_parcel(engine, instance_id):
 
 
 def start(engine, key: str, amount: int):
-    return engine.start_instance("refund_claim", actor=ADMIN, business_key=key,
+    return engine.instances.start_instance("refund_claim", actor=ADMIN, business_key=key,
                                  variables={"amount": amount, "customer": "ACME"})
 
 
@@ -61,25 +61,25 @@ def test_paths_run_to_the_end_with_a_real_worker(worker_engine, clock, ledger):
     # small amount: straight to the refund job, then the parcel message
     small = start(engine, "RMA-S", 120)
     wait_for(waiting_for_parcel(engine, small.id), what="small refund")
-    engine.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-S")
+    engine.messages.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-S")
     assert inspect.instance(engine, small.id).status == InstanceStatus.COMPLETED
 
     # big amount: reminder after 1 s (non-interrupting), then approval, refund, parcel
     big = start(engine, "RMA-B", 8000)
     clock.advance(seconds=2)
-    assert engine.fire_due_timers() == [big.id]
+    assert engine.timers.fire_due_timers() == [big.id]
     wait_for(lambda: "reminded_end" in inspect.completed_elements(engine, big.id), what="reminder job")
     [task] = inspect.open_tasks(engine, big.id)
-    engine.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
     wait_for(waiting_for_parcel(engine, big.id), what="big refund")
-    engine.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-B")
+    engine.messages.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-B")
     assert inspect.instance(engine, big.id).status == InstanceStatus.COMPLETED
     assert len(ledger.effects("test.refund")) == 2
 
     # escalation: the interrupting timer cancels the approval
     late = start(engine, "RMA-L", 6000)
     clock.advance(hours=2)
-    engine.fire_due_timers()
+    engine.timers.fire_due_timers()
     assert "escalated_end" in inspect.completed_elements(engine, late.id)
     wait_for(lambda: inspect.instance(engine, late.id).status == InstanceStatus.COMPLETED, what="late claim")
 
@@ -90,12 +90,12 @@ def test_approval_rejected_with_a_real_worker(worker_engine, clock, ledger):
     row = start(engine, "RMA-N", 9000)
     [task] = inspect.open_tasks(engine, row.id)
     clock.advance(seconds=2)
-    assert engine.fire_due_timers() == [row.id]
+    assert engine.timers.fire_due_timers() == [row.id]
     wait_for(lambda: "reminded_end" in inspect.completed_elements(engine, row.id), what="reminder job")
     [reminder] = inspect.jobs(engine, row.id)
     assert (reminder.topic, reminder.status) == ("demo.echo", JobStatus.COMPLETED)
 
-    engine.complete_user_task(task.id, {"approved": False, "note": "no receipt"}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": False, "note": "no receipt"}, actor=MANAGER)
     final = inspect.instance(engine, row.id)
     assert final.status == InstanceStatus.COMPLETED
     assert inspect.completed_elements(engine, row.id)[-2:] == ["gw_approved", "rejected_end"]
@@ -113,7 +113,7 @@ def test_refund_timed_out_while_the_worker_still_runs_it(worker_engine, clock, l
     assert job.status == JobStatus.RUNNING
 
     clock.advance(hours=2, seconds=1)
-    assert engine.fire_due_timers() == [row.id]
+    assert engine.timers.fire_due_timers() == [row.id]
     assert inspect.instance(engine, row.id).status == InstanceStatus.COMPLETED
     assert inspect.completed_elements(engine, row.id)[-2:] == ["refund_timeout", "refund_timeout_end"]
     assert inspect.jobs(engine, row.id)[0].status == JobStatus.CANCELLED

@@ -12,7 +12,7 @@ MANAGERS = [Actor(name, groups=frozenset({"sales_manager"}), roles=frozenset({"s
 
 
 def test_concurrent_completions_one_wins(engine):
-    row = engine.start_instance("refund_claim", actor=MANAGERS[0], business_key="RMA-C",
+    row = engine.instances.start_instance("refund_claim", actor=MANAGERS[0], business_key="RMA-C",
                                 variables={"amount": 9000, "customer": "ACME"})
     [task] = inspect.open_tasks(engine, row.id)
     version = inspect.instance(engine, row.id).version
@@ -22,7 +22,7 @@ def test_concurrent_completions_one_wins(engine):
     def complete(actor: Actor, approved: bool) -> None:
         barrier.wait()
         try:
-            engine.complete_user_task(task.id, {"approved": approved}, actor=actor)
+            engine.tasks.complete_user_task(task.id, {"approved": approved}, actor=actor)
             outcomes.append(f"ok:{actor.name}")
         except Conflict:
             outcomes.append("conflict")

@@ -30,21 +30,21 @@ def bare_engine(make_engine, database):
 
 
 def test_same_content_keeps_its_version_and_a_change_makes_a_new_one(bare_engine):
-    [first] = bare_engine.deploy(bundle(), actor=ADMIN)
-    [again] = bare_engine.deploy(bundle(), actor=ADMIN)
+    [first] = bare_engine.deployments.deploy(bundle(), actor=ADMIN)
+    [again] = bare_engine.deployments.deploy(bundle(), actor=ADMIN)
     assert (first.version, first.new) == (1, True)
     assert (again.id, again.version, again.new) == (first.id, 1, False)
-    [changed] = bare_engine.deploy(bundle(GOOD.replace('name="Approve refund"', 'name="Approve the refund"')),
+    [changed] = bare_engine.deployments.deploy(bundle(GOOD.replace('name="Approve refund"', 'name="Approve the refund"')),
                                    actor=ADMIN)
     assert (changed.version, changed.new) == (2, True)
     assert stored_rows(bare_engine) == (2, 4, 2)
 
 
 def test_running_instances_keep_their_version(bare_engine):
-    bare_engine.deploy(bundle(), actor=ADMIN)
-    old = bare_engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "x"})
-    bare_engine.deploy(bundle(GOOD.replace("PT24H", "PT48H")), actor=ADMIN)
-    new = bare_engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "x"})
+    bare_engine.deployments.deploy(bundle(), actor=ADMIN)
+    old = bare_engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "x"})
+    bare_engine.deployments.deploy(bundle(GOOD.replace("PT24H", "PT48H")), actor=ADMIN)
+    new = bare_engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "x"})
     assert new.definition_id != old.definition_id
     assert bare_engine.definitions.get(None, old.definition_id) is not None  # still served from the cache
 
@@ -61,7 +61,7 @@ HOSTILE_CONDITIONS = {
 def test_unsafe_condition_is_rejected_naming_the_flow(bare_engine, condition):
     hostile = GOOD.replace("${amount &gt; 5000}", condition.replace("&", "&amp;").replace("'", "&apos;"))
     with pytest.raises(InvalidModel) as caught:
-        bare_engine.deploy(bundle(hostile), actor=ADMIN)
+        bare_engine.deployments.deploy(bundle(hostile), actor=ADMIN)
     assert any("element 'f_big'" in problem for problem in caught.value.problems), caught.value.problems
     assert stored_rows(bare_engine) == (0, 0, 0)
 
@@ -70,19 +70,19 @@ def test_unknown_topic_and_bad_timer_are_rejected_at_deploy_time(bare_engine):
     broken = GOOD.replace('camunda:topic="test.refund"', 'camunda:topic="erp.nowhere"').replace(
         "<bpmn:timeDuration>PT1H</bpmn:timeDuration>", "<bpmn:timeDuration>one hour</bpmn:timeDuration>")
     with pytest.raises(InvalidModel) as caught:
-        bare_engine.deploy(bundle(broken), actor=ADMIN)
+        bare_engine.deployments.deploy(bundle(broken), actor=ADMIN)
     text = " ".join(caught.value.problems)
     assert "escalate_timer" in text
     assert stored_rows(bare_engine) == (0, 0, 0)
     with pytest.raises(InvalidModel) as caught:
-        bare_engine.deploy(bundle(GOOD.replace('camunda:topic="test.refund"', 'camunda:topic="erp.nowhere"')),
+        bare_engine.deployments.deploy(bundle(GOOD.replace('camunda:topic="test.refund"', 'camunda:topic="erp.nowhere"')),
                            actor=ADMIN)
     assert any("element 'refund'" in p and "erp.nowhere" in p for p in caught.value.problems)
 
 
 def test_bad_dmn_cell_is_rejected_naming_the_decision(bare_engine):
     with pytest.raises(InvalidModel) as caught:
-        bare_engine.deploy(bundle(dmn=DMN.replace("[1000..5000]", "date(&quot;2020&quot;)")), actor=ADMIN)
+        bare_engine.deployments.deploy(bundle(dmn=DMN.replace("[1000..5000]", "date(&quot;2020&quot;)")), actor=ADMIN)
     assert "routing" in " ".join(caught.value.problems)
     assert stored_rows(bare_engine) == (0, 0, 0)
 
@@ -109,7 +109,7 @@ BOMB = """<?xml version="1.0"?>
 ], ids=["malformed", "xxe", "entity-bomb", "too-large"])
 def test_hostile_xml_is_rejected_and_nothing_is_stored(bare_engine, content, expected):
     with pytest.raises(InvalidModel) as caught:
-        bare_engine.deploy([ModelFile("evil.bpmn", content)], actor=ADMIN)
+        bare_engine.deployments.deploy([ModelFile("evil.bpmn", content)], actor=ADMIN)
     assert expected in " ".join(caught.value.problems)
     assert stored_rows(bare_engine) == (0, 0, 0)
 
@@ -120,5 +120,5 @@ def test_interrupting_event_subprocess_is_rejected(bare_engine):
     </bpmn:subProcess>
     <bpmn:sequenceFlow id="f_start\""""
     with pytest.raises(InvalidModel) as caught:
-        bare_engine.deploy(bundle(GOOD.replace('<bpmn:sequenceFlow id="f_start"', subprocess)), actor=ADMIN)
+        bare_engine.deployments.deploy(bundle(GOOD.replace('<bpmn:sequenceFlow id="f_start"', subprocess)), actor=ADMIN)
     assert any("esp_start" in p and "interrupting" in p for p in caught.value.problems)

@@ -27,17 +27,17 @@ def message_engine(make_engine, database):
 
 def test_a_message_starts_an_instance_and_a_correlation_key_finds_it(message_engine):
     engine = message_engine
-    started = engine.correlate_message("ReturnFiled", actor=ADMIN, business_key="RMA-9",
+    started = engine.messages.correlate_message("ReturnFiled", actor=ADMIN, business_key="RMA-9",
                                        variables={"rmaNumber": "R-9", "sku": "SKU-1"})
     assert started.started
     row = inspect.instance(engine, started.instance_id)
     assert (row.business_key, row.variables["sku"]) == ("RMA-9", "SKU-1")
 
     with pytest.raises(NotFound):
-        engine.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "R-1"})
+        engine.messages.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "R-1"})
     with pytest.raises(InvalidInput):
-        engine.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"a": 1, "b": 2})
-    delivered = engine.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "R-9"},
+        engine.messages.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"a": 1, "b": 2})
+    delivered = engine.messages.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "R-9"},
                                          variables={"trackingId": "T1"})
     assert (delivered.instance_id, delivered.started) == (started.instance_id, False)
     [task] = inspect.open_tasks(engine, started.instance_id)
@@ -59,67 +59,67 @@ def test_a_message_starts_an_instance_and_a_correlation_key_finds_it(message_eng
 def test_ambiguous_message_is_a_conflict(message_engine):
     engine = message_engine
     for key in ("A", "B"):
-        engine.correlate_message("ReturnFiled", actor=ADMIN, business_key=key, variables={"rmaNumber": "same"})
+        engine.messages.correlate_message("ReturnFiled", actor=ADMIN, business_key=key, variables={"rmaNumber": "same"})
     with pytest.raises(Conflict):
-        engine.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "same"})
-    assert engine.correlate_message("LabelPrinted", actor=ADMIN, business_key="A").started is False
+        engine.messages.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "same"})
+    assert engine.messages.correlate_message("LabelPrinted", actor=ADMIN, business_key="A").started is False
 
 
 def test_claim_assign_and_group_checks(message_engine):
     engine = message_engine
-    started = engine.correlate_message("ReturnFiled", actor=ADMIN, business_key="RMA-1", variables={"rmaNumber": "1"})
-    engine.correlate_message("LabelPrinted", actor=ADMIN, business_key="RMA-1")
+    started = engine.messages.correlate_message("ReturnFiled", actor=ADMIN, business_key="RMA-1", variables={"rmaNumber": "1"})
+    engine.messages.correlate_message("LabelPrinted", actor=ADMIN, business_key="RMA-1")
     [task] = inspect.open_tasks(engine, started.instance_id)
     with pytest.raises(NotFound):  # another group's task is invisible to finance
-        engine.claim_task(task.id, actor=FINANCE)
-    assert engine.claim_task(task.id, actor=CLERK).assignee == "carl"
+        engine.tasks.claim_task(task.id, actor=FINANCE)
+    assert engine.tasks.claim_task(task.id, actor=CLERK).assignee == "carl"
     with pytest.raises(Conflict):
-        engine.claim_task(task.id, actor=PACKER)
+        engine.tasks.claim_task(task.id, actor=PACKER)
     with pytest.raises(Conflict):
-        engine.complete_user_task(task.id, {}, actor=PACKER)
-    engine.unclaim_task(task.id, actor=CLERK)
-    engine.assign_task(task.id, "wendy", actor=CLERK)
-    engine.complete_user_task(task.id, {}, actor=PACKER)
+        engine.tasks.complete_user_task(task.id, {}, actor=PACKER)
+    engine.tasks.unclaim_task(task.id, actor=CLERK)
+    engine.tasks.assign_task(task.id, "wendy", actor=CLERK)
+    engine.tasks.complete_user_task(task.id, {}, actor=PACKER)
     assert inspect.instance(engine, started.instance_id).status == InstanceStatus.COMPLETED
     types = [e.type for e in inspect.history(engine, started.instance_id)]
     for expected in ("task_claimed", "task_unclaimed", "task_assigned", "task_completed", "instance_completed"):
         assert expected in types
-    assert engine.verify_history(started.instance_id) is None
+    assert engine.queries.verify_history(started.instance_id) is None
 
 
 def test_same_idempotency_key_starts_one_instance(engine):
-    first = engine.start_instance("refund_claim", actor=ADMIN, idempotency_key="shop-order-77",
+    first = engine.instances.start_instance("refund_claim", actor=ADMIN, idempotency_key="shop-order-77",
                                   variables={"amount": 10, "customer": "c"})
-    again = engine.start_instance("refund_claim", actor=ADMIN, idempotency_key="shop-order-77",
+    again = engine.instances.start_instance("refund_claim", actor=ADMIN, idempotency_key="shop-order-77",
                                   variables={"amount": 10, "customer": "c"})
     assert again.id == first.id
     assert len(inspect.jobs(engine, first.id)) == 1
     with pytest.raises(InvalidInput) as caught:
-        engine.start_instance("refund_claim", actor=ADMIN, variables={"bad name": 1})
+        engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"bad name": 1})
     assert "variables.bad name" in caught.value.errors
     with pytest.raises(NotFound):
-        engine.start_instance("no_such_process", actor=ADMIN)
+        engine.instances.start_instance("no_such_process", actor=ADMIN)
 
 
 def test_cancel_suspend_resume(engine, clock):
-    row = engine.start_instance("refund_claim", actor=ADMIN, business_key="X", variables={"amount": 9000, "customer": "c"})
-    engine.suspend_instance(row.id, actor=ADMIN)
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="X", variables={"amount": 9000, "customer": "c"})
+    engine.instances.suspend_instance(row.id, actor=ADMIN)
     with pytest.raises(Conflict):
-        engine.suspend_instance(row.id, actor=ADMIN)
+        engine.instances.suspend_instance(row.id, actor=ADMIN)
     [task] = inspect.open_tasks(engine, row.id)
     with pytest.raises(Conflict):
-        engine.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
+        engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
     clock.advance(hours=2)
-    assert engine.fire_due_timers() == []  # suspended instances do not fire
-    engine.resume_instance(row.id, actor=ADMIN)
-    engine.cancel_instance(row.id, actor=ADMIN, reason="customer withdrew")
+    assert engine.timers.fire_due_timers() == []  # suspended instances do not fire
+    engine.instances.resume_instance(row.id, actor=ADMIN)
+    engine.instances.cancel_instance(row.id, actor=ADMIN, reason="customer withdrew")
     final = inspect.instance(engine, row.id)
     assert (final.status, final.next_timer_at) == (InstanceStatus.CANCELLED, None)
     assert inspect.open_tasks(engine, row.id) == []
     with pytest.raises(Conflict):
-        engine.cancel_instance(row.id, actor=ADMIN)
+        engine.instances.cancel_instance(row.id, actor=ADMIN)
     with pytest.raises(NotFound):
-        engine.cancel_instance("no-such-instance", actor=ADMIN)
+        engine.instances.cancel_instance("no-such-instance", actor=ADMIN)
 
 
 def test_transient_failures_retry_with_backoff_then_incident_then_retry(make_engine, database, clock, ledger):
@@ -127,23 +127,23 @@ def test_transient_failures_retry_with_backoff_then_incident_then_retry(make_eng
                                                                            backoff_max=60)})
     deploy_fixture(engine, "refund_claim.bpmn", "routing.dmn")
     ledger.script("test.refund", "transient", "transient", "transient")
-    row = engine.start_instance("refund_claim", actor=ADMIN, business_key="T", variables={"amount": 10, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="T", variables={"amount": 10, "customer": "c"})
     assert inspect.run_pending_jobs(engine, row.id) == ["retry"]
     [job] = inspect.jobs(engine, row.id)
     first_delay = (job.next_attempt_at - clock.now()).total_seconds()
     assert 5 <= first_delay <= 10  # base 10 s, equal jitter
-    assert engine.run_job(job.id, "w") == "skipped"  # not due yet
+    assert engine.jobs.run_job(job.id, "w") == "skipped"  # not due yet
     clock.advance(seconds=11)
     assert inspect.run_pending_jobs(engine, row.id) == ["retry"]
     [job] = inspect.jobs(engine, row.id)
     assert 10 <= (job.next_attempt_at - clock.now()).total_seconds() <= 20
     clock.advance(seconds=21)
     assert inspect.run_pending_jobs(engine, row.id) == ["incident"]
-    [incident] = engine.open_incidents()
+    [incident] = engine.queries.open_incidents()
     assert "gave up after 3 attempts" in incident.message
-    engine.retry_incident(incident.id, actor=ADMIN)
+    engine.jobs.retry_incident(incident.id, actor=ADMIN)
     with pytest.raises(Conflict):
-        engine.retry_incident(incident.id, actor=ADMIN)
+        engine.jobs.retry_incident(incident.id, actor=ADMIN)
     assert inspect.run_pending_jobs(engine, row.id) == ["completed"]
     assert len(ledger.effects("test.refund")) == 1
     events = inspect.history(engine, row.id)
@@ -158,14 +158,14 @@ def test_transient_failures_retry_with_backoff_then_incident_then_retry(make_eng
 
 
 def test_late_result_after_boundary_timer_is_dropped_and_recorded(engine, clock, ledger):
-    row = engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
     [job] = inspect.jobs(engine, row.id)
-    claimed = engine.claim_job(job.id, "slow-worker")
+    claimed = engine.jobs.claim_job(job.id, "slow-worker")
     clock.advance(hours=2, seconds=1)
-    assert engine.fire_due_timers() == [row.id]  # the interrupting timer on the refund task fires
+    assert engine.timers.fire_due_timers() == [row.id]  # the interrupting timer on the refund task fires
     assert inspect.jobs(engine, row.id)[0].status == JobStatus.CANCELLED
     assert inspect.instance(engine, row.id).status == InstanceStatus.COMPLETED
-    assert engine.complete_job(job.id, token=claimed.token, result={"late": True}) == "dropped"
+    assert engine.jobs.complete_job(job.id, token=claimed.token, result={"late": True}) == "dropped"
     events = inspect.history(engine, row.id)
     assert events[-1].type == "job_result_dropped"
     assert "refund_timeout_end" in inspect.completed_elements(engine, row.id)
@@ -173,35 +173,35 @@ def test_late_result_after_boundary_timer_is_dropped_and_recorded(engine, clock,
 
 
 def test_result_for_a_cancelled_instance_is_dropped(engine, ledger):
-    row = engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
     [job] = inspect.jobs(engine, row.id)
-    claimed = engine.claim_job(job.id, "slow-worker")
-    engine.cancel_instance(row.id, actor=ADMIN)
-    assert engine.complete_job(job.id, token=claimed.token, result={}) == "dropped"
+    claimed = engine.jobs.claim_job(job.id, "slow-worker")
+    engine.instances.cancel_instance(row.id, actor=ADMIN)
+    assert engine.jobs.complete_job(job.id, token=claimed.token, result={}) == "dropped"
     assert inspect.jobs(engine, row.id)[0].status == JobStatus.CANCELLED
-    assert engine.open_incidents() == []
+    assert engine.queries.open_incidents() == []
 
 
 def test_relay_reenqueues_lost_jobs_and_releases_dead_leases(engine, clock):
     woken: list[list[int]] = []
     engine.wake = woken.append
-    row = engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
     [job] = inspect.jobs(engine, row.id)
     assert woken == [[job.id]]
-    assert engine.relay_jobs() == []  # enqueued just now
+    assert engine.relay.relay_jobs() == []  # enqueued just now
     clock.advance(seconds=engine.settings.relay_stale_after + 1)
-    assert engine.relay_jobs() == [job.id]  # the broker message was lost: send again
-    claimed = engine.claim_job(job.id, "dying-worker")
+    assert engine.relay.relay_jobs() == [job.id]  # the broker message was lost: send again
+    claimed = engine.jobs.claim_job(job.id, "dying-worker")
     assert claimed is not None
     clock.advance(seconds=engine.settings.retry_policy("test.refund").timeout + engine.settings.job_lease_seconds + 1)
-    assert engine.relay_jobs() == [job.id]
-    assert engine.complete_job(job.id, token=claimed.token, result={}) == "dropped"
+    assert engine.relay.relay_jobs() == [job.id]
+    assert engine.jobs.complete_job(job.id, token=claimed.token, result={}) == "dropped"
     assert "job_lease_expired" in [e.type for e in inspect.history(engine, row.id)]
 
 
 def test_a_model_that_cannot_continue_reports_the_element_and_stores_nothing(engine):
     with pytest.raises(ProcessError) as caught:
-        engine.start_instance("refund_claim", actor=ADMIN, business_key="NOAMOUNT", variables={"customer": "c"})
+        engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="NOAMOUNT", variables={"customer": "c"})
     assert "route" in caught.value.message and "amount" in caught.value.message
     with engine.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 0

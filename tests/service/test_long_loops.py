@@ -32,7 +32,7 @@ def test_a_loop_of_ten_thousand_rounds_runs_to_its_end(make_engine, database):
 
 def test_state_after_thousands_of_tasks_is_the_size_of_what_still_runs(make_engine, sqlite_database):
     engine = make_engine(sqlite_database)
-    engine.deploy([ModelFile("repeating.bpmn", REPEATING)], actor=ADMIN)
+    engine.deployments.deploy([ModelFile("repeating.bpmn", REPEATING)], actor=ADMIN)
     run = Run.start(engine, "repeating_loop", {"rounds": 0}, business_key="REPORTS")
     run.complete("set_rounds", {"loops": 3})  # ~10 completed tasks
     small = len(run.row.state)
@@ -45,7 +45,7 @@ def test_state_after_thousands_of_tasks_is_the_size_of_what_still_runs(make_engi
 def test_a_user_task_loop_filed_hundreds_of_times_keeps_working(make_engine, sqlite_database):
     """Past the ~195 rounds where a user-task loop used to look completed with a task still open."""
     engine = make_engine(sqlite_database)
-    engine.deploy([ModelFile("repeating.bpmn", REPEATING)], actor=ADMIN)
+    engine.deployments.deploy([ModelFile("repeating.bpmn", REPEATING)], actor=ADMIN)
     run = Run.start(engine, "repeating_loop", {"rounds": 0}, business_key="WEEKLY")
     for week in range(1, 401):
         run.complete("set_rounds", {"loops": week})
@@ -82,7 +82,7 @@ PARALLEL_LOOP = (
 def test_a_three_way_join_waits_for_every_branch_across_commands_while_the_tree_is_pruned(
         make_engine, sqlite_database):
     engine = make_engine(sqlite_database)
-    engine.deploy([ModelFile("parallel.bpmn", PARALLEL_LOOP)], actor=ADMIN)
+    engine.deployments.deploy([ModelFile("parallel.bpmn", PARALLEL_LOOP)], actor=ADMIN)
     run = Run.start(engine, "parallel_loop", {}, business_key="PAR")
     for round_ in range(1, 4):
         run.complete("a", {"a_value": round_})

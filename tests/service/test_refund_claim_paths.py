@@ -20,7 +20,7 @@ CLERK = Actor("carl", groups=frozenset({"customer_service"}), roles=frozenset({"
 
 
 def start(engine, amount: int, key: str = "RMA-1"):
-    return engine.start_instance("refund_claim", actor=CLERK, business_key=key,
+    return engine.instances.start_instance("refund_claim", actor=CLERK, business_key=key,
                                  variables={"amount": amount, "customer": "ACME"})
 
 
@@ -34,8 +34,8 @@ def test_small_amount_skips_approval_and_finishes_on_parcel_message(engine, ledg
     assert inspect.instance(engine, row.id).status == InstanceStatus.RUNNING
 
     with pytest.raises(NotFound):
-        engine.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-other")
-    result = engine.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-1",
+        engine.messages.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-other")
+    result = engine.messages.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-1",
                                       variables={"carrier": "DHL"})
     assert result.instance_id == row.id and not result.started
     final = inspect.instance(engine, row.id)
@@ -53,11 +53,11 @@ def test_large_amount_needs_approval_then_refund(engine, ledger):
     assert task.due_at is not None
     assert [f["id"] for f in task.form] == ["approved", "note", "approvedAmount"]
 
-    engine.complete_user_task(task.id, {"approved": "true", "approvedAmount": "6500"}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": "true", "approvedAmount": "6500"}, actor=MANAGER)
     state = inspect.instance(engine, row.id)
     assert state.variables["approved"] is True and state.variables["approvedAmount"] == 6500
     assert inspect.run_pending_jobs(engine, row.id) == ["completed"]
-    engine.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-1")
+    engine.messages.correlate_message("ParcelReceived", actor=ADMIN, business_key="RMA-1")
     assert inspect.instance(engine, row.id).status == InstanceStatus.COMPLETED
     assert inspect.completed_elements(engine, row.id)[-4:] == ["gw_approved", "refund", "wait_parcel", "done_end"]
 
@@ -65,7 +65,7 @@ def test_large_amount_needs_approval_then_refund(engine, ledger):
 def test_rejection_ends_without_refund(engine, ledger):
     row = start(engine, 9000)
     [task] = inspect.open_tasks(engine, row.id)
-    engine.complete_user_task(task.id, {"approved": False, "note": "no receipt"}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": False, "note": "no receipt"}, actor=MANAGER)
     assert inspect.instance(engine, row.id).status == InstanceStatus.COMPLETED
     assert inspect.completed_elements(engine, row.id)[-2:] == ["gw_approved", "rejected_end"]
     assert inspect.jobs(engine, row.id) == []
@@ -76,7 +76,7 @@ def test_bad_form_values_are_rejected_field_by_field_and_change_nothing(engine):
     [task] = inspect.open_tasks(engine, row.id)
     before = inspect.instance(engine, row.id).version
     with pytest.raises(InvalidInput) as caught:
-        engine.complete_user_task(task.id, {"approvedAmount": "lots", "note": "x" * 201, "bogus": 1}, actor=MANAGER)
+        engine.tasks.complete_user_task(task.id, {"approvedAmount": "lots", "note": "x" * 201, "bogus": 1}, actor=MANAGER)
     assert set(caught.value.errors) == {"approved", "approvedAmount", "note", "bogus"}
     assert caught.value.errors["approved"] == "is required"
     assert inspect.instance(engine, row.id).version == before
@@ -86,9 +86,9 @@ def test_bad_form_values_are_rejected_field_by_field_and_change_nothing(engine):
 def test_completing_twice_is_a_conflict(engine):
     row = start(engine, 9000)
     [task] = inspect.open_tasks(engine, row.id)
-    engine.complete_user_task(task.id, {"approved": False}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": False}, actor=MANAGER)
     with pytest.raises(Conflict):
-        engine.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
+        engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
 
 
 def test_reminder_timer_is_non_interrupting(engine, clock, ledger):
@@ -96,9 +96,9 @@ def test_reminder_timer_is_non_interrupting(engine, clock, ledger):
     [task] = inspect.open_tasks(engine, row.id)
     due = inspect.instance(engine, row.id).next_timer_at
     assert due == clock.now().replace(microsecond=due.microsecond) or due > clock.now()
-    assert engine.fire_due_timers() == []  # nothing due yet
+    assert engine.timers.fire_due_timers() == []  # nothing due yet
     clock.advance(seconds=2)
-    assert engine.fire_due_timers() == [row.id]
+    assert engine.timers.fire_due_timers() == [row.id]
     [reminder] = inspect.jobs(engine, row.id)
     assert (reminder.topic, reminder.input) == ("demo.echo", {"customer": "ACME", "kind": "reminder"})
     assert inspect.run_pending_jobs(engine, row.id) == ["completed"]
@@ -110,11 +110,11 @@ def test_escalation_timer_interrupts_the_approval(engine, clock):
     row = start(engine, 9000)
     [task] = inspect.open_tasks(engine, row.id)
     clock.advance(hours=1, seconds=1)
-    assert engine.fire_due_timers() == [row.id]
+    assert engine.timers.fire_due_timers() == [row.id]
     assert inspect.open_tasks(engine, row.id) == []
     assert "escalated_end" in inspect.completed_elements(engine, row.id)
     with pytest.raises(Conflict):
-        engine.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
+        engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
 
 
 def test_business_error_is_caught_by_the_error_boundary(engine, ledger):
@@ -145,7 +145,7 @@ def test_every_scenario_survives_save_and_restore(engine, ledger):
     assert all(event.hash for event in history)
     versions = [inspect.instance(engine, row.id).version]
     [task] = inspect.open_tasks(engine, row.id)
-    engine.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
     versions.append(inspect.instance(engine, row.id).version)
     inspect.run_pending_jobs(engine, row.id)
     versions.append(inspect.instance(engine, row.id).version)

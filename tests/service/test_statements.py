@@ -75,13 +75,13 @@ def review_engine(make_engine, database):
 def test_a_task_completion_is_eight_statements_at_most_and_writes_the_state_once(review_engine, backend):
     engine = review_engine
     with counting(engine) as started:
-        row = engine.start_instance("two_reviews", actor=ADMIN, business_key="CLAIM-1")
+        row = engine.instances.start_instance("two_reviews", actor=ADMIN, business_key="CLAIM-1")
     report(backend, "start (user task next)", started)
     assert started.written_once(), started.describe()
 
     [check] = inspect.open_tasks(engine, row.id)
     with counting(engine) as completed:
-        engine.complete_user_task(check.id, {"ok": True}, actor=CLERK)
+        engine.tasks.complete_user_task(check.id, {"ok": True}, actor=CLERK)
     report(backend, "user-task completion (user task next)", completed)
     assert len(completed) <= TASK_COMPLETION_BUDGET, completed.describe()
     assert completed.written_once(), completed.describe()
@@ -89,7 +89,7 @@ def test_a_task_completion_is_eight_statements_at_most_and_writes_the_state_once
     [approve] = inspect.open_tasks(engine, row.id)
     assert (approve.element_id, approve.candidate_groups) == ("approve", ["sales_manager"])
     with counting(engine) as finished:
-        engine.complete_user_task(approve.id, {}, actor=MANAGER)
+        engine.tasks.complete_user_task(approve.id, {}, actor=MANAGER)
     report(backend, "user-task completion (end next)", finished)
     assert len(finished) <= TASK_COMPLETION_BUDGET, finished.describe()
     assert finished.written_once(), finished.describe()
@@ -106,31 +106,31 @@ def test_the_refund_claim_completion_start_job_and_message_write_the_state_once(
     deploy_fixture(engine, "message_start.bpmn")
 
     with counting(engine) as started:
-        row = engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "c"})
+        row = engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "c"})
     report(backend, "start refund_claim (user task next)", started)
     assert started.written_once(), started.describe()
 
     [approve] = inspect.open_tasks(engine, row.id)
     with counting(engine) as completed:
-        engine.complete_user_task(approve.id, {"approved": True, "approvedAmount": 9000}, actor=MANAGER)
+        engine.tasks.complete_user_task(approve.id, {"approved": True, "approvedAmount": 9000}, actor=MANAGER)
     report(backend, "user-task completion refund_claim (service task next)", completed)
     assert completed.written_once(), completed.describe()
 
     [job] = inspect.jobs(engine, row.id)
-    claimed = engine.claim_job(job.id, "worker-1")
+    claimed = engine.jobs.claim_job(job.id, "worker-1")
     with counting(engine) as job_done:
-        assert engine.complete_job(job.id, token=claimed.token, result={"refunded": True}) == "completed"
+        assert engine.jobs.complete_job(job.id, token=claimed.token, result={"refunded": True}) == "completed"
     report(backend, "job completion (message catch next)", job_done)
     assert job_done.written_once(), job_done.describe()
 
     with counting(engine) as by_message:
-        started_by_message = engine.correlate_message("ReturnFiled", actor=ADMIN, business_key="RMA-1",
+        started_by_message = engine.messages.correlate_message("ReturnFiled", actor=ADMIN, business_key="RMA-1",
                                                       variables={"rmaNumber": "R-1"})
     report(backend, "start by message", by_message)
     assert by_message.written_once(), by_message.describe()
 
     with counting(engine) as correlated:
-        engine.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "R-1"})
+        engine.messages.correlate_message("LabelPrinted", actor=ADMIN, correlation_keys={"rmaNumber": "R-1"})
     report(backend, "message correlation (user task next)", correlated)
     assert correlated.written_once(), correlated.describe()
 
@@ -142,11 +142,11 @@ def test_the_refund_claim_completion_start_job_and_message_write_the_state_once(
 def test_history_chain_head_is_on_the_instance_row_and_no_command_reads_history(review_engine):
     engine = review_engine
     with counting(engine) as statements:
-        row = engine.start_instance("two_reviews", actor=ADMIN, business_key="CLAIM-2")
+        row = engine.instances.start_instance("two_reviews", actor=ADMIN, business_key="CLAIM-2")
         [check] = inspect.open_tasks(engine, row.id)
         with counting(engine) as commented:  # a command that leaves the workflow alone
-            engine.add_comment(row.id, "called the customer", actor=ADMIN)
-        engine.complete_user_task(check.id, {"ok": False}, actor=CLERK)
+            engine.comments.add_comment(row.id, "called the customer", actor=ADMIN)
+        engine.tasks.complete_user_task(check.id, {"ok": False}, actor=CLERK)
     assert not [s for s in statements if "FROM history_event" in s], statements.describe()
     assert len(commented.instance_writes()) == 1 and not commented.state_writes(), commented.describe()
     events = inspect.history(engine, row.id)

@@ -39,16 +39,16 @@ def query_plan(engine, query) -> str:
 def test_sweep_with_nothing_due_touches_no_instance_rows(make_engine, database):
     engine = make_engine(database)
     deploy_fixture(engine, "refund_claim.bpmn", "routing.dmn")
-    template = engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "x"})
+    template = engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "x"})
     clone_waiting_instances(engine, inspect.instance(engine, template.id), BACKLOG, timedelta(days=3))
     with engine.db.engine.begin() as connection:
         connection.execute(text("ANALYZE" if engine.db.engine.dialect.name == "sqlite" else "ANALYZE process_instance"))
     versions_before = _versions(engine)
 
-    assert engine.fire_due_timers() == []
+    assert engine.timers.fire_due_timers() == []
     assert _versions(engine) == versions_before
 
-    plan = query_plan(engine, engine.due_instances_query(engine.now()))
+    plan = query_plan(engine, engine.timers.due_instances_query(engine.now()))
     assert "ix_process_instance_due_timer" in plan, plan
 
 
@@ -61,7 +61,7 @@ def test_due_timers_fire_within_a_second(make_engine, database):
     """With 10,000 other instances waiting on timers days away, due timers still fire at most 1 s late."""
     engine = make_engine(database, clock=SystemClock(), timer_sweep_interval=1.0)
     deploy_fixture(engine, "refund_claim.bpmn", "routing.dmn")
-    template = engine.start_instance("refund_claim", actor=ADMIN, business_key="TEMPLATE",
+    template = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="TEMPLATE",
                                      variables={"amount": 9000, "customer": "x"})
     clone_waiting_instances(engine, inspect.instance(engine, template.id), BACKLOG, timedelta(days=3))
     with engine.db.engine.begin() as connection:
@@ -69,7 +69,7 @@ def test_due_timers_fire_within_a_second(make_engine, database):
     backlog_before = _versions(engine)
     assert len(backlog_before) == BACKLOG + 1
 
-    started = [engine.start_instance("refund_claim", actor=ADMIN, business_key=f"T-{i}",
+    started = [engine.instances.start_instance("refund_claim", actor=ADMIN, business_key=f"T-{i}",
                                      variables={"amount": 9000, "customer": "x"}) for i in range(10)]
     due = {row.id: inspect.instance(engine, row.id).next_timer_at for row in started}
     stop = threading.Event()

@@ -16,7 +16,7 @@ from tests.conftest import ADMIN, deploy_fixture
 from tests.support import inspect
 
 ORCHESTRATOR = Path(__file__).resolve().parents[2] / "orchestrator"
-# the unit of work (`EngineCore._command` and the writers it calls) and the history table's own module
+# the unit of work (`EngineCore.command` and the writers it calls) and the history table's own module
 WRITE_PATH = {"engine.py", "history.py"}
 MANAGER = Actor("mia", groups=frozenset({"sales_manager"}), roles=frozenset({"staff"}))
 
@@ -85,16 +85,16 @@ def _version(engine, instance_id: str) -> int:
 
 
 def test_bookkeeping_commands_neither_restore_nor_store_the_workflow(engine, serializer_calls):
-    row = engine.start_instance("refund_claim", actor=ADMIN, business_key="B", variables={"amount": 9000, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="B", variables={"amount": 9000, "customer": "c"})
     [task] = inspect.open_tasks(engine, row.id)
     serializer_calls.update(loads=0, dumps=0)
     commands = [
-        ("comment_added", lambda: engine.add_comment(row.id, "called the customer", actor=ADMIN)),
-        ("task_claimed", lambda: engine.claim_task(task.id, actor=MANAGER)),
-        ("task_unclaimed", lambda: engine.unclaim_task(task.id, actor=MANAGER)),
-        ("task_assigned", lambda: engine.assign_task(task.id, "mia", actor=ADMIN)),
-        ("instance_suspended", lambda: engine.suspend_instance(row.id, actor=ADMIN)),
-        ("instance_resumed", lambda: engine.resume_instance(row.id, actor=ADMIN)),
+        ("comment_added", lambda: engine.comments.add_comment(row.id, "called the customer", actor=ADMIN)),
+        ("task_claimed", lambda: engine.tasks.claim_task(task.id, actor=MANAGER)),
+        ("task_unclaimed", lambda: engine.tasks.unclaim_task(task.id, actor=MANAGER)),
+        ("task_assigned", lambda: engine.tasks.assign_task(task.id, "mia", actor=ADMIN)),
+        ("instance_suspended", lambda: engine.instances.suspend_instance(row.id, actor=ADMIN)),
+        ("instance_resumed", lambda: engine.instances.resume_instance(row.id, actor=ADMIN)),
     ]
     for event, command in commands:
         before = _version(engine, row.id)
@@ -102,9 +102,9 @@ def test_bookkeeping_commands_neither_restore_nor_store_the_workflow(engine, ser
         assert _version(engine, row.id) == before + 1, event
         assert inspect.history(engine, row.id)[-1].type == event
     assert serializer_calls == {"loads": 0, "dumps": 0}
-    assert engine.verify_history(row.id) is None  # the chain runs on through the bookkeeping events
+    assert engine.queries.verify_history(row.id) is None  # the chain runs on through the bookkeeping events
 
-    engine.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
     assert serializer_calls == {"loads": 1, "dumps": 1}  # a command that runs the workflow restores and stores it
 
 
@@ -113,30 +113,30 @@ def test_job_bookkeeping_neither_restores_nor_stores_the_workflow(make_engine, d
                                                                            backoff_max=0.001)})
     deploy_fixture(engine, "refund_claim.bpmn", "routing.dmn")
     ledger.script("test.refund", "transient", "transient")
-    row = engine.start_instance("refund_claim", actor=ADMIN, business_key="J", variables={"amount": 10, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="J", variables={"amount": 10, "customer": "c"})
     loads = []
     original = engine.serializer.loads
     monkeypatch.setattr(engine.serializer, "loads", lambda *args: loads.append(1) or original(*args))
     before = _version(engine, row.id)
     [job] = inspect.jobs(engine, row.id)
     engine.clock.advance(seconds=1)
-    assert engine.run_job(job.id, "w") == "retry"
+    assert engine.jobs.run_job(job.id, "w") == "retry"
     engine.clock.advance(seconds=1)
-    assert engine.run_job(job.id, "w") == "incident"
-    [incident] = engine.open_incidents()
-    engine.retry_incident(incident.id, actor=ADMIN)
+    assert engine.jobs.run_job(job.id, "w") == "incident"
+    [incident] = engine.queries.open_incidents()
+    engine.jobs.retry_incident(incident.id, actor=ADMIN)
     assert loads == []
     assert _version(engine, row.id) == before + 3  # retry scheduled, incident opened, incident retried
-    assert engine.run_job(job.id, "w") == "completed"
+    assert engine.jobs.run_job(job.id, "w") == "completed"
     assert loads == [1]
-    assert engine.verify_history(row.id) is None
+    assert engine.queries.verify_history(row.id) is None
 
 
 def test_a_command_that_records_nothing_writes_nothing(engine):
-    row = engine.start_instance("refund_claim", actor=ADMIN, business_key="N", variables={"amount": 10, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="N", variables={"amount": 10, "customer": "c"})
     [job] = inspect.jobs(engine, row.id)
     before, events = _version(engine, row.id), len(inspect.history(engine, row.id))
-    engine.open_incident(job.id, "not this worker's job", token="someone-else")  # not running: nothing to park
+    engine.jobs.open_incident(job.id, "not this worker's job", token="someone-else")  # not running: nothing to park
     assert (_version(engine, row.id), len(inspect.history(engine, row.id))) == (before, events)
 
 
@@ -149,13 +149,13 @@ def _committed_statuses(engine, job_ids: list[int]) -> list[str]:
 def test_workers_are_woken_after_the_commit_of_a_command_and_of_a_timer_sweep(engine, clock):
     woken: list[tuple[list[int], list[str]]] = []
     engine.wake = lambda ids: woken.append((list(ids), _committed_statuses(engine, ids)))
-    row = engine.start_instance("refund_claim", actor=ADMIN, business_key="W", variables={"amount": 9000, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="W", variables={"amount": 9000, "customer": "c"})
     clock.advance(seconds=2)
-    assert engine.fire_due_timers() == [row.id]  # the sweep runs the command in its own transaction
+    assert engine.timers.fire_due_timers() == [row.id]  # the sweep runs the command in its own transaction
     [reminder] = inspect.jobs(engine, row.id)
     assert woken == [([reminder.id], [JobStatus.PENDING])]
     [task] = inspect.open_tasks(engine, row.id)
-    engine.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
+    engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
     refund = next(j for j in inspect.jobs(engine, row.id) if j.topic == "test.refund")
     assert woken[1:] == [([refund.id], [JobStatus.PENDING])]
 
@@ -163,11 +163,11 @@ def test_workers_are_woken_after_the_commit_of_a_command_and_of_a_timer_sweep(en
 def test_with_an_outer_session_workers_wake_only_when_it_commits(engine):
     woken: list[list[int]] = []
     engine.wake = lambda ids: woken.append(list(ids))
-    row = engine.start_instance("refund_claim", actor=ADMIN, business_key="O", variables={"amount": 10, "customer": "c"})
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="O", variables={"amount": 10, "customer": "c"})
     [job] = inspect.jobs(engine, row.id)
     woken.clear()
     with engine.db.transaction() as session:
-        with engine._command(row.id, ADMIN, session=session, restore=False) as ctx:
+        with engine.command(row.id, ADMIN, session=session, restore=False) as ctx:
             ctx.record("nudged")
             ctx.wake([job.id])
         assert woken == []  # the command is written, but the caller has not committed yet
@@ -175,7 +175,7 @@ def test_with_an_outer_session_workers_wake_only_when_it_commits(engine):
 
     before = _version(engine, row.id)
     with pytest.raises(Conflict), engine.db.transaction() as session:
-        with engine._command(row.id, ADMIN, session=session, restore=False) as ctx:
+        with engine.command(row.id, ADMIN, session=session, restore=False) as ctx:
             ctx.record("nudged")
             ctx.wake([job.id])
         raise Conflict("the caller fails after the command")

@@ -45,4 +45,4 @@ def run_pending_jobs(engine: Engine, instance_id: str | None = None, worker: str
         if instance_id:
             query = query.where(Job.instance_id == instance_id)
         ids = list(session.scalars(query.order_by(Job.id)))
-    return [engine.run_job(job_id, worker) for job_id in ids]
+    return [engine.jobs.run_job(job_id, worker) for job_id in ids]

@@ -52,10 +52,10 @@ class World:
 
     def incident(self) -> int:
         """An incident on a small claim whose refund the ERP rejected with a code no boundary catches."""
-        row = self.engine.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
+        row = self.engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
         self.ledger.script("test.refund", "business:E_NOT_CAUGHT")
         assert inspect.run_pending_jobs(self.engine, row.id) == ["incident"]
-        [incident] = self.engine.open_incidents(instance_id=row.id)
+        [incident] = self.engine.queries.open_incidents(instance_id=row.id)
         return incident.id
 
     def api_key(self) -> int:
@@ -153,7 +153,7 @@ def test_integration_reads_only_its_own_instances(as_, world, web_engine):
     assert [i["id"] for i in listed["items"]] == [mine["id"]]
     everything = as_("auditor").get("/api/v1/instances").get_json()
     assert everything["total"] == 2
-    assert web_engine.get_instance(mine["id"]).started_by == "apikey:carrier"
+    assert web_engine.queries.get_instance(mine["id"]).started_by == "apikey:carrier"
 
 
 def test_lists_hold_the_claim_only_for_those_who_may_read_it(as_, world):

@@ -30,9 +30,9 @@ STEPS = (
 
 
 def test_the_next_task_opens_once_the_service_step_ran_without_a_waiting_request(site, web_engine):  # noqa: F811
-    web_engine.deploy([ModelFile("steps.bpmn", STEPS)], actor=ADMIN)
+    web_engine.deployments.deploy([ModelFile("steps.bpmn", STEPS)], actor=ADMIN)
     clerk = signed_in(site, "customer.service")
-    instance = web_engine.start_instance("two_steps", actor=ADMIN, business_key="STEPS-1")
+    instance = web_engine.instances.start_instance("two_steps", actor=ADMIN, business_key="STEPS-1")
     [first] = inspect.open_tasks(web_engine, instance.id)
 
     done = clerk.post(f"/tasks/{first.id}", data={"csrf_token": clerk.csrf, "after": "next"})
@@ -49,9 +49,9 @@ def test_the_next_task_opens_once_the_service_step_ran_without_a_waiting_request
 
 
 def test_the_waiting_page_gives_up_and_tells_nothing_about_other_cases(site, web_engine):  # noqa: F811
-    web_engine.deploy([ModelFile("steps.bpmn", STEPS)], actor=ADMIN)
+    web_engine.deployments.deploy([ModelFile("steps.bpmn", STEPS)], actor=ADMIN)
     clerk = signed_in(site, "customer.service")
-    instance = web_engine.start_instance("two_steps", actor=ADMIN, business_key="STEPS-2")
+    instance = web_engine.instances.start_instance("two_steps", actor=ADMIN, business_key="STEPS-2")
     [first] = inspect.open_tasks(web_engine, instance.id)
     clerk.post(f"/tasks/{first.id}", data={"csrf_token": clerk.csrf, "after": "next"})
     last_look = clerk.get(f"/cases/{instance.id}/next-task?looks=10&otherwise=/inbox")
@@ -65,9 +65,9 @@ def test_the_waiting_page_gives_up_and_tells_nothing_about_other_cases(site, web
 
 
 def test_completing_on_the_task_page_is_one_engine_transaction(site, web_engine, monkeypatch):  # noqa: F811
-    web_engine.deploy([ModelFile("steps.bpmn", STEPS)], actor=ADMIN)
+    web_engine.deployments.deploy([ModelFile("steps.bpmn", STEPS)], actor=ADMIN)
     clerk = signed_in(site, "customer.service")
-    instance = web_engine.start_instance("two_steps", actor=ADMIN, business_key="STEPS-3")
+    instance = web_engine.instances.start_instance("two_steps", actor=ADMIN, business_key="STEPS-3")
     [first] = inspect.open_tasks(web_engine, instance.id)
     opened = count_transactions(web_engine, monkeypatch)
     done = clerk.post(f"/tasks/{first.id}", data={"csrf_token": clerk.csrf})

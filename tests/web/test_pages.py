@@ -25,7 +25,7 @@ RETURN = {"rmaNumber": "RMA-WEB-1", "intakeSource": "web_form", "customerName": 
 @pytest.fixture
 def site(app, web_engine):
     """The app with the bundled models deployed and the demo people."""
-    web_engine.deploy_directory(REPO_ROOT / "bpmn", actor=ADMIN)
+    web_engine.deployments.deploy_directory(REPO_ROOT / "bpmn", actor=ADMIN)
     with app.app_context():
         seed_demo_users(app.extensions["security"].datastore)
     return app
@@ -61,7 +61,7 @@ def test_a_return_started_from_the_start_form_lands_in_the_right_inbox(site, web
     clerk = signed_in(site, "customer.service")
     started = start_return(clerk)
     assert started.status_code == 302
-    [instance] = web_engine.list_instances(ADMIN, InstanceFilter()).items
+    [instance] = web_engine.queries.list_instances(ADMIN, InstanceFilter()).items
     assert instance[0].business_key == "RMA-WEB-1"
     inbox = clerk.get("/inbox").data.decode()
     assert "Review return request" in inbox and "RMA-WEB-1" in inbox
@@ -79,7 +79,7 @@ def test_bad_start_values_are_shown_next_to_the_field_and_kept(site, web_engine)
     assert answer.status_code == 422
     assert re.search(r'data-field="quantity".*?class="error"[^>]*>must be a whole number', page, re.S)
     assert 'value="Kept Name"' in page
-    assert web_engine.list_instances(ADMIN, InstanceFilter()).total == 0
+    assert web_engine.queries.list_instances(ADMIN, InstanceFilter()).total == 0
 
 
 def test_task_form_validates_then_completes_with_a_photo(site, web_engine):
@@ -126,10 +126,10 @@ def test_claim_assign_and_comment(site, web_engine):
     with web_engine.db.reading() as session:
         task = session.query(HumanTask).filter_by(element_id="review_return").one()
     clerk.post(f"/tasks/{task.id}/claim", data={"csrf_token": clerk.csrf})
-    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee == "customer.service@demo.loopline"
+    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee == "customer.service@demo.loopline"
     assert "Release" in clerk.get("/inbox?view=mine").data.decode()
     clerk.post(f"/tasks/{task.id}/unclaim", data={"csrf_token": clerk.csrf})
-    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee is None
+    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee is None
     clerk.post(f"/instances/{task.instance_id}/comments", data={"csrf_token": clerk.csrf,
                                                                 "text": "Customer called about it"})
     case_page = clerk.get(f"/instances/{task.instance_id}").data.decode()
@@ -185,11 +185,11 @@ def test_a_task_goes_only_to_people_of_its_groups(site, web_engine):
     with web_engine.db.reading() as session:
         task = session.query(HumanTask).filter_by(element_id="review_return").one()
     clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "finance@demo.loopline"})
-    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee is None  # finance is not in the group
+    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee is None  # finance is not in the group
     clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "nobody@example.com"})
-    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee is None
+    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee is None
     clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "customer.service@demo.loopline"})
-    assert web_engine.open_human_tasks_for(task.instance_id)[0].assignee == "customer.service@demo.loopline"
+    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee == "customer.service@demo.loopline"
 
 
 def test_the_same_rma_cannot_be_started_twice_while_running(site, web_engine):
@@ -197,7 +197,7 @@ def test_the_same_rma_cannot_be_started_twice_while_running(site, web_engine):
     assert start_return(clerk).status_code == 302
     again = start_return(clerk)
     assert again.status_code == 422 and "already in use by a running case" in again.data.decode()
-    assert web_engine.list_instances(ADMIN, InstanceFilter()).total == 1
+    assert web_engine.queries.list_instances(ADMIN, InstanceFilter()).total == 1
 
 
 def test_sign_out_needs_the_form_and_ends_the_session(site):

@@ -65,7 +65,7 @@ class RealData:
         self.serial = itertools.count()
         self.finished_instances, self.finished_tasks = self._finished_rows()
         self.resolved_incident = self._incident()
-        engine.retry_incident(self.resolved_incident, actor=ADMIN)
+        engine.jobs.retry_incident(self.resolved_incident, actor=ADMIN)
         with app.app_context():
             self.admin_key = db.session.scalar(select(ApiKey.id).where(ApiKey.name == "admin"))
 
@@ -73,18 +73,18 @@ class RealData:
         return f"{prefix}-{next(self.serial)}"
 
     def refund(self, amount: int) -> str:
-        return self.engine.start_instance("refund_claim", actor=ADMIN, business_key=self._key("RC"),
+        return self.engine.instances.start_instance("refund_claim", actor=ADMIN, business_key=self._key("RC"),
                                           variables={"amount": amount, "customer": "Ada"}).id
 
     def shop_return(self) -> str:
-        return self.engine.start_instance("shop_return", actor=ADMIN, business_key=self._key("RMA"),
+        return self.engine.instances.start_instance("shop_return", actor=ADMIN, business_key=self._key("RMA"),
                                           variables={"customer": "Ada"}).id
 
     def shop_return_waiting_for_parcel(self) -> tuple[str, str]:
         """A return whose details task is completed: it waits for the ParcelReceived message."""
         instance_id = self.shop_return()
         [task] = inspect.open_tasks(self.engine, instance_id)
-        self.engine.complete_user_task(task.id, {"orderNumber": "SO-1", "quantity": 1, "reason": "defect"},
+        self.engine.tasks.complete_user_task(task.id, {"orderNumber": "SO-1", "quantity": 1, "reason": "defect"},
                                        actor=ADMIN)
         return instance_id, task.id
 
@@ -92,9 +92,9 @@ class RealData:
         completed = self.refund(10)
         assert inspect.run_pending_jobs(self.engine, completed) == ["completed"]
         business_key = inspect.instance(self.engine, completed).business_key
-        self.engine.correlate_message("ParcelReceived", actor=ADMIN, business_key=business_key)
+        self.engine.messages.correlate_message("ParcelReceived", actor=ADMIN, business_key=business_key)
         cancelled, done_task = self.shop_return_waiting_for_parcel()
-        self.engine.cancel_instance(cancelled, actor=ADMIN, reason="withdrawn")
+        self.engine.instances.cancel_instance(cancelled, actor=ADMIN, reason="withdrawn")
         assert inspect.instance(self.engine, completed).status == "completed"
         return [completed, cancelled], [done_task]
 
@@ -103,18 +103,18 @@ class RealData:
         instance_id = self.refund(10)
         self.ledger.script("test.refund", "business:E_NOT_CAUGHT")
         assert inspect.run_pending_jobs(self.engine, instance_id) == ["incident"]
-        return next(i.id for i in self.engine.open_incidents() if i.instance_id == instance_id)
+        return next(i.id for i in self.engine.queries.open_incidents() if i.instance_id == instance_id)
 
     def instance_ids(self) -> list[str]:
         running = self.refund(9000)
         suspended = self.refund(9000)
-        self.engine.suspend_instance(suspended, actor=ADMIN)
+        self.engine.instances.suspend_instance(suspended, actor=ADMIN)
         return [running, suspended, self.shop_return(), *self.finished_instances]
 
     def task_ids(self) -> list[str]:
         [approve] = inspect.open_tasks(self.engine, self.refund(9000))
         [details] = inspect.open_tasks(self.engine, self.shop_return())
-        self.engine.assign_task(details.id, "someone.else", actor=ADMIN)
+        self.engine.tasks.assign_task(details.id, "someone.else", actor=ADMIN)
         return [approve.id, details.id, *self.finished_tasks]
 
     def key_ids(self) -> list[int]:

@@ -47,7 +47,7 @@ def deploy():
             models.append(ModelFile(name, upload.read().decode("utf-8")))
         except UnicodeDecodeError as exc:
             raise InvalidInput("models must be UTF-8", {"files": f"'{name}' is not UTF-8 text"}) from exc
-    return engine().deploy(models, actor=caller)
+    return engine().deployments.deploy(models, actor=caller)
 
 
 @blp.route("/process-definitions", methods=["GET"])
@@ -55,14 +55,14 @@ def deploy():
 def list_definitions():
     """Deployed processes with their versions (newest first)."""
     actor()
-    return definitions_view(engine().list_definitions())
+    return definitions_view(engine().queries.list_definitions())
 
 
 @blp.route("/process-definitions/<string:key>", methods=["GET"])
 @blp.response(200, DefinitionSchema)
 def get_definition(key: str):
     actor()
-    found = definitions_view(engine().list_definitions(key))
+    found = definitions_view(engine().queries.list_definitions(key))
     if not found:
         raise NotFound(f"process definition '{key}' is not deployed")
     return found[0]
@@ -73,7 +73,7 @@ def get_definition(key: str):
 def get_definition_xml(key: str):
     """The BPMN file of the latest version, as deployed."""
     actor()
-    return Response(engine().definition_xml(key), mimetype="application/xml")
+    return Response(engine().queries.definition_xml(key), mimetype="application/xml")
 
 
 @blp.route("/process-definitions/<string:key>/start-form", methods=["GET"])
@@ -82,7 +82,7 @@ def get_definition_xml(key: str):
 def get_start_form(args, key: str):
     """The fields a start checks (the start event's camunda:formData): send them as `variables` to /start."""
     actor()
-    return start_form_view(*engine().start_fields(key, args["version"]))
+    return start_form_view(*engine().start_forms.start_fields(key, args["version"]))
 
 
 @blp.route("/process-definitions/<string:key>/start", methods=["POST"])
@@ -97,6 +97,6 @@ def start(args, key: str):
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
         raise InvalidInput("invalid Idempotency-Key", {"Idempotency-Key": "1 to 200 characters"})
-    row = engine().start_instance(key, actor=actor(), business_key=args["businessKey"], variables=args["variables"],
+    row = engine().instances.start_instance(key, actor=actor(), business_key=args["businessKey"], variables=args["variables"],
                                   idempotency_key=idempotency_key, version=args["version"])
-    return instance_view(*engine().instance_for(actor(), row.id))
+    return instance_view(*engine().queries.instance_for(actor(), row.id))

@@ -29,7 +29,7 @@ def list_instances(args):
         variable=args.get("variable"), equals=args.get("equals"), contains=args.get("contains"),
         limit=args["limit"], offset=args["offset"],
     )
-    page = engine().list_instances(actor(), criteria)
+    page = engine().queries.list_instances(actor(), criteria)
     return {"items": [instance_view(i, d) for i, d in page.items], "total": page.total,
             "limit": page.limit, "offset": page.offset}
 
@@ -37,33 +37,33 @@ def list_instances(args):
 @blp.route("/<string:instance_id>", methods=["GET"])
 @blp.response(200, InstanceSchema)
 def get_instance(instance_id: str):
-    return instance_view(*engine().instance_for(actor(), instance_id))
+    return instance_view(*engine().queries.instance_for(actor(), instance_id))
 
 
 @blp.route("/<string:instance_id>/history", methods=["GET"])
 @blp.response(200, HistoryEventSchema(many=True))
 def history(instance_id: str):
     """Every recorded event, oldest first, each carrying the hash of the one before."""
-    return engine().history_for(actor(), instance_id)
+    return engine().queries.history_for(actor(), instance_id)
 
 
 @blp.route("/<string:instance_id>/cancel", methods=["POST"])
 @blp.arguments(CancelArgs, required=False)
 @blp.response(200, InstanceSchema)
 def cancel(args, instance_id: str):
-    engine().cancel_instance(instance_id, actor=actor(), reason=(args or {}).get("reason", ""))
-    return instance_view(*engine().instance_for(actor(), instance_id))
+    engine().instances.cancel_instance(instance_id, actor=actor(), reason=(args or {}).get("reason", ""))
+    return instance_view(*engine().queries.instance_for(actor(), instance_id))
 
 
 @blp.route("/<string:instance_id>/suspend", methods=["POST"])
 @blp.response(200, InstanceSchema)
 def suspend(instance_id: str):
-    engine().suspend_instance(instance_id, actor=actor())
-    return instance_view(*engine().instance_for(actor(), instance_id))
+    engine().instances.suspend_instance(instance_id, actor=actor())
+    return instance_view(*engine().queries.instance_for(actor(), instance_id))
 
 
 @blp.route("/<string:instance_id>/resume", methods=["POST"])
 @blp.response(200, InstanceSchema)
 def resume(instance_id: str):
-    engine().resume_instance(instance_id, actor=actor())
-    return instance_view(*engine().instance_for(actor(), instance_id))
+    engine().instances.resume_instance(instance_id, actor=actor())
+    return instance_view(*engine().queries.instance_for(actor(), instance_id))

@@ -29,7 +29,7 @@ blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Messa
 @blp.alt_response(409, description="It matches several instances", schema=ProblemSchema, content_type=PROBLEM)
 def correlate(args):
     """Deliver a message to the instance waiting for it (by business key or correlation key), or start one."""
-    return engine().correlate_message(args["messageName"], actor=actor(), business_key=args["businessKey"],
+    return engine().messages.correlate_message(args["messageName"], actor=actor(), business_key=args["businessKey"],
                                       correlation_keys=args["correlationKeys"], variables=args["variables"])
 
 
@@ -37,7 +37,7 @@ def correlate(args):
 @blp.arguments(JobListArgs, location="query")
 @blp.response(200, JobPageSchema)
 def list_jobs(args):
-    page = engine().list_jobs(actor(), args.get("status"), args["limit"], args["offset"])
+    page = engine().queries.list_jobs(actor(), args.get("status"), args["limit"], args["offset"])
     return {"items": [row[0] for row in page.items], "total": page.total,
             "limit": page.limit, "offset": page.offset}
 
@@ -46,7 +46,7 @@ def list_jobs(args):
 @blp.arguments(IncidentListArgs, location="query")
 @blp.response(200, IncidentPageSchema)
 def list_incidents(args):
-    page = engine().list_incidents(actor(), args["open"], args["limit"], args["offset"])
+    page = engine().queries.list_incidents(actor(), args["open"], args["limit"], args["offset"])
     return {"items": [row[0] for row in page.items], "total": page.total, "limit": page.limit,
             "offset": page.offset}
 
@@ -63,4 +63,4 @@ def list_circuits():
 @blp.response(200, IncidentSchema)
 def retry_incident(incident_id: int):
     """Run the incident's job again from its first attempt."""
-    return engine().retry_incident(incident_id, actor=actor())
+    return engine().jobs.retry_incident(incident_id, actor=actor())

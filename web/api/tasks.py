@@ -35,7 +35,7 @@ def list_tasks(args):
         contains=args.get("contains"), due_before=args.get("dueBefore"), state=args["state"], sort=args["sort"],
         descending=args["descending"], limit=args["limit"], offset=args["offset"],
     )
-    page = engine().list_tasks(actor(), criteria)
+    page = engine().queries.list_tasks(actor(), criteria)
     return {"items": [task_view(task, instance, definition.key) for task, instance, definition in page.items],
             "total": page.total,
             "limit": page.limit, "offset": page.offset}
@@ -45,23 +45,23 @@ def list_tasks(args):
 @blp.response(200, TaskDetailSchema)
 def get_task(task_id: str):
     """The task with its form fields (type, required, options, constraints, current value)."""
-    return _detail(engine().task_for(actor(), task_id))
+    return _detail(engine().queries.task_for(actor(), task_id))
 
 
 @blp.route("/<string:task_id>/claim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
 def claim(task_id: str):
-    engine().claim_task(task_id, actor=actor())
-    return _detail(engine().task_for(actor(), task_id))
+    engine().tasks.claim_task(task_id, actor=actor())
+    return _detail(engine().queries.task_for(actor(), task_id))
 
 
 @blp.route("/<string:task_id>/unclaim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
 def unclaim(task_id: str):
-    _task, instance, definition = engine().task_for(actor(), task_id)
-    released = engine().unclaim_task(task_id, actor=actor())
+    _task, instance, definition = engine().queries.task_for(actor(), task_id)
+    released = engine().tasks.unclaim_task(task_id, actor=actor())
     try:
-        return _detail(engine().task_for(actor(), task_id))
+        return _detail(engine().queries.task_for(actor(), task_id))
     except NotFound:  # one's own task from outside one's groups: answer with what one just saw, released
         return task_detail_view(released, instance, definition.key)
 
@@ -75,8 +75,8 @@ def assign(args, task_id: str):
     user_groups = groups_of(db.session, args["user"])
     if user_groups is None:
         raise InvalidInput("unknown assignee", {"user": f"no active person or API key named {args['user']!r}"})
-    engine().assign_task(task_id, args["user"], actor=caller, user_groups=user_groups)
-    return _detail(engine().task_for(caller, task_id))
+    engine().tasks.assign_task(task_id, args["user"], actor=caller, user_groups=user_groups)
+    return _detail(engine().queries.task_for(caller, task_id))
 
 
 @blp.route("/<string:task_id>/complete", methods=["POST"])
@@ -86,7 +86,7 @@ def assign(args, task_id: str):
 @blp.alt_response(422, description="Invalid form values; `errors` names each field", schema=ProblemSchema, content_type=PROBLEM)
 def complete(args, task_id: str):
     """Complete the task with form values (typed and checked by the form's field definitions)."""
-    done = engine().complete_user_task(task_id, args["variables"], actor=actor())
+    done = engine().tasks.complete_user_task(task_id, args["variables"], actor=actor())
     return task_detail_view(done.task, done.instance, done.definition_key)  # as committed: one engine call
 
 

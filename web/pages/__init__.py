@@ -35,7 +35,7 @@ def init_pages(app: Flask) -> None:
         if not current_user or not current_user.is_authenticated:
             return {"me": None, "startable": [], "may": lambda permission: False}
         actor = person()
-        startable = engine().startable_definitions() if can(actor, Permission.START) else []
+        startable = engine().start_forms.startable_definitions() if can(actor, Permission.START) else []
         return {"me": actor, "startable": startable, "may": lambda permission: can(actor, permission)}
 
 

@@ -147,5 +147,5 @@ def revoke_key(key_id: int):
 
 @bp.get("/incidents")
 def incidents():
-    page = engine().list_incidents(person(), open_only=request.args.get("all") != "1", limit=200)
+    page = engine().queries.list_incidents(person(), open_only=request.args.get("all") != "1", limit=200)
     return render_template("admin/incidents.html", incidents=[row[0] for row in page.items], show_all=request.args.get("all") == "1")

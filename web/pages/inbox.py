@@ -41,8 +41,8 @@ class CaseModels:
 
 def case_models() -> CaseModels:
     models, names = {}, {}
-    for definition in engine().list_definitions():
-        models[definition.id] = engine().process_model(definition.id)
+    for definition in engine().queries.list_definitions():
+        models[definition.id] = engine().queries.process_model(definition.id)
         names.setdefault(definition.key, definition.name or definition.key)
     return CaseModels(models, names)
 
@@ -84,7 +84,7 @@ def _clean_args(source) -> dict[str, str]:
 
 def _counts(filters: dict[str, dict[str, str]]) -> dict[str, int]:
     """Counters of the sidebar, all in one query."""
-    return engine().count_tasks(person(), {name: task_filter(args) for name, args in filters.items()})
+    return engine().queries.count_tasks(person(), {name: task_filter(args) for name, args in filters.items()})
 
 
 def _row(task: HumanTask, instance, definition, models: CaseModels, now) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def inbox():
     args = _clean_args(request.args)
     page_number = current_page()
     try:
-        page = engine().list_tasks(person(), task_filter(args, offset=(page_number - 1) * PAGE_SIZE))
+        page = engine().queries.list_tasks(person(), task_filter(args, offset=(page_number - 1) * PAGE_SIZE))
     except EngineError as exc:
         flash(exc.message, "error")
         return redirect(url_for("inbox.inbox"))
@@ -124,7 +124,7 @@ def inbox():
         page_number=page_number, pages=page_count(page.total, PAGE_SIZE), args=args,
         views=views, overdue=overdue, saved=saved_counts, processes=models.names,
         groups=sorted(person().groups), sorts=list(TASK_SORTS), query=urlencode(args),
-        task_kinds=engine().open_task_kinds(person()),
+        task_kinds=engine().queries.open_task_kinds(person()),
     )
 
 
@@ -163,12 +163,12 @@ def delete_filter(filter_id: int):
 
 @bp.post("/tasks/<string:task_id>/claim")
 def claim(task_id: str):
-    return _assignee_change(task_id, lambda: engine().claim_task(task_id, actor=person()), _("Task claimed."))
+    return _assignee_change(task_id, lambda: engine().tasks.claim_task(task_id, actor=person()), _("Task claimed."))
 
 
 @bp.post("/tasks/<string:task_id>/unclaim")
 def unclaim(task_id: str):
-    return _assignee_change(task_id, lambda: engine().unclaim_task(task_id, actor=person()), _("Task released."))
+    return _assignee_change(task_id, lambda: engine().tasks.unclaim_task(task_id, actor=person()), _("Task released."))
 
 
 @bp.post("/tasks/<string:task_id>/assign")
@@ -178,7 +178,7 @@ def assign(task_id: str):
     if user_groups is None:
         flash(_("There is no active person named %(user)s.", user=user), "error")
         return redirect(safe_next(request.form.get("next"), url_for("inbox.inbox")))
-    return _assignee_change(task_id, lambda: engine().assign_task(task_id, user, actor=person(),
+    return _assignee_change(task_id, lambda: engine().tasks.assign_task(task_id, user, actor=person(),
                                                                   user_groups=user_groups),
                             _("Task assigned to %(user)s.", user=user))
 

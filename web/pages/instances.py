@@ -29,7 +29,7 @@ def instance_list():
     page_number = current_page()
     criteria = InstanceFilter(definition_key=args["process"] or None, status=args["status"] or None,
                               business_key=args["key"] or None, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
-    page = engine().list_instances(person(), criteria)
+    page = engine().queries.list_instances(person(), criteria)
     return render_template("instances/list.html", page=page, args=args, page_number=page_number,
                            pages=page_count(page.total, PAGE_SIZE),
                            processes=case_models().names, statuses=list(InstanceStatus))
@@ -39,7 +39,7 @@ def instance_list():
 def instance_page(instance_id: str):
     actor = person()
     try:
-        case = engine().case_view(actor, instance_id)
+        case = engine().case_views.case_view(actor, instance_id)
     except NotFound:
         return render_template("errors/not_found.html", what=_("case")), 404
     markers = {"passed": case.passed_elements, "active": case.waiting_elements, "failed": case.failed_elements}
@@ -51,7 +51,7 @@ def instance_page(instance_id: str):
 @bp.post("/instances/<string:instance_id>/comments")
 def add_comment(instance_id: str):
     try:
-        engine().add_comment(instance_id, request.form.get("text", ""), actor=person())
+        engine().comments.add_comment(instance_id, request.form.get("text", ""), actor=person())
         flash(_("Comment added."), "info")
     except EngineError as exc:
         flash(refusal(exc), "error")
@@ -61,7 +61,7 @@ def add_comment(instance_id: str):
 @bp.post("/incidents/<int:incident_id>/retry")
 def retry_incident(incident_id: int):
     try:
-        engine().retry_incident(incident_id, actor=person())
+        engine().jobs.retry_incident(incident_id, actor=person())
         flash(_("The job runs again."), "info")
     except EngineError as exc:
         flash(refusal(exc), "error")
@@ -72,7 +72,7 @@ def retry_incident(incident_id: int):
 def download(attachment_id: str):
     """The file as uploaded, as a download (never rendered inline, so an upload cannot script the site)."""
     try:
-        row = engine().attachment_for(person(), attachment_id)
+        row = engine().attachments.attachment_for(person(), attachment_id)
     except NotFound:
         return render_template("errors/not_found.html", what=_("file")), 404
     inline = request.args.get("inline") == "1" and row.content_type.startswith("image/")

@@ -45,15 +45,15 @@ def case_context(instance, model: ParsedProcess) -> dict[str, Any]:
 def _render_task(task_id: str, errors: dict[str, str] | None = None, entered: dict[str, Any] | None = None,
                  status: int = 200):
     actor = person()
-    task, instance, definition = engine().task_for(actor, task_id)
+    task, instance, definition = engine().queries.task_for(actor, task_id)
     values = dict(instance.variables or {})
     values.update(entered or {})
     return render_template(
         "tasks/task.html", task=task, instance=instance, definition=definition, form=task.form or [],
-        values=values, errors=errors or {}, context=case_context(instance, engine().process_model(definition.id)),
+        values=values, errors=errors or {}, context=case_context(instance, engine().queries.process_model(definition.id)),
         sla=sla_state(task.due_at, engine().now()), colleagues=colleagues(task.candidate_groups or []),
         may_act=can_act_on_task(actor, task, task.candidate_groups or []),
-        comments=engine().comments_of(actor, instance.id),
+        comments=engine().comments.comments_of(actor, instance.id),
     ), status
 
 
@@ -75,7 +75,7 @@ def complete(task_id: str):
         return entered, submitted_files(form, request)
 
     try:  # one engine call: the submission is read by the task's form inside the completing command
-        done = engine().complete_user_task(task_id, actor=person(), read_form=read_form)
+        done = engine().tasks.complete_user_task(task_id, actor=person(), read_form=read_form)
     except NotFound:
         return render_template("errors/not_found.html", what=_("task")), 404
     except InvalidInput as exc:
@@ -93,10 +93,10 @@ def _to_my_next_task(instance_id: str, otherwise: str, looks: int = 0):
     """My first open task of the case, else a page that looks again (the browser reloads it, the request
     never waits) while service steps before it still run, else ``otherwise``."""
     actor = person()
-    for task in engine().open_human_tasks_for(instance_id):
+    for task in engine().queries.open_human_tasks_for(instance_id):
         if can_act_on_task(actor, task, task.candidate_groups or []):
             return redirect(url_for("task_pages.task_page", task_id=task.id))
-    busy = any(engine().jobs_of(instance_id, status) for status in (JobStatus.PENDING, JobStatus.RUNNING))
+    busy = any(engine().queries.jobs_of(instance_id, status) for status in (JobStatus.PENDING, JobStatus.RUNNING))
     if busy and looks < NEXT_TASK_LOOKS:
         again = url_for("task_pages.next_task", instance_id=instance_id, looks=looks + 1, otherwise=otherwise)
         return render_template("tasks/next.html", again=again, otherwise=otherwise)
@@ -110,7 +110,7 @@ def next_task(instance_id: str):
     if not otherwise.startswith("/") or otherwise.startswith("//"):  # only our own pages
         otherwise = url_for("inbox.inbox")
     try:
-        engine().instance_for(person(), instance_id)  # a case the person may not read says nothing
+        engine().queries.instance_for(person(), instance_id)  # a case the person may not read says nothing
     except NotFound:
         return render_template("errors/not_found.html", what=_("case")), 404
     return _to_my_next_task(instance_id, otherwise, looks=request.args.get("looks", 0, type=int))
@@ -121,7 +121,7 @@ def start_page(key: str):
     if not can(person(), Permission.START):
         abort(403)
     try:
-        definition, form = engine().start_form(key)
+        definition, form = engine().start_forms.start_form(key)
     except NotFound:
         return render_template("errors/not_found.html", what=_("process")), 404
     defaults = {f["id"]: f.get("default") for f in form if f.get("default") is not None}
@@ -133,12 +133,12 @@ def start(key: str):
     """Start a case from the start form; then straight to my first task of it, or to the case page."""
     actor = person()
     try:
-        definition, form = engine().start_form(key)
+        definition, form = engine().start_forms.start_form(key)
     except NotFound:
         return render_template("errors/not_found.html", what=_("process")), 404
     values = submitted_values(form, request)
     try:
-        instance = engine().start_from_form(key, values, actor=actor, uploads=submitted_files(form, request),
+        instance = engine().start_forms.start_from_form(key, values, actor=actor, uploads=submitted_files(form, request),
                                             idempotency_key=request.form.get("submission_id") or None)
     except InvalidInput as exc:
         return render_template("tasks/start.html", definition=definition, form=form, values=values,
