@@ -3,6 +3,7 @@ decides when the system is back, and then the paused jobs drain."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -13,8 +14,10 @@ from orchestrator.models import CircuitBreaker, CircuitState, Job, JobStatus
 
 
 class Breakers:
-    def __init__(self, db: Database, threshold: int, cooldown_seconds: float):
+    def __init__(self, db: Database, threshold: int, cooldown_seconds: float,
+                 wake_after_commit: Callable[[Session, list[int]], None]):
         self.db = db
+        self.wake_after_commit = wake_after_commit  # released jobs are woken the one way: after the commit
         self.threshold = threshold
         self.cooldown = timedelta(seconds=cooldown_seconds)
 
@@ -60,7 +63,7 @@ class Breakers:
                 row.probe_at = now + self.cooldown
 
     def record_success(self, system: str, now: datetime) -> list[int]:
-        """Close the breaker; returns the paused jobs released to run now."""
+        """Close the breaker; the paused jobs are released to run now and woken once that commits."""
         seen = self._unlocked(system)
         if seen is None or (seen.state == CircuitState.CLOSED and seen.consecutive_failures == 0):
             return []
@@ -77,6 +80,7 @@ class Breakers:
             if released:
                 session.execute(update(Job).where(Job.id.in_(released))
                                 .values(paused_system=None, next_attempt_at=now, enqueued_at=now))
+                self.wake_after_commit(session, released)
             return released
 
     def states(self) -> list[CircuitBreaker]:

@@ -152,7 +152,7 @@ class EngineCore:
         )
         self.wake = wake
         self.breakers = Breakers(self.db, self.integration_settings.breaker_threshold,
-                                 self.integration_settings.breaker_cooldown_seconds)
+                                 self.integration_settings.breaker_cooldown_seconds, self.wake_after_commit)
         self.definitions = DefinitionCache()
         self.serializer = StateSerializer()
         self.script_pool = shared_pool(settings.script_processes, settings.script_memory_mb)

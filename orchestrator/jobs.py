@@ -122,7 +122,7 @@ class Jobs(CommandGroup):
     def _system_answered(self, system: str | None) -> None:
         """Any answer from the system (even a business 'no') closes its breaker and releases paused jobs."""
         if system:
-            self.core._wake(self.core.breakers.record_success(system, self.core.now()))
+            self.core.breakers.record_success(system, self.core.now())
 
     def _pause(self, claimed: ClaimedJob, system: str, until) -> str:
         """Give the job back without spending an attempt; it runs again when the breaker lets it."""
