@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, make_url
+from sqlalchemy import create_engine, event, exc, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -31,7 +32,39 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _serialize_sqlite_writers(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    # an executemany INSERT (history rows, inbox groups) is sent as one multi-row INSERT, not as a pipeline of
+    # one statement per row: one round trip, and the statement is still compiled once per process
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A connection that came back to the pool less than this long ago is handed out without a ping.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle for a while (what `pool_pre_ping` does on
+    every checkout, a round trip per command): a connection the server dropped (restart, idle timeout) is
+    replaced before a command sees it; one just used for the previous command is handed out as it is."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        if record is not None:
+            record.info["loopline_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):
+        idle_since = record.info.get("loopline_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # the ping's SELECT opened a transaction on the driver's connection
+        except engine.dialect.loaded_dbapi.Error as error:
+            # the pool discards this connection and checks out (or opens) another
+            raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
 def create_private_sqlite_file(url: str) -> None:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from orchestrator.engine import CommandContext
 
 JOB_MARK = "loopline_job"
+# built once, so its cache key is not computed again for every command
+_INSERT_JOBS = insert(Job.__table__).returning(Job.__table__.c.id, sort_by_parameter_order=True)
 FINISHED_STATES = {TaskState.COMPLETED: "element_completed", TaskState.CANCELLED: "element_cancelled",
                    TaskState.ERROR: "element_failed"}
 
@@ -278,9 +280,7 @@ def insert_jobs(ctx: CommandContext, jobs: list[NewJob]) -> None:
     """Insert new job rows in one statement; their ids go into their job_created events and the wake-up list."""
     if not jobs:
         return
-    table = Job.__table__
-    ids = ctx.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                              [job.values for job in jobs]).all()
+    ids = ctx.session.connection().execute(_INSERT_JOBS, [job.values for job in jobs]).scalars().all()
     for job, job_id in zip(jobs, ids, strict=True):
         job.event.payload["job_id"] = job_id
     ctx.new_job_ids.extend(ids)

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from orchestrator.models import HistoryEvent, ProcessInstance
 
 GENESIS = "0" * 64
+# built once: its cache key and compiled form are reused by every command
+_INSERT_EVENTS = insert(HistoryEvent.__table__)
 
 
 @dataclass
@@ -58,10 +60,10 @@ def append_events(session: Session, instance_id: str, at: datetime, events: list
     if instance is not None:
         instance.history_head = prev
     # one executemany INSERT of the table (seq follows the rows' order; the statement is compiled once per
-    # process, not once per command as a multi-VALUES literal would be); it flushes nothing, so the instance
-    # row with its new head is still written once, by the command
-    with session.no_autoflush:
-        session.execute(insert(HistoryEvent.__table__), rows)
+    # process, not once per command as a multi-VALUES literal would be; PostgreSQL gets it as one multi-row
+    # INSERT, see db.make_engine); it flushes nothing, so the instance row with its new head is still written
+    # once, by the command
+    session.connection().execute(_INSERT_EVENTS, rows)
 
 
 def _last_hash(session: Session, instance_id: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, inspect, select, update
+from sqlalchemy import ColumnElement, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from orchestrator.engine import CommandContext
 
 _LOCKED = "loopline_locked_instances"
+_TABLE = ProcessInstance.__table__
+
+# Built once: a statement's cache key is computed on every execution unless the statement object is reused.
+_LOCK_BY_ID = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update()
+               .execution_options(populate_existing=True))
+# The columns to set are the parameters given (besides the two below), so one statement serves every command.
+_VERSIONED_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("where_id"),
+                                         _TABLE.c.version == bindparam("where_version"))
 
 
 def lock_instance(session: Session, instance_id: str | ColumnElement[str]) -> ProcessInstance | None:
@@ -34,10 +42,13 @@ def lock_instance(session: Session, instance_id: str | ColumnElement[str]) -> Pr
     rows: dict[str, ProcessInstance] = held[1]
     if isinstance(instance_id, str) and instance_id in rows:
         return rows[instance_id]
-    row = session.scalars(
-        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    if isinstance(instance_id, str):
+        row = session.scalars(_LOCK_BY_ID, {"instance_id": instance_id}).one_or_none()
+    else:
+        row = session.scalars(
+            select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
     if row is not None:
         rows[row.id] = row
     return row
@@ -69,19 +80,15 @@ def write_instance(ctx: CommandContext, values: dict[str, Any], old_version: int
         ctx.session.flush()
         return
     row, session = ctx.instance, ctx.session
-    changed = {}
-    for attribute in inspect(row).attrs:
-        history = attribute.history
-        if history.has_changes() and history.added:
-            changed[attribute.key] = history.added[0]
+    state = inspect(row)
+    # the attributes set since the row was loaded (committed_state holds their old values); a column whose
+    # value was set back to what it was is written again, which is harmless
+    changed = {key: state.dict[key] for key in state.committed_state if key in state.dict}
     changed.update(values)
-    with session.no_autoflush:  # a flush now would write the changed columns a second time
-        result = session.execute(
-            update(ProcessInstance)
-            .where(ProcessInstance.id == row.id, ProcessInstance.version == old_version)
-            .values(**changed)
-            .execution_options(synchronize_session=False)
-        )
+    # a Core UPDATE on the session's connection: no ORM bookkeeping, and no flush (which would write the
+    # changed columns a second time)
+    result = session.connection().execute(_VERSIONED_UPDATE, {**changed, "where_id": row.id,
+                                                              "where_version": old_version})
     if result.rowcount != 1:
         raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
     for key, value in changed.items():  # the row matches the database: nothing left for the flush to write
