@@ -24,8 +24,9 @@ FormReader = Callable[[list[dict[str, Any]]], tuple[dict[str, Any], dict[str, li
 
 
 @dataclass(frozen=True)
-class CompletedTask:
-    """A completion as its caller shows it: the task row and its case as they were committed."""
+class TaskOutcome:
+    """A task command's result as its caller shows it: the task row and its case as they were committed,
+    so no caller reads them back in a second transaction."""
 
     task: HumanTask
     instance: ProcessInstance
@@ -54,7 +55,7 @@ class UserTasks(CommandGroup):
 
     def complete_user_task(self, task_id: str, values: dict[str, Any] | None = None, *, actor: Actor,
                            uploads: dict[str, list[Upload]] | None = None,
-                           read_form: FormReader | None = None) -> CompletedTask:
+                           read_form: FormReader | None = None) -> TaskOutcome:
         """Complete a READY task with form values (and files for its file fields); a second or
         concurrent completion gets Conflict. ``read_form(fields)`` instead of ``values``/``uploads`` lets a
         page read its submission by the task's form inside this one command."""
@@ -77,16 +78,16 @@ class UserTasks(CommandGroup):
                 row.completed_by = actor.name
                 ctx.record("task_completed", element_id=row.element_id, task_id=task_id, values=clean)
                 ctx.run_engine()
-        return CompletedTask(row, ctx.instance, ctx.definition.key)
+        return TaskOutcome(row, ctx.instance, ctx.definition.key)
 
-    def claim_task(self, task_id: str, *, actor: Actor) -> HumanTask:
+    def claim_task(self, task_id: str, *, actor: Actor) -> TaskOutcome:
         return self._set_assignee(task_id, actor, actor.name, "task_claimed")
 
-    def unclaim_task(self, task_id: str, *, actor: Actor) -> HumanTask:
+    def unclaim_task(self, task_id: str, *, actor: Actor) -> TaskOutcome:
         return self._set_assignee(task_id, actor, None, "task_unclaimed")
 
     def assign_task(self, task_id: str, user: str, *, actor: Actor,
-                    user_groups: frozenset[str] | None = None) -> HumanTask:
+                    user_groups: frozenset[str] | None = None) -> TaskOutcome:
         """Hand a task to someone. With `user_groups` (the caller looked the person up) they must belong to
         one of the task's groups; only admins may take a task away from someone who holds it."""
         if not user or not isinstance(user, str):
@@ -94,7 +95,7 @@ class UserTasks(CommandGroup):
         return self._set_assignee(task_id, actor, user, "task_assigned", user_groups)
 
     def _set_assignee(self, task_id: str, actor: Actor, assignee: str | None, event: str,
-                      assignee_groups: frozenset[str] | None = None) -> HumanTask:
+                      assignee_groups: frozenset[str] | None = None) -> TaskOutcome:
         """Change who holds a task; serialized with other commands by the instance lock."""
         require(actor, Permission.WORK_TASKS)
         with self.core.db.transaction() as session:
@@ -102,7 +103,8 @@ class UserTasks(CommandGroup):
             with self.core.command(row.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
                 session.refresh(row)  # re-read under the instance lock
                 _change_assignee(ctx, row, assignee, event, assignee_groups)
-        return row
+                key = self.core.definitions.get(session, ctx.instance.definition_id).key
+        return TaskOutcome(row, ctx.instance, key)
 
 
 def checked_values(core: EngineCore, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,

@@ -72,7 +72,7 @@ def test_claim_assign_and_group_checks(message_engine):
     [task] = inspect.open_tasks(engine, started.instance_id)
     with pytest.raises(NotFound):  # another group's task is invisible to finance
         engine.tasks.claim_task(task.id, actor=FINANCE)
-    assert engine.tasks.claim_task(task.id, actor=CLERK).assignee == "carl"
+    assert engine.tasks.claim_task(task.id, actor=CLERK).task.assignee == "carl"
     with pytest.raises(Conflict):
         engine.tasks.claim_task(task.id, actor=PACKER)
     with pytest.raises(Conflict):

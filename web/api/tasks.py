@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from orchestrator.errors import InvalidInput, NotFound
-from orchestrator.queries import TaskFilter
+from orchestrator.errors import InvalidInput
+from orchestrator.query_filters import TaskFilter
+from orchestrator.user_tasks import TaskOutcome
 from web.api.context import actor, engine
 from web.api.presenters import task_detail_view, task_view
 from web.api.problems import PROBLEM
@@ -51,19 +52,13 @@ def get_task(task_id: str):
 @blp.route("/<string:task_id>/claim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
 def claim(task_id: str):
-    engine().tasks.claim_task(task_id, actor=actor())
-    return _detail(engine().queries.task_for(actor(), task_id))
+    return _outcome(engine().tasks.claim_task(task_id, actor=actor()))
 
 
 @blp.route("/<string:task_id>/unclaim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
 def unclaim(task_id: str):
-    _task, instance, definition = engine().queries.task_for(actor(), task_id)
-    released = engine().tasks.unclaim_task(task_id, actor=actor())
-    try:
-        return _detail(engine().queries.task_for(actor(), task_id))
-    except NotFound:  # one's own task from outside one's groups: answer with what one just saw, released
-        return task_detail_view(released, instance, definition.key)
+    return _outcome(engine().tasks.unclaim_task(task_id, actor=actor()))
 
 
 @blp.route("/<string:task_id>/assign", methods=["POST"])
@@ -75,8 +70,7 @@ def assign(args, task_id: str):
     user_groups = groups_of(db.session, args["user"])
     if user_groups is None:
         raise InvalidInput("unknown assignee", {"user": f"no active person or API key named {args['user']!r}"})
-    engine().tasks.assign_task(task_id, args["user"], actor=caller, user_groups=user_groups)
-    return _detail(engine().queries.task_for(caller, task_id))
+    return _outcome(engine().tasks.assign_task(task_id, args["user"], actor=caller, user_groups=user_groups))
 
 
 @blp.route("/<string:task_id>/complete", methods=["POST"])
@@ -86,8 +80,12 @@ def assign(args, task_id: str):
 @blp.alt_response(422, description="Invalid form values; `errors` names each field", schema=ProblemSchema, content_type=PROBLEM)
 def complete(args, task_id: str):
     """Complete the task with form values (typed and checked by the form's field definitions)."""
-    done = engine().tasks.complete_user_task(task_id, args["variables"], actor=actor())
-    return task_detail_view(done.task, done.instance, done.definition_key)  # as committed: one engine call
+    return _outcome(engine().tasks.complete_user_task(task_id, args["variables"], actor=actor()))
+
+
+def _outcome(done: TaskOutcome) -> dict:
+    """The task as the command committed it: one engine call per request, nothing read back."""
+    return task_detail_view(done.task, done.instance, done.definition_key)
 
 
 def _detail(found: tuple) -> dict:
