@@ -14,6 +14,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
+from orchestrator.completeness import assign_missing_ids, missing_from_spec, structural_problems
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
 from orchestrator.forms import describe_form
 from orchestrator.parser import CAMUNDA_MODEL_NS, LooplineParser
@@ -123,7 +124,8 @@ def parse_bundle(
             if model.kind == "dmn":
                 parser.add_dmn_xml(root, filename=model.name)
             else:
-                lint = _lint_bpmn(root)
+                assign_missing_ids(root)
+                lint = structural_problems(root) + _lint_bpmn(root)
                 problems.extend(f"{model.name}: {p}" for p in lint)
                 if not lint:
                     parser.add_bpmn_xml(etree.ElementTree(root), filename=model.name)
@@ -139,13 +141,14 @@ def parse_bundle(
     for model in files:
         if model.kind != "bpmn":
             continue
-        for process_id, process_name, properties in _executable_processes(roots[model.name]):
+        for process, process_id, process_name, properties in _executable_processes(roots[model.name]):
             try:
                 spec = parser.get_spec(process_id)
                 subprocess_specs = parser.get_subprocess_specs(process_id)
             except (ValidationException, ExpressionError) as exc:
                 problems.append(f"{model.name}: process '{process_id}': {_describe(exc)}")
                 continue
+            problems.extend(f"{model.name}: {p}" for p in missing_from_spec(process, spec, subprocess_specs))
             translated = SpecTranslator(known_topics).translate(spec, subprocess_specs)
             problems.extend(f"{model.name}: {p}" for p in translated)
             digest = hashlib.sha256((model.content + dmn_hash_part).encode("utf-8")).hexdigest()
@@ -174,10 +177,10 @@ def _describe(exc: Exception) -> str:
     return f"element '{element}': {message}" if element else message
 
 
-def _executable_processes(root: etree._Element) -> list[tuple[str, str | None, dict[str, str]]]:
-    """(id, name, camunda properties) of each executable process."""
+def _executable_processes(root: etree._Element) -> list[tuple[etree._Element, str, str | None, dict[str, str]]]:
+    """(element, id, name, camunda properties) of each executable process."""
     return [
-        (process.get("id"), process.get("name"), _process_properties(process))
+        (process, process.get("id"), process.get("name"), _process_properties(process))
         for process in root.iter(f"{{{BPMN_NS}}}process")
         if process.get("isExecutable", "true").lower() == "true"
     ]
