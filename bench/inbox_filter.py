@@ -27,7 +27,7 @@ from bench.backends import BENCH_SCHEMA
 from orchestrator.actors import Actor
 from orchestrator.db import Database, recreate_schema, with_search_path
 from orchestrator.models import CaseSearch, HumanTask, HumanTaskGroup, ProcessInstance
-from orchestrator.queries import TaskFilter
+from orchestrator.query_filters import TaskFilter
 from orchestrator.service import Engine
 from orchestrator.settings import REPO_ROOT, Settings
 from web.app import create_app

@@ -78,10 +78,10 @@ def one_of_each_command(engine: Engine, clock: ManualClock, counter: StatementCo
     counts: dict[str, StatementCount] = {}
     counts["start_instance"], row = counter.measure(
         lambda: engine.instances.start_instance("bench_steps", actor=QA, business_key=business_key))
-    [task] = engine.queries.open_human_tasks_for(row.id)
+    [task] = engine.queries.open_human_tasks_for(QA, row.id)
     counts["complete_user_task"], _ = counter.measure(
         lambda: engine.tasks.complete_user_task(task.id, {"ok": True}, actor=QA))
-    [job] = engine.queries.jobs_of(row.id, status=JobStatus.PENDING)
+    [job] = engine.queries.jobs_of(QA, row.id, status=JobStatus.PENDING)
     counts["claim_job"], claimed = counter.measure(lambda: engine.jobs.claim_job(job.id, "bench"))
     counts["complete_job"], _ = counter.measure(
         lambda: engine.jobs.complete_job(job.id, token=claimed.token, result={"booked": True}))
@@ -89,7 +89,7 @@ def one_of_each_command(engine: Engine, clock: ManualClock, counter: StatementCo
         lambda: engine.messages.correlate_message("BenchParcel", actor=QA, business_key=business_key))
     clock.advance(hours=2)
     counts["fire_due_timers"], fired = counter.measure(engine.timers.fire_due_timers)
-    if fired != [row.id] or engine.queries.get_instance(row.id).status != InstanceStatus.COMPLETED:
+    if fired != [row.id] or engine.queries.instance_for(QA, row.id)[0].status != InstanceStatus.COMPLETED:
         raise RuntimeError(f"bench_steps instance {row.id} did not run to its end (timers fired: {fired})")
     return counts
 

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from orchestrator.actors import Actor
-from orchestrator.engine import CommandGroup, EngineCore
+from orchestrator.engine import CommandGroup
 from orchestrator.errors import NotFound
 from orchestrator.models import Attachment
-from orchestrator.queries import Queries
+from orchestrator.queries import readable_instance
+from orchestrator.views import AttachmentFile, AttachmentView
 
 MAX_FILENAME = 255
 
@@ -102,28 +103,29 @@ def reference(row: Attachment) -> dict[str, Any]:
             "size": row.size, "sha256": row.sha256}
 
 
+def case_attachments(session: Session, instance_id: str) -> list[AttachmentView]:
+    """Metadata of the files of a case the caller has checked the actor may read (content not loaded)."""
+    return [AttachmentView.of(row) for row in session.scalars(
+        select(Attachment).options(defer(Attachment.content))
+        .where(Attachment.instance_id == instance_id).order_by(Attachment.uploaded_at, Attachment.id))]
+
+
 class Attachments(CommandGroup):
-    def __init__(self, core: EngineCore, queries: Queries):
-        super().__init__(core)
-        self.queries = queries
-
-    def attachments_of(self, actor: Actor, instance_id: str) -> list[Attachment]:
-        """Metadata of a case's files (content not loaded), oldest first."""
-        self.queries.instance_for(actor, instance_id)
+    def attachments_of(self, actor: Actor, instance_id: str) -> list[AttachmentView]:
+        """Metadata of a case's files (content not loaded), oldest first; NotFound unless the actor may read
+        the case."""
         with self.core.db.reading() as session:
-            return list(session.scalars(
-                select(Attachment).options(defer(Attachment.content))
-                .where(Attachment.instance_id == instance_id).order_by(Attachment.uploaded_at, Attachment.id)
-            ))
+            readable_instance(session, actor, instance_id)
+            return case_attachments(session, instance_id)
 
-    def attachment_for(self, actor: Actor, attachment_id: str) -> Attachment:
+    def attachment_for(self, actor: Actor, attachment_id: str) -> AttachmentFile:
         """One file with its content; NotFound unless the actor may read its case."""
         with self.core.db.reading() as session:
-            row = session.get(Attachment, attachment_id)
-        if row is None:
-            raise NotFound(f"attachment '{attachment_id}' does not exist")
-        try:
-            self.queries.instance_for(actor, row.instance_id)
-        except NotFound:
-            raise NotFound(f"attachment '{attachment_id}' does not exist") from None
-        return row
+            instance_id = session.scalar(select(Attachment.instance_id).where(Attachment.id == attachment_id))
+            try:
+                if instance_id is None:
+                    raise NotFound("no such attachment")
+                readable_instance(session, actor, instance_id)
+            except NotFound:
+                raise NotFound(f"attachment '{attachment_id}' does not exist") from None
+            return AttachmentFile.of(session.get(Attachment, attachment_id))

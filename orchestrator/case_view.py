@@ -6,41 +6,50 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orchestrator.actors import Actor
-from orchestrator.attachments import Attachments
+from orchestrator.attachments import case_attachments
 from orchestrator.comments import COMMENT_EVENT
 from orchestrator.definitions import ParsedProcess
-from orchestrator.engine import CommandGroup, EngineCore
-from orchestrator.models import (
-    Attachment,
-    HistoryEvent,
-    HumanTask,
-    Incident,
-    InstanceStatus,
-    Job,
-    JobStatus,
-    ProcessDefinition,
-    ProcessInstance,
+from orchestrator.engine import CommandGroup
+from orchestrator.history import verify_chain
+from orchestrator.models import InstanceStatus, JobStatus
+from orchestrator.queries import (
+    case_history,
+    case_jobs,
+    case_message_waits,
+    case_open_incidents,
+    case_open_tasks,
+    case_timers,
+    deployed_diagram,
+    readable_instance,
 )
-from orchestrator.queries import Queries
+from orchestrator.views import (
+    AttachmentView,
+    DefinitionView,
+    HistoryEventView,
+    IncidentView,
+    InstanceView,
+    JobView,
+    TaskView,
+)
 
 
 @dataclass(frozen=True)
 class CaseView:
-    instance: ProcessInstance
-    definition: ProcessDefinition
+    instance: InstanceView
+    definition: DefinitionView
     model: ParsedProcess
     diagram_xml: str
-    history: list[HistoryEvent]
-    open_tasks: list[HumanTask]
-    jobs: list[Job]
-    incidents: list[Incident]
-    timers: list[tuple[str, str | None, datetime]]  # element id, name, due
-    message_waits: list[tuple[str, str]]  # element id, message name
-    attachments: list[Attachment]
+    history: tuple[HistoryEventView, ...]
+    open_tasks: tuple[TaskView, ...]
+    jobs: tuple[JobView, ...]
+    incidents: tuple[IncidentView, ...]
+    timers: tuple[tuple[str, str | None, datetime], ...]  # element id, name, due
+    message_waits: tuple[tuple[str, str], ...]  # element id, message name
+    attachments: tuple[AttachmentView, ...]
     first_altered_event: int | None  # seq of the first event whose hash does not chain; None = intact
 
     @property
-    def comments(self) -> list[HistoryEvent]:
+    def comments(self) -> list[HistoryEventView]:
         return [event for event in self.history if event.type == COMMENT_EVENT]
 
     @property
@@ -61,22 +70,21 @@ class CaseView:
 
 
 class CaseViews(CommandGroup):
-    def __init__(self, core: EngineCore, queries: Queries, attachments: Attachments):
-        super().__init__(core)
-        self.queries, self.attachments = queries, attachments
-
     def case_view(self, actor: Actor, instance_id: str) -> CaseView:
         """The case with its history, tasks, jobs, timers, files and diagram; NotFound unless the actor may
-        read it (checked once, here)."""
-        instance, definition = self.queries.instance_for(actor, instance_id)
-        running = instance.status == InstanceStatus.RUNNING
-        return CaseView(
-            instance=instance, definition=definition, model=self.queries.process_model(definition.id),
-            diagram_xml=self.queries.definition_xml(definition.key, definition.version),
-            history=self.queries.history_of(instance_id), open_tasks=self.queries.open_human_tasks_for(instance_id),
-            jobs=self.queries.jobs_of(instance_id), incidents=self.queries.open_incidents(instance_id=instance_id),
-            timers=self.queries.waiting_timers_of(actor, instance_id) if running else [],
-            message_waits=self.queries.message_waits_of(instance_id),
-            attachments=self.attachments.attachments_of(actor, instance_id),
-            first_altered_event=self.queries.verify_history(instance_id),
-        )
+        read it (checked once, here). One read transaction, so every part shows the same moment."""
+        with self.core.db.reading() as session:
+            instance, definition = readable_instance(session, actor, instance_id)
+            running = instance.status == InstanceStatus.RUNNING
+            return CaseView(
+                instance=instance, definition=definition, model=self.core.definitions.get(session, definition.id),
+                diagram_xml=deployed_diagram(self.core, session, definition),
+                history=tuple(case_history(session, instance_id)),
+                open_tasks=tuple(case_open_tasks(session, instance_id)),
+                jobs=tuple(case_jobs(session, instance_id)),
+                incidents=tuple(case_open_incidents(session, instance_id)),
+                timers=tuple(case_timers(self.core, session, instance_id)) if running else (),
+                message_waits=tuple(case_message_waits(session, instance_id)),
+                attachments=tuple(case_attachments(session, instance_id)),
+                first_altered_event=verify_chain(session, instance_id),
+            )

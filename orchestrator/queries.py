@@ -1,36 +1,32 @@
-"""Read-only queries, filtered by what the actor may see: nothing here locks or changes state."""
+"""Read-only queries, filtered by what the actor may see: nothing here locks or changes state.
+
+Every query answers with frozen views (orchestrator/views.py), never with rows: a reader can neither
+lazy-load through a result nor change one. Each query that reads a case takes the actor and answers
+NotFound for a case the actor may not read (hidden looks the same as missing); operations-wide lists
+need Permission.READ_OPERATIONS."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, func, literal_column, select, true
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import defer
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session, defer
 
 from orchestrator.actors import Actor
-from orchestrator.authorization import (
-    Permission,
-    can_see_task,
-    require,
-    visible_instances_clause,
-    visible_tasks_clause,
-)
+from orchestrator.authorization import Permission, can_see_task, require, visible_instances_clause
 from orchestrator.definitions import ParsedProcess
 from orchestrator.effects import waiting_timers
-from orchestrator.engine import CommandGroup
+from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.history import verify_chain
-from orchestrator.instances import VARIABLE_NAME, latest_definition
+from orchestrator.instances import latest_definition
 from orchestrator.models import (
-    CaseSearch,
     DeploymentResource,
     HistoryEvent,
     HumanTask,
-    HumanTaskGroup,
     HumanTaskState,
     Incident,
     Job,
@@ -38,162 +34,127 @@ from orchestrator.models import (
     ProcessDefinition,
     ProcessInstance,
 )
-
-MAX_PAGE = 200
+from orchestrator.query_filters import (
+    MAX_PAGE,
+    TASK_SORTS,
+    InstanceFilter,
+    TaskFilter,
+    task_conditions,
+    variable_clause,
+)
+from orchestrator.views import DefinitionView, HistoryEventView, IncidentView, InstanceView, JobView, TaskView
 
 
 @dataclass(frozen=True)
 class Page:
-    items: list[Any]
+    items: tuple[Any, ...]  # views, or tuples of views
     total: int
     limit: int
     offset: int
 
 
-@dataclass(frozen=True)
-class InstanceFilter:
-    definition_key: str | None = None
-    status: str | None = None
-    business_key: str | None = None
-    started_after: datetime | None = None
-    started_before: datetime | None = None
-    variable: str | None = None
-    equals: str | None = None
-    contains: str | None = None
-    limit: int = 50
-    offset: int = 0
-
-
-@dataclass(frozen=True)
-class TaskFilter:
-    assigned_to_me: bool = False
-    my_groups: bool = False
-    unassigned: bool = False
-    group: str | None = None
-    instance_id: str | None = None
-    business_key: str | None = None
-    definition_key: str | None = None
-    variable: str | None = None
-    equals: str | None = None
-    contains: str | None = None
-    due_before: datetime | None = None
-    element_id: str | None = None
-    # free text matched (contains, any case) against the business key and the case's summary fields
-    text: str | None = None
-    state: str = HumanTaskState.READY
-    sort: str = "created"
-    descending: bool = False
-    limit: int = 50
-    offset: int = 0
-
-
-TASK_SORTS = {"created": HumanTask.created_at, "due": HumanTask.due_at, "priority": HumanTask.priority,
-              "name": HumanTask.name}
-
-
-def _variable_clause(variable: str | None, equals: str | None, contains: str | None):
-    if variable is None:
-        if equals is not None or contains is not None:
-            raise InvalidInput("name the variable to filter on", {"variable": "is required with equals/contains"})
-        return None
-    if not VARIABLE_NAME.match(variable):
-        raise InvalidInput("invalid variable name", {"variable": "letters, digits and _, starting with a letter"})
-    value = JsonScalarText(ProcessInstance.variables, variable)
-    if equals is not None:
-        return value == equals
-    if contains is not None:
-        return value.icontains(contains, autoescape=True)
-    return value.is_not(None)
-
-
-class JsonScalarText(FunctionElement):
-    """A top-level JSON value as text, the same on every database: true → 'true', 7000 → '7000'.
-
-    (SQLite's json_extract gives 1 for true, so a plain cast would differ from PostgreSQL.)"""
-
-    type = String()
-    inherit_cache = True
-
-    def __init__(self, column, key: str):
-        super().__init__(column, literal_column(f"'$.\"{key}\"'"), literal_column(f"'{key}'"))
-
-
-@compiles(JsonScalarText, "sqlite")
-def _json_scalar_text_sqlite(element, compiler, **kw):
-    column, path, _key = (compiler.process(c, **kw) for c in element.clauses)
-    return (f"(CASE json_type({column}, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
-            f"ELSE CAST(json_extract({column}, {path}) AS TEXT) END)")
-
-
-@compiles(JsonScalarText)
-def _json_scalar_text(element, compiler, **kw):
-    column, _path, key = (compiler.process(c, **kw) for c in element.clauses)
-    return f"(({column})::json ->> {key})"
-
-
-def _task_conditions(actor: Actor, criteria: TaskFilter):
-    """One WHERE clause on human_task rows for the actor's visibility and the filter."""
-    mine = HumanTask.assignee == actor.name
-    groups = HumanTask.id.in_(select(HumanTaskGroup.task_id).where(
-        HumanTaskGroup.group_name.in_(sorted(actor.groups))))
-    cases = [
-        ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
-        ProcessInstance.definition_id.in_(select(ProcessDefinition.id).where(
-            ProcessDefinition.key == criteria.definition_key)) if criteria.definition_key else None,
-        _variable_clause(criteria.variable, criteria.equals, criteria.contains),
-    ]
-    cases = [c for c in cases if c is not None]
-    conditions = [
-        visible_tasks_clause(actor),
-        HumanTask.state == criteria.state if criteria.state else None,
-        mine if criteria.assigned_to_me else None,
-        groups if criteria.my_groups else None,
-        HumanTask.assignee.is_(None) if criteria.unassigned else None,
-        HumanTask.id.in_(select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name == criteria.group))
-        if criteria.group else None,
-        HumanTask.instance_id == criteria.instance_id if criteria.instance_id else None,
-        HumanTask.instance_id.in_(select(ProcessInstance.id).where(*cases)) if cases else None,
-        HumanTask.due_at < criteria.due_before if criteria.due_before else None,
-        HumanTask.element_id == criteria.element_id if criteria.element_id else None,
-        HumanTask.instance_id.in_(select(CaseSearch.instance_id).where(
-            CaseSearch.text.contains(criteria.text.lower(), autoescape=True))) if criteria.text else None,
-    ]
-    return and_(true(), *[c for c in conditions if c is not None])
-
-
-def _page(session, query: Select, limit: int, offset: int) -> Page:
+def _page(session: Session, query: Select, limit: int, offset: int, view: Callable[[Any], Any]) -> Page:
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInput("invalid page", {"limit": f"must be 1..{MAX_PAGE}", "offset": "must be ≥ 0"})
     # count the same FROM/WHERE without selecting columns: never materialize wide rows (instance state)
     total = session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
-    items = list(session.execute(query.limit(limit).offset(offset)).all())
+    items = tuple(view(row) for row in session.execute(query.limit(limit).offset(offset)).all())
     return Page(items, total, limit, offset)
+
+
+def _case_pair(row: Sequence[Any]) -> tuple[InstanceView, DefinitionView]:
+    return InstanceView.of(row[0]), DefinitionView.of(row[1])
+
+
+def readable_instance(session: Session, actor: Actor, instance_id: str) -> tuple[InstanceView, DefinitionView]:
+    """The case and its definition if the actor may read it; NotFound otherwise (hidden looks the same as
+    missing). The one check every read of a case passes first."""
+    query = (select(ProcessInstance, ProcessDefinition)
+             .options(defer(ProcessInstance.state))
+             .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+             .where(ProcessInstance.id == instance_id))
+    clause = visible_instances_clause(actor)
+    if clause is not None:
+        query = query.where(clause)
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFound(f"process instance '{instance_id}' does not exist")
+    return _case_pair(row)
+
+
+# Reads of one case for a caller that has passed `readable_instance` in the same session.
+
+def case_history(session: Session, instance_id: str) -> list[HistoryEventView]:
+    return [HistoryEventView.of(row) for row in session.scalars(
+        select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq))]
+
+
+def case_open_tasks(session: Session, instance_id: str) -> list[TaskView]:
+    return [TaskView.of(row) for row in session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.state == HumanTaskState.READY)
+        .order_by(HumanTask.created_at))]
+
+
+def case_jobs(session: Session, instance_id: str, status: str | None = None) -> list[JobView]:
+    query = select(Job).where(Job.instance_id == instance_id).order_by(Job.id)
+    if status:
+        query = query.where(Job.status == status)
+    return [JobView.of(row) for row in session.scalars(query)]
+
+
+def case_open_incidents(session: Session, instance_id: str | None, limit: int = 500) -> list[IncidentView]:
+    query = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id).limit(limit)
+    if instance_id is not None:
+        query = query.where(Incident.instance_id == instance_id)
+    return [IncidentView.of(row) for row in session.scalars(query)]
+
+
+def case_message_waits(session: Session, instance_id: str) -> list[tuple[str, str]]:
+    """(element id, message name) of each message the case waits for."""
+    return [(row.element_id, row.message_name) for row in session.scalars(
+        select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+        .order_by(MessageSubscription.id))]
+
+
+def case_timers(core: EngineCore, session: Session, instance_id: str) -> list[tuple[str, str | None, datetime]]:
+    """(element id, name, due) of the case's pending timers, read from its workflow state."""
+    definition_id, state = session.execute(select(ProcessInstance.definition_id, ProcessInstance.state)
+                                           .where(ProcessInstance.id == instance_id)).one()
+    parsed = core.definitions.get(session, definition_id)
+    workflow = core.serializer.loads(state, parsed.spec, parsed.subprocess_specs, core.script_engine)
+    return waiting_timers(workflow)
+
+
+def deployed_diagram(core: EngineCore, session: Session, definition: DefinitionView) -> str:
+    """The deployed BPMN file that holds this definition's process."""
+    parsed = core.definitions.get(session, definition.id)
+    return session.scalar(select(DeploymentResource.content).where(
+        DeploymentResource.deployment_id == definition.deployment_id,
+        DeploymentResource.name == parsed.source_file))
 
 
 class Queries(CommandGroup):
     def process_model(self, definition_id: int) -> ParsedProcess:
-        """The parsed model of a deployed definition (cached): forms, summary fields, labels."""
+        """The parsed model of a deployed definition (cached): forms, summary fields, labels. Models are no
+        case data: every signed-in caller may read them."""
         with self.core.db.reading() as session:
             return self.core.definitions.get(session, definition_id)
 
-    def list_definitions(self, key: str | None = None) -> list[ProcessDefinition]:
+    def list_definitions(self, key: str | None = None) -> list[DefinitionView]:
         """Every deployed version, newest first per key."""
         with self.core.db.reading() as session:
             query = select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version.desc())
             if key is not None:
                 query = query.where(ProcessDefinition.key == key)
-            return list(session.scalars(query))
+            return [DefinitionView.of(row) for row in session.scalars(query)]
 
     def definition_xml(self, key: str, version: int | None = None) -> str:
+        """The BPMN file of the latest (or given) version, byte for byte as deployed."""
         with self.core.db.reading() as session:
-            definition = latest_definition(session, key, version)
-            parsed = self.core.definitions.get(session, definition.id)
-            return session.scalar(select(DeploymentResource.content).where(
-                DeploymentResource.deployment_id == definition.deployment_id,
-                DeploymentResource.name == parsed.source_file))
+            return deployed_diagram(self.core, session, DefinitionView.of(latest_definition(session, key, version)))
 
     def list_instances(self, actor: Actor, criteria: InstanceFilter) -> Page:
-        """Rows of (instance, definition) the actor may read, newest first."""
+        """(instance, definition) views of the cases the actor may read, newest first."""
         query = (select(ProcessInstance, ProcessDefinition)
                  .options(defer(ProcessInstance.state))
                  .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
@@ -205,55 +166,62 @@ class Queries(CommandGroup):
             ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
             ProcessInstance.started_at >= criteria.started_after if criteria.started_after else None,
             ProcessInstance.started_at < criteria.started_before if criteria.started_before else None,
-            _variable_clause(criteria.variable, criteria.equals, criteria.contains),
+            variable_clause(criteria.variable, criteria.equals, criteria.contains),
         ]
         query = query.where(*[c for c in conditions if c is not None])
         with self.core.db.reading() as session:
-            return _page(session, query, criteria.limit, criteria.offset)
+            return _page(session, query, criteria.limit, criteria.offset, _case_pair)
 
-    def instance_for(self, actor: Actor, instance_id: str) -> tuple[ProcessInstance, ProcessDefinition]:
-        """One instance the actor may read; NotFound otherwise (hidden looks the same as missing)."""
-        query = (select(ProcessInstance, ProcessDefinition)
-                 .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-                 .where(ProcessInstance.id == instance_id))
-        clause = visible_instances_clause(actor)
-        if clause is not None:
-            query = query.where(clause)
+    def instance_for(self, actor: Actor, instance_id: str) -> tuple[InstanceView, DefinitionView]:
+        """One case the actor may read, with its definition; NotFound otherwise."""
         with self.core.db.reading() as session:
-            row = session.execute(query).first()
-        if row is None:
-            raise NotFound(f"process instance '{instance_id}' does not exist")
-        return row[0], row[1]
+            return readable_instance(session, actor, instance_id)
 
     def waiting_timers_of(self, actor: Actor, instance_id: str) -> list[tuple[str, str | None, datetime]]:
         """The case's pending timers (element id, name, due), read from its workflow state."""
-        instance, _definition = self.instance_for(actor, instance_id)
         with self.core.db.reading() as session:
-            parsed = self.core.definitions.get(session, instance.definition_id)
-            state = session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
-        workflow = self.core.serializer.loads(state, parsed.spec, parsed.subprocess_specs, self.core.script_engine)
-        return waiting_timers(workflow)
+            readable_instance(session, actor, instance_id)
+            return case_timers(self.core, session, instance_id)
 
-    def message_waits_of(self, instance_id: str) -> list[tuple[str, str]]:
-        """(element id, message name) of each message the instance waits for."""
+    def message_waits_of(self, actor: Actor, instance_id: str) -> list[tuple[str, str]]:
+        """(element id, message name) of each message the case waits for."""
         with self.core.db.reading() as session:
-            return [(row.element_id, row.message_name) for row in session.scalars(
-                select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
-                .order_by(MessageSubscription.id))]
+            readable_instance(session, actor, instance_id)
+            return case_message_waits(session, instance_id)
 
-    def history_for(self, actor: Actor, instance_id: str) -> list[HistoryEvent]:
-        self.instance_for(actor, instance_id)
-        return self.history_of(instance_id)
+    def history_for(self, actor: Actor, instance_id: str) -> list[HistoryEventView]:
+        """Every event of the case, oldest first."""
+        with self.core.db.reading() as session:
+            readable_instance(session, actor, instance_id)
+            return case_history(session, instance_id)
+
+    def verify_history(self, actor: Actor, instance_id: str) -> int | None:
+        """The seq of the first tampered event of a case, or None when its chain is intact."""
+        with self.core.db.reading() as session:
+            readable_instance(session, actor, instance_id)
+            return verify_chain(session, instance_id)
+
+    def open_human_tasks_for(self, actor: Actor, instance_id: str) -> list[TaskView]:
+        """The case's open tasks, oldest first, as its case page shows them to whoever may read the case."""
+        with self.core.db.reading() as session:
+            readable_instance(session, actor, instance_id)
+            return case_open_tasks(session, instance_id)
+
+    def jobs_of(self, actor: Actor, instance_id: str, status: str | None = None) -> list[JobView]:
+        """The case's service-task jobs (optionally of one status), as its case page shows them."""
+        with self.core.db.reading() as session:
+            readable_instance(session, actor, instance_id)
+            return case_jobs(session, instance_id, status)
 
     def list_tasks(self, actor: Actor, criteria: TaskFilter) -> Page:
-        """Rows of (task, instance, definition) visible to the actor.
+        """(task, instance, definition) views of the tasks visible to the actor.
 
         Filtering, counting and paging read only the narrow task rows (case conditions are sub-queries);
         the wide instance rows, which hold the workflow state, are joined for the page's rows alone."""
         order = TASK_SORTS.get(criteria.sort)
         if order is None:
             raise InvalidInput("invalid sort", {"sort": f"must be one of {', '.join(TASK_SORTS)}"})
-        where = _task_conditions(actor, criteria)
+        where = task_conditions(actor, criteria)
         if not 1 <= criteria.limit <= MAX_PAGE or criteria.offset < 0:
             raise InvalidInput("invalid page", {"limit": f"must be 1..{MAX_PAGE}", "offset": "must be ≥ 0"})
         ordering = (order.desc() if criteria.descending else order, HumanTask.id)
@@ -267,89 +235,61 @@ class Queries(CommandGroup):
                  .order_by(*ordering))
         with self.core.db.reading() as session:
             total = session.scalar(select(func.count()).select_from(HumanTask).where(where))
-            return Page(list(session.execute(query).all()), total, criteria.limit, criteria.offset)
+            items = tuple((TaskView.of(task), InstanceView.of(instance), DefinitionView.of(definition))
+                          for task, instance, definition in session.execute(query))
+            return Page(items, total, criteria.limit, criteria.offset)
 
     def count_tasks(self, actor: Actor, filters: dict[str, TaskFilter]) -> dict[str, int]:
         """How many visible tasks each filter matches, in one pass over the task rows (inbox counters)."""
         if not filters:
             return {}
         names = list(filters)
-        columns = [func.coalesce(func.sum(case((_task_conditions(actor, filters[n]), 1), else_=0)), 0)
+        columns = [func.coalesce(func.sum(case((task_conditions(actor, filters[n]), 1), else_=0)), 0)
                    for n in names]
         with self.core.db.reading() as session:
             row = session.execute(select(*columns).select_from(HumanTask)).one()
         return dict(zip(names, (int(v) for v in row), strict=True))
 
-    def task_for(self, actor: Actor, task_id: str) -> tuple[HumanTask, ProcessInstance, ProcessDefinition]:
+    def task_for(self, actor: Actor, task_id: str) -> tuple[TaskView, InstanceView, DefinitionView]:
+        """One task the actor may see, with its case; NotFound otherwise."""
         with self.core.db.reading() as session:
             task = session.get(HumanTask, task_id)
-            instance = session.get(ProcessInstance, task.instance_id) if task is not None else None
+            instance = session.get(ProcessInstance, task.instance_id,
+                                   options=[defer(ProcessInstance.state)]) if task is not None else None
             if instance is None or not can_see_task(actor, task, task.candidate_groups, instance.started_by):
                 raise NotFound(f"task '{task_id}' does not exist")
-            return task, instance, session.get(ProcessDefinition, instance.definition_id)
+            definition = session.get(ProcessDefinition, instance.definition_id)
+            return TaskView.of(task), InstanceView.of(instance), DefinitionView.of(definition)
 
-    def get_instance(self, instance_id: str) -> ProcessInstance:
+    def open_task_kinds(self, actor: Actor) -> list[tuple[str, str | None]]:
+        """(element id, name) of the kinds of open task the actor sees, for the inbox's task filter."""
+        query = (select(HumanTask.element_id, func.max(HumanTask.name))
+                 .where(task_conditions(actor, TaskFilter()))
+                 .group_by(HumanTask.element_id).order_by(func.max(HumanTask.name)))
         with self.core.db.reading() as session:
-            row = session.get(ProcessInstance, instance_id)
-            if row is None:
-                raise NotFound(f"process instance '{instance_id}' does not exist")
-            return row
-
-    def open_human_tasks_for(self, instance_id: str) -> list[HumanTask]:
-        with self.core.db.reading() as session:
-            return list(session.scalars(
-                select(HumanTask)
-                .where(HumanTask.instance_id == instance_id, HumanTask.state == HumanTaskState.READY)
-                .order_by(HumanTask.created_at)
-            ))
-
-    def jobs_of(self, instance_id: str | None = None, status: str | None = None, limit: int = 500) -> list[Job]:
-        with self.core.db.reading() as session:
-            query = select(Job).order_by(Job.id).limit(limit)
-            if instance_id:
-                query = query.where(Job.instance_id == instance_id)
-            if status:
-                query = query.where(Job.status == status)
-            return list(session.scalars(query))
+            return [(element_id, name) for element_id, name in session.execute(query)]
 
     def list_jobs(self, actor: Actor, status: str | None, limit: int = 50, offset: int = 0) -> Page:
+        """Every case's jobs, newest first: for operators (Permission.READ_OPERATIONS)."""
         require(actor, Permission.READ_OPERATIONS)
         query = select(Job).order_by(Job.id.desc())
         if status:
             query = query.where(Job.status == status)
         with self.core.db.reading() as session:
-            return _page(session, query, limit, offset)
+            return _page(session, query, limit, offset, lambda row: JobView.of(row[0]))
 
     def list_incidents(self, actor: Actor, open_only: bool = True, limit: int = 50, offset: int = 0) -> Page:
+        """Every case's incidents, newest first: for operators (Permission.READ_OPERATIONS)."""
         require(actor, Permission.READ_OPERATIONS)
         query = select(Incident).order_by(Incident.id.desc())
         if open_only:
             query = query.where(Incident.resolved_at.is_(None))
         with self.core.db.reading() as session:
-            return _page(session, query, limit, offset)
+            return _page(session, query, limit, offset, lambda row: IncidentView.of(row[0]))
 
-    def open_incidents(self, limit: int = 500, instance_id: str | None = None) -> list[Incident]:
-        query = select(Incident).where(Incident.resolved_at.is_(None)).order_by(Incident.id).limit(limit)
-        if instance_id is not None:
-            query = query.where(Incident.instance_id == instance_id)
+    def open_incidents(self, actor: Actor, instance_id: str | None = None, limit: int = 500) -> list[IncidentView]:
+        """Unresolved incidents, oldest first, of every case or of one: for operators
+        (Permission.READ_OPERATIONS)."""
+        require(actor, Permission.READ_OPERATIONS)
         with self.core.db.reading() as session:
-            return list(session.scalars(query))
-
-    def open_task_kinds(self, actor: Actor) -> list[tuple[str, str | None]]:
-        """(element id, name) of the kinds of open task the actor sees, for the inbox's task filter."""
-        query = (select(HumanTask.element_id, func.max(HumanTask.name))
-                 .where(_task_conditions(actor, TaskFilter()))
-                 .group_by(HumanTask.element_id).order_by(func.max(HumanTask.name)))
-        with self.core.db.reading() as session:
-            return [(element_id, name) for element_id, name in session.execute(query)]
-
-    def history_of(self, instance_id: str) -> list[HistoryEvent]:
-        with self.core.db.reading() as session:
-            return list(session.scalars(
-                select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq)
-            ))
-
-    def verify_history(self, instance_id: str) -> int | None:
-        """The seq of the first tampered event of an instance, or None when its chain is intact."""
-        with self.core.db.reading() as session:
-            return verify_chain(session, instance_id)
+            return case_open_incidents(session, instance_id, limit)

@@ -37,9 +37,9 @@ class Engine(EngineCore):
         self.relay = Relay(self)
         self.signals = RecallSignals(self, self.instances)
         self.queries = Queries(self)
-        self.comments = Comments(self, self.queries)
-        self.attachments = Attachments(self, self.queries)
-        self.case_views = CaseViews(self, self.queries, self.attachments)
+        self.comments = Comments(self)
+        self.attachments = Attachments(self)
+        self.case_views = CaseViews(self)
         self.case_index = CaseIndex(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))

@@ -43,7 +43,7 @@ def _start(engine: Engine, key: str, business_key: str, variables: dict) -> str:
 
 
 def _complete(engine: Engine, instance_id: str, element_id: str, values: dict) -> None:
-    [task] = [t for t in engine.queries.open_human_tasks_for(instance_id) if t.element_id == element_id]
+    [task] = [t for t in engine.queries.open_human_tasks_for(DEMO, instance_id) if t.element_id == element_id]
     engine.tasks.complete_user_task(task.id, values, actor=DEMO)
     _settle(engine, instance_id)
 
@@ -53,8 +53,8 @@ def _settle(engine: Engine, instance_id: str, timeout: float = 30.0) -> None:
     so the next scripted step finds its task."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pending = engine.queries.jobs_of(instance_id, JobStatus.PENDING)
-        running = engine.queries.jobs_of(instance_id, JobStatus.RUNNING)
+        pending = engine.queries.jobs_of(DEMO, instance_id, JobStatus.PENDING)
+        running = engine.queries.jobs_of(DEMO, instance_id, JobStatus.RUNNING)
         if not pending and not running:
             return
         for job in pending:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from orchestrator.queries import InstanceFilter
+from orchestrator.query_filters import InstanceFilter
 from tests.browser.test_return_in_the_browser import READER, sign_in
 from web.demo_instances import seed_demo_instances
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from orchestrator.actors import Actor
 from orchestrator.models import JobStatus
-from orchestrator.queries import InstanceFilter
+from orchestrator.query_filters import InstanceFilter
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
        b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -33,10 +33,10 @@ def settle(engine, instance_id: str) -> None:
     """Wait until the in-process worker has run the case's service jobs."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if not engine.queries.jobs_of(instance_id, JobStatus.PENDING) and not engine.queries.jobs_of(instance_id, JobStatus.RUNNING):
+        if not engine.queries.jobs_of(READER, instance_id, JobStatus.PENDING) and not engine.queries.jobs_of(READER, instance_id, JobStatus.RUNNING):
             return
         time.sleep(0.1)
-    raise AssertionError(f"jobs of {instance_id} did not finish: {engine.queries.jobs_of(instance_id)}")
+    raise AssertionError(f"jobs of {instance_id} did not finish: {engine.queries.jobs_of(READER, instance_id)}")
 
 
 def no_horizontal_scroll(page) -> bool:

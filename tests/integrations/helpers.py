@@ -8,6 +8,7 @@ from integrations.notify.models import DeliveryEvent, Notification
 from integrations.registry import JobContext
 from orchestrator.service import Engine
 from tests.conftest import ADMIN
+from tests.support import inspect
 from tests.support.inspect import jobs
 
 
@@ -31,6 +32,6 @@ def start(engine: Engine, process: str, business_key: str, **variables):
 def job_context(engine: Engine, instance_id: str, element_id: str) -> JobContext:
     """The context a worker would hand the connector for the instance's job at `element_id`."""
     job = next(j for j in jobs(engine, instance_id) if j.element_id == element_id)
-    instance = engine.queries.get_instance(instance_id)
+    instance = inspect.instance(engine, instance_id)
     return JobContext(job.id, instance_id, instance.business_key, job.element_id, job.topic, job.attempts + 1,
                       job.idempotency_key)

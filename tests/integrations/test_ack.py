@@ -12,6 +12,7 @@ from integrations.notify.tracking import record_acknowledgement
 from orchestrator.models import InstanceStatus
 from tests.integrations.conftest import PUBLIC_URL
 from tests.integrations.helpers import notifications, start
+from tests.support import inspect
 from tests.support.inspect import history, jobs, run_pending_jobs
 
 ACK_PATH = re.compile(re.escape(PUBLIC_URL) + r"(/ack/[A-Za-z0-9_.\-]+)")
@@ -70,7 +71,7 @@ def test_posting_the_form_records_the_ack_and_correlates_the_waiting_instance(re
     assert run_pending_jobs(engine) == ["completed"]  # the status report after the acknowledgement
     report = next(j for j in jobs(engine, instance.id) if j.element_id == "status_report")
     assert report.result["campaignStatus"]["acknowledged"] == 1
-    assert engine.queries.get_instance(instance.id).status == InstanceStatus.COMPLETED
+    assert inspect.instance(engine, instance.id).status == InstanceStatus.COMPLETED
 
 
 def test_a_second_answer_from_the_same_recipient_changes_nothing(recall, clock):
@@ -139,7 +140,7 @@ def test_an_answer_after_the_process_stopped_waiting_is_still_recorded(recall):
     engine, client, instance, links = recall
     client.post(links["P1", "email"], data={"remedy": "repair", "quantity": "1"})
     assert run_pending_jobs(engine) == ["completed"]
-    assert engine.queries.get_instance(instance.id).status == InstanceStatus.COMPLETED
+    assert inspect.instance(engine, instance.id).status == InstanceStatus.COMPLETED
 
     response = client.post(links["P2", "email"], data={"remedy": "refund", "quantity": "2"})
 

@@ -122,12 +122,12 @@ def test_breaker_pauses_jobs_while_the_erp_is_down_and_drains_them_after(make_en
             for i in range(8)]
     outcomes = inspect.run_pending_jobs(engine)
     assert outcomes == ["retry"] * 3 + ["paused"] * 5  # the breaker opened after 3 failures in a row
-    assert engine.queries.open_incidents() == []
+    assert engine.queries.open_incidents(ADMIN) == []
     assert [b.state for b in engine.breakers.states()] == ["open"]
     calls_while_open = len(erp_server.requests)
     clock.advance(seconds=30)
     inspect.run_pending_jobs(engine)  # the failed ones are due again, but the breaker keeps them paused
-    assert len(erp_server.requests) == calls_while_open and engine.queries.open_incidents() == []
+    assert len(erp_server.requests) == calls_while_open and engine.queries.open_incidents(ADMIN) == []
 
     erp_server.default = (201, {"movementId": "ERP-OK"})
     clock.advance(seconds=31)  # cool-down over: one probe goes through and closes the breaker

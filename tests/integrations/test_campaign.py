@@ -10,6 +10,7 @@ from integrations.notify.tracking import campaign_counts, record_acknowledgement
 from orchestrator.models import InstanceStatus, JobStatus
 from tests.integrations.conftest import PUBLIC_URL, twilio_signature
 from tests.integrations.helpers import job_context, notifications, start
+from tests.support import inspect
 from tests.support.inspect import history, jobs, run_pending_jobs
 
 ACK_LINK = re.compile(re.escape(PUBLIC_URL) + r"(/ack/[A-Za-z0-9_.\-]+)")
@@ -122,7 +123,7 @@ def test_a_recall_campaign_to_1000_recipients_tracks_delivery_and_acknowledgemen
                 "acknowledged": 20, "unreachable": 3}
     assert status_job.status == JobStatus.COMPLETED
     assert status_job.result == {"campaignStatus": {"campaignId": campaign_id, **expected}}
-    assert engine.queries.get_instance(instance.id).status == InstanceStatus.COMPLETED
+    assert inspect.instance(engine, instance.id).status == InstanceStatus.COMPLETED
     with engine.db.reading() as session:
         assert campaign_counts(session, campaign_id) == expected
 

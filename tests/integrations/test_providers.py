@@ -11,6 +11,7 @@ from orchestrator.models import InstanceStatus, JobStatus
 from tests.integrations.conftest import PUBLIC_URL, SENDGRID_KEY, TWILIO_SID, TWILIO_TOKEN
 from tests.integrations.helpers import job_context, notifications, start
 from tests.integrations.loopback import Reply
+from tests.support import inspect
 from tests.support.inspect import completed_elements, history, jobs, run_pending_jobs
 
 RETURN_SMS = dict(channel="sms", to="+15551230001", name="Ann", template="return_received",
@@ -104,7 +105,7 @@ def test_500_and_429_are_retried_with_backoff_and_the_message_goes_out_once(
     retries = [e.payload["error"] for e in history(engine, instance.id) if e.type == "job_retry_scheduled"]
     assert retries == errors
     assert all(secret not in str(e.payload) for e in history(engine, instance.id))
-    assert engine.queries.get_instance(instance.id).status == InstanceStatus.COMPLETED
+    assert inspect.instance(engine, instance.id).status == InstanceStatus.COMPLETED
 
 
 def test_a_job_retried_after_a_500_resends_only_what_was_not_accepted(notify_engine, provider_server, clock):

@@ -14,6 +14,7 @@ from integrations.db import IntegrationsBase
 from integrations.notify.acks import ack_token, record_acknowledgement
 from integrations.notify.models import Campaign
 from integrations.traceability.models import TraceEvent
+from tests.conftest import ADMIN
 from tests.integrations.helpers import notifications
 from tests.processes.driver import Run, deploy_models
 from tests.processes.test_recall import SIGNAL, evaluate_hazard, strategy
@@ -67,7 +68,7 @@ def test_recipients_come_from_the_trace_data(real_engine):
     run.complete("decide_recall", {"recallClass": "I", "decisionRationale": "Burns are likely"})
     [(_, topic, _, outcome)] = run.run_jobs("compute_scope")
     assert (topic, outcome) == ("trace.recall_scope", "completed")
-    assert real_engine.queries.open_incidents() == []
+    assert real_engine.queries.open_incidents(ADMIN) == []
 
     variables = run.variables
     assert variables["affectedLots"] == ["KETTLE-2/L-7", "KETTLE-SET/S-1"]
@@ -106,7 +107,7 @@ def test_recipients_come_from_the_trace_data(real_engine):
                                                       Campaign.template == "recall_notice_partner"))
     assert (trade.recipient_count, trade.unreachable_count) == (2, 1)
     assert run.variables["partnerCampaignId"] == trade.id  # the follow-up polls the real campaign
-    assert real_engine.queries.open_incidents() == []
+    assert real_engine.queries.open_incidents(ADMIN) == []
 
 
 def _notified(engine) -> Run:
@@ -154,7 +155,7 @@ def test_non_responders_of_each_campaign_are_reminded_through_the_real_notify_co
         ran = run.run_jobs()
         assert [outcome for *_, outcome in ran] == ["completed"] * 4, ran
         sent.append({element: job_input for element, _, job_input, _ in ran})
-    assert real_engine.queries.open_incidents() == []
+    assert real_engine.queries.open_incidents(ADMIN) == []
     assert [sorted(round_jobs) for round_jobs in sent] == [
         ["check_acknowledgements", "check_consumer_acknowledgements", "remind_consumer_non_responders",
          "remind_non_responders"],
@@ -193,7 +194,7 @@ def test_non_responders_of_each_campaign_are_reminded_through_the_real_notify_co
     assert (variables["partnersAcknowledged"], variables["consumersAcknowledged"]) == (1, 0)
     assert (variables["consumersReminded"], variables["consumersTexted"]) == (1, 1)
     assert run.row.next_timer_at == clock.now() + timedelta(days=7)  # both follow-ups done: status reports
-    assert real_engine.queries.open_incidents() == []
+    assert real_engine.queries.open_incidents(ADMIN) == []
 
 
 

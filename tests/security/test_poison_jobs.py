@@ -50,7 +50,7 @@ def test_a_job_whose_lease_keeps_expiring_becomes_an_incident(engine, clock):
     parked = inspect.jobs(engine, row.id)[0]
     assert (parked.status, parked.attempts, parked.locked_until) == (JobStatus.INCIDENT, MAX_ATTEMPTS, None)
     assert engine.jobs.claim_job(job.id, "next-worker") is None
-    [incident] = engine.queries.open_incidents(instance_id=row.id)
+    [incident] = engine.queries.open_incidents(ADMIN, instance_id=row.id)
     assert incident.job_id == job.id and incident.element_id == "refund"
     assert f"worker lost on each of {MAX_ATTEMPTS} attempts" in incident.message
     types = [event.type for event in inspect.history(engine, row.id)]
@@ -80,13 +80,13 @@ def test_retrying_the_incident_gives_the_job_a_fresh_set_of_attempts(engine, clo
     for attempt in range(1, MAX_ATTEMPTS + 1):
         die_holding(engine, clock, job.id, f"worker-{attempt}")
         engine.relay.relay_jobs()
-    [incident] = engine.queries.open_incidents(instance_id=row.id)
+    [incident] = engine.queries.open_incidents(ADMIN, instance_id=row.id)
 
     engine.jobs.retry_incident(incident.id, actor=ADMIN)  # e.g. after the model or the connector was fixed
     assert inspect.run_pending_jobs(engine, row.id) == ["completed"]
     done = inspect.jobs(engine, row.id)[0]
     assert (done.status, done.attempts) == (JobStatus.COMPLETED, 1)
-    assert engine.queries.open_incidents(instance_id=row.id) == []
+    assert engine.queries.open_incidents(ADMIN, instance_id=row.id) == []
 
 
 def test_a_transient_failure_and_a_lost_worker_share_one_attempt_budget(engine, clock, ledger):

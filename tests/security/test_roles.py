@@ -103,7 +103,7 @@ def test_every_write_operation_of_the_api_refuses_an_auditor_and_stores_nothing(
     row = web_engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
     ledger.script("test.refund", "business:E_NOT_CAUGHT")
     assert inspect.run_pending_jobs(web_engine, row.id) == ["incident"]
-    [incident] = web_engine.queries.open_incidents(instance_id=row.id)
+    [incident] = web_engine.queries.open_incidents(ADMIN, instance_id=row.id)
     with app.app_context():
         key_id = create_api_key(db.session, "spare", "integration", created_by="test", now=web_engine.now()).key.id
         db.session.commit()

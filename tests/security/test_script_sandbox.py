@@ -92,7 +92,7 @@ def test_hostile_script_after_a_job_becomes_an_incident_and_the_worker_carries_o
     engine.wake = celery_waker(app)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20):
         hostile = engine.instances.start_instance("hostile", actor=ADMIN, business_key=f"H-{name}")
-        [incident] = wait_for(lambda: engine.queries.open_incidents(instance_id=hostile.id), what="the incident of the hostile script")
+        [incident] = wait_for(lambda: engine.queries.open_incidents(ADMIN, instance_id=hostile.id), what="the incident of the hostile script")
         assert "element 's2'" in incident.message
         assert any(reason in incident.message for reason in reasons)
         assert inspect.instance(engine, hostile.id).status == InstanceStatus.RUNNING
@@ -108,15 +108,15 @@ def test_a_crashing_script_behind_a_timer_opens_one_incident_and_waits_for_a_ret
     started = engine.instances.start_instance("later", actor=ADMIN, business_key="L-1")
     clock.advance(seconds=4)
     assert engine.timers.fire_due_timers() == []
-    [incident] = engine.queries.open_incidents(instance_id=started.id)
+    [incident] = engine.queries.open_incidents(ADMIN, instance_id=started.id)
     assert incident.element_id == "s2" and "SIGSEGV" in incident.message
     assert inspect.instance(engine, started.id).next_timer_at is None  # the sweep no longer fires it
     clock.advance(minutes=5)
-    assert engine.timers.fire_due_timers() == [] and len(engine.queries.open_incidents(instance_id=started.id)) == 1
+    assert engine.timers.fire_due_timers() == [] and len(engine.queries.open_incidents(ADMIN, instance_id=started.id)) == 1
 
     engine.jobs.retry_incident(incident.id, actor=ADMIN)  # the script still crashes: one new incident, no loop
     assert engine.timers.fire_due_timers() == []
-    [again] = engine.queries.open_incidents(instance_id=started.id)
+    [again] = engine.queries.open_incidents(ADMIN, instance_id=started.id)
     assert again.id != incident.id
     types = [event.type for event in inspect.history(engine, started.id)]
     assert types.count("incident_opened") == 2 and "incident_retried" in types
@@ -206,7 +206,7 @@ def test_a_loopline_worker_process_survives_a_crashing_script(tmp_path, ledger, 
         worker = start_loopline(["worker", "--pool", "prefork", "--concurrency", "1"], env, tmp_path / "w.log")
         try:
             hostile = engine.instances.start_instance("hostile", actor=ADMIN, business_key="H-1")
-            [incident] = wait_for(lambda: engine.queries.open_incidents(instance_id=hostile.id), timeout=60, what="the incident")
+            [incident] = wait_for(lambda: engine.queries.open_incidents(ADMIN, instance_id=hostile.id), timeout=60, what="the incident")
             assert "element 's2'" in incident.message and "SIGSEGV" in incident.message
             good = engine.instances.start_instance("good", actor=ADMIN, business_key="G-1")
             wait_for(lambda: inspect.instance(engine, good.id).status == InstanceStatus.COMPLETED, timeout=60,

@@ -239,7 +239,7 @@ def test_out_of_range_timer_after_a_job_becomes_an_incident_on_the_instance(engi
     row = engine.instances.start_instance("timers", actor=ADMIN, variables={"wait": "P9999999999Y"})
     [job] = inspect.jobs(engine, row.id)
     assert timed(lambda: engine.jobs.run_job(job.id, "worker")) == "incident"
-    [incident] = engine.queries.open_incidents(instance_id=row.id)
+    [incident] = engine.queries.open_incidents(ADMIN, instance_id=row.id)
     assert "element 'wait'" in incident.message and "more than 10 years" in incident.message
     assert inspect.jobs(engine, row.id)[0].status == JobStatus.INCIDENT
     assert inspect.instance(engine, row.id).status == InstanceStatus.RUNNING
@@ -252,7 +252,7 @@ def test_out_of_range_timer_reached_by_a_timer_becomes_an_incident_and_stops_fir
     assert timed(engine.timers.fire_due_timers) == []
     [failure] = [e for e in inspect.history(engine, row.id) if e.type == "timer_failed"]
     assert "element 'second_wait'" in failure.payload["error"] and "more than 10 years" in failure.payload["error"]
-    [incident] = engine.queries.open_incidents(instance_id=row.id)
+    [incident] = engine.queries.open_incidents(ADMIN, instance_id=row.id)
     assert incident.element_id == "second_wait" and incident.job_id is None
     instance = inspect.instance(engine, row.id)
     assert instance.status == InstanceStatus.RUNNING

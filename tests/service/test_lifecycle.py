@@ -84,7 +84,7 @@ def test_claim_assign_and_group_checks(message_engine):
     types = [e.type for e in inspect.history(engine, started.instance_id)]
     for expected in ("task_claimed", "task_unclaimed", "task_assigned", "task_completed", "instance_completed"):
         assert expected in types
-    assert engine.queries.verify_history(started.instance_id) is None
+    assert engine.queries.verify_history(ADMIN, started.instance_id) is None
 
 
 def test_same_idempotency_key_starts_one_instance(engine):
@@ -139,7 +139,7 @@ def test_transient_failures_retry_with_backoff_then_incident_then_retry(make_eng
     assert 10 <= (job.next_attempt_at - clock.now()).total_seconds() <= 20
     clock.advance(seconds=21)
     assert inspect.run_pending_jobs(engine, row.id) == ["incident"]
-    [incident] = engine.queries.open_incidents()
+    [incident] = engine.queries.open_incidents(ADMIN)
     assert "gave up after 3 attempts" in incident.message
     engine.jobs.retry_incident(incident.id, actor=ADMIN)
     with pytest.raises(Conflict):
@@ -179,7 +179,7 @@ def test_result_for_a_cancelled_instance_is_dropped(engine, ledger):
     engine.instances.cancel_instance(row.id, actor=ADMIN)
     assert engine.jobs.complete_job(job.id, token=claimed.token, result={}) == "dropped"
     assert inspect.jobs(engine, row.id)[0].status == JobStatus.CANCELLED
-    assert engine.queries.open_incidents() == []
+    assert engine.queries.open_incidents(ADMIN) == []
 
 
 def test_relay_reenqueues_lost_jobs_and_releases_dead_leases(engine, clock):

@@ -102,7 +102,7 @@ def test_bookkeeping_commands_neither_restore_nor_store_the_workflow(engine, ser
         assert _version(engine, row.id) == before + 1, event
         assert inspect.history(engine, row.id)[-1].type == event
     assert serializer_calls == {"loads": 0, "dumps": 0}
-    assert engine.queries.verify_history(row.id) is None  # the chain runs on through the bookkeeping events
+    assert engine.queries.verify_history(ADMIN, row.id) is None  # the chain runs on through the bookkeeping events
 
     engine.tasks.complete_user_task(task.id, {"approved": True}, actor=MANAGER)
     assert serializer_calls == {"loads": 1, "dumps": 1}  # a command that runs the workflow restores and stores it
@@ -123,13 +123,13 @@ def test_job_bookkeeping_neither_restores_nor_stores_the_workflow(make_engine, d
     assert engine.jobs.run_job(job.id, "w") == "retry"
     engine.clock.advance(seconds=1)
     assert engine.jobs.run_job(job.id, "w") == "incident"
-    [incident] = engine.queries.open_incidents()
+    [incident] = engine.queries.open_incidents(ADMIN)
     engine.jobs.retry_incident(incident.id, actor=ADMIN)
     assert loads == []
     assert _version(engine, row.id) == before + 3  # retry scheduled, incident opened, incident retried
     assert engine.jobs.run_job(job.id, "w") == "completed"
     assert loads == [1]
-    assert engine.queries.verify_history(row.id) is None
+    assert engine.queries.verify_history(ADMIN, row.id) is None
 
 
 def test_a_command_that_records_nothing_writes_nothing(engine):

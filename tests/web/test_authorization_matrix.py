@@ -55,7 +55,7 @@ class World:
         row = self.engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 10, "customer": "c"})
         self.ledger.script("test.refund", "business:E_NOT_CAUGHT")
         assert inspect.run_pending_jobs(self.engine, row.id) == ["incident"]
-        [incident] = self.engine.queries.open_incidents(instance_id=row.id)
+        [incident] = self.engine.queries.open_incidents(ADMIN, instance_id=row.id)
         return incident.id
 
     def api_key(self) -> int:
@@ -153,7 +153,7 @@ def test_integration_reads_only_its_own_instances(as_, world, web_engine):
     assert [i["id"] for i in listed["items"]] == [mine["id"]]
     everything = as_("auditor").get("/api/v1/instances").get_json()
     assert everything["total"] == 2
-    assert web_engine.queries.get_instance(mine["id"]).started_by == "apikey:carrier"
+    assert inspect.instance(web_engine, mine["id"]).started_by == "apikey:carrier"
 
 
 def test_lists_hold_the_claim_only_for_those_who_may_read_it(as_, world):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from orchestrator.actors import Actor
 from orchestrator.migrate import upgrade
-from orchestrator.queries import InstanceFilter
+from orchestrator.query_filters import InstanceFilter
 from orchestrator.settings import Settings
 from tasks.runtime import build_runtime, deploy_bundled_models
 from web.demo_instances import seed_demo_instances
@@ -24,11 +24,11 @@ def test_demo_cases_are_created_once_on_the_bundled_models(make_engine, sqlite_d
     status = {i.business_key: i.status for i, _ in page.items}
     assert page.total == 6 and status.pop("RMA-DEMO-3") == "completed"  # a closed return to look at
     assert set(status.values()) == {"running"}
-    waiting_for = {i.business_key: [t.element_id for t in engine.queries.open_human_tasks_for(i.id)] for i, _ in page.items}
+    waiting_for = {i.business_key: [t.element_id for t in engine.queries.open_human_tasks_for(READER, i.id)] for i, _ in page.items}
     assert waiting_for["RMA-DEMO-1"] and waiting_for["CAPA-DEMO-1"] and waiting_for["RC-DEMO-L-7"]
     parcel = next(i for i, _ in page.items if i.business_key == "RMA-DEMO-2")
     assert waiting_for["RMA-DEMO-2"] == [] and parcel.next_timer_at is not None  # waits for the parcel
-    assert engine.queries.open_incidents() == []
+    assert engine.queries.open_incidents(READER) == []
     assert seed_demo_instances(engine) == []  # never twice
 
 
@@ -41,6 +41,6 @@ def test_demo_cases_are_made_while_the_in_process_worker_runs(tmp_path):
     try:
         deploy_bundled_models(runtime.engine)
         assert len(seed_demo_instances(runtime.engine)) == 6
-        assert runtime.engine.queries.open_incidents() == []
+        assert runtime.engine.queries.open_incidents(READER) == []
     finally:
         runtime.stop()

@@ -8,9 +8,10 @@ import re
 import pytest
 
 from orchestrator.models import Attachment, HumanTask
-from orchestrator.queries import InstanceFilter
+from orchestrator.query_filters import InstanceFilter
 from orchestrator.settings import REPO_ROOT
 from tests.conftest import ADMIN
+from tests.support import inspect
 from web.auth.demo import DEMO_PASSWORD, seed_demo_users
 from web.extensions import db
 
@@ -126,10 +127,10 @@ def test_claim_assign_and_comment(site, web_engine):
     with web_engine.db.reading() as session:
         task = session.query(HumanTask).filter_by(element_id="review_return").one()
     clerk.post(f"/tasks/{task.id}/claim", data={"csrf_token": clerk.csrf})
-    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee == "customer.service@demo.loopline"
+    assert inspect.open_tasks(web_engine, task.instance_id)[0].assignee == "customer.service@demo.loopline"
     assert "Release" in clerk.get("/inbox?view=mine").data.decode()
     clerk.post(f"/tasks/{task.id}/unclaim", data={"csrf_token": clerk.csrf})
-    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee is None
+    assert inspect.open_tasks(web_engine, task.instance_id)[0].assignee is None
     clerk.post(f"/instances/{task.instance_id}/comments", data={"csrf_token": clerk.csrf,
                                                                 "text": "Customer called about it"})
     case_page = clerk.get(f"/instances/{task.instance_id}").data.decode()
@@ -185,11 +186,11 @@ def test_a_task_goes_only_to_people_of_its_groups(site, web_engine):
     with web_engine.db.reading() as session:
         task = session.query(HumanTask).filter_by(element_id="review_return").one()
     clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "finance@demo.loopline"})
-    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee is None  # finance is not in the group
+    assert inspect.open_tasks(web_engine, task.instance_id)[0].assignee is None  # finance is not in the group
     clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "nobody@example.com"})
-    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee is None
+    assert inspect.open_tasks(web_engine, task.instance_id)[0].assignee is None
     clerk.post(f"/tasks/{task.id}/assign", data={"csrf_token": clerk.csrf, "user": "customer.service@demo.loopline"})
-    assert web_engine.queries.open_human_tasks_for(task.instance_id)[0].assignee == "customer.service@demo.loopline"
+    assert inspect.open_tasks(web_engine, task.instance_id)[0].assignee == "customer.service@demo.loopline"
 
 
 def test_the_same_rma_cannot_be_started_twice_while_running(site, web_engine):

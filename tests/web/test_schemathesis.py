@@ -103,7 +103,7 @@ class RealData:
         instance_id = self.refund(10)
         self.ledger.script("test.refund", "business:E_NOT_CAUGHT")
         assert inspect.run_pending_jobs(self.engine, instance_id) == ["incident"]
-        return next(i.id for i in self.engine.queries.open_incidents() if i.instance_id == instance_id)
+        return next(i.id for i in self.engine.queries.open_incidents(ADMIN) if i.instance_id == instance_id)
 
     def instance_ids(self) -> list[str]:
         running = self.refund(9000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from orchestrator.queries import InstanceFilter
+from orchestrator.query_filters import InstanceFilter
 from web.api.context import actor, engine
 from web.api.presenters import instance_view
 from web.api.schemas import (

@@ -38,8 +38,7 @@ def correlate(args):
 @blp.response(200, JobPageSchema)
 def list_jobs(args):
     page = engine().queries.list_jobs(actor(), args.get("status"), args["limit"], args["offset"])
-    return {"items": [row[0] for row in page.items], "total": page.total,
-            "limit": page.limit, "offset": page.offset}
+    return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
 
 
 @blp.route("/incidents", methods=["GET"])
@@ -47,8 +46,7 @@ def list_jobs(args):
 @blp.response(200, IncidentPageSchema)
 def list_incidents(args):
     page = engine().queries.list_incidents(actor(), args["open"], args["limit"], args["offset"])
-    return {"items": [row[0] for row in page.items], "total": page.total, "limit": page.limit,
-            "offset": page.offset}
+    return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
 
 
 @blp.route("/circuits", methods=["GET"])

@@ -1,13 +1,18 @@
-"""Turn engine rows into the plain dicts the API schemas dump."""
+"""Turn engine views (or a command's committed rows, read the same way) into the plain dicts the API schemas dump."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orchestrator.models import HumanTask, ProcessDefinition, ProcessInstance
+from orchestrator.views import DefinitionView, InstanceView, TaskView
+
+Instance = InstanceView | ProcessInstance
+Task = TaskView | HumanTask
+Definition = DefinitionView | ProcessDefinition
 
 
-def instance_view(instance: ProcessInstance, definition: ProcessDefinition) -> dict[str, Any]:
+def instance_view(instance: Instance, definition: Definition) -> dict[str, Any]:
     return {
         "id": instance.id, "definitionKey": definition.key, "definitionVersion": definition.version,
         "businessKey": instance.business_key, "status": instance.status, "startedBy": instance.started_by,
@@ -16,7 +21,7 @@ def instance_view(instance: ProcessInstance, definition: ProcessDefinition) -> d
     }
 
 
-def task_view(task: HumanTask, instance: ProcessInstance, definition_key: str) -> dict[str, Any]:
+def task_view(task: Task, instance: Instance, definition_key: str) -> dict[str, Any]:
     return {
         "id": task.id, "instanceId": task.instance_id, "definitionKey": definition_key,
         "businessKey": instance.business_key, "elementId": task.element_id, "name": task.name,
@@ -38,19 +43,19 @@ def field_view(field: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def task_detail_view(task: HumanTask, instance: ProcessInstance, definition_key: str) -> dict[str, Any]:
+def task_detail_view(task: Task, instance: Instance, definition_key: str) -> dict[str, Any]:
     """The task plus its form: each field with type, constraints and the current value of its variable."""
     variables = instance.variables or {}
     form = [{**field_view(field), "value": variables.get(field["id"])} for field in task.form or []]
     return {**task_view(task, instance, definition_key), "form": form, "variables": variables}
 
 
-def start_form_view(definition: ProcessDefinition, fields: list[dict[str, Any]]) -> dict[str, Any]:
+def start_form_view(definition: Definition, fields: list[dict[str, Any]]) -> dict[str, Any]:
     return {"key": definition.key, "version": definition.version, "name": definition.name,
             "form": [field_view(field) for field in fields]}
 
 
-def definitions_view(definitions: list[ProcessDefinition]) -> list[dict[str, Any]]:
+def definitions_view(definitions: list[DefinitionView]) -> list[dict[str, Any]]:
     """Group versions by key; the first of each key is the newest."""
     grouped: dict[str, dict[str, Any]] = {}
     for definition in definitions:

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from orchestrator.authorization import KNOWN_ROLES
 from orchestrator.instances import VARIABLE_NAME
 from orchestrator.models import HumanTaskState, InstanceStatus, JobStatus
-from orchestrator.queries import MAX_PAGE
+from orchestrator.query_filters import MAX_PAGE
 from web.api.strict_json import JSON_VALUE_REF
 
 JSON_VALUE = fields.Raw(allow_none=True)

@@ -148,4 +148,4 @@ def revoke_key(key_id: int):
 @bp.get("/incidents")
 def incidents():
     page = engine().queries.list_incidents(person(), open_only=request.args.get("all") != "1", limit=200)
-    return render_template("admin/incidents.html", incidents=[row[0] for row in page.items], show_all=request.args.get("all") == "1")
+    return render_template("admin/incidents.html", incidents=page.items, show_all=request.args.get("all") == "1")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import EngineError
 from orchestrator.models import HumanTask
-from orchestrator.queries import TASK_SORTS, TaskFilter
+from orchestrator.query_filters import TASK_SORTS, TaskFilter
 from web.auth.users import groups_of
 from web.extensions import db
 from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages

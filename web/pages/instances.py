@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from orchestrator.authorization import Permission, can
 from orchestrator.errors import EngineError, NotFound
 from orchestrator.models import InstanceStatus
-from orchestrator.queries import InstanceFilter
+from orchestrator.query_filters import InstanceFilter
 from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.inbox import case_models

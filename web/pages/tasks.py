@@ -93,10 +93,15 @@ def _to_my_next_task(instance_id: str, otherwise: str, looks: int = 0):
     """My first open task of the case, else a page that looks again (the browser reloads it, the request
     never waits) while service steps before it still run, else ``otherwise``."""
     actor = person()
-    for task in engine().queries.open_human_tasks_for(instance_id):
+    try:
+        tasks = engine().queries.open_human_tasks_for(actor, instance_id)
+        jobs = engine().queries.jobs_of(actor, instance_id)
+    except NotFound:  # a case the person may not read says nothing
+        return redirect(otherwise)
+    for task in tasks:
         if can_act_on_task(actor, task, task.candidate_groups or []):
             return redirect(url_for("task_pages.task_page", task_id=task.id))
-    busy = any(engine().queries.jobs_of(instance_id, status) for status in (JobStatus.PENDING, JobStatus.RUNNING))
+    busy = any(job.status in (JobStatus.PENDING, JobStatus.RUNNING) for job in jobs)
     if busy and looks < NEXT_TASK_LOOKS:
         again = url_for("task_pages.next_task", instance_id=instance_id, looks=looks + 1, otherwise=otherwise)
         return render_template("tasks/next.html", again=again, otherwise=otherwise)
