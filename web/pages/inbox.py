@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import EngineError
-from orchestrator.models import HumanTask
 from orchestrator.query_filters import TASK_SORTS, TaskFilter
+from orchestrator.views import TaskView
 from web.auth.users import groups_of
 from web.extensions import db
 from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
@@ -87,7 +87,7 @@ def _counts(filters: dict[str, dict[str, str]]) -> dict[str, int]:
     return engine().queries.count_tasks(person(), {name: task_filter(args) for name, args in filters.items()})
 
 
-def _row(task: HumanTask, instance, definition, models: CaseModels, now) -> dict[str, Any]:
+def _row(task: TaskView, instance, definition, models: CaseModels, now) -> dict[str, Any]:
     summary = summary_of(models.models[definition.id], instance.variables or {})
     return {"task": task, "instance": instance, "process": definition.name or definition.key,
             "summary": summary, "sla": sla_state(task.due_at, now)}
