@@ -84,6 +84,12 @@ class ConnectorRegistry:
     def topics(self) -> list[str]:
         return sorted(self.connectors)
 
+    def delegates(self) -> dict[str, str]:
+        """Java delegate name → topic, from each connector's optional `delegates` (the class names, bean
+        names or expressions a Camunda 7 model uses for the work this connector does)."""
+        return {name: connector.topic for connector in self.connectors.values()
+                for name in getattr(connector, "delegates", ())}
+
 
 BUILT_IN_MODULES = ("integrations.business", "integrations.notify", "integrations.http_request",
                     "integrations.traceability")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from orchestrator.completeness import assign_missing_ids, missing_from_spec, structural_problems
+from orchestrator.delegates import bind_delegates
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
 from orchestrator.forms import describe_form
 from orchestrator.parser import CAMUNDA_MODEL_NS, LooplineParser
@@ -110,8 +111,10 @@ def parse_bundle(
     *,
     max_bytes: int,
     known_topics: Callable[[], Iterable[str]] | None = None,
+    delegates: Mapping[str, str] | None = None,
 ) -> dict[str, ParsedProcess]:
-    """Parse, lint and translate a bundle; raise DeploymentError listing every problem found."""
+    """Parse, lint and translate a bundle; raise DeploymentError listing every problem found.
+    `delegates` maps Java delegate names (camunda:class, ...) to connector topics."""
     if not files:
         raise DeploymentError(["no files given"])
     parser = LooplineParser()
@@ -125,7 +128,7 @@ def parse_bundle(
                 parser.add_dmn_xml(root, filename=model.name)
             else:
                 assign_missing_ids(root)
-                lint = structural_problems(root) + _lint_bpmn(root)
+                lint = bind_delegates(root, delegates or {}) + structural_problems(root) + _lint_bpmn(root)
                 problems.extend(f"{model.name}: {p}" for p in lint)
                 if not lint:
                     parser.add_bpmn_xml(etree.ElementTree(root), filename=model.name)

@@ -33,7 +33,8 @@ class Deployments(CommandGroup):
         """Store a bundle; a process whose content is unchanged keeps its version (idempotent)."""
         require(actor, Permission.DEPLOY)
         try:
-            parsed = parse_bundle(files, max_bytes=self.core.settings.max_model_bytes, known_topics=self.core.known_topics)
+            parsed = parse_bundle(files, max_bytes=self.core.settings.max_model_bytes,
+                                  known_topics=self.core.known_topics, delegates=self.core.connectors.delegates())
         except DeploymentError as exc:
             raise InvalidModel(exc.problems) from exc
         for attempt in range(3):

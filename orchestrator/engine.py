@@ -106,7 +106,8 @@ def process_error(exc: SpiffWorkflowException) -> ProcessError:
 class DefinitionCache:
     """Parsed specs by definition id; deployments are immutable so entries never go stale."""
 
-    def __init__(self):
+    def __init__(self, delegates: Callable[[], dict[str, str]] = dict):
+        self._delegates = delegates  # Java delegate names → topics, applied as at deploy
         self._parsed: dict[int, ParsedProcess] = {}
         self._lock = threading.Lock()
 
@@ -123,7 +124,7 @@ class DefinitionCache:
                 select(DeploymentResource).where(DeploymentResource.deployment_id == definition.deployment_id)
             )
         ]
-        bundle = parse_bundle(files, max_bytes=10**9)
+        bundle = parse_bundle(files, max_bytes=10**9, delegates=self._delegates())
         with self._lock:
             self._parsed[definition_id] = bundle[definition.key]
         return bundle[definition.key]
@@ -153,7 +154,7 @@ class EngineCore:
         self.wake = wake
         self.breakers = Breakers(self.db, self.integration_settings.breaker_threshold,
                                  self.integration_settings.breaker_cooldown_seconds, self.wake_after_commit)
-        self.definitions = DefinitionCache()
+        self.definitions = DefinitionCache(self.connectors.delegates)
         self.serializer = StateSerializer()
         self.script_pool = shared_pool(settings.script_processes, settings.script_memory_mb)
         self.script_engine = SandboxedScriptEngine(settings.script_time_limit, pool=self.script_pool)
