@@ -14,6 +14,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
+from orchestrator.camunda_compat import apply_camunda_semantics
 from orchestrator.completeness import assign_missing_ids, missing_from_spec, structural_problems
 from orchestrator.delegates import bind_delegates
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
@@ -128,7 +129,8 @@ def parse_bundle(
                 parser.add_dmn_xml(root, filename=model.name)
             else:
                 assign_missing_ids(root)
-                lint = bind_delegates(root, delegates or {}) + structural_problems(root) + _lint_bpmn(root)
+                lint = (bind_delegates(root, delegates or {}) + apply_camunda_semantics(root)
+                        + structural_problems(root) + _lint_bpmn(root))
                 problems.extend(f"{model.name}: {p}" for p in lint)
                 if not lint:
                     parser.add_bpmn_xml(etree.ElementTree(root), filename=model.name)

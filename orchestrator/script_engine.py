@@ -7,6 +7,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.task import TaskState
 
 from orchestrator.expressions import ExpressionError, SafeEvaluator
 from orchestrator.expressions.script_pool import ScriptPool, shared_pool
@@ -27,6 +29,7 @@ class SandboxedScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task, expression, external_context=None):
         names = dict(external_context or {})
+        names.update(multi_instance_variables(task))
         names.update(task.data)
         try:
             return self.evaluator.evaluate(expression, names)
@@ -60,3 +63,24 @@ def script_variables(data: dict[str, Any]) -> dict[str, Any]:
             continue
         names[key] = value
     return names
+
+
+def multi_instance_variables(task) -> dict[str, int]:
+    """Camunda's built-in variables of a multi-instance activity, seen by its completion condition and
+    by expressions of its instances: nrOfInstances, nrOfCompletedInstances, nrOfActiveInstances and the
+    instance's loopCounter (from 0)."""
+    parent = task.parent
+    spec = getattr(parent, "task_spec", None)
+    if not isinstance(spec, MultiInstanceTask) or task.task_spec.name != spec.task_spec:
+        return {}
+    instances = [child for child in parent.children if child.task_spec.name == spec.task_spec]
+    completed = len(parent.internal_data.get("merged", []))
+    planned = parent.internal_data.get("cardinality")
+    if planned is None:
+        planned = len(instances) + len(parent.internal_data.get("remaining") or [])
+    return {
+        "nrOfInstances": planned,
+        "nrOfCompletedInstances": completed,
+        "nrOfActiveInstances": len([c for c in instances if not c.has_state(TaskState.FINISHED_MASK)]),
+        "loopCounter": next(i for i, child in enumerate(instances) if child is task),
+    }
