@@ -36,6 +36,7 @@ from orchestrator.models import (
     MessageSubscription,
 )
 from orchestrator.parser import extensions_of
+from orchestrator.pending_rows import insert_later
 from orchestrator.timer_values import TimerValueError, due_from
 
 if TYPE_CHECKING:
@@ -139,11 +140,13 @@ def _sync_human_tasks(ctx: CommandContext, before: dict, current: dict) -> None:
     for task_id, task in ready.items():
         if task_id not in was_ready:
             row = _new_human_task(ctx, task)
-            ctx.session.add(row)
-            ctx.session.add_all(HumanTaskGroup(task_id=row.id, group_name=g) for g in row.candidate_groups)
-            ctx.record("task_created", element_id=row.element_id, task_id=task_id, name=row.name,
-                       candidate_groups=row.candidate_groups, assignee=row.assignee,
-                       due_at=row.due_at.isoformat() if row.due_at else None)
+            # inserted after the instance row (which a starting command writes last), without the unit of work
+            insert_later(ctx, HumanTask.__table__, [row])
+            insert_later(ctx, HumanTaskGroup.__table__,
+                         [{"task_id": task_id, "group_name": group} for group in row["candidate_groups"]])
+            ctx.record("task_created", element_id=row["element_id"], task_id=task_id, name=row["name"],
+                       candidate_groups=row["candidate_groups"], assignee=row["assignee"],
+                       due_at=row["due_at"].isoformat() if row["due_at"] else None)
     for row in _rows_by_id(ctx, HumanTask, _left_state(before, current, TaskState.READY, is_human)):
         if row.state == HumanTaskState.READY:
             row.state = HumanTaskState.CANCELLED
@@ -165,7 +168,8 @@ def _rows_by_id(ctx: CommandContext, model, ids: set[str]) -> list:
     return rows
 
 
-def _new_human_task(ctx: CommandContext, task) -> HumanTask:
+def _new_human_task(ctx: CommandContext, task) -> dict[str, Any]:
+    """The inbox row of a task that became READY, as the values of its INSERT."""
     spec = task.task_spec
     ext = extensions_of(spec)
     evaluate = _evaluator(ctx, task)
@@ -175,7 +179,7 @@ def _new_human_task(ctx: CommandContext, task) -> HumanTask:
         groups = [spec.lane]
     assignee = evaluate(ext["assignee"]) if ext.get("assigneeIsExpression") else ext.get("assignee")
     priority = evaluate(ext["priority"]) if ext.get("priorityIsExpression") else ext.get("priority")
-    return HumanTask(
+    return dict(
         id=str(task.id),
         instance_id=ctx.instance.id,
         element_id=spec.bpmn_id,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, bindparam, inspect, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, bindparam, insert, inspect, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from orchestrator.effects import NewJob, insert_jobs
 from orchestrator.errors import Conflict
 from orchestrator.models import CaseSearch, ProcessInstance
+from orchestrator.pending_rows import insert_later, insert_pending
 
 if TYPE_CHECKING:
     from orchestrator.engine import CommandContext
@@ -29,6 +30,9 @@ _LOCK_BY_ID = (select(ProcessInstance).where(ProcessInstance.id == bindparam("in
 # The columns to set are the parameters given (besides the two below), so one statement serves every command.
 _VERSIONED_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("where_id"),
                                          _TABLE.c.version == bindparam("where_version"))
+_INSERT_INSTANCE = insert(_TABLE)
+_CASES = CaseSearch.__table__
+_UPDATE_CASE_TEXT = update(_CASES).where(_CASES.c.instance_id == bindparam("where_id"))
 
 
 def lock_instance(session: Session, instance_id: str | ColumnElement[str]) -> ProcessInstance | None:
@@ -66,7 +70,7 @@ def write_rows(ctx: CommandContext, values: dict[str, Any], new_jobs: list[NewJo
             for key, value in values.items():
                 setattr(row, key, value)
             if new_jobs:
-                session.flush()  # the chain head follows in a second, small UPDATE of the new row
+                _insert_instance(session, row)  # the chain head follows in a second, small UPDATE of the new row
         insert_jobs(ctx, new_jobs)
         _index_case(ctx, old_text, values["variables"])
     return is_new
@@ -75,24 +79,43 @@ def write_rows(ctx: CommandContext, values: dict[str, Any], new_jobs: list[NewJo
 def write_instance(ctx: CommandContext, values: dict[str, Any], old_version: int, is_new: bool) -> None:
     """Write the instance row once, after the history: `values` (state, version, variables), the chain head
     and every other column the command changed, in one UPDATE that checks the version (Conflict if another
-    command saved the instance meanwhile); a new instance is inserted instead."""
-    if is_new:
-        ctx.session.flush()
-        return
+    command saved the instance meanwhile); a new instance is inserted instead. Then the rows that refer to
+    it (see pending_rows)."""
     row, session = ctx.instance, ctx.session
+    if row in session.new:
+        _insert_instance(session, row)
+    else:
+        state = inspect(row)
+        # the attributes set since the row was loaded (committed_state holds their old values); a column whose
+        # value was set back to what it was is written again, which is harmless
+        changed = {key: state.dict[key] for key in state.committed_state if key in state.dict}
+        if is_new:  # inserted early, for its jobs: only what changed since (the chain head)
+            old_version = values["version"]
+        else:
+            changed.update(values)
+        # a Core UPDATE on the session's connection: no ORM bookkeeping, and no flush (which would write the
+        # changed columns a second time)
+        result = session.connection().execute(_VERSIONED_UPDATE, {**changed, "where_id": row.id,
+                                                                  "where_version": old_version})
+        if result.rowcount != 1:
+            raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
+        for key, value in changed.items():  # the row matches the database: nothing left for the flush to write
+            set_committed_value(row, key, value)
+    insert_pending(ctx)
+
+
+def _insert_instance(session: Session, row: ProcessInstance) -> None:
+    """INSERT a new (pending) instance with a Core statement, then keep it in the session as a persistent row
+    holding exactly what was inserted (as a flush would, without the unit of work)."""
     state = inspect(row)
-    # the attributes set since the row was loaded (committed_state holds their old values); a column whose
-    # value was set back to what it was is written again, which is harmless
-    changed = {key: state.dict[key] for key in state.committed_state if key in state.dict}
-    changed.update(values)
-    # a Core UPDATE on the session's connection: no ORM bookkeeping, and no flush (which would write the
-    # changed columns a second time)
-    result = session.connection().execute(_VERSIONED_UPDATE, {**changed, "where_id": row.id,
-                                                              "where_version": old_version})
-    if result.rowcount != 1:
-        raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
-    for key, value in changed.items():  # the row matches the database: nothing left for the flush to write
-        set_committed_value(row, key, value)
+    values = {column.key: state.dict.get(column.key) for column in _TABLE.columns}
+    for key, value in values.items():
+        if key not in state.dict:  # unset columns are NULL: say so, or the row would reload them
+            set_committed_value(row, key, value)
+    session.expunge(row)
+    session.connection().execute(_INSERT_INSTANCE, values)
+    make_transient_to_detached(row)
+    session.add(row)
 
 
 def _index_case(ctx: CommandContext, old_text: str | None, variables: dict[str, Any]) -> None:
@@ -101,9 +124,8 @@ def _index_case(ctx: CommandContext, old_text: str | None, variables: dict[str, 
     text = ctx.definition.search_text(row.business_key, variables)
     if text == old_text:
         return
-    table = CaseSearch.__table__
     updated = 0
     if old_text is not None:
-        updated = session.execute(update(table).where(table.c.instance_id == row.id).values(text=text)).rowcount
+        updated = session.connection().execute(_UPDATE_CASE_TEXT, {"where_id": row.id, "text": text}).rowcount
     if not updated:
-        session.add(CaseSearch(instance_id=row.id, text=text))
+        insert_later(ctx, _CASES, [{"instance_id": row.id, "text": text}])
