@@ -19,7 +19,7 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     """Rewrite in place; return what cannot be given a meaning (named by element)."""
     _collection_expressions(root)
     _prefixed_references(root)
-    return _unnamed_messages(root)
+    return _unnamed_messages(root) + _ignored_extensions(root)
 
 
 def _collection_expressions(root: etree._Element) -> None:
@@ -56,4 +56,44 @@ def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:
                 "messageEventDefinition" else definition.getparent()
             problems.append(ModelProblem(owner.get("id"), f"message '{definition.get('messageRef')}' has no name; "
                                                           "give it the name senders correlate with"))
+    return problems
+
+
+PYTHON_SCRIPTS = {"", "python", "python3", "text/x-python"}
+# where camunda:inputOutput is applied: the job's input and the result's output mapping
+MAPPED_IO = {"serviceTask", "sendTask"}
+
+
+def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
+    """Camunda settings this engine would otherwise skip without a word: listeners, input/output
+    mappings outside service tasks, call-activity variable mappings, non-Python scripts and script
+    results. Each is refused on its element until it is supported."""
+    problems = []
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
+        local = etree.QName(element).localname
+        extensions = element.find(f"{{{BPMN_NS}}}extensionElements")
+        where = element.get("id") or local
+        if extensions is not None:
+            for listener in ("executionListener", "taskListener"):
+                if extensions.find(camunda + listener) is not None:
+                    problems.append(ModelProblem(where, f"camunda:{listener} is not supported (listeners run Java or "
+                                                        "script code); model the work as a service or script task"))
+            if extensions.find(camunda + "inputOutput") is not None and local not in MAPPED_IO:
+                problems.append(ModelProblem(where, f"camunda:inputOutput on a {local} is not applied by this engine "
+                                                    "(only on service and send tasks); set the values in a script "
+                                                    "task or a form instead"))
+            mappings = [m for m in extensions if isinstance(m.tag, str) and m.tag in (camunda + "in", camunda + "out")]
+            if any(m.get("variables") != "all" or len(m.attrib) > 1 for m in mappings):
+                problems.append(ModelProblem(where, "camunda:in/camunda:out with single variables are not supported "
+                                                    "yet: a called process sees all variables and returns all of "
+                                                    "them; use variables=\"all\" or remove the mapping"))
+        if local == "scriptTask":
+            script_format = (element.get("scriptFormat") or "").strip().lower()
+            if script_format not in PYTHON_SCRIPTS:
+                problems.append(ModelProblem(where, f"scriptFormat '{element.get('scriptFormat')}' is not supported; "
+                                                    "scripts run as restricted Python (scriptFormat=\"python\")"))
+            if element.get(camunda + "resultVariable"):
+                problems.append(ModelProblem(where, "camunda:resultVariable on a script task is not supported; "
+                                                    "assign the variable inside the script"))
     return problems

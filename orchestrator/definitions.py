@@ -53,6 +53,8 @@ class ParsedProcess:
     summary_fields: list[str] = field(default_factory=list)
     # the start-form field whose value becomes the business key (e.g. rmaNumber)
     business_key_field: str | None = None
+    # camunda:initiator of the start event: the variable that receives who started the instance
+    initiator_variable: str | None = None
 
     @cached_property
     def form_fields(self) -> dict[str, dict]:
@@ -168,6 +170,7 @@ def parse_bundle(
                 start_form=_start_form(spec),
                 summary_fields=[f.strip() for f in properties.get("summaryFields", "").split(",") if f.strip()],
                 business_key_field=properties.get("businessKeyField") or None,
+                initiator_variable=_initiator_variable(process),
             )
     if problems:
         raise DeploymentError(problems)
@@ -189,6 +192,14 @@ def _executable_processes(root: etree._Element) -> list[tuple[etree._Element, st
         for process in root.iter(f"{{{BPMN_NS}}}process")
         if process.get("isExecutable", "true").lower() == "true"
     ]
+
+
+def _initiator_variable(process: etree._Element) -> str | None:
+    """The variable a start event's camunda:initiator names (Camunda sets it to the starting user)."""
+    for start in process.findall(f"{{{BPMN_NS}}}startEvent"):
+        if start.get(f"{{{CAMUNDA_MODEL_NS}}}initiator"):
+            return start.get(f"{{{CAMUNDA_MODEL_NS}}}initiator").strip()
+    return None
 
 
 def _process_properties(process: etree._Element) -> dict[str, str]:

@@ -151,6 +151,8 @@ class Instances(CommandGroup):
     ) -> ProcessInstance:
         """Create and run a new instance in the caller's transaction (starts by API, form or message)."""
         parsed = self.core.definitions.get(session, definition.id)
+        if parsed.initiator_variable:
+            variables = {**variables, parsed.initiator_variable: actor.name}
         now = self.core.now()
         row = ProcessInstance(
             id=instance_id or str(uuid.uuid4()),

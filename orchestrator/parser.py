@@ -88,7 +88,7 @@ class CamundaExtensionsMixin:
         if io is not None:
             extensions["inputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}inputParameter")]
             extensions["outputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}outputParameter")]
-        for unsupported in ("connector", "executionListener", "taskListener"):
+        for unsupported in ("connector",):  # listeners are refused on every element (camunda_compat)
             if node.find(f"./{{*}}extensionElements/{CAMUNDA}{unsupported}") is not None:
                 extensions.setdefault("unsupported", []).append(f"camunda:{unsupported}")
         return extensions

@@ -1,0 +1,58 @@
+"""Camunda settings are applied or refused on their element, never skipped in silence."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import InvalidModel
+from tests.conformance.conftest import deploy, model
+from tests.conftest import ADMIN
+from tests.support import inspect
+
+LISTENER = ('<bpmn:extensionElements><camunda:executionListener class="com.acme.Audit" event="take"/>'
+            '</bpmn:extensionElements>')
+
+
+def process(inner: str, task: str = '<bpmn:userTask id="work"/>') -> str:
+    return f"""<bpmn:process id="p" isExecutable="true">
+      <bpmn:startEvent id="start"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
+      {task}<bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end">{inner}</bpmn:sequenceFlow>
+      <bpmn:endEvent id="end"/></bpmn:process>"""
+
+
+@pytest.mark.parametrize(("body", "element", "words"), [
+    (process(LISTENER), "f2", "camunda:executionListener is not supported"),
+    (process("", '<bpmn:exclusiveGateway id="work">' + LISTENER + "</bpmn:exclusiveGateway>"), "work",
+     "camunda:executionListener is not supported"),
+    (process("", '<bpmn:userTask id="work"><bpmn:extensionElements><camunda:taskListener class="x" '
+                 'event="create"/></bpmn:extensionElements></bpmn:userTask>'), "work",
+     "camunda:taskListener is not supported"),
+    (process("", '<bpmn:userTask id="work"><bpmn:extensionElements><camunda:inputOutput>'
+                 '<camunda:inputParameter name="a">1</camunda:inputParameter></camunda:inputOutput>'
+                 "</bpmn:extensionElements></bpmn:userTask>"), "work",
+     "camunda:inputOutput on a userTask is not applied"),
+    (process("", '<bpmn:callActivity id="work" calledElement="child"><bpmn:extensionElements>'
+                 '<camunda:in source="order" target="order"/></bpmn:extensionElements></bpmn:callActivity>'),
+     "work", "camunda:in/camunda:out with single variables are not supported"),
+    (process("", '<bpmn:scriptTask id="work" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script>'
+                 "</bpmn:scriptTask>"), "work", "scriptFormat 'groovy' is not supported"),
+    (process("", '<bpmn:scriptTask id="work" scriptFormat="python" camunda:resultVariable="x">'
+                 "<bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>"), "work",
+     "camunda:resultVariable on a script task is not supported"),
+])
+def test_a_camunda_setting_the_engine_would_skip_is_refused_on_its_element(conformance_engine, body, element,
+                                                                            words):
+    with pytest.raises(InvalidModel) as refused:
+        deploy(conformance_engine, model(body))
+    assert f"element '{element}': {words}" in str(refused.value), str(refused.value)
+
+
+def test_the_initiator_variable_holds_who_started_the_instance(conformance_engine):
+    body = process("").replace('<bpmn:startEvent id="start"/>',
+                               '<bpmn:startEvent id="start" camunda:initiator="requester"/>')
+    body = body.replace('<bpmn:userTask id="work"/>', '<bpmn:userTask id="work" camunda:assignee="${requester}"/>')
+    deploy(conformance_engine, model(body))
+    started = conformance_engine.instances.start_instance("p", actor=ADMIN)
+    [task] = inspect.open_tasks(conformance_engine, started.id)
+    assert task.assignee == ADMIN.name
+    assert inspect.instance(conformance_engine, started.id).variables["requester"] == ADMIN.name
