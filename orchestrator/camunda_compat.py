@@ -8,6 +8,7 @@ import re
 from lxml import etree
 
 from orchestrator.completeness import BPMN_NS
+from orchestrator.completeness import FLOW_NODES as _FLOW_NODES
 from orchestrator.parser import CAMUNDA_MODEL_NS
 from orchestrator.translation import ModelProblem
 
@@ -19,7 +20,107 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     """Rewrite in place; return what cannot be given a meaning (named by element)."""
     _collection_expressions(root)
     _prefixed_references(root)
-    return _unnamed_messages(root) + _ignored_extensions(root)
+    _undeclared_errors(root)
+    problems = _unnamed_messages(root) + _ignored_extensions(root)
+    for container in _flow_containers(root):
+        _implicit_splits(container)
+        _unconditional_gateway_flows(container)
+        _implicit_subprocess_end(container)
+    return problems
+
+
+GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway",
+                      "complexGateway"})
+ALWAYS = "${true}"
+
+
+def _flow_containers(root: etree._Element) -> list[etree._Element]:
+    return [element for element in root.iter(f"{{{BPMN_NS}}}process", f"{{{BPMN_NS}}}subProcess",
+                                             f"{{{BPMN_NS}}}transaction")]
+
+
+def _bpmn(local: str, **attributes: str) -> etree._Element:
+    return etree.Element(f"{{{BPMN_NS}}}{local}", {k: v for k, v in attributes.items() if v is not None})
+
+
+def _unique_id(root: etree._Element, base: str) -> str:
+    taken = {e.get("id") for e in root.getroottree().iter() if isinstance(e.tag, str)}
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}_{n}"
+    return candidate
+
+
+def _condition(flow: etree._Element) -> etree._Element | None:
+    return flow.find(f"{{{BPMN_NS}}}conditionExpression")
+
+
+def _always(flow: etree._Element) -> None:
+    condition = _bpmn("conditionExpression")
+    condition.text = ALWAYS
+    flow.append(condition)
+
+
+def _outgoing(container: etree._Element) -> dict[str, list[etree._Element]]:
+    flows: dict[str, list[etree._Element]] = {}
+    for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow"):
+        flows.setdefault(flow.get("sourceRef"), []).append(flow)
+    return flows
+
+
+def _implicit_splits(container: etree._Element) -> None:
+    """An activity or event with several outgoing flows forks, as in Camunda: all flows (a parallel
+    gateway) or, when some carry conditions, each flow whose condition holds (an inclusive gateway; a
+    flow without condition is always taken, the activity's default flow when no other is)."""
+    for source, flows in _outgoing(container).items():
+        node = next((e for e in container if isinstance(e.tag, str) and e.get("id") == source), None)
+        if node is None or len(flows) < 2 or etree.QName(node).localname in GATEWAYS:
+            continue
+        conditional = any(_condition(flow) is not None for flow in flows)
+        gateway_id = _unique_id(container, f"{source}__split")
+        gateway = _bpmn("inclusiveGateway" if conditional else "parallelGateway", id=gateway_id,
+                        default=node.attrib.pop("default", None))
+        node.addnext(gateway)
+        for flow in flows:
+            flow.set("sourceRef", gateway_id)
+            if conditional and _condition(flow) is None and flow.get("id") != gateway.get("default"):
+                _always(flow)
+        gateway.addnext(_bpmn("sequenceFlow", id=_unique_id(container, f"{source}__to_split"), sourceRef=source,
+                              targetRef=gateway_id))
+
+
+def _unconditional_gateway_flows(container: etree._Element) -> None:
+    """Camunda takes a gateway's outgoing flow that has no condition (and is not the default) as if its
+    condition were true; SpiffWorkflow refuses the model, so the condition is written out."""
+    outgoing = _outgoing(container)
+    for gateway in container:
+        if not isinstance(gateway.tag, str) or etree.QName(gateway).localname not in ("exclusiveGateway",
+                                                                                      "inclusiveGateway"):
+            continue
+        flows = outgoing.get(gateway.get("id"), [])
+        if len(flows) < 2:
+            continue
+        for flow in flows:
+            if _condition(flow) is None and flow.get("id") != gateway.get("default"):
+                _always(flow)
+
+
+def _implicit_subprocess_end(container: etree._Element) -> None:
+    """A subprocess ends when nothing in it is left to do (Camunda's implicit end); SpiffWorkflow needs
+    an end event, so each activity without outgoing flow gets one."""
+    if etree.QName(container).localname == "process" or container.find(f"{{{BPMN_NS}}}endEvent") is not None:
+        return
+    outgoing = _outgoing(container)
+    for node in list(container):
+        local = etree.QName(node).localname if isinstance(node.tag, str) else None
+        if local is None or local in ("sequenceFlow", "boundaryEvent", "endEvent") or local not in _FLOW_NODES \
+                or node.get("id") in outgoing:
+            continue
+        end_id = _unique_id(container, f"{node.get('id')}__end")
+        container.append(_bpmn("endEvent", id=end_id))
+        container.append(_bpmn("sequenceFlow", id=_unique_id(container, f"{node.get('id')}__to_end"),
+                               sourceRef=node.get("id"), targetRef=end_id))
 
 
 def _collection_expressions(root: etree._Element) -> None:
@@ -43,6 +144,16 @@ def _prefixed_references(root: etree._Element) -> None:
             value = element.get(name)
             if value and ":" in value and value not in ids and value.split(":", 1)[1] in ids:
                 element.set(name, value.split(":", 1)[1])
+
+
+def _undeclared_errors(root: etree._Element) -> None:
+    """An `errorRef` that names no `<error>` is, in Camunda 7, the error code itself: declare it so."""
+    declared = {error.get("id") for error in root.iter(f"{{{BPMN_NS}}}error")}
+    for definition in root.iter(f"{{{BPMN_NS}}}errorEventDefinition"):
+        code = definition.get("errorRef")
+        if code and code not in declared:
+            root.insert(0, _bpmn("error", id=code, name=code, errorCode=code))
+            declared.add(code)
 
 
 def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:

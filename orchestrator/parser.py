@@ -176,6 +176,16 @@ class LooplineTaskParser(CamundaExtensionsMixin, CamundaTaskParser):
     pass
 
 
+class LooplinePassThroughParser(LooplineTaskParser):
+    """Camunda 7 runs a plain task and a manual task as pass-through activities: nothing waits there
+    (SpiffWorkflow would hold them for someone to complete)."""
+
+    def create_task(self):
+        task = super().create_task()
+        task.manual = False
+        return task
+
+
 class LooplineUserTaskParser(CamundaExtensionsMixin, UserTaskParser):
     pass
 
@@ -229,8 +239,8 @@ class LooplineParser(CamundaParser):
         full_tag("serviceTask"): (LooplineTaskParser, ServiceTask),
         full_tag("sendTask"): (LooplineTaskParser, ServiceTask),
         full_tag("businessRuleTask"): (LooplineBusinessRuleTaskParser, BusinessRuleTask),
-        full_tag("task"): (LooplineTaskParser, NoneTask),
-        full_tag("manualTask"): (LooplineTaskParser, ManualTask),
+        full_tag("task"): (LooplinePassThroughParser, NoneTask),
+        full_tag("manualTask"): (LooplinePassThroughParser, ManualTask),
         full_tag("scriptTask"): (LooplineScriptTaskParser, ScriptTask),
         full_tag("subProcess"): (LooplineSubWorkflowParser, CallActivity),
         full_tag("callActivity"): (LooplineCallActivityParser, CallActivity),
