@@ -108,9 +108,9 @@ def missing_from_spec(process: etree._Element, spec, subprocess_specs: dict) -> 
             if element.get("id") not in targets and kind not in ("startEvent", "boundaryEvent"):
                 problems.append(ModelProblem(element.get("id"), f"no sequence flow leads to this {kind}: it would "
                                                                 "never run; connect it or remove it"))
-            else:
-                problems.append(ModelProblem(element.get("id"), f"this {kind} is not supported by the engine and "
-                                                                "would never run"))
+            else:  # SpiffWorkflow parses what a start event leads to: anything else is never reached
+                problems.append(ModelProblem(element.get("id"), f"no path from a start event reaches this {kind}: "
+                                                                "it would never run; connect it or remove it"))
         for flow in _children(container, {"sequenceFlow"}):
             source, target = by_id.get(flow.get("sourceRef")), flow.get("targetRef")
             if source is None or target not in by_id:
@@ -144,3 +144,27 @@ def _children(container: etree._Element, kinds: frozenset[str] | set[str]) -> It
     for element in container:
         if _local(element) in kinds:
             yield element
+
+
+def reachable_elements(spec, subprocess_specs: dict) -> set[str]:
+    """Every element a run of `spec` can reach: outputs followed from the start, into embedded and
+    called subprocesses, boundary events and event subprocesses."""
+    reached: set[str] = set()
+    seen_specs: set[int] = set()
+    pending = [spec.start]
+    while pending:
+        task_spec = pending.pop()
+        if id(task_spec) in seen_specs:
+            continue
+        seen_specs.add(id(task_spec))
+        if getattr(task_spec, "bpmn_id", None):
+            reached.add(task_spec.bpmn_id)
+        pending.extend(task_spec.outputs)
+        for name in getattr(task_spec, "trigger_specs", ()):  # event subprocesses started by an event
+            pending.append(task_spec._wf_spec.task_specs[name])
+        called = subprocess_specs.get(getattr(task_spec, "spec", None)) if isinstance(
+            getattr(task_spec, "spec", None), str) else None
+        if called is not None:
+            pending.append(called.start)
+    return reached
+

@@ -4,8 +4,10 @@ same on both backends, which the service tests cover)."""
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
-from orchestrator.definitions import ModelFile
+from orchestrator.completeness import BPMN_NS, FLOW_NODES, reachable_elements
+from orchestrator.definitions import ModelFile, parse_bundle
 from tests.conftest import ADMIN
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions '
@@ -25,4 +27,33 @@ def conformance_engine(make_engine, sqlite_database):
 
 
 def deploy(engine, *files: ModelFile):
-    return engine.deployments.deploy(list(files), actor=ADMIN)
+    """Deploy, and check what was accepted runs every element it draws."""
+    deployed = engine.deployments.deploy(list(files), actor=ADMIN)
+    bundle = parse_bundle(list(files), max_bytes=10**8, delegates=engine.connectors.delegates())
+    for file in files:
+        if file.kind == "bpmn":
+            reachable_equals_drawn(file, bundle)
+    return deployed
+
+
+def reachable_equals_drawn(file: ModelFile, parsed: dict) -> None:
+    """Accepted ⇒ the elements a run can reach are exactly the elements the XML draws (plus the gateways
+    and end events Loopline adds to give implicit Camunda flow its meaning, named `…__split`/`…__end`)."""
+    root = etree.fromstring(file.content.encode("utf-8"))
+    for key, process in parsed.items():
+        if process.source_file != file.name:
+            continue
+        element = next(p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == key)
+        drawn = {e.get("id") for e in element.iter() if isinstance(e.tag, str)
+                 and etree.QName(e).localname in FLOW_NODES}
+        reached = {e for e in reachable_elements(process.spec, process.subprocess_specs)
+                   if "__split" not in e and "__end" not in e}
+        assert drawn <= reached, f"{file.name}: drawn but never reached: {sorted(drawn - reached)}"
+        assert reached <= drawn | _called_elements(root, process), f"{file.name}: reached but not drawn"
+
+
+def _called_elements(root, process) -> set[str]:
+    """Elements of other processes this one calls (call activities run them)."""
+    called = set(process.subprocess_specs)
+    return {e.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") in called
+            for e in p.iter() if isinstance(e.tag, str) and etree.QName(e).localname in FLOW_NODES}

@@ -3,14 +3,19 @@ the elements that would not run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
+from orchestrator.definitions import ModelFile, parse_bundle
 from orchestrator.errors import InvalidModel
 from orchestrator.models import ProcessDefinition
-from tests.conformance.conftest import deploy, model
+from tests.conformance.conftest import deploy, model, reachable_equals_drawn
 from tests.conftest import ADMIN
 from tests.support import inspect
+
+REPO = Path(__file__).resolve().parents[2]
 
 FLOWS_WITHOUT_ID = """<bpmn:process id="no_flow_ids" isExecutable="true">
   <bpmn:startEvent id="start"/>
@@ -49,6 +54,11 @@ def test_sequence_flows_without_id_run_to_the_end(conformance_engine):
      "lonely", "no sequence flow leads to this userTask"),
     ("""<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
         <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e"/><bpmn:endEvent id="e"/>
+        <bpmn:userTask id="a"/><bpmn:userTask id="b"/><bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
+        <bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="a"/></bpmn:process>""",
+     "a", "no path from a start event reaches this userTask"),
+    ("""<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
+        <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e"/><bpmn:endEvent id="e"/>
         <bpmn:sequenceFlow id="f_lost" sourceRef="s" targetRef="nowhere"/></bpmn:process>""",
      "f_lost", "targetRef 'nowhere' is not in the model"),
     ("""<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
@@ -70,3 +80,13 @@ def test_what_would_not_run_is_refused_naming_the_element(conformance_engine, bo
     assert f"element '{element}'" in message and words in message, message
     with conformance_engine.db.reading() as session:
         assert session.scalar(select(func.count()).select_from(ProcessDefinition)) == 0  # nothing stored
+
+
+@pytest.mark.parametrize("folder", ["bpmn", "tests/fixtures"])
+def test_every_shipped_model_reaches_every_element_it_draws(folder):
+    files = [ModelFile(path.name, path.read_text(encoding="utf-8"))
+             for path in sorted((REPO / folder).iterdir()) if path.suffix in (".bpmn", ".dmn")]
+    decisions = [file for file in files if file.kind == "dmn"]
+    for file in files:
+        if file.kind == "bpmn":
+            reachable_equals_drawn(file, parse_bundle([*decisions, file], max_bytes=10**8))
