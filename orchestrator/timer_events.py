@@ -17,8 +17,19 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, IntermediateCatchEvent
+from SpiffWorkflow.util.task import TaskState
 
-from orchestrator.timer_values import TimerValueError, date_due, duration_due, parse_cycle, skip_missed
+from orchestrator.timer_values import (
+    TimerValueError,
+    cron_first,
+    cron_next,
+    date_due,
+    duration_due,
+    is_cron,
+    parse_cycle,
+    skip_missed,
+)
 
 
 def _now() -> datetime:
@@ -56,23 +67,77 @@ class BoundedDurationTimerEventDefinition(DurationTimerEventDefinition):
 
 
 class BoundedCycleTimerEventDefinition(CycleTimerEventDefinition):
-    """timeCycle: bounded, at least a second apart, and missed occurrences fire once, not once each."""
+    """timeCycle: bounded, at least a second apart, and missed occurrences fire once, not once each.
+
+    An ISO cycle is stored as SpiffWorkflow stores it (`cycles`, `next`, `duration`). A cron cycle also
+    keeps its text under `cron` and repeats until it has no fire time left within the horizon; before each
+    due occurrence fires, `duration` is set to the gap up to the cron's next fire time after now, so
+    SpiffWorkflow's own `next + duration` lands on it (and a cron that fell behind fires once).
+
+    As in Camunda 7, a cycle repeats only where the element stays: a non-interrupting boundary event (and
+    a start event). On an intermediate catch event or an interrupting boundary event it fires once, at its
+    first occurrence, and the element completes (SpiffWorkflow would spawn a path per occurrence instead
+    and never interrupt).
+    """
+
+    def has_fired(self, my_task):
+        if _repeats(my_task):
+            return super().has_fired(my_task)
+        value = my_task._get_internal_data("event_value")
+        if value is None:
+            value = {**_due_value(self, my_task, _first_cycle), "cycles": 1}
+            my_task._set_internal_data(event_value=value)
+        if datetime.fromisoformat(value["next"]) < _now():
+            my_task._set_internal_data(event_fired=True)
+            # SpiffWorkflow predicts no outputs for a cycle timer (it adds one per occurrence): add them once
+            my_task._sync_children(my_task.task_spec.outputs, TaskState.FUTURE)
+        return my_task._get_internal_data("event_fired", False)
+
+    def update_task(self, my_task):
+        if _repeats(my_task):
+            super().update_task(my_task)
 
     def cycle_complete(self, my_task):
         value = my_task._get_internal_data("event_value")
         if value is None:
-            cycle = _due_value(self, my_task, parse_cycle)
-            value = {"cycles": cycle.repetitions, "next": cycle.start.isoformat(),
-                     "duration": cycle.interval.total_seconds()}
+            value = _due_value(self, my_task, _first_cycle)
         if value["cycles"] != 0:
             try:
-                next_at, repetitions = skip_missed(datetime.fromisoformat(value["next"]), value["duration"],
-                                                   value["cycles"], _now())
+                value = _next_cycle(value, _now())
             except TimerValueError as exc:
                 raise WorkflowTaskException(f"timer value {exc.message}", task=my_task) from None
-            value = {**value, "next": next_at.isoformat(), "cycles": repetitions}
         my_task._set_internal_data(event_value=value)
         return super().cycle_complete(my_task)
+
+
+def _repeats(my_task) -> bool:
+    """False where Camunda fires a cycle once: an intermediate catch event, an interrupting boundary event."""
+    spec = my_task.task_spec
+    if isinstance(spec, IntermediateCatchEvent):
+        return False
+    return not (isinstance(spec, BoundaryEvent) and spec.cancel_activity)
+
+
+def _first_cycle(text, now: datetime) -> dict:
+    """The stored state of a cycle entered `now`: an ISO repeating interval or a cron expression."""
+    if is_cron(text):
+        return {"cycles": -1, "next": cron_first(text, now).isoformat(), "duration": 0.0, "cron": text.strip()}
+    cycle = parse_cycle(text, now)
+    return {"cycles": cycle.repetitions, "next": cycle.start.isoformat(), "duration": cycle.interval.total_seconds()}
+
+
+def _next_cycle(value: dict, now: datetime) -> dict:
+    """A cycle that is due, made ready for SpiffWorkflow to fire it once and move `next` by `duration`."""
+    next_at = datetime.fromisoformat(value["next"])
+    if "cron" not in value:
+        next_at, repetitions = skip_missed(next_at, value["duration"], value["cycles"], now)
+        return {**value, "next": next_at.isoformat(), "cycles": repetitions}
+    if next_at >= now:
+        return value
+    following = cron_next(value["cron"], now)
+    if following is None:  # no fire time left within the horizon: this occurrence is the last
+        return {**value, "cycles": 1, "duration": 0.0}
+    return {**value, "duration": (following - next_at).total_seconds()}
 
 
 BOUNDED_TIMERS = {

@@ -1,9 +1,10 @@
-"""ISO 8601 timer values bounded and turned into due times in constant time.
+"""ISO 8601 and Quartz cron timer values bounded and turned into due times in constant time.
 
 SpiffWorkflow adds a duration one month at a time (``P1000000Y`` takes seconds, ``P9999999999Y`` hours)
 and replays every missed occurrence of a cycle inside one engine step (``R/PT0S`` never ends). Loopline
 checks each value against a horizon and a minimum cycle interval, and does the calendar arithmetic
-itself, so SpiffWorkflow only ever compares ready-made due times.
+itself, so SpiffWorkflow only ever compares ready-made due times. A cron `timeCycle` (Camunda's Quartz
+syntax, see orchestrator.expressions.cron) is read in UTC; its next fire time is found field by field.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
@@ -194,9 +195,51 @@ def skip_missed(next_at: datetime, interval_seconds: float, repetitions: int, no
     return next_at + timedelta(seconds=missed * interval_seconds), repetitions
 
 
+def is_cron(value) -> bool:
+    """True for a value shaped like a cron expression (an ISO cycle starts with R, a duration with P)."""
+    # imported here: orchestrator.expressions imports this module
+    from orchestrator.expressions.cron import looks_like_cron
+
+    return isinstance(value, str) and looks_like_cron(value.strip())
+
+
+def parse_cron_cycle(text):
+    """A Quartz cron expression, or TimerValueError saying in plain words what is wrong with it."""
+    from orchestrator.expressions.cron import CronError, parse_cron
+
+    try:
+        return parse_cron(text.strip() if isinstance(text, str) else text)
+    except CronError as exc:
+        raise TimerValueError(f"{text!r} is not a valid cron expression: {exc.message}") from None
+
+
+def cron_next(text, now: datetime, zone: tzinfo = UTC) -> datetime | None:
+    """The cron's first fire time after `now` within the horizon, None when there is none."""
+    return parse_cron_cycle(text).next_after(now, now + MAX_TIMER_HORIZON, zone)
+
+
+def cron_first(text, now: datetime, zone: tzinfo = UTC) -> datetime:
+    """When a cron cycle entered `now` first fires; a cron that never fires, or first fires beyond the
+    horizon, is refused."""
+    cron = parse_cron_cycle(text)
+    first = cron.next_after(now, now + MAX_TIMER_HORIZON, zone)
+    if first is not None:
+        return first
+    later = cron.next_after(now, datetime(9999, 12, 31, tzinfo=UTC), zone)
+    if later is None:
+        raise TimerValueError(f"cron expression {text.strip()!r} never fires: no date from now on matches its "
+                              "day-of-month, day-of-week, month and year fields")
+    raise TimerValueError(f"cron expression {text.strip()!r} first fires on {later:%Y-%m-%d}, more than "
+                          f"{MAX_TIMER_YEARS} years ahead (the latest a timer may be due)")
+
+
 def check_literal(text: str, now: datetime | None = None) -> None:
-    """Deploy-time check of an ISO literal: durations and cycles bounded, dates within the horizon."""
+    """Deploy-time check of a literal: durations and cycles bounded, dates within the horizon, a cron
+    expression valid and firing within the horizon."""
     now = now or datetime.now(UTC)
+    if is_cron(text):
+        cron_first(text, now)
+        return
     value = text.strip().upper()
     if value.startswith("R"):
         parse_cycle(value, now)

@@ -1,10 +1,11 @@
-"""Translate BPMN timer definitions into expressions that evaluate to an ISO 8601 string.
+"""Translate BPMN timer definitions into expressions that evaluate to an ISO 8601 string or a cron expression.
 
 SpiffWorkflow evaluates every timer definition as an expression, so the Camunda Modeler's unquoted
 ``PT24H`` would be read as an unknown variable. Literal ISO 8601 values become Python string
 literals (validated at deploy time against the forms SpiffWorkflow can schedule, the timer horizon and
-the minimum cycle interval), ``${...}`` goes through the JUEL translation, and other text must be a
-safe Python expression (its value is bounded when it is computed, see orchestrator.timer_events).
+the minimum cycle interval), a Quartz cron expression (``0 0 9 * * ?``, Camunda's other ``timeCycle``
+form) becomes a string literal once it is valid and fires within the horizon, ``${...}`` goes through the
+JUEL translation, and other text must be a safe Python expression (its value is bounded when it is computed, see orchestrator.timer_events).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from orchestrator.expressions.errors import ExpressionError
 from orchestrator.expressions.juel import translate_expression, unwrap_el
-from orchestrator.timer_values import TimerValueError, check_literal
+from orchestrator.timer_values import TimerValueError, check_literal, is_cron
 
 _DURATION = re.compile(
     r"P(?=\d)(?:\d+W|(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:[.,]\d+)?S)?)?)"
@@ -81,8 +82,16 @@ def _bounded_literal(value: str) -> str:
     return repr(value)
 
 
-def translate_timer(text: str) -> str:
-    """A timeDate/timeDuration/timeCycle definition -> Python expression yielding the ISO string."""
+def _cron_literal(value: str, cron: bool) -> str:
+    if not cron:
+        raise ExpressionError(f"{value!r} is a cron expression; cron is only valid in a timeCycle",
+                              expression=value)
+    return _bounded_literal(value)
+
+
+def translate_timer(text: str, *, cron: bool = True) -> str:
+    """A timeDate/timeDuration/timeCycle definition -> Python expression yielding the ISO string (or, for a
+    timeCycle, the cron expression). `cron=False` refuses cron text (timeDate, timeDuration, due dates)."""
     source = (text or "").strip() if isinstance(text, str) else ""
     if not source:
         raise ExpressionError("empty timer definition")
@@ -90,9 +99,13 @@ def translate_timer(text: str) -> str:
         return translate_expression(source)
     quoted = _quoted_value(source)
     if quoted is not None:
+        if is_cron(quoted):
+            return _cron_literal(quoted.strip(), cron)
         if not is_iso_timer_value(quoted.strip()):
             raise _not_iso(quoted)
         return _bounded_literal(quoted.strip())
+    if is_cron(source):
+        return _cron_literal(source, cron)
     if is_iso_timer_value(source):
         return _bounded_literal(source)
     if is_iso_timer_value(source.upper()):
