@@ -54,7 +54,7 @@ class Jobs(CommandGroup):
         token = f"{worker}:{job_id}:{now.timestamp()}"
         with self.core.db.transaction() as session:
             job = session.get(Job, job_id)
-            if job is None:
+            if job is None or job.topic in self.core.settings.external_topics:  # an outside client fetches it
                 return None
             policy = self.core.settings.retry_policy(job.topic)
             claimed = session.execute(
@@ -157,12 +157,17 @@ class Jobs(CommandGroup):
         return self._on_held_task(job_id, token, lambda ctx, job, task: _apply_result(ctx, job, task, result or {}))
 
     def fail_job(self, job_id: int, *, token: str | None, error: str, code: str | None = None,
-                 transient: bool = True) -> str:
-        """Transient: retry later or open an incident when attempts run out. Business: throw a BPMN error."""
+                 transient: bool = True, retries_left: int | None = None, retry_delay: float | None = None,
+                 variables: dict[str, Any] | None = None) -> str:
+        """Transient: retry later or open an incident when attempts run out. Business: throw a BPMN error.
+
+        An external-task client decides itself how many retries are left and when (`retries_left`,
+        `retry_delay` in seconds) and may hand `variables` to the error boundary; Loopline's own workers
+        follow the topic's retry policy."""
         if transient:
-            return self._fail_transient(job_id, token, error)
-        return self._on_held_task(job_id, token,
-                                  lambda ctx, job, task: self._throw_bpmn_error(ctx, job, task, code, error))
+            return self._fail_transient(job_id, token, error, retries_left, retry_delay)
+        return self._on_held_task(job_id, token, lambda ctx, job, task: self._throw_bpmn_error(
+            ctx, job, task, code, error, variables or {}))
 
     def _on_held_task(self, job_id: int, token: str | None, apply) -> str:
         """Run `apply(ctx, job, task)` as one command if the job is still this worker's and its task waits."""
@@ -177,7 +182,8 @@ class Jobs(CommandGroup):
                 outcome = "dropped" if task is None else apply(ctx, job, task)
         return outcome
 
-    def _throw_bpmn_error(self, ctx: CommandContext, job: Job, task, code: str | None, error: str) -> str:
+    def _throw_bpmn_error(self, ctx: CommandContext, job: Job, task, code: str | None, error: str,
+                          variables: dict[str, Any]) -> str:
         """A business rejection: the task's error boundary catches it, or it becomes an incident."""
         boundary = _error_boundary(task, code)
         job.last_error = f"{code}: {error}" if code else error
@@ -189,6 +195,7 @@ class Jobs(CommandGroup):
             add_incident(ctx, job, message)
             return "incident"
         job.status = JobStatus.FAILED
+        boundary.data.update(variables)
         event = BpmnEvent(ErrorEventDefinition(code, code=code), payload={"errorCode": code, "errorMessage": error})
         boundary.task_spec.catch(boundary, event)
         boundary.task_spec._update(boundary)
@@ -197,7 +204,8 @@ class Jobs(CommandGroup):
         ctx.run_engine()
         return "failed"
 
-    def _fail_transient(self, job_id: int, token: str | None, error: str) -> str:
+    def _fail_transient(self, job_id: int, token: str | None, error: str, retries_left: int | None,
+                        retry_delay: float | None) -> str:
         with self.core.db.transaction() as session:
             job = self._job(session, job_id)
             with self.core.command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
@@ -209,17 +217,18 @@ class Jobs(CommandGroup):
                 policy = self.core.settings.retry_policy(job.topic)
                 job.last_error = error
                 job.locked_until = None
-                if job.attempts >= policy.max_attempts:
+                if (job.attempts >= policy.max_attempts) if retries_left is None else (retries_left <= 0):
                     job.status = JobStatus.INCIDENT
                     job.finished_at = ctx.now
                     add_incident(ctx, job, f"gave up after {job.attempts} attempts: {error}")
                     return "incident"
-                delay = backoff_delay(job.attempts, policy)
+                delay = backoff_delay(job.attempts, policy) if retry_delay is None else retry_delay
                 job.status = JobStatus.PENDING
                 job.next_attempt_at = ctx.now + timedelta(seconds=delay)
                 job.enqueued_at = None
                 ctx.record("job_retry_scheduled", job.element_id, job.task_id, job_id=job.id, attempt=job.attempts,
-                           delay_seconds=round(delay, 3), error=error)
+                           delay_seconds=round(delay, 3), error=error,
+                           **({} if retries_left is None else {"retries_left": retries_left}))
                 return "retry"
 
     def _dropped_for_ended_instance(self, session: Session, job: Job) -> bool:

@@ -27,6 +27,7 @@ class Relay(CommandGroup):
                     Job.status == JobStatus.PENDING,
                     Job.next_attempt_at <= now,
                     or_(Job.enqueued_at.is_(None), Job.enqueued_at < stale),
+                    Job.topic.not_in(tuple(self.core.settings.external_topics)),  # fetched by outside clients
                     exists().where(ProcessInstance.id == Job.instance_id,
                                    ProcessInstance.status == InstanceStatus.RUNNING),
                 )

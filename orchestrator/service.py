@@ -8,6 +8,7 @@ from orchestrator.case_view import CaseViews
 from orchestrator.comments import Comments
 from orchestrator.deployments import Deployments
 from orchestrator.engine import EngineCore
+from orchestrator.external_tasks import ExternalTasks
 from orchestrator.instances import Instances
 from orchestrator.jobs import Jobs
 from orchestrator.message_connector import SendMessage
@@ -33,6 +34,7 @@ class Engine(EngineCore):
         self.messages = Messages(self, self.instances)
         self.tasks = UserTasks(self)
         self.jobs = Jobs(self)
+        self.external_tasks = ExternalTasks(self, self.jobs)
         self.timers = Timers(self)
         self.relay = Relay(self)
         self.signals = RecallSignals(self, self.instances)

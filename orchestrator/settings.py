@@ -58,6 +58,8 @@ class Settings:
     job_lease_seconds: float = 300.0
     relay_interval: float = 5.0
     relay_stale_after: float = 30.0
+    # topics served by outside Camunda external-task clients (/engine-rest), never by Loopline's workers
+    external_topics: frozenset[str] = frozenset()
     # recall signal: N returns with one fault code on one lot within a window start one recall evaluation
     recall_signal_threshold: int = 3
     recall_signal_window_days: int = 30
@@ -103,6 +105,8 @@ class Settings:
             job_lease_seconds=float(env.get("LOOPLINE_JOB_LEASE_SECONDS", "300")),
             relay_interval=float(env.get("LOOPLINE_RELAY_INTERVAL", "5")),
             relay_stale_after=float(env.get("LOOPLINE_RELAY_STALE_AFTER", "30")),
+            external_topics=frozenset(
+                t.strip() for t in env.get("LOOPLINE_EXTERNAL_TOPICS", "").split(",") if t.strip()),
             timer_sweep_interval=float(env.get("LOOPLINE_TIMER_INTERVAL", "1.0")),
             attachment_max_bytes=int(env.get("LOOPLINE_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024))),
             attachment_types=tuple(
@@ -144,6 +148,9 @@ class Settings:
             raise SettingsError("LOOPLINE_SCRIPT_PROCESSES must be at least 1")
         if self.script_memory_mb < 16:
             raise SettingsError("LOOPLINE_SCRIPT_MEMORY_MB must be at least 16")
+        for topic in self.external_topics:
+            if len(topic) > 200:
+                raise SettingsError(f"LOOPLINE_EXTERNAL_TOPICS: topic {topic[:40]!r}… is longer than 200 characters")
         for topic, policy in {"default": self.default_retry, **self.topic_retry}.items():
             if policy.max_attempts < 1:
                 raise SettingsError(f"retry policy for {topic}: max_attempts must be at least 1")

@@ -125,7 +125,8 @@ class SpecTranslator:
             self._problem(element_id, 'service task needs camunda:type="external" and camunda:topic')
             return
         if self.known_topics is not None and ext["topic"] not in set(self.known_topics()):
-            self._problem(element_id, f"no connector is registered for topic '{ext['topic']}'")
+            self._problem(element_id, f"no connector is registered for topic '{ext['topic']}'; if an outside "
+                                      "external-task client serves it, list it in LOOPLINE_EXTERNAL_TOPICS")
 
     def _check_form(self, task_spec, element_id: str) -> None:
         for field in getattr(task_spec.form, "fields", []) or []:
