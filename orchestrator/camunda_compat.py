@@ -177,8 +177,8 @@ MAPPED_IO = {"serviceTask", "sendTask"}
 
 def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
     """Camunda settings this engine would otherwise skip without a word: listeners, input/output
-    mappings outside service tasks, call-activity variable mappings, non-Python scripts and script
-    results. Each is refused on its element until it is supported."""
+    mappings outside service tasks, variable mappings outside call activities, non-Python scripts and
+    script results. Each is refused on its element until it is supported."""
     problems = []
     camunda = f"{{{CAMUNDA_MODEL_NS}}}"
     for element in root.iter(f"{{{BPMN_NS}}}*"):
@@ -195,10 +195,9 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
                                                     "(only on service and send tasks); set the values in a script "
                                                     "task or a form instead"))
             mappings = [m for m in extensions if isinstance(m.tag, str) and m.tag in (camunda + "in", camunda + "out")]
-            if any(m.get("variables") != "all" or len(m.attrib) > 1 for m in mappings):
-                problems.append(ModelProblem(where, "camunda:in/camunda:out with single variables are not supported "
-                                                    "yet: a called process sees all variables and returns all of "
-                                                    "them; use variables=\"all\" or remove the mapping"))
+            if mappings and local != "callActivity":
+                problems.append(ModelProblem(where, f"camunda:in/camunda:out on a {local} are not supported "
+                                                    "(they pass variables on call activities only)"))
         if local == "scriptTask":
             script_format = (element.get("scriptFormat") or "").strip().lower()
             if script_format not in PYTHON_SCRIPTS:

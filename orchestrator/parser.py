@@ -7,6 +7,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
@@ -44,8 +45,10 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 )
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from orchestrator.call_activities import MappedCallActivity, read_mappings
 from orchestrator.decisions import DecisionEngine
 from orchestrator.dmn import DecisionTable, parse_decisions
+from orchestrator.expressions import ExpressionError
 from orchestrator.timer_events import bounded
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
@@ -199,7 +202,16 @@ class LooplineSubWorkflowParser(CamundaExtensionsMixin, SubWorkflowParser):
 
 
 class LooplineCallActivityParser(CamundaExtensionsMixin, CallActivityParser):
-    pass
+    """A call activity passing variables by its camunda:in / camunda:out mappings, as Camunda 7 does."""
+
+    def create_task(self):
+        try:
+            variables_in, variables_out = read_mappings(self.node, "in"), read_mappings(self.node, "out")
+        except (ExpressionError, ValueError) as exc:
+            self.raise_validation_exception(str(exc))
+        subworkflow_spec = SubprocessParser.get_call_activity_spec(self)
+        return MappedCallActivity(self.spec, self.bpmn_id, subworkflow_spec, variables_in=variables_in,
+                                  variables_out=variables_out, **self.bpmn_attributes)
 
 
 class LooplineBusinessRuleTaskParser(CamundaExtensionsMixin, BusinessRuleTaskParser):
@@ -243,7 +255,7 @@ class LooplineParser(CamundaParser):
         full_tag("manualTask"): (LooplinePassThroughParser, ManualTask),
         full_tag("scriptTask"): (LooplineScriptTaskParser, ScriptTask),
         full_tag("subProcess"): (LooplineSubWorkflowParser, CallActivity),
-        full_tag("callActivity"): (LooplineCallActivityParser, CallActivity),
+        full_tag("callActivity"): (LooplineCallActivityParser, MappedCallActivity),
         full_tag("transaction"): (LooplineSubWorkflowParser, TransactionSubprocess),
     }
 

@@ -31,9 +31,9 @@ def process(inner: str, task: str = '<bpmn:userTask id="work"/>') -> str:
                  '<camunda:inputParameter name="a">1</camunda:inputParameter></camunda:inputOutput>'
                  "</bpmn:extensionElements></bpmn:userTask>"), "work",
      "camunda:inputOutput on a userTask is not applied"),
-    (process("", '<bpmn:callActivity id="work" calledElement="child"><bpmn:extensionElements>'
-                 '<camunda:in source="order" target="order"/></bpmn:extensionElements></bpmn:callActivity>'),
-     "work", "camunda:in/camunda:out with single variables are not supported"),
+    (process("", '<bpmn:intermediateThrowEvent id="work"><bpmn:extensionElements>'
+                 '<camunda:in source="order" target="order"/></bpmn:extensionElements></bpmn:intermediateThrowEvent>'),
+     "work", "camunda:in/camunda:out on a intermediateThrowEvent are not supported"),
     (process("", '<bpmn:scriptTask id="work" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script>'
                  "</bpmn:scriptTask>"), "work", "scriptFormat 'groovy' is not supported"),
     (process("", '<bpmn:scriptTask id="work" scriptFormat="python" camunda:resultVariable="x">'
