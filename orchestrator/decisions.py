@@ -1,10 +1,17 @@
-"""Run a DMN decision table for a business rule task and shape its result the Camunda way."""
+"""Run a DMN decision for a business rule task and shape its result the Camunda way; find the
+decisions a bundle's business rule tasks name but do not bring."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.dmn import DecisionTable, evaluate_decision
+from lxml import etree
+
+from orchestrator.dmn import Decision, evaluate_decision
+from orchestrator.xml_safety import UnsafeXmlError, parse_model_xml
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_DECISION_REF = "{http://camunda.org/schema/1.0/bpmn}decisionRef"
 
 SINGLE_HIT = {"UNIQUE", "FIRST", "ANY", "PRIORITY"}
 
@@ -12,7 +19,7 @@ SINGLE_HIT = {"UNIQUE", "FIRST", "ANY", "PRIORITY"}
 class DecisionEngine:
     """Plugged into SpiffWorkflow's BusinessRuleTask in place of its own DMN engine."""
 
-    def __init__(self, table: DecisionTable, result_variable: str | None, map_decision_result: str):
+    def __init__(self, table: Decision, result_variable: str | None, map_decision_result: str):
         self.table = table
         self.result_variable = result_variable
         self.map_decision_result = map_decision_result
@@ -42,3 +49,27 @@ class DecisionEngine:
         names = list(outputs)
         columns = [outputs[name] for name in names]
         return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _root(content: str, max_bytes: int) -> etree._Element | None:
+    try:
+        return parse_model_xml(content, "model", max_bytes)
+    except (UnsafeXmlError, etree.XMLSyntaxError, ValueError):
+        return None  # the bundle parse reports it, naming the file
+
+
+def decision_refs(content: str, max_bytes: int) -> set[str]:
+    """The decisions a BPMN document's business rule tasks name (`camunda:decisionRef`)."""
+    root = _root(content, max_bytes)
+    if root is None:
+        return set()
+    return {task.get(CAMUNDA_DECISION_REF).strip() for task in root.iter(f"{{{BPMN_NS}}}businessRuleTask")
+            if (task.get(CAMUNDA_DECISION_REF) or "").strip()}
+
+
+def decision_ids(content: str, max_bytes: int) -> set[str]:
+    """The ids of the decisions a DMN document defines (any DMN version)."""
+    root = _root(content, max_bytes)
+    if root is None:
+        return set()
+    return {element.get("id") for element in root.iter("{*}decision") if element.get("id")}

@@ -33,7 +33,8 @@ class ModelFile:
 
     @property
     def kind(self) -> str:
-        return "dmn" if self.name.lower().endswith(".dmn") else "bpmn"
+        """Camunda 7's file names: .dmn and .dmn11.xml are DMN, the rest (.bpmn, .bpmn20.xml) BPMN."""
+        return "dmn" if self.name.lower().endswith((".dmn", ".dmn11.xml")) else "bpmn"
 
 
 @dataclass
@@ -174,9 +175,9 @@ def parse_bundle(
             )
     if problems:
         raise DeploymentError(problems)
-    if not processes:
+    if not processes and any(model.kind == "bpmn" for model in files):
         raise DeploymentError(['no executable process (isExecutable="true") in the bundle'])
-    return processes
+    return processes  # empty for a DMN-only bundle: its decisions serve processes deployed later
 
 
 def _describe(exc: Exception) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
+from orchestrator.decisions import decision_ids, decision_refs
 from orchestrator.definitions import DeploymentError, ModelFile, parse_bundle
 from orchestrator.engine import CommandGroup
 from orchestrator.errors import InvalidModel
@@ -32,6 +33,7 @@ class Deployments(CommandGroup):
     def deploy(self, files: list[ModelFile], *, actor: Actor, name: str = "") -> list[DeployedDefinition]:
         """Store a bundle; a process whose content is unchanged keeps its version (idempotent)."""
         require(actor, Permission.DEPLOY)
+        files = [*files, *self._deployed_decisions(files)]
         try:
             parsed = parse_bundle(files, max_bytes=self.core.settings.max_model_bytes,
                                   known_topics=self.core.known_topics, delegates=self.core.connectors.delegates())
@@ -39,11 +41,59 @@ class Deployments(CommandGroup):
             raise InvalidModel(exc.problems) from exc
         for attempt in range(3):
             try:
+                if not parsed:  # a DMN-only bundle
+                    return self._store_decisions(files, actor, name)
                 return self._store(files, parsed, actor, name)
             except IntegrityError:
                 if attempt == 2:  # another process deploys the same keys right now
                     raise
         raise AssertionError("unreachable")
+
+    def _deployed_decisions(self, files: list[ModelFile]) -> list[ModelFile]:
+        """The latest deployed DMN file of each decision a business rule task names but the bundle lacks.
+
+        It is stored with the new deployment, so the process version keeps the decision version it was
+        deployed with (deploy the process again to take up a newer decision)."""
+        limit = self.core.settings.max_model_bytes
+        wanted = set().union(*(decision_refs(f.content, limit) for f in files if f.kind == "bpmn"))
+        wanted -= set().union(*(decision_ids(f.content, limit) for f in files if f.kind == "dmn"))
+        if not wanted:
+            return []
+        names = {f.name for f in files}
+        found: dict[tuple[str, str], ModelFile] = {}
+        with self.core.db.reading() as session:
+            for decision_id in sorted(wanted):
+                latest = _latest_decision_file(session, decision_id, limit)
+                if latest is not None:
+                    deployment_id, model = latest
+                    shown = model.name if model.name not in names else f"deployment-{deployment_id}-{model.name}"
+                    found.setdefault((model.name, model.content), ModelFile(shown, model.content))
+        return list(found.values())
+
+    def _store_decisions(self, files: list[ModelFile], actor: Actor, name: str) -> list[DeployedDefinition]:
+        """Store a DMN-only bundle unless each of its decisions is already deployed with this very file."""
+        limit = self.core.settings.max_model_bytes
+        with self.core.db.transaction() as session:
+            unchanged = all(
+                (latest := _latest_decision_file(session, decision_id, limit)) is not None
+                and latest[1].content == model.content
+                for model in files for decision_id in decision_ids(model.content, limit))
+            if not unchanged:
+                self._add_deployment(session, files, actor, name)
+        return []
+
+    def _add_deployment(self, session, files: list[ModelFile], actor: Actor, name: str) -> Deployment:
+        bundle_hash = hashlib.sha256(
+            "".join(f.name + "\0" + f.content for f in sorted(files, key=lambda f: f.name)).encode("utf-8")
+        ).hexdigest()
+        deployment = Deployment(name=name or ", ".join(sorted(f.name for f in files)), content_hash=bundle_hash,
+                                deployed_by=actor.name, deployed_at=self.core.now())
+        session.add(deployment)
+        session.flush()
+        for model in files:
+            session.add(DeploymentResource(deployment_id=deployment.id, name=model.name, kind=model.kind,
+                                           content=model.content))
+        return deployment
 
     def _store(self, files, parsed, actor: Actor, name: str) -> list[DeployedDefinition]:
         with self.core.db.transaction() as session:
@@ -61,16 +111,7 @@ class Deployments(CommandGroup):
                     fresh.append((process, latest.version + 1 if latest else 1))
             if not fresh:
                 return results
-            bundle_hash = hashlib.sha256(
-                "".join(f.name + "\0" + f.content for f in sorted(files, key=lambda f: f.name)).encode("utf-8")
-            ).hexdigest()
-            deployment = Deployment(name=name or ", ".join(sorted(f.name for f in files)), content_hash=bundle_hash,
-                                    deployed_by=actor.name, deployed_at=self.core.now())
-            session.add(deployment)
-            session.flush()
-            for model in files:
-                session.add(DeploymentResource(deployment_id=deployment.id, name=model.name, kind=model.kind,
-                                               content=model.content))
+            deployment = self._add_deployment(session, files, actor, name)
             for process, version in fresh:
                 definition = ProcessDefinition(deployment_id=deployment.id, key=process.key, version=version,
                                                name=process.name, content_hash=process.content_hash,
@@ -87,9 +128,9 @@ class Deployments(CommandGroup):
 
         Without `on_rejected` the first rejected file stops the run; with it, the others still deploy."""
         directory = Path(directory)
-        decisions = [read_model_file(p) for p in sorted(directory.glob("*.dmn"))]
+        decisions = [read_model_file(p) for p in sorted([*directory.glob("*.dmn"), *directory.glob("*.dmn11.xml")])]
         results = []
-        for path in sorted(directory.glob("*.bpmn")):
+        for path in sorted([*directory.glob("*.bpmn"), *directory.glob("*.bpmn20.xml")]):
             try:
                 results.extend(self.deploy([read_model_file(path), *decisions], actor=actor, name=path.name))
             except InvalidModel as exc:
@@ -97,6 +138,19 @@ class Deployments(CommandGroup):
                     raise
                 on_rejected(path, exc)
         return results
+
+
+def _latest_decision_file(session, decision_id: str, max_bytes: int) -> tuple[int, ModelFile] | None:
+    """(deployment id, file) of the most recently deployed DMN file defining `decision_id`, or None."""
+    rows = session.execute(
+        select(DeploymentResource.deployment_id, DeploymentResource.name, DeploymentResource.content)
+        .where(DeploymentResource.kind == "dmn", DeploymentResource.content.contains(decision_id, autoescape=True))
+        .order_by(DeploymentResource.deployment_id.desc(), DeploymentResource.id.desc())
+    )
+    for deployment_id, name, content in rows:
+        if decision_id in decision_ids(content, max_bytes):
+            return deployment_id, ModelFile(name, content)
+    return None
 
 
 def read_model_file(path: Path) -> ModelFile:

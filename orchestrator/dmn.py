@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lxml import etree
@@ -36,12 +36,14 @@ from orchestrator.expressions import (
     translate_unary_tests,
 )
 from orchestrator.expressions.feel import feel_literals
+from orchestrator.expressions.model_functions import feel_date_and_time, plain_value
 
 CAMUNDA_DMN_NAMESPACE = "http://camunda.org/schema/1.0/dmn"
 SINGLE_HIT = frozenset({"UNIQUE", "FIRST", "PRIORITY", "ANY"})
 MULTI_HIT = frozenset({"RULE ORDER", "OUTPUT ORDER", "COLLECT"})
 AGGREGATIONS = frozenset({"SUM", "COUNT", "MIN", "MAX"})
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_DATE_TYPES = frozenset({"date", "datetime", "date and time"})  # Camunda 7 "date" is a java.util.Date
 
 
 class DmnError(ExpressionError):
@@ -88,6 +90,25 @@ class DecisionTable:
     inputs: tuple[DecisionInput, ...]
     outputs: tuple[DecisionOutput, ...]
     rules: tuple[DecisionRule, ...]
+    required: tuple[Decision, ...] = ()  # required decisions (DRD), evaluated first
+
+
+@dataclass(frozen=True)
+class LiteralDecision:
+    """A decision whose logic is one literal expression; its result is one value named `variable`."""
+
+    decision_id: str
+    name: str
+    variable: str
+    type_ref: str | None
+    expression: str
+    source: str
+    required: tuple[Decision, ...] = ()
+    hit_policy: str = "UNIQUE"  # shapes the result like a single-hit table with one output
+    aggregation: str | None = None
+
+
+Decision = DecisionTable | LiteralDecision
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -160,8 +181,8 @@ class _TableParser:
         expression_element = element.find(self._q("inputExpression"))
         source = self._text(expression_element)
         label = element.get("label") or source or element.get("id") or "?"
-        if not source:
-            raise self._fail(f"input '{label}'", "has no input expression")
+        if not source:  # as in Camunda 7: no input value (null); each entry is tested on its own
+            return DecisionInput(element.get("id") or "", label, "None", "", "cellInput", None)
         try:
             language = self.language if expression_element is None else _language(expression_element, self.language)
             python = (translate_feel_expression(source) if language == "feel"
@@ -220,30 +241,96 @@ class _TableParser:
             raise self._fail(f"{rule.ref} output '{column.name}'", exc.message) from None
 
 
-def parse_decisions(root: etree._Element | etree._ElementTree) -> dict[str, DecisionTable]:
-    """Every <decision> with a <decisionTable> in a parsed DMN document, keyed by decision id."""
+def _literal_decision(decision: etree._Element, literal: etree._Element, ns: str, language: str) -> LiteralDecision:
+    decision_id = decision.get("id") or ""
+    variable = decision.find(f"{{{ns}}}variable")
+    name = (variable.get("name") if variable is not None else None) or decision_id
+    type_ref = (variable.get("typeRef") if variable is not None else None) or literal.get("typeRef")
+    source = (literal.findtext(f"{{{ns}}}text") or "").strip()
+    where = f"decision '{decision_id}' literal expression"
+    if not source:
+        raise DmnError(f"{where}: is empty")
+    try:
+        kind = _language(literal, language)
+        python = (translate_feel_expression(source) if kind == "feel"
+                  else translate_expression(_as_el(source) if kind == "juel" else source))
+    except ExpressionError as exc:
+        raise DmnError(f"{where}: {exc.message}") from None
+    return LiteralDecision(decision_id, decision.get("name") or decision_id, name, type_ref, python, source)
+
+
+def _required_ids(decision: etree._Element, ns: str) -> tuple[str, ...]:
+    refs = []
+    for required in decision.iterfind(f"{{{ns}}}informationRequirement/{{{ns}}}requiredDecision"):
+        href = (required.get("href") or "").strip()
+        if not href.startswith("#") or len(href) < 2:
+            raise DmnError(f"decision '{decision.get('id')}': required decision '{href}' must point to a "
+                           "decision of the same file ('#id')")
+        refs.append(href[1:])
+    return tuple(refs)
+
+
+def _link_requirements(decisions: dict[str, Decision], requires: dict[str, tuple[str, ...]]) -> dict[str, Decision]:
+    """Give each decision its required decisions (themselves linked), refusing unknown ids and cycles."""
+    linked: dict[str, Decision] = {}
+
+    def link(decision_id: str, path: tuple[str, ...]) -> Decision:
+        if decision_id in linked:
+            return linked[decision_id]
+        if decision_id in path:
+            cycle = " -> ".join((*path[path.index(decision_id):], decision_id))
+            raise DmnError(f"decision '{decision_id}': its required decisions form a cycle ({cycle})")
+        for required in requires[decision_id]:
+            if required not in decisions:
+                raise DmnError(f"decision '{decision_id}': required decision '{required}' is not in this file")
+        required = tuple(link(r, (*path, decision_id)) for r in requires[decision_id])
+        linked[decision_id] = replace(decisions[decision_id], required=required)
+        return linked[decision_id]
+
+    for decision_id in decisions:
+        link(decision_id, ())
+    return linked
+
+
+def parse_decisions(root: etree._Element | etree._ElementTree) -> dict[str, Decision]:
+    """Every <decision> of a parsed DMN document (decision table or literal expression), keyed by id."""
     if isinstance(root, etree._ElementTree):
         root = root.getroot()
     ns = _namespace(root)
     language = root.get("expressionLanguage") or "feel"
-    tables: dict[str, DecisionTable] = {}
+    decisions: dict[str, Decision] = {}
+    requires: dict[str, tuple[str, ...]] = {}
     for decision in root.iterfind(f"{{{ns}}}decision"):
-        table = decision.find(f"{{{ns}}}decisionTable")
-        if table is None:
-            continue
         decision_id = decision.get("id") or ""
         if not decision_id:
             raise DmnError("a <decision> has no id")
-        if decision_id in tables:
+        if decision_id in decisions:
             raise DmnError(f"decision id '{decision_id}' is used twice")
-        tables[decision_id] = _TableParser(decision, table, ns, language).parse()
-    return tables
+        table = decision.find(f"{{{ns}}}decisionTable")
+        literal = decision.find(f"{{{ns}}}literalExpression")
+        if table is not None:
+            decisions[decision_id] = _TableParser(decision, table, ns, language).parse()
+        elif literal is not None:
+            decisions[decision_id] = _literal_decision(decision, literal, ns, language)
+        else:
+            logic = next((etree.QName(child).localname for child in decision if isinstance(child.tag, str)
+                          and etree.QName(child).localname not in _NOT_LOGIC), None)
+            what = f"its <{logic}> logic is not supported" if logic else "it has no decision logic"
+            raise DmnError(f"decision '{decision_id}': {what} (use a decision table or a literal expression)")
+        requires[decision_id] = _required_ids(decision, ns)
+    return _link_requirements(decisions, requires)
+
+
+_NOT_LOGIC = frozenset({"description", "extensionElements", "question", "allowedAnswers", "variable",
+                        "informationRequirement", "knowledgeRequirement", "authorityRequirement"})
 
 
 # -- evaluation --------------------------------------------------------------------------------
 
 def _coerce(value: Any, type_ref: str | None) -> Any:
     kind = (type_ref or "").strip().lower()
+    if isinstance(value, str) and kind in _DATE_TYPES:
+        return feel_date_and_time(value)
     if not isinstance(value, str) or kind not in ("integer", "long", "double", "number", "boolean"):
         return value
     if kind in ("integer", "long"):
@@ -351,8 +438,30 @@ def _aggregate(run: _Evaluation, values: list[Any]) -> Any:
         raise run.fail(f"(COLLECT {aggregation})", str(exc)) from None
 
 
-def evaluate_decision(table: DecisionTable, data: Mapping[str, Any], evaluator: SafeEvaluator) -> dict[str, Any]:
-    """Evaluate ``table`` against task data; returns the variables to merge into the task data."""
+def evaluate_decision(decision: Decision, data: Mapping[str, Any], evaluator: SafeEvaluator) -> dict[str, Any]:
+    """Evaluate ``decision`` (its required decisions first) against task data; returns the variables to
+    merge into the task data (dates, times and durations as ISO 8601 text)."""
+    return {name: plain_value(value) for name, value in _evaluate(decision, data, evaluator).items()}
+
+
+def _evaluate(decision: Decision, data: Mapping[str, Any], evaluator: SafeEvaluator) -> dict[str, Any]:
+    if decision.required:
+        # as Camunda 7: each required decision's outputs are variables named by output name (lists for
+        # RULE ORDER/COLLECT without aggregation), visible to the decisions that require it
+        results: dict[str, Any] = {}
+        for required in decision.required:
+            results.update(_evaluate(required, data, evaluator))
+        data = ChainMap(results, data)
+    if isinstance(decision, LiteralDecision):
+        try:
+            value = _coerce(evaluator.evaluate(decision.expression, data), decision.type_ref)
+        except ExpressionError as exc:
+            raise DmnError(f"decision '{decision.decision_id}' literal expression: {exc.message}") from None
+        return {decision.variable: value}
+    return _evaluate_table(decision, data, evaluator)
+
+
+def _evaluate_table(table: DecisionTable, data: Mapping[str, Any], evaluator: SafeEvaluator) -> dict[str, Any]:
     run = _Evaluation(table, data, evaluator)
     matched = run.matches()
     if table.hit_policy in SINGLE_HIT:

@@ -13,6 +13,9 @@ from SpiffWorkflow.task import TaskState
 from orchestrator.expressions import ExpressionError, SafeEvaluator
 from orchestrator.expressions.script_pool import ScriptPool, shared_pool
 
+# The attribute of a (top) workflow holding {"id", "business_key"} of the instance it belongs to.
+INSTANCE_ATTRIBUTE = "loopline_instance"
+
 
 class SandboxedScriptEngine(PythonScriptEngine):
     """Never `eval`/`exec` model text: expressions go to SafeEvaluator, scripts to a sandbox process."""
@@ -31,6 +34,8 @@ class SandboxedScriptEngine(PythonScriptEngine):
         names = dict(external_context or {})
         names.update(multi_instance_variables(task))
         names.update(task.data)
+        if "execution" in expression:  # built only for expressions that read it
+            names["execution"] = execution_view(task, names)
         try:
             return self.evaluator.evaluate(expression, names)
         except ExpressionError as exc:
@@ -63,6 +68,20 @@ def script_variables(data: dict[str, Any]) -> dict[str, Any]:
             continue
         names[key] = value
     return names
+
+
+def execution_view(task, variables: dict[str, Any]) -> dict[str, Any]:
+    """What JUEL's `execution` reads (`execution.getVariable("x")`, `getBusinessKey()`, ...): a plain map, so
+    an expression can never reach the engine. The instance's id and business key are the ones the engine
+    attached to the workflow for the running command (`INSTANCE_ATTRIBUTE`); None outside a command."""
+    instance = getattr(task.workflow.top_workflow, INSTANCE_ATTRIBUTE, None) or {}
+    return {
+        "variables": {key: value for key, value in variables.items() if key != "execution"},
+        "processInstanceId": instance.get("id"),
+        "businessKey": instance.get("business_key"),
+        "processBusinessKey": instance.get("business_key"),
+        "activityId": getattr(task.task_spec, "bpmn_id", None),
+    }
 
 
 def multi_instance_variables(task) -> dict[str, int]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator.expressions.limits import safe_round, safe_str, safe_sum
+from orchestrator.expressions.model_functions import MODEL_FUNCTIONS
 
 
 def is_empty(value: Any) -> bool:
@@ -25,7 +26,7 @@ def is_empty(value: Any) -> bool:
 ALLOWED_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": len, "str": safe_str, "int": int, "float": float, "bool": bool, "abs": abs,
     "min": min, "max": max, "round": safe_round, "sum": safe_sum, "any": any, "all": all,
-    "sorted": sorted, "empty": is_empty,
+    "sorted": sorted, "empty": is_empty, **MODEL_FUNCTIONS,
 }
 AGGREGATORS = frozenset({"any", "all", "sum", "min", "max"})
 STR_METHODS = frozenset({

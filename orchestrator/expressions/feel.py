@@ -9,6 +9,7 @@ quotes are accepted too. Cells wrapped in ``${...}`` are JUEL boolean expression
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from orchestrator.expressions.juel import (
     python_number,
     unwrap_el,
 )
+from orchestrator.expressions.model_functions import feel_date, feel_date_and_time, feel_duration, feel_time
 from orchestrator.expressions.sandbox import SafeEvaluator
 
 _SYMBOLS = ("..", "<=", ">=", "!=", "**", "=", "<", ">", "+", "-", "*", "/", "(", ")", "[", "]",
@@ -35,6 +37,29 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\"}
 _COMPARISONS = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 MAX_NESTING = 40  # parenthesis levels; each level costs ~12 Python frames while parsing
 _checker = SafeEvaluator()
+# FEEL built-in functions: words of the name -> (Python function, fewest, most arguments; None: any).
+FUNCTIONS: dict[tuple[str, ...], tuple[str, int, int | None]] = {
+    ("date", "and", "time"): ("feel_date_and_time", 1, 1),
+    ("date",): ("feel_date", 1, 1),
+    ("time",): ("feel_time", 1, 1),
+    ("duration",): ("feel_duration", 1, 1),
+    ("number",): ("feel_number", 1, 1),
+    ("string",): ("feel_string", 1, 1),
+    ("count",): ("feel_count", 1, 1),
+    ("sum",): ("feel_sum", 1, None),
+    ("min",): ("feel_min", 1, None),
+    ("max",): ("feel_max", 1, None),
+    ("contains",): ("feel_contains", 2, 2),
+    ("starts", "with"): ("feel_starts_with", 2, 2),
+    ("ends", "with"): ("feel_ends_with", 2, 2),
+    ("upper", "case"): ("feel_upper_case", 1, 1),
+    ("lower", "case"): ("feel_lower_case", 1, 1),
+    ("string", "length"): ("feel_string_length", 1, 1),
+    ("list", "contains"): ("feel_list_contains", 2, 2),
+}
+# Functions whose literal argument is checked at deploy, so a mistyped date fails there.
+_LITERAL_CHECKED = {"feel_date_and_time": feel_date_and_time, "feel_date": feel_date, "feel_time": feel_time,
+                    "feel_duration": feel_duration}
 
 
 @dataclass(frozen=True)
@@ -96,6 +121,7 @@ class _Parser:
         self.tokens = _tokenize(source)
         self.index = 0
         self.depth = 0
+        self.subject: str | None = None  # the input value `?` stands for inside unary tests
 
     @property
     def current(self) -> _Token:
@@ -193,7 +219,7 @@ class _Parser:
             if member is None:
                 raise ExpressionError(f"expected a name after '.' but found {self._describe(self.current)}")
             if self._at("op", "("):
-                raise ExpressionError(f"FEEL function '{member.value}(...)' is not supported")
+                raise ExpressionError(f"FEEL method-style call '.{member.value}(...)' is not supported")
             base = python_member(base, member.value)
         return base
 
@@ -209,6 +235,8 @@ class _Parser:
             inner = self.expression()
             self._expect("op", ")")
             return f"({inner})"
+        if token.kind == "op" and token.value == "?" and self.subject is not None:
+            return self.subject
         if token.kind == "op" and token.value in ("[", "{", "?"):
             kinds = {"[": "lists and ranges", "{": "contexts", "?": "'?'"}
             raise ExpressionError(f"FEEL {kinds[token.value]} are not supported here")
@@ -223,11 +251,41 @@ class _Parser:
             return f"(not {inner})"
         if token.value.startswith("_"):
             return python_name(token.value)
+        function = self._function(token)
+        if function is not None:
+            return function
         if token.value in _UNSUPPORTED_WORDS:
             raise ExpressionError(f"FEEL '{token.value}' expressions are not supported")
         if self._at("op", "("):
-            raise ExpressionError(f"FEEL function '{token.value}(...)' is not supported")
+            known = ", ".join(" ".join(words) + "()" for words in FUNCTIONS)
+            raise ExpressionError(f"FEEL function '{token.value}(...)' is not supported (supported: not(), {known})")
         return python_name(token.value)
+
+    def _function(self, first: _Token) -> str | None:
+        """A call of a FEEL built-in (names may be several words: `date and time(...)`), else None."""
+        for words, (python, fewest, most) in FUNCTIONS.items():
+            if words[0] != first.value or not all(
+                    self.tokens[self.index + offset].kind == "name" and self.tokens[self.index + offset].value == word
+                    for offset, word in enumerate(words[1:])):
+                continue
+            if self.tokens[self.index + len(words) - 1].kind != "op" or \
+                    self.tokens[self.index + len(words) - 1].value != "(":
+                continue
+            self.index += len(words)  # the remaining words and "("
+            args: list[str] = []
+            if not self._accept("op", ")"):
+                args.append(self.expression())
+                while self._accept("op", ","):
+                    args.append(self.expression())
+                self._expect("op", ")")
+            name = " ".join(words)
+            if len(args) < fewest or (most is not None and len(args) > most):
+                expected = str(fewest) if fewest == most else f"at least {fewest}"
+                raise ExpressionError(f"FEEL {name}() takes {expected} argument(s), got {len(args)}")
+            if python in _LITERAL_CHECKED and args[0].startswith(("'", '"')):
+                _LITERAL_CHECKED[python](ast.literal_eval(args[0]))
+            return f"{python}({', '.join(args)})"
+        return None
 
     # -- unary tests ---------------------------------------------------------------------------
 
@@ -256,7 +314,16 @@ class _Parser:
             return f"({subject} is {literal})"
         if self._at("op", "=", "!="):
             raise ExpressionError(f"'{self.current.value}' is not a FEEL unary test (write the value alone)")
-        return f"({subject} == {self._endpoint()})"
+        start = self.index
+        try:
+            value = self._endpoint()
+            if self._at("op", ",", ")") or self._at("end"):
+                return f"({subject} == {value})"
+        except ExpressionError:
+            pass
+        self.index = start  # an expression: true, a list holding the input, or a value equal to it
+        self.subject = subject
+        return f"feel_unary_match({subject}, {self.expression()})"
 
     def _interval(self, subject: str) -> str:
         opening = self._advance().value

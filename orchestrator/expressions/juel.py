@@ -5,6 +5,12 @@ so Python's different rules (chained comparisons, ``not`` binding looser than ``
 Deliberate differences from Camunda's JUEL: no type coercion (``'1' + 2`` fails instead of
 giving 3, and ``+`` concatenates strings), and a missing key in ``a.b`` raises instead of
 yielding null. Plain text that is not wrapped in ``${...}``/``#{...}`` is taken as Python.
+
+Method calls: only the Java methods in ``VALUE_METHODS`` (``equals``, ``isEmpty``, ``contains``,
+``startsWith``, ...) and Camunda's ``execution.getVariable(..)``-style getters in ``EXECUTION_METHODS``
+are translated, each to a checked function or key read (``orchestrator.expressions.model_functions``);
+any other method is refused at deploy. ``x.equals(y)`` is value equality; a method called on null is an
+error, as in Java (use the JUEL operator ``empty x`` to test for null or empty).
 """
 
 from __future__ import annotations
@@ -39,6 +45,33 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EQUALITY = {"==": "==", "!=": "!="}
 _RELATIONAL = {"<": "<", ">": ">", "<=": "<=", ">=": ">="}
 MAX_NESTING = 40  # parenthesis/ternary levels; each level costs ~16 Python frames while parsing
+# Java methods a model may call on a value: name -> (argument count, Python template over {0}=the value).
+VALUE_METHODS: dict[str, tuple[int, str]] = {
+    "equals": (1, "({0} == {1})"),
+    "isEmpty": (0, "juel_is_empty({0})"),
+    "contains": (1, "juel_contains({0}, {1})"),
+    "startsWith": (1, "juel_starts_with({0}, {1})"),
+    "endsWith": (1, "juel_ends_with({0}, {1})"),
+    "length": (0, "juel_length({0})"),
+    "size": (0, "juel_size({0})"),
+    "toUpperCase": (0, "juel_upper({0})"),
+    "toLowerCase": (0, "juel_lower({0})"),
+    "trim": (0, "juel_trim({0})"),
+    "get": (1, "juel_get({0}, {1})"),
+    "containsKey": (1, "juel_contains_key({0}, {1})"),
+    "toString": (0, "juel_to_string({0})"),
+}
+# Camunda's `execution` object: the engine supplies a read-only map named `execution` when it evaluates
+# (see orchestrator.script_engine.execution_view), so these read its keys and never call into the engine.
+EXECUTION_METHODS: dict[str, tuple[int, str]] = {
+    "getVariable": (1, "{0}.variables.get({1})"),
+    "hasVariable": (1, "({1} in {0}.variables)"),
+    "getVariables": (0, "{0}.variables"),
+    "getBusinessKey": (0, "{0}.businessKey"),
+    "getProcessBusinessKey": (0, "{0}.processBusinessKey"),
+    "getProcessInstanceId": (0, "{0}.processInstanceId"),
+    "getActivityId": (0, "{0}.activityId"),
+}
 _checker = SafeEvaluator()
 
 
@@ -246,14 +279,34 @@ class _Parser:
                 if member.kind not in ("word", "op", "lit") or not _WORD.fullmatch(member.text or ""):
                     raise ExpressionError(f"expected a property name after '.' but found {self._describe(member)}")
                 if self.current.kind == "op" and self.current.value == "(":
-                    raise ExpressionError(f"method calls are not supported: '{result}.{member.text}(...)'")
-                result = python_member(result, member.text)
+                    result = self._method_call(result, member.text, is_execution=result == "execution")
+                else:
+                    result = python_member(result, member.text)
             elif self._accept("["):
                 index = self._ternary()
                 self._expect("]")
                 result = f"{result}[{index}]"
             else:
                 return result
+
+    def _method_call(self, target: str, method: str, *, is_execution: bool) -> str:
+        self._expect("(")
+        args: list[str] = []
+        if not self._accept(")"):
+            args.append(self._ternary())
+            while self._accept(","):
+                args.append(self._ternary())
+            self._expect(")")
+        table = EXECUTION_METHODS if is_execution else VALUE_METHODS
+        if method not in table:
+            owner = "execution" if is_execution else "a value"
+            supported = ", ".join(f"{name}()" for name in table)
+            raise ExpressionError(f"method '{method}()' on {owner} is not supported (supported: {supported})")
+        arity, template = table[method]
+        if len(args) != arity:
+            raise ExpressionError(f"method '{method}()' takes {arity} argument{'s' if arity != 1 else ''}, "
+                                  f"got {len(args)}")
+        return template.format(target, *args)
 
     def _primary(self) -> str:
         token = self._advance()

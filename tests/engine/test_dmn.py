@@ -207,13 +207,14 @@ def test_all_dmn_namespaces(namespace: str) -> None:
     assert run(parse_decisions(root)["route"], a=0) == {"x": 1}
 
 
-def test_several_decisions_per_file_and_non_table_decisions_are_skipped() -> None:
+def test_several_decisions_per_file_tables_and_literal_expressions() -> None:
     literal = '<decision id="lit"><literalExpression><text>1</text></literalExpression></decision>'
     root = document(decision("first", "FIRST", [("A", "a")], [("x", "integer")], [(["-"], ["1"])]),
                     decision("second", "COLLECT", [("A", "a")], [("y", "integer")], [(["> 0"], ["2"])]),
                     literal)
     tables = parse_decisions(root)
-    assert set(tables) == {"first", "second"}
+    assert set(tables) == {"first", "second", "lit"}
+    assert run(tables["lit"]) == {"lit": 1}  # no <variable>: the result is named by the decision id
     assert tables["second"].name == "Second"
     assert run(tables["second"], a=1) == {"y": [2]}
     assert parse_decisions(etree.ElementTree(root)).keys() == tables.keys()
@@ -232,7 +233,7 @@ def test_not_a_dmn_document() -> None:
 
 
 @pytest.mark.parametrize(("cell", "problem"), [
-    ('date("2020-01-01")', "FEEL function 'date(...)' is not supported"),
+    ('substring("abc", 1)', "FEEL function 'substring(...)' is not supported"),
     ("__import__('os')", "name '__import__' is not allowed"),
     ("[1..", "expected a value"),
 ])
@@ -248,8 +249,8 @@ def test_bad_input_cell_is_rejected_at_parse_time_with_location(cell: str, probl
 def test_bad_output_cell_and_input_expression_are_rejected_at_parse_time() -> None:
     with pytest.raises(DmnError, match=r"decision 'route' rule 1 \('r1'\) output 'x': .*attribute '__class__'"):
         table("FIRST", [("A", "a")], [("x", "string")], [(["-"], ["a.__class__"])])
-    with pytest.raises(DmnError, match="decision 'route' input 'Amount': .*FEEL function 'sum"):
-        table("FIRST", [("Amount", "sum(items)")], [("x", "string")], [(["-"], ["1"])])
+    with pytest.raises(DmnError, match="decision 'route' input 'Amount': .*FEEL function 'substring"):
+        table("FIRST", [("Amount", "substring(items, 1)")], [("x", "string")], [(["-"], ["1"])])
 
 
 def test_wrong_number_of_entries_is_rejected() -> None:
@@ -333,3 +334,55 @@ def test_output_name_falls_back_to_label_then_id() -> None:
 def test_hostile_data_cannot_escape_through_cells() -> None:
     routing = table("FIRST", [("Reason", "reason")], [("x", "string")], [(['"a"'], ['"b"'])])
     assert run(routing, reason={"__class__": 1}) == {"x": None}
+
+
+# -- inputs without expression, literal expressions, required decisions ----------------------------------
+
+def test_an_input_without_expression_has_no_value_and_each_entry_is_its_own_test() -> None:
+    xml = decision("route", "FIRST", [("Amount", "")], [("approver", "string")],
+                   [(["amount > 1000"], ['"lead"']), (["< 10"], ['"never"']), (["-"], ['"clerk"'])])
+    routing = parse_decisions(document(xml))["route"]
+    assert run(routing, amount=5000) == {"approver": "lead"}
+    assert run(routing, amount=5) == {"approver": "clerk"}  # '< 10' compares the missing input: no match
+
+
+def literal_decision(decision_id: str, text: str, variable: str = "", requires: Sequence[str] = ()) -> str:
+    named = f'<variable name="{variable}" typeRef="string"/>' if variable else ""
+    required = "".join(f'<informationRequirement><requiredDecision href="#{r}"/></informationRequirement>'
+                       for r in requires)
+    return (f'<decision id="{decision_id}">{required}{named}<literalExpression><text>{escape(text)}</text>'
+            "</literalExpression></decision>")
+
+
+def test_required_decisions_feed_the_decision_that_requires_them() -> None:
+    season = decision("season", "FIRST", [("Month", "month", "integer")], [("season", "string")],
+                      [(["[6..8]"], ['"Summer"']), (["-"], ['"Other"'])])
+    sizes = decision("sizes", "COLLECT", [("Guests", "guests", "integer")], [("size", "string")],
+                     [(["> 0"], ['"some"']), (["> 5"], ['"many"'])])
+    label = literal_decision("label", 'season + " x" + string(count(size))', "label", requires=("season", "sizes"))
+    decisions = parse_decisions(document(season, sizes, label))
+    assert [d.decision_id for d in decisions["label"].required] == ["season", "sizes"]
+    assert run(decisions["label"], month=7, guests=8) == {"label": "Summer x2"}  # COLLECT: a list by output name
+
+
+def test_date_results_become_iso_text_and_date_inputs_are_read_as_date_times() -> None:
+    due = literal_decision("due", 'date and time(submitted) + duration("P1D")', "due")
+    late = decision("late", "FIRST", [("Submitted", "submitted", "date")], [("late", "boolean")],
+                    [(['< date and time("2024-01-01T00:00:00")'], ["true"]), (["-"], ["false"])])
+    decisions = parse_decisions(document(due, late))
+    assert run(decisions["due"], submitted="2024-01-01T10:00:00") == {"due": "2024-01-02T10:00:00+00:00"}
+    assert run(decisions["late"], submitted="2023-06-01T00:00:00Z") == {"late": True}
+
+
+@pytest.mark.parametrize(("decisions", "problem"), [
+    ([literal_decision("a", "1", requires=("b",)), literal_decision("b", "1", requires=("a",))],
+     "decision 'a': its required decisions form a cycle (a -> b -> a)"),
+    ([literal_decision("a", "1", requires=("zz",))], "decision 'a': required decision 'zz' is not in this file"),
+    (['<decision id="a"><invocation/></decision>'], "decision 'a': its <invocation> logic is not supported"),
+    (['<decision id="a"/>'], "decision 'a': it has no decision logic"),
+    ([literal_decision("a", "")], "decision 'a' literal expression: is empty"),
+])
+def test_decision_graph_problems_are_refused_naming_the_decision(decisions: list[str], problem: str) -> None:
+    with pytest.raises(DmnError) as refused:
+        parse_decisions(document(*decisions))
+    assert problem in str(refused.value)
