@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, ServiceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from orchestrator.expressions import (
@@ -101,8 +102,9 @@ class SpecTranslator:
             for inner in event_definition.event_definitions:
                 self._translate_event(inner, element_id)
         elif isinstance(event_definition, TimerEventDefinition):
+            cycle = isinstance(event_definition, CycleTimerEventDefinition)  # only a cycle may be a cron
             event_definition.expression = self._rewrite(
-                element_id, "timer", event_definition.expression, translate_timer
+                element_id, "timer", event_definition.expression, partial(translate_timer, cron=cycle)
             )
         elif isinstance(event_definition, ConditionalEventDefinition):
             event_definition.expression = self._rewrite(
@@ -144,7 +146,8 @@ class SpecTranslator:
             self._problem(element_id, f"{construct} is not supported")
         for attribute in ("dueDate", "followUpDate"):
             if attribute in ext:
-                ext[attribute] = self._rewrite(element_id, f"camunda:{attribute}", ext[attribute], translate_timer)
+                ext[attribute] = self._rewrite(element_id, f"camunda:{attribute}", ext[attribute],
+                                               partial(translate_timer, cron=False))
         for attribute in ("priority", "assignee", "candidateGroups", "candidateUsers"):
             value = ext.get(attribute)
             if value and "${" in value:

@@ -207,3 +207,17 @@ def test_iso_cycle_takes_the_same_path_on_an_interrupting_boundary(conformance_e
     assert open_elements(engine, row.id) == []
     assert inspect.completed_elements(engine, row.id).count("reminded") == 1
     assert due(engine, row.id) is None
+
+
+@pytest.mark.parametrize("timer", [
+    "<bpmn:timerEventDefinition><bpmn:timeDuration>0 0 9 * * ?</bpmn:timeDuration></bpmn:timerEventDefinition>",
+    "<bpmn:timerEventDefinition><bpmn:timeDate>0 0 9 * * ?</bpmn:timeDate></bpmn:timerEventDefinition>",
+])
+def test_cron_text_outside_a_cycle_is_refused_at_deploy(conformance_engine, timer):
+    body = ('<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>'
+            f'<bpmn:intermediateCatchEvent id="wait">{timer}</bpmn:intermediateCatchEvent><bpmn:endEvent id="e"/>'
+            '<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>'
+            '<bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e"/></bpmn:process>')
+    with pytest.raises(InvalidModel) as refused:
+        deploy(conformance_engine, model(body))
+    assert "element 'wait'" in str(refused.value)
