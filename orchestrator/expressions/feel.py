@@ -318,7 +318,9 @@ class _Parser:
         try:
             value = self._endpoint()
             if self._at("op", ",", ")") or self._at("end"):
-                return f"({subject} == {value})"
+                if self.tokens[start].kind != "name":
+                    return f"({subject} == {value})"
+                return f"feel_unary_match({subject}, {value})"  # a variable may hold true or a list
         except ExpressionError:
             pass
         self.index = start  # an expression: true, a list holding the input, or a value equal to it

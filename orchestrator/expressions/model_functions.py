@@ -362,13 +362,11 @@ def feel_list_contains(items: Any, element: Any) -> bool | None:
 
 
 def feel_unary_match(value: Any, result: Any) -> bool:
-    """A FEEL unary test written as an expression: it holds when the expression is true, when it is a
-    list holding the input value, or when it equals the input value."""
-    if result is True:
+    """A FEEL unary test written as an expression (or a variable): it holds when the expression is true,
+    equals the input value, or is a list holding the input value (as Camunda's FEEL engine decides)."""
+    if result is True or value == result:
         return True
-    if isinstance(result, _COLLECTIONS):
-        return value in result
-    return value is not None and value == result
+    return isinstance(result, _COLLECTIONS) and value in result
 
 
 def iso_duration(value: timedelta) -> str:

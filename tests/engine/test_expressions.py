@@ -568,7 +568,8 @@ def test_feel_built_in_functions(text: str, names: dict[str, object], expected: 
     ('starts with(?, "A")', {"cellInput": "Abc"}, True),
     ("? * 2 = 10", {"cellInput": 5}, True),
     ("limit", {"cellInput": 5, "limit": 5}, True),  # a plain value is compared with the input
-    ("limits", {"cellInput": 5, "limits": [4, 5]}, False),  # ... a name alone stays an equality test
+    ("limits", {"cellInput": 5, "limits": [4, 5]}, True),  # ... or a list holding it
+    ("isVip", {"cellInput": None, "isVip": True}, True),  # a true variable holds whatever the input
     ("count(l)", {"cellInput": 2, "l": [1, 2]}, True),
     ('< duration("P1D")', {"cellInput": None}, False),
 ])
