@@ -15,7 +15,15 @@ Result of ``evaluate_decision`` (keys are the output names):
   like Camunda (not distinct values).
 
 Input and output values are coerced by ``typeRef`` when given as text: integer/long -> int,
-double/number -> float, boolean -> bool ("true"/"false"); a value that cannot be coerced is an error.
+double/number -> float, boolean -> bool ("true"/"false"), date/dateTime -> a FEEL date-time (text without
+offset read as UTC); a value that cannot be coerced is an error. Dates, times and durations a decision
+returns become ISO 8601 text, as process variables hold them.
+
+As in Camunda 7: an input without input expression has no value (null), so each of its entries is a test
+of its own (``amount > 1000``); a ``<literalExpression>`` decision returns one value named by its
+``<variable>`` (else by the decision id); a decision's ``requiredDecision``s (same file) are evaluated first
+and their outputs are variables named by output name (a list per output for RULE ORDER/COLLECT without
+aggregation). Any other decision logic (contexts, invocations, BKMs) is refused naming the decision.
 """
 
 from __future__ import annotations
