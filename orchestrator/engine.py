@@ -29,6 +29,7 @@ from orchestrator.errors import Conflict, NotFound, ProcessError
 from orchestrator.expressions.script_pool import shared_pool
 from orchestrator.history import PendingEvent, append_events
 from orchestrator.instance_rows import lock_instance, write_instance, write_rows
+from orchestrator.job_bell import JobBell
 from orchestrator.models import (
     DeploymentResource,
     InstanceStatus,
@@ -36,7 +37,7 @@ from orchestrator.models import (
     ProcessInstance,
 )
 from orchestrator.pruning import PruneWhileRunning, prune_finished_tasks
-from orchestrator.script_engine import SandboxedScriptEngine
+from orchestrator.script_engine import INSTANCE_ATTRIBUTE, SandboxedScriptEngine
 from orchestrator.serialization import StateSerializer
 from orchestrator.settings import Settings
 
@@ -62,6 +63,11 @@ class CommandContext:
     events: list[PendingEvent] = field(default_factory=list)
     before: dict = field(default_factory=dict)  # task states when the command began, to tell what it finished
     new_job_ids: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.workflow is not None:  # what JUEL's execution.getBusinessKey()/getProcessInstanceId() read
+            setattr(self.workflow, INSTANCE_ATTRIBUTE, {"id": self.instance.id,
+                                                        "business_key": self.instance.business_key})
 
     def record(self, type: str, element_id: str | None = None, task_id: str | None = None, **payload) -> None:
         self.events.append(PendingEvent(type, self.actor.name, element_id, task_id, json_safe(payload)))
@@ -152,6 +158,7 @@ class EngineCore:
             settings.connector_modules, IntegrationContext(self.integration_settings, self.db.sessions, self.now)
         )
         self.wake = wake
+        self.job_bell = JobBell(settings.external_topics, settings.broker_url)  # external topics: no worker
         self.breakers = Breakers(self.db, self.integration_settings.breaker_threshold,
                                  self.integration_settings.breaker_cooldown_seconds, self.wake_after_commit)
         self.definitions = DefinitionCache(self.connectors.delegates)
@@ -163,7 +170,7 @@ class EngineCore:
         return self.clock.now()
 
     def known_topics(self) -> Iterable[str]:
-        return self.connectors.topics()
+        return (*self.connectors.topics(), *self.settings.external_topics)
 
     @contextmanager
     def command(
@@ -215,7 +222,15 @@ class EngineCore:
                 yield tx
 
     def save(self, ctx: CommandContext, before: dict, expected_version: int | None = None) -> None:
-        """Write state, effects and history; refuse if another command saved the instance meanwhile."""
+        """Write state, effects and history; refuse if another command saved the instance meanwhile.
+        A model value that cannot be computed here (an assignee, group or priority expression naming a
+        missing variable) refuses the command naming the element, like any other model error."""
+        try:
+            self._save(ctx, before, expected_version)
+        except SpiffWorkflowException as exc:
+            raise process_error(exc) from exc
+
+    def _save(self, ctx: CommandContext, before: dict, expected_version: int | None) -> None:
         row = ctx.instance
         if row.status == InstanceStatus.RUNNING and ctx.workflow.is_completed():
             # Spiff's task searches stop at depth 1000: a long loop looks completed with a task still live
@@ -242,11 +257,12 @@ class EngineCore:
         """The one way to wake workers: once the rows are committed, so a worker never misses a job."""
         if not job_ids:
             return
-        job_ids = list(job_ids)
+        job_ids, external_topics = self.job_bell.split(session, list(job_ids))
 
         @event.listens_for(session, "after_commit", once=True)
         def _after_commit(_session):
             self._wake(job_ids)
+            self.job_bell.ring(external_topics)
 
     def _wake(self, job_ids: list[int]) -> None:
         """Nudge workers (only from `wake_after_commit`); a lost nudge is recovered by the relay sweep."""
