@@ -18,6 +18,7 @@ REFERENCES = ("messageRef", "errorRef", "signalRef", "escalationRef")
 
 def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     """Rewrite in place; return what cannot be given a meaning (named by element)."""
+    _activiti_namespace(root)
     _collection_expressions(root)
     _prefixed_references(root)
     _undeclared_errors(root)
@@ -123,6 +124,22 @@ def _implicit_subprocess_end(container: etree._Element) -> None:
                                sourceRef=node.get("id"), targetRef=end_id))
 
 
+ACTIVITI_NS = "http://activiti.org/bpmn"
+
+
+def _activiti_namespace(root: etree._Element) -> None:
+    """Models from Camunda's early days (and its examples) write the extensions in the Activiti namespace,
+    which Camunda 7 still reads as its own: read them as camunda:* too."""
+    activiti, camunda = f"{{{ACTIVITI_NS}}}", f"{{{CAMUNDA_MODEL_NS}}}"
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag.startswith(activiti):
+            element.tag = camunda + element.tag[len(activiti):]
+        for name in [n for n in element.attrib if n.startswith(activiti)]:
+            element.set(camunda + name[len(activiti):], element.attrib.pop(name))
+
+
 def _collection_expressions(root: etree._Element) -> None:
     """`camunda:collection="${items}"` (the Modeler's usual form) names the variable `items`, which is how
     SpiffWorkflow reads a collection; other expressions are left for the expression checks."""
@@ -171,6 +188,7 @@ def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:
 
 
 PYTHON_SCRIPTS = {"", "python", "python3", "text/x-python"}
+CONDITION_LANGUAGES = {"", "juel", "python", "python3"}
 # where camunda:inputOutput is applied: the job's input and the result's output mapping
 MAPPED_IO = {"serviceTask", "sendTask"}
 
@@ -198,6 +216,10 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
             if mappings and local != "callActivity":
                 problems.append(ModelProblem(where, f"camunda:in/camunda:out on a {local} are not supported "
                                                     "(they pass variables on call activities only)"))
+        if local == "conditionExpression" and (element.get("language") or "").strip().lower() not in CONDITION_LANGUAGES:
+            problems.append(ModelProblem(element.getparent().get("id") or "conditionExpression",
+                                         f"condition language '{element.get('language')}' is not supported; write the "
+                                         "condition in JUEL (${...}) or Python"))
         if local == "scriptTask":
             script_format = (element.get("scriptFormat") or "").strip().lower()
             if script_format not in PYTHON_SCRIPTS:

@@ -34,6 +34,8 @@ def process(inner: str, task: str = '<bpmn:userTask id="work"/>') -> str:
     (process("", '<bpmn:intermediateThrowEvent id="work"><bpmn:extensionElements>'
                  '<camunda:in source="order" target="order"/></bpmn:extensionElements></bpmn:intermediateThrowEvent>'),
      "work", "camunda:in/camunda:out on a intermediateThrowEvent are not supported"),
+    (process('<bpmn:conditionExpression language="javascript">x &gt; 1</bpmn:conditionExpression>'), "f2",
+     "condition language 'javascript' is not supported"),
     (process("", '<bpmn:scriptTask id="work" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script>'
                  "</bpmn:scriptTask>"), "work", "scriptFormat 'groovy' is not supported"),
     (process("", '<bpmn:scriptTask id="work" scriptFormat="python" camunda:resultVariable="x">'
@@ -56,3 +58,15 @@ def test_the_initiator_variable_holds_who_started_the_instance(conformance_engin
     [task] = inspect.open_tasks(conformance_engine, started.id)
     assert task.assignee == ADMIN.name
     assert inspect.instance(conformance_engine, started.id).variables["requester"] == ADMIN.name
+
+
+def test_extensions_in_the_activiti_namespace_read_as_camunda(conformance_engine):
+    """Camunda 7 still reads `xmlns:activiti="http://activiti.org/bpmn"` attributes as its own."""
+    body = process("", '<bpmn:userTask id="work" activiti:assignee="${requester}"/>').replace(
+        '<bpmn:startEvent id="start"/>', '<bpmn:startEvent id="start" activiti:initiator="requester"/>')
+    file = model(body)
+    deploy(conformance_engine, type(file)(file.name, file.content.replace(
+        'xmlns:camunda=', 'xmlns:activiti="http://activiti.org/bpmn" xmlns:camunda=', 1)))
+    started = conformance_engine.instances.start_instance("p", actor=ADMIN)
+    [task] = inspect.open_tasks(conformance_engine, started.id)
+    assert task.assignee == ADMIN.name
