@@ -6,12 +6,18 @@ from __future__ import annotations
 from tests.support.transactions import count_transactions
 
 
+def _started_task(client, business_key: str) -> dict:
+    """Start a shop return through the API and return its first open task as the API lists it."""
+    created = client.post("/api/v1/process-definitions/shop_return/start",
+                          json={"businessKey": business_key, "variables": {"customer": "Ada"}})
+    assert created.status_code == 201, created.get_json()
+    [task] = client.get(f"/api/v1/tasks?businessKey={business_key}").get_json()["items"]
+    return task
+
+
 def test_an_api_task_completion_opens_one_engine_transaction(as_, web_engine, monkeypatch):
     shop = as_("shop")
-    created = shop.post("/api/v1/process-definitions/shop_return/start",
-                        json={"businessKey": "RMA-CALLS", "variables": {"customer": "Ada"}})
-    assert created.status_code == 201, created.get_json()
-    [task] = shop.get("/api/v1/tasks?businessKey=RMA-CALLS").get_json()["items"]
+    task = _started_task(shop, "RMA-CALLS")
 
     opened = count_transactions(web_engine, monkeypatch)
     done = shop.post(f"/api/v1/tasks/{task['id']}/complete",
@@ -25,10 +31,7 @@ def test_an_api_task_completion_opens_one_engine_transaction(as_, web_engine, mo
 
 def test_claim_unclaim_and_assign_answer_from_their_one_transaction(as_, web_engine, monkeypatch):
     shop = as_("shop")
-    created = shop.post("/api/v1/process-definitions/shop_return/start",
-                        json={"businessKey": "RMA-HANDS", "variables": {"customer": "Ada"}})
-    assert created.status_code == 201, created.get_json()
-    [task] = shop.get("/api/v1/tasks?businessKey=RMA-HANDS").get_json()["items"]
+    task = _started_task(shop, "RMA-HANDS")
 
     opened = count_transactions(web_engine, monkeypatch)
     claimed = shop.post(f"/api/v1/tasks/{task['id']}/claim")
