@@ -16,7 +16,7 @@ from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 from orchestrator.instances import Instances, check_variables
 from orchestrator.models import InstanceStatus, MessageSubscription, ProcessDefinition, ProcessInstance
-from orchestrator.parser import MessageEventDefinition
+from orchestrator.parser import MessageEventDefinition, extensions_of
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,10 @@ class Messages(CommandGroup):
                 with self.core.command(waiting[0], actor, session=session) as ctx:
                     event = BpmnEvent(MessageEventDefinition(name), {"payload": variables})
                     try:
-                        ctx.workflow.send_event(event)
+                        if correlation_keys:
+                            _deliver_to_correlated(ctx.workflow, event, correlation_keys)
+                        else:
+                            ctx.workflow.send_event(event)
                     except WorkflowException as exc:
                         raise NotFound(f"process instance '{waiting[0]}' is not waiting for message '{name}'") from exc
                     ctx.record("message_correlated", message_name=name, business_key=business_key,
@@ -115,3 +118,19 @@ class Messages(CommandGroup):
                 keys += f" and correlation key {correlation_keys}"
             raise NotFound(f"no process instance is waiting for message '{name}'{keys}, and no process starts with it")
         return starters[0]
+
+
+def _deliver_to_correlated(workflow, event: BpmnEvent, correlation_keys: dict[str, Any]) -> None:
+    """Complete only the catches whose correlation variable holds the key. SpiffWorkflow's send_event completes
+    every catch waiting for the message name (each recipient of a multi-instance wait); Camunda correlates the
+    message to the execution whose variable matches."""
+    ((variable, value),) = correlation_keys.items()
+    matching = [task for task in list(workflow.event_manager.tasks.values())
+                if task.task_spec.catches(task, event)
+                and (extensions_of(task.task_spec).get("properties") or {}).get("correlationKey") == variable
+                and str(task.data.get(variable)) == str(value)]
+    if not matching:
+        raise WorkflowException(f"no catch event waits for {event.event_definition.name} with {variable}={value}")
+    for task in matching:
+        task.task_spec.catch(task, event)
+        task.task_spec._update(task)

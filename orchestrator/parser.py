@@ -7,13 +7,14 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     CallActivity,
     EndEvent,
-    IntermediateCatchEvent,
     IntermediateThrowEvent,
     ManualTask,
     NoneTask,
@@ -45,9 +46,18 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 )
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from orchestrator.call_activities import BINDINGS as CALL_BINDINGS
 from orchestrator.call_activities import MappedCallActivity, read_mappings
 from orchestrator.decisions import DecisionEngine
 from orchestrator.dmn import DecisionTable, parse_decisions
+from orchestrator.event_specs import (
+    EventBasedGateway,
+    EventSubprocess,
+    EventSubprocessStart,
+    RacingCatchEvent,
+    ScopeEndJoin,
+    check_event_subprocess_start,
+)
 from orchestrator.expressions import ExpressionError
 from orchestrator.timer_events import bounded
 
@@ -147,11 +157,18 @@ class BoundedTimerParsing:
 
 
 class LooplineStartEventParser(BoundedTimerParsing, LooplineMessageParsing, CamundaStartEventParser):
-    """A start event keeps its camunda:formData, so people can start the process from a form."""
+    """A start event keeps its camunda:formData, so people can start the process from a form; the start
+    event of an event subprocess is an EventSubprocessStart (interrupting unless isInterrupting="false")."""
 
     def create_task(self):
+        in_event_subprocess = self.process_parser.node.get("triggeredByEvent") == "true"
+        if in_event_subprocess:
+            check_event_subprocess_start(self.node)
+            self.spec_class = EventSubprocessStart
         task = super().create_task()
         task.form = UserTaskParser.get_form(self)
+        if in_event_subprocess:
+            task.interrupting = self.node.get("isInterrupting", "true").lower() != "false"
         return task
 
     def get_enum_field(self, xml_field):
@@ -179,6 +196,13 @@ class LooplineTaskParser(CamundaExtensionsMixin, CamundaTaskParser):
     pass
 
 
+class LooplineEventGatewayParser(TaskParser):
+    """An event-based gateway that activates the catch events after it (see event_specs.EventBasedGateway)."""
+
+    def handles_multiple_outgoing(self):
+        return True
+
+
 class LooplinePassThroughParser(LooplineTaskParser):
     """Camunda 7 runs a plain task and a manual task as pass-through activities: nothing waits there
     (SpiffWorkflow would hold them for someone to complete)."""
@@ -198,11 +222,33 @@ class LooplineScriptTaskParser(CamundaExtensionsMixin, ScriptTaskParser):
 
 
 class LooplineSubWorkflowParser(CamundaExtensionsMixin, SubWorkflowParser):
-    pass
+    """An embedded subprocess, or an event subprocess when triggeredByEvent (the Camunda parser ignores it)."""
+
+    def create_task(self):
+        if self.node.get("triggeredByEvent") == "true":
+            self.spec_class = EventSubprocess
+        return super().create_task()
+
+
+class LooplineProcessParser(ProcessParser):
+    """Event subprocesses start waiting with their scope, whatever their event (SpiffWorkflow starts those
+    with a message start only on a message, and only at the top of a process), and the scope's end join
+    completes the scope while they only wait (see event_specs)."""
+
+    def add_tasks(self):
+        super().add_tasks()
+        start = self.spec.start
+        for name in start.trigger_specs:
+            start.connect(self.spec.task_specs[name])
+            self.spec.task_specs[name].connect(self.spec.end)
+        start.trigger_specs = []
+        if any(isinstance(spec, EventSubprocess) for spec in start.outputs):
+            self.spec.end.__class__ = ScopeEndJoin
 
 
 class LooplineCallActivityParser(CamundaExtensionsMixin, CallActivityParser):
-    """A call activity passing variables by its camunda:in / camunda:out mappings, as Camunda 7 does."""
+    """A call activity passing variables by its camunda:in / camunda:out mappings, as Camunda 7 does; a called
+    process outside the bundle (or a fixed version) is resolved among deployed definitions when the call starts."""
 
     def create_task(self):
         try:
@@ -210,8 +256,18 @@ class LooplineCallActivityParser(CamundaExtensionsMixin, CallActivityParser):
         except (ExpressionError, ValueError) as exc:
             self.raise_validation_exception(str(exc))
         subworkflow_spec = SubprocessParser.get_call_activity_spec(self)
+        binding = self.node.get(f"{CAMUNDA}calledElementBinding", "latest").strip() or "latest"
+        version = self.node.get(f"{CAMUNDA}calledElementVersion")
+        if binding not in CALL_BINDINGS:
+            self.raise_validation_exception(
+                f"calledElementBinding {binding!r} is not supported; use latest, deployment or version")
+        if binding == "version" and not (version or "").strip():
+            self.raise_validation_exception('calledElementBinding "version" needs camunda:calledElementVersion')
+        in_bundle = subworkflow_spec in self.process_parser.parser.process_parsers
         return MappedCallActivity(self.spec, self.bpmn_id, subworkflow_spec, variables_in=variables_in,
-                                  variables_out=variables_out, **self.bpmn_attributes)
+                                  variables_out=variables_out, binding=binding,
+                                  called_version=(version or "").strip() or None, in_bundle=in_bundle,
+                                  **self.bpmn_attributes)
 
 
 class LooplineBusinessRuleTaskParser(CamundaExtensionsMixin, BusinessRuleTaskParser):
@@ -240,12 +296,15 @@ class LooplineBusinessRuleTaskParser(CamundaExtensionsMixin, BusinessRuleTaskPar
 class LooplineParser(CamundaParser):
     """CamundaParser plus extensions, external service tasks and Loopline's DMN tables."""
 
+    PROCESS_PARSER_CLASS = LooplineProcessParser
+
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (LooplineUserTaskParser, UserTask),
         full_tag("startEvent"): (LooplineStartEventParser, StartEvent),
         full_tag("endEvent"): (LooplineEndEventParser, EndEvent),
-        full_tag("intermediateCatchEvent"): (LooplineIntermediateCatchEventParser, IntermediateCatchEvent),
+        full_tag("intermediateCatchEvent"): (LooplineIntermediateCatchEventParser, RacingCatchEvent),
+        full_tag("eventBasedGateway"): (LooplineEventGatewayParser, EventBasedGateway),
         full_tag("intermediateThrowEvent"): (LooplineIntermediateThrowEventParser, IntermediateThrowEvent),
         full_tag("boundaryEvent"): (LooplineBoundaryEventParser, BoundaryEvent),
         full_tag("serviceTask"): (LooplineTaskParser, ServiceTask),

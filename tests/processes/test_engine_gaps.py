@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.definitions import ModelFile
-from orchestrator.errors import NotFound
 from tests.conftest import ADMIN
 from tests.processes.driver import INTEGRATION, Run, staff
 from tests.processes.test_capa import PROBLEM, ROOT_CAUSE, TEAM, classify
@@ -65,14 +64,6 @@ def test_countersign_verdicts_reach_the_process(fast_engine):
     )  # Camunda: the last completion's variables land in the process
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotFound,
-    reason="an eventBasedGateway waits as one MultipleEventDefinition: "
-    "orchestrator/effects.py writes no message subscription (and next_timer_at ignores its timer), "
-    "so the message is not found and the timer never fires; the models use a subprocess with a "
-    "boundary timer instead",
-)
 def test_event_based_gateway_waits_for_a_message_or_a_timer(fast_engine):
     deploy(
         fast_engine,
@@ -92,12 +83,6 @@ def test_event_based_gateway_waits_for_a_message_or_a_timer(fast_engine):
     assert run.path[-1] == "done"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a message correlated by a correlation key picks the instance, but "
-    "workflow.send_event() then completes every catch event waiting for that name, so one recipient's "
-    "acknowledgement ends the wait of all of them; recall.bpmn polls notify.campaign_status instead",
-)
 def test_one_recipient_acknowledges_in_a_multi_instance_wait(fast_engine):
     deploy(
         fast_engine,
@@ -123,12 +108,6 @@ def test_one_recipient_acknowledges_in_a_multi_instance_wait(fast_engine):
     assert run.path.count("ack") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotFound,
-    reason="the start event of a non-interrupting event subprocess "
-    "gets no message subscription, so a message for it is not found",
-)
 def test_event_subprocess_handles_each_acknowledgement(fast_engine):
     deploy(
         fast_engine,
