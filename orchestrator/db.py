@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, exc, make_url
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from integrations.db import SCHEMA, UTCDateTime  # noqa: F401  (one metadata and one column type for every table)
@@ -128,8 +128,16 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # the same pool, with SQLite's plain (deferred) BEGIN: readers never take the write lock
-        self.deferred_engine = self.engine.execution_options(loopline_readonly=True)
+        # the same pool, for sessions that only read. SQLite: a plain (deferred) BEGIN, so readers never take the
+        # write lock. PostgreSQL: no transaction at all. At READ COMMITTED every statement reads its own snapshot
+        # inside a transaction too, so a read-only session loses nothing and saves the BEGIN and COMMIT round trips
+        readonly = {"loopline_readonly": True}
+        if self.engine.dialect.name == "postgresql":
+            readonly["isolation_level"] = "AUTOCOMMIT"
+        self.deferred_engine = self.engine.execution_options(**readonly)
+        # the same pool, for one writing statement that is atomic on its own (see `statement`)
+        self.autocommit_engine = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                                  if self.engine.dialect.name == "postgresql" else self.engine)
         self.read_sessions = sessionmaker(self.deferred_engine, expire_on_commit=False)
 
     @property
@@ -144,9 +152,22 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """Yield a session for queries only; on SQLite it does not take the write lock."""
+        """Yield a session for queries only (it must not write or lock rows): on SQLite it does not take the
+        write lock, on PostgreSQL each query runs on its own, outside a transaction."""
         with self.read_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """Yield a connection for one statement that is a whole command by itself (an UPDATE … RETURNING that
+        claims a row): on PostgreSQL it commits on its own, with no BEGIN and COMMIT round trips; on SQLite it
+        runs in a write transaction like any command. Never for two statements that must commit together."""
+        if self.autocommit_engine is self.engine:
+            with self.engine.begin() as connection:
+                yield connection
+        else:
+            with self.autocommit_engine.connect() as connection:
+                yield connection
 
     def create_schema(self) -> None:
         """Bring the schema to the newest migration (the same path production takes)."""
