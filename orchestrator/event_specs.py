@@ -14,16 +14,22 @@ from __future__ import annotations
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (
+    BpmnTaskSpecConverter,
+    EventConverter,
+    SubWorkflowConverter,
+)
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.defaults import BpmnSpecMixin, IntermediateCatchEvent, StartEvent
 from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess as SpiffEventSubprocess
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 TRIGGERED = "loopline_event_subprocess_triggered"
 ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.WAITING | TaskState.ERROR
 
 
-class EventBasedGateway(BpmnSpecMixin):
+class EventGateway(BpmnSpecMixin):
     """SpiffWorkflow moves the events of the catch events after the gateway into the gateway (one
     MultipleEventDefinition, which Loopline cannot subscribe or time). As in Camunda, this gateway activates
     every following catch event instead; the first that fires cancels the others (see RacingCatchEvent)."""
@@ -50,14 +56,14 @@ class RacingCatchEvent(IntermediateCatchEvent):
     def _on_ready_hook(self, my_task):
         super()._on_ready_hook(my_task)
         gateway = my_task.parent
-        if gateway is None or not isinstance(gateway.task_spec, EventBasedGateway):
+        if gateway is None or not isinstance(gateway.task_spec, EventGateway):
             return
         for sibling in list(gateway.children):
             if sibling is not my_task and not sibling.has_state(TaskState.FINISHED_MASK):
                 sibling.cancel()
 
 
-class EventSubprocess(SpiffEventSubprocess):
+class EventSubprocessTask(SpiffEventSubprocess):
     """An event subprocess (`triggeredByEvent`): started with its scope, it waits at its start event
     (an EventSubprocessStart) in a subworkflow of its own; the scope's end join ignores it while it waits."""
 
@@ -65,7 +71,8 @@ class EventSubprocess(SpiffEventSubprocess):
 class EventSubprocessStart(StartEvent):
     """The start event of an event subprocess. SpiffWorkflow starts an event subprocess by message only at
     the top of a process, only once per wait, and never interrupts (`isInterrupting` is not read). Here, when
-    the event arrives: a non-interrupting start arms a fresh copy of its event subprocess for the next event;
+    the event arrives: a non-interrupting message start arms a fresh copy of its event subprocess for the next
+    message (a timer start fires once);
     an interrupting start cancels everything else in the scope, which completes when the handler does."""
 
     interrupting = True
@@ -80,7 +87,7 @@ class EventSubprocessStart(StartEvent):
                 my_task.data = {**task.data, **my_task.data}
         if self.interrupting:
             _cancel_scope(holder)
-        else:
+        elif isinstance(self.event_definition, MessageEventDefinition):  # a timer start fires once
             _arm_again(holder)
         return super()._run_hook(my_task)
 
@@ -103,7 +110,7 @@ def _cancel_scope(holder) -> None:
 
 def is_waiting_event_subprocess(task) -> bool:
     """An event subprocess still waiting for its event: it does not keep its scope from completing."""
-    return isinstance(task.task_spec, EventSubprocess) and not task.internal_data.get(TRIGGERED)
+    return isinstance(task.task_spec, EventSubprocessTask) and not task.internal_data.get(TRIGGERED)
 
 
 class ScopeEndJoin(_EndJoin):
@@ -143,3 +150,13 @@ def check_event_subprocess_start(node) -> None:
         f"an event subprocess started by {what} is not supported: start it with a message or a timer "
         "(timeDuration or timeDate); catch errors with an error boundary event on an embedded subprocess",
         node=node)
+
+
+# for serializers that embed the spec (exports): each spec serialized like the SpiffWorkflow spec it extends
+EVENT_CONVERTERS = {
+    EventGateway: BpmnTaskSpecConverter,
+    RacingCatchEvent: EventConverter,
+    EventSubprocessTask: SubWorkflowConverter,
+    EventSubprocessStart: EventConverter,
+    ScopeEndJoin: BpmnTaskSpecConverter,
+}

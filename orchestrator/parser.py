@@ -51,9 +51,9 @@ from orchestrator.call_activities import MappedCallActivity, read_mappings
 from orchestrator.decisions import DecisionEngine
 from orchestrator.dmn import DecisionTable, parse_decisions
 from orchestrator.event_specs import (
-    EventBasedGateway,
-    EventSubprocess,
+    EventGateway,
     EventSubprocessStart,
+    EventSubprocessTask,
     RacingCatchEvent,
     ScopeEndJoin,
     check_event_subprocess_start,
@@ -197,7 +197,7 @@ class LooplineTaskParser(CamundaExtensionsMixin, CamundaTaskParser):
 
 
 class LooplineEventGatewayParser(TaskParser):
-    """An event-based gateway that activates the catch events after it (see event_specs.EventBasedGateway)."""
+    """An event-based gateway that activates the catch events after it (see event_specs.EventGateway)."""
 
     def handles_multiple_outgoing(self):
         return True
@@ -226,7 +226,7 @@ class LooplineSubWorkflowParser(CamundaExtensionsMixin, SubWorkflowParser):
 
     def create_task(self):
         if self.node.get("triggeredByEvent") == "true":
-            self.spec_class = EventSubprocess
+            self.spec_class = EventSubprocessTask
         return super().create_task()
 
 
@@ -242,7 +242,7 @@ class LooplineProcessParser(ProcessParser):
             start.connect(self.spec.task_specs[name])
             self.spec.task_specs[name].connect(self.spec.end)
         start.trigger_specs = []
-        if any(isinstance(spec, EventSubprocess) for spec in start.outputs):
+        if any(isinstance(spec, EventSubprocessTask) for spec in start.outputs):
             self.spec.end.__class__ = ScopeEndJoin
 
 
@@ -304,7 +304,7 @@ class LooplineParser(CamundaParser):
         full_tag("startEvent"): (LooplineStartEventParser, StartEvent),
         full_tag("endEvent"): (LooplineEndEventParser, EndEvent),
         full_tag("intermediateCatchEvent"): (LooplineIntermediateCatchEventParser, RacingCatchEvent),
-        full_tag("eventBasedGateway"): (LooplineEventGatewayParser, EventBasedGateway),
+        full_tag("eventBasedGateway"): (LooplineEventGatewayParser, EventGateway),
         full_tag("intermediateThrowEvent"): (LooplineIntermediateThrowEventParser, IntermediateThrowEvent),
         full_tag("boundaryEvent"): (LooplineBoundaryEventParser, BoundaryEvent),
         full_tag("serviceTask"): (LooplineTaskParser, ServiceTask),

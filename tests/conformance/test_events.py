@@ -252,3 +252,18 @@ def test_a_correlation_key_completes_only_the_matching_wait_of_a_multi_instance(
     engine.messages.correlate_message("Paid", actor=ADMIN, business_key="A-1", correlation_keys={"recipient": "B"})
     assert path(engine, row.id).count("ack") == 2
     assert state(engine, row.id).status == "completed"
+
+
+def test_non_interrupting_timer_event_subprocess_fires_once_beside_the_main_flow(conformance_engine, clock):
+    engine = conformance_engine
+    deploy(engine, model(process("reminded", MAIN + event_subprocess(timer("P1D"), False, handler="remind"))))
+    row = engine.instances.start_instance("reminded", actor=ADMIN, variables={"order": 7})
+    clock.set(clock.now() + timedelta(days=1, seconds=1))
+    assert engine.timers.fire_due_timers() == [row.id]
+    assert open_elements(engine, row.id) == ["remind", "work"]
+    assert state(engine, row.id).next_timer_at is None  # a duration fires once
+    for task in inspect.open_tasks(engine, row.id):
+        engine.tasks.complete_user_task(task.id, {}, actor=ADMIN)
+    inspect.run_pending_jobs(engine, row.id)
+    assert state(engine, row.id).status == "completed"
+    assert path(engine, row.id).count("on_event_end") == 1
