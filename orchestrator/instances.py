@@ -28,6 +28,7 @@ from orchestrator.errors import Conflict, InvalidInput, NotFound, ProcessError
 from orchestrator.forms import FormValidationError, check_start_variables
 from orchestrator.models import InstanceStatus, Job, JobStatus, ProcessDefinition, ProcessInstance
 from orchestrator.parser import MessageEventDefinition
+from orchestrator.timer_starts import enter_start_events
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 
@@ -148,8 +149,10 @@ class Instances(CommandGroup):
         idempotency_key: str | None,
         message: tuple[str, dict[str, Any]] | None = None,
         instance_id: str | None = None,
+        timer_start: str | None = None,
     ) -> ProcessInstance:
-        """Create and run a new instance in the caller's transaction (starts by API, form or message)."""
+        """Create and run a new instance in the caller's transaction (starts by API, form or message; by the
+        timer sweep through the timer start event `timer_start`)."""
         parsed = self.core.definitions.get(session, definition.id)
         if parsed.initiator_variable:
             variables = {**variables, parsed.initiator_variable: actor.name}
@@ -172,9 +175,10 @@ class Instances(CommandGroup):
             for task in workflow.get_tasks(state=TaskState.READY):
                 task.data.update(variables)
             ctx = CommandContext(self.core, session, row, workflow, parsed, actor, now)
-            ctx.record("instance_started", definition_key=definition.key, definition_version=definition.version,
-                       business_key=business_key, variables=variables)
+            ctx.record("instance_started", timer_start, definition_key=definition.key,
+                       definition_version=definition.version, business_key=business_key, variables=variables)
             if message is None:
+                enter_start_events(workflow, timer_start)
                 ctx.run_engine()
             else:
                 _start_by_message(ctx, *message)

@@ -244,3 +244,22 @@ class Attachment(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(200))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StartTimer(Base):
+    """When a timer start event of a deployed process version next starts an instance (Camunda's timer
+    start job). Written on deploy; the timer sweep claims due rows with SKIP LOCKED and moves them on."""
+
+    __tablename__ = "start_timer"
+    __table_args__ = (UniqueConstraint("definition_id", "element_id", name="uq_start_timer_definition_element"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    next_due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # occurrences left, this one included; -1: until the cycle has none left within the timer horizon
+    remaining: Mapped[int] = mapped_column(Integer)
+    # how it repeats: {"interval": seconds} (ISO cycle), {"cron": text}, or None (timeDate, timeDuration)
+    cycle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # why the last occurrence started no instance (the schedule moved on regardless)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

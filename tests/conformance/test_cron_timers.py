@@ -142,15 +142,18 @@ def test_intermediate_catch_event_waits_for_the_next_five_minute_mark(conformanc
 
 
 def test_timer_start_event_with_cron_starts_the_process_at_its_fire_time(conformance_engine, clock):
+    """As in Camunda 7, deploying schedules the timer start: each fire time starts a new instance."""
     engine = conformance_engine
     deploy(engine, model(timer_start("0 0 6 ? * MON-FRI")))
-    row = engine.instances.start_instance("cron", actor=ADMIN)
-    assert open_elements(engine, row.id) == []
-    assert due(engine, row.id) == at(6, 6)  # Tuesday 06:00
+    assert engine.timers.next_due_at() == at(6, 6)  # Tuesday 06:00
     clock.set(at(6, 6, 0, 1))
-    assert engine.timers.fire_due_timers() == [row.id]
-    assert open_elements(engine, row.id) == ["review"]
-    assert due(engine, row.id) == at(7, 6)
+    [first] = engine.timers.fire_due_timers()
+    assert open_elements(engine, first) == ["review"]
+    assert due(engine, first) is None  # the instance does not wait at its start timer
+    assert engine.timers.next_due_at() == at(7, 6)
+    clock.set(at(7, 6, 0, 1))
+    [second] = engine.timers.fire_due_timers()
+    assert second != first and open_elements(engine, second) == ["review"]
 
 
 def test_last_friday_of_the_month(conformance_engine, clock):
