@@ -35,10 +35,19 @@ from orchestrator.models import (
     ProcessInstance,
 )
 from orchestrator.query_filters import (
+    INCIDENT_SORTS,
+    INSTANCE_SORTS,
+    JOB_SORTS,
     MAX_PAGE,
     TASK_SORTS,
+    IncidentFilter,
     InstanceFilter,
+    JobFilter,
     TaskFilter,
+    incident_conditions,
+    instance_text_clause,
+    job_conditions,
+    sort_column,
     task_conditions,
     variable_clause,
 )
@@ -154,11 +163,12 @@ class Queries(CommandGroup):
             return deployed_diagram(self.core, session, DefinitionView.of(latest_definition(session, key, version)))
 
     def list_instances(self, actor: Actor, criteria: InstanceFilter) -> Page:
-        """(instance, definition) views of the cases the actor may read, newest first."""
+        """(instance, definition) views of the cases the actor may read, newest first unless sorted otherwise."""
+        order = sort_column(INSTANCE_SORTS, criteria.sort)
         query = (select(ProcessInstance, ProcessDefinition)
                  .options(defer(ProcessInstance.state))
                  .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-                 .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id))
+                 .order_by(order.desc() if criteria.descending else order, ProcessInstance.id))
         conditions = [
             visible_instances_clause(actor),
             ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
@@ -167,6 +177,7 @@ class Queries(CommandGroup):
             ProcessInstance.started_at >= criteria.started_after if criteria.started_after else None,
             ProcessInstance.started_at < criteria.started_before if criteria.started_before else None,
             variable_clause(criteria.variable, criteria.equals, criteria.contains),
+            instance_text_clause(criteria.text),
         ]
         query = query.where(*[c for c in conditions if c is not None])
         with self.core.db.reading() as session:
@@ -261,31 +272,40 @@ class Queries(CommandGroup):
             definition = session.get(ProcessDefinition, instance.definition_id)
             return TaskView.of(task), InstanceView.of(instance), DefinitionView.of(definition)
 
-    def open_task_kinds(self, actor: Actor) -> list[tuple[str, str | None]]:
-        """(element id, name) of the kinds of open task the actor sees, for the inbox's task filter."""
+    def open_task_kinds(self, actor: Actor, criteria: TaskFilter | None = None) -> list[tuple[str, str | None]]:
+        """(element id, name) of the kinds of open task the actor sees (of those `criteria` match), for the
+        inbox's task filter."""
         query = (select(HumanTask.element_id, func.max(HumanTask.name))
-                 .where(task_conditions(actor, TaskFilter()))
+                 .where(task_conditions(actor, criteria or TaskFilter()))
                  .group_by(HumanTask.element_id).order_by(func.max(HumanTask.name)))
         with self.core.db.reading() as session:
             return [(element_id, name) for element_id, name in session.execute(query)]
 
     def list_jobs(self, actor: Actor, status: str | None, limit: int = 50, offset: int = 0) -> Page:
         """Every case's jobs, newest first: for operators (Permission.READ_OPERATIONS)."""
+        return self.find_jobs(actor, JobFilter(status=status, limit=limit, offset=offset))
+
+    def find_jobs(self, actor: Actor, criteria: JobFilter) -> Page:
+        """Every case's jobs, filtered, sorted and paged: for operators (Permission.READ_OPERATIONS)."""
         require(actor, Permission.READ_OPERATIONS)
-        query = select(Job).order_by(Job.id.desc())
-        if status:
-            query = query.where(Job.status == status)
+        order = sort_column(JOB_SORTS, criteria.sort)
+        query = (select(Job).where(*job_conditions(criteria))
+                 .order_by(order.desc() if criteria.descending else order, Job.id.desc()))
         with self.core.db.reading() as session:
-            return _page(session, query, limit, offset, lambda row: JobView.of(row[0]))
+            return _page(session, query, criteria.limit, criteria.offset, lambda row: JobView.of(row[0]))
 
     def list_incidents(self, actor: Actor, open_only: bool = True, limit: int = 50, offset: int = 0) -> Page:
         """Every case's incidents, newest first: for operators (Permission.READ_OPERATIONS)."""
+        return self.find_incidents(actor, IncidentFilter(open_only=open_only, limit=limit, offset=offset))
+
+    def find_incidents(self, actor: Actor, criteria: IncidentFilter) -> Page:
+        """Every case's incidents, filtered, sorted and paged: for operators (Permission.READ_OPERATIONS)."""
         require(actor, Permission.READ_OPERATIONS)
-        query = select(Incident).order_by(Incident.id.desc())
-        if open_only:
-            query = query.where(Incident.resolved_at.is_(None))
+        order = sort_column(INCIDENT_SORTS, criteria.sort)
+        query = (select(Incident).where(*incident_conditions(criteria))
+                 .order_by(order.desc() if criteria.descending else order, Incident.id.desc()))
         with self.core.db.reading() as session:
-            return _page(session, query, limit, offset, lambda row: IncidentView.of(row[0]))
+            return _page(session, query, criteria.limit, criteria.offset, lambda row: IncidentView.of(row[0]))
 
     def open_incidents(self, actor: Actor, instance_id: str | None = None, limit: int = 500) -> list[IncidentView]:
         """Unresolved incidents, oldest first, of every case or of one: for operators

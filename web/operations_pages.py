@@ -1,4 +1,5 @@
-"""Read-only pages for operators: the local backends' ledgers, the message outbox and circuit breakers.
+"""Read-only pages for operators: the local backends' ledgers, the message outbox, every case's service jobs
+and incidents, and circuit breakers. The lists are filtered, sorted and paged in the database.
 
 An acknowledgement link in the outbox answers for its recipient: only those who may send messages into
 processes see it live; for everyone else (auditors) its token is masked."""
@@ -6,18 +7,33 @@ processes see it live; for everyone else (auditors) its token is masked."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_security import current_user
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from integrations.local_models import LocalRecord, StockLevel
 from integrations.notify.acks import redact_ack_links
-from integrations.notify.models import Notification
+from integrations.notify.models import Channel, Notification, NotificationStatus
 from orchestrator.authorization import Permission, can
+from orchestrator.errors import InvalidInput
+from orchestrator.models import JobStatus
+from orchestrator.query_filters import INCIDENT_SORTS, JOB_SORTS, IncidentFilter, JobFilter
 from web.auth.users import actor_for_user
 from web.extensions import ENGINE_KEY, db
+from web.pages.common import page_count
+from web.pages.common import page_number as current_page
+from web.pages.list_args import day_range, list_args
 
 pages = Blueprint("operations_pages", __name__, url_prefix="/operations")
 ROWS = 200
+PAGE_SIZE = 25
+MESSAGE_SORTS = {"created": Notification.created_at, "status": Notification.status, "channel": Notification.channel,
+                 "to": Notification.address, "template": Notification.template, "case": Notification.business_key}
+# what the outbox list reads of a message: read-only rows, never the ORM objects
+MESSAGE_COLUMNS = (Notification.id, Notification.created_at, Notification.channel, Notification.address,
+                   Notification.recipient_name, Notification.template, Notification.language, Notification.subject,
+                   Notification.body, Notification.status, Notification.business_key, Notification.instance_id,
+                   Notification.acknowledged_at, Notification.error)
 
 
 @pages.before_request
@@ -29,16 +45,102 @@ def _signed_in_operator():
     return None
 
 
+def _engine():
+    return current_app.extensions[ENGINE_KEY]
+
+
+def _shown():
+    live_links = can(actor_for_user(current_user), Permission.CORRELATE)
+    return (lambda text: text) if live_links else redact_ack_links
+
+
 @pages.get("/")
 def overview():
     """What the embedded default did instead of calling outside systems, and how those systems are doing."""
-    engine = current_app.extensions[ENGINE_KEY]
-    live_links = can(actor_for_user(current_user), Permission.CORRELATE)
     return render_template(
         "operations/overview.html",
-        shown=(lambda text: text) if live_links else redact_ack_links,
-        circuits=engine.breakers.states(),
+        shown=_shown(),
+        circuits=_engine().breakers.states(),
         stock=list(db.session.scalars(select(StockLevel).order_by(StockLevel.sku, StockLevel.lot).limit(ROWS))),
         records=list(db.session.scalars(select(LocalRecord).order_by(LocalRecord.id.desc()).limit(ROWS))),
         messages=list(db.session.scalars(select(Notification).order_by(Notification.created_at.desc()).limit(ROWS))),
     )
+
+
+def _sorting(args: dict[str, str], sorts: dict, default: str) -> tuple[str, bool]:
+    if args.get("sort") not in sorts:
+        args.pop("sort", None)
+        args.pop("order", None)
+        return default, True
+    return args["sort"], args.get("order") == "desc"
+
+
+@pages.get("/messages")
+def messages():
+    """The message outbox: every notification, by status, channel, day and text (address, name, subject,
+    case), newest first unless sorted otherwise."""
+    args = list_args("status", "channel", "from", "to", "q")
+    after, before = day_range(args)
+    sort, descending = _sorting(args, MESSAGE_SORTS, "created")
+    text = args.get("q")
+    conditions = [
+        Notification.status == args["status"] if "status" in args else None,
+        Notification.channel == args["channel"] if "channel" in args else None,
+        Notification.created_at >= after if after else None,
+        Notification.created_at < before if before else None,
+        or_(*[column.icontains(text, autoescape=True) for column in (
+            Notification.address, Notification.recipient_name, Notification.subject, Notification.business_key,
+            Notification.template)]) if text else None,
+    ]
+    conditions = [c for c in conditions if c is not None]
+    order = MESSAGE_SORTS[sort]
+    page_number = current_page()
+    total = db.session.scalar(select(func.count()).select_from(Notification).where(*conditions))
+    rows = db.session.execute(select(*MESSAGE_COLUMNS).where(*conditions)
+                              .order_by(order.desc() if descending else order, Notification.id)
+                              .limit(PAGE_SIZE).offset((page_number - 1) * PAGE_SIZE)).all()
+    return render_template("operations/messages.html", rows=rows, total=total, args=args, shown=_shown(),
+                           page_number=page_number, pages=page_count(total, PAGE_SIZE),
+                           statuses=list(NotificationStatus), channels=list(Channel))
+
+
+def _processes() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for definition in _engine().queries.list_definitions():
+        names.setdefault(definition.key, definition.name or definition.key)
+    return names
+
+
+@pages.get("/jobs")
+def jobs():
+    """Every case's service jobs, by status, topic, process, day and text, newest first unless sorted."""
+    args = list_args("status", "topic", "process", "from", "to", "q")
+    after, before = day_range(args)
+    sort, descending = _sorting(args, JOB_SORTS, "created")
+    page_number = current_page()
+    criteria = JobFilter(status=args.get("status"), topic=args.get("topic"), definition_key=args.get("process"),
+                         created_after=after, created_before=before, text=args.get("q"), sort=sort,
+                         descending=descending, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    try:
+        page = _engine().queries.find_jobs(actor_for_user(current_user), criteria)
+    except InvalidInput:
+        return redirect(url_for("operations_pages.jobs"))
+    return render_template("operations/jobs.html", page=page, args=args, page_number=page_number,
+                           pages=page_count(page.total, PAGE_SIZE), statuses=list(JobStatus),
+                           processes=_processes(), title=_("Service jobs"))
+
+
+@pages.get("/incidents")
+def incidents():
+    """Every case's incidents (open, or all), by process, day and text, newest first unless sorted."""
+    args = list_args("state", "process", "from", "to", "q")
+    after, before = day_range(args)
+    sort, descending = _sorting(args, INCIDENT_SORTS, "created")
+    page_number = current_page()
+    criteria = IncidentFilter(open_only=args.get("state") != "all", definition_key=args.get("process"),
+                              created_after=after, created_before=before, text=args.get("q"), sort=sort,
+                              descending=descending, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    page = _engine().queries.find_incidents(actor_for_user(current_user), criteria)
+    return render_template("operations/incidents.html", page=page, args=args, page_number=page_number,
+                           pages=page_count(page.total, PAGE_SIZE), processes=_processes(),
+                           may_retry=can(actor_for_user(current_user), Permission.RETRY_INCIDENTS))
