@@ -77,6 +77,7 @@ def test_quality_defect_refund_requests_capa_and_scraps_with_approval(models_eng
         "to": "ada@example.com",
         "name": "Ada Lovelace",
         "template": "return_confirmed",
+        "language": None,  # no customerLanguage given: the notice goes out in English
         "variables": {
             "name": "Ada Lovelace",
             "product": "KETTLE-2",

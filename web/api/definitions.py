@@ -33,7 +33,8 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data
 @blp.response(201, DeployedSchema(many=True))
 @blp.alt_response(422, description="The model was rejected; `errors` lists each problem", schema=ProblemSchema, content_type=PROBLEM)
 def deploy():
-    """Deploy one or more .bpmn/.dmn files as one bundle (unchanged processes keep their version)."""
+    """Deploy one or more .bpmn/.dmn files as one bundle (unchanged processes keep their version), with the
+    models' translation files (`<model>.<language>.json`, e.g. returns.zh.json)."""
     caller = actor()  # first: an anonymous caller hears 401, not what is wrong with the files
     files = request.files.getlist("files")
     if not files:
@@ -41,8 +42,9 @@ def deploy():
     models = []
     for upload in files:
         name = upload.filename or ""
-        if not name.lower().endswith((".bpmn", ".dmn")):
-            raise InvalidInput("only .bpmn and .dmn files", {"files": f"'{name}' is not a .bpmn or .dmn file"})
+        if not name.lower().endswith((".bpmn", ".dmn", ".json")):
+            raise InvalidInput("only .bpmn, .dmn and translation (.json) files",
+                               {"files": f"'{name}' is not a .bpmn, .dmn or <model>.<language>.json file"})
         try:
             models.append(ModelFile(name, upload.read().decode("utf-8")))
         except UnicodeDecodeError as exc:

@@ -1,0 +1,316 @@
+"""A model's texts in other languages: a translation file beside each BPMN file, read and checked at deploy.
+
+`returns.bpmn` is translated by `returns.zh.json` (one file per language, named `<model>.<language>.json`):
+
+    {"elements": {"review_return": {"name": "客服审核", "documentation": "…"}},
+     "fields": {"returnReason": {"label": "退货原因", "help": "…", "options": {"no_reason": "7 天无理由"}}}}
+
+Elements are keyed by their BPMN id (process, lanes, tasks, events, gateways, flows), form fields by their
+id, enum options by their value id. A key the model does not have is refused naming it, so a renamed id
+cannot leave a translation behind silently. A text with no translation is shown in English.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+SOURCE_LANGUAGE = "en"
+TEXTS_FILE = re.compile(r"^(?P<model>.+)\.(?P<language>[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?)\.json$")
+# names that are identifiers (correlation, error codes), not words a reader sees
+UNTRANSLATED_ELEMENTS = {"message", "error", "signal", "escalation", "definitions", "dataStore"}
+ELEMENT_ATTRIBUTES = ("name", "documentation")
+FIELD_PROPERTIES = ("help", "description", "placeholder")
+FIELD_ATTRIBUTES = ("label", *FIELD_PROPERTIES)
+
+Key = tuple[str, ...]  # ("element", id, "name"), ("field", id, "label"), ("option", field id, option id)
+
+
+def language_of(locale: Any) -> str:
+    """The texts language of a Babel locale or language tag: zh_Hans_CN → zh, en_GB → en."""
+    text = str(locale or SOURCE_LANGUAGE).replace("_", "-")
+    return text.split("-")[0].lower() or SOURCE_LANGUAGE
+
+
+def texts_file_model(file_name: str) -> tuple[str, str] | None:
+    """(model file stem, language) of a translation file name, or None when the name is not one."""
+    match = TEXTS_FILE.match(file_name)
+    return (match["model"], match["language"]) if match else None
+
+
+def model_stem(file_name: str) -> str:
+    """`returns.bpmn` and `returns.bpmn20.xml` → `returns`."""
+    for suffix in (".bpmn20.xml", ".bpmn"):
+        if file_name.lower().endswith(suffix):
+            return file_name[: -len(suffix)]
+    return file_name
+
+
+def source_texts(root: etree._Element) -> dict[Key, str]:
+    """Every text of a BPMN model a reader sees, in the model's own (English) words."""
+    texts: dict[Key, str] = {}
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
+        local = etree.QName(element).localname
+        element_id = element.get("id")
+        if not element_id or local in UNTRANSLATED_ELEMENTS:
+            continue
+        if (element.get("name") or "").strip():
+            texts[("element", element_id, "name")] = element.get("name").strip()
+        documentation = element.find(f"{{{BPMN_NS}}}documentation")
+        if documentation is not None and (documentation.text or "").strip():
+            texts[("element", element_id, "documentation")] = documentation.text.strip()
+    for form_field in root.iter(f"{{{CAMUNDA_NS}}}formField"):
+        field_id = form_field.get("id")
+        if not field_id:
+            continue
+        if (form_field.get("label") or "").strip():
+            texts.setdefault(("field", field_id, "label"), form_field.get("label").strip())
+        for prop in form_field.iter(f"{{{CAMUNDA_NS}}}property"):
+            name = prop.get("id") or prop.get("name")
+            if name in FIELD_PROPERTIES and (prop.get("value") or "").strip():
+                texts.setdefault(("field", field_id, name), prop.get("value").strip())
+        for option in form_field.iter(f"{{{CAMUNDA_NS}}}value"):
+            if option.get("id") and (option.get("name") or "").strip():
+                texts.setdefault(("option", field_id, option.get("id")), option.get("name").strip())
+    return texts
+
+
+@dataclass(frozen=True)
+class ModelTexts:
+    """A model's texts: the English source and each translation, looked up by element, field or option."""
+
+    source: Mapping[Key, str] = field(default_factory=dict)
+    translations: Mapping[str, Mapping[Key, str]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted({SOURCE_LANGUAGE, *self.translations})
+
+    def text(self, key: Key, language: str | None, fallback: str | None = None) -> str | None:
+        """The text in the language, else the model's own text, else `fallback`."""
+        translated = self.translations.get(language_of(language), {}).get(key)
+        return translated or self.source.get(key) or fallback
+
+    def name(self, element_id: str | None, language: str | None, fallback: str | None = None) -> str | None:
+        if not element_id:
+            return fallback
+        return self.text(("element", element_id, "name"), language, fallback)
+
+    def documentation(self, element_id: str, language: str | None) -> str | None:
+        return self.text(("element", element_id, "documentation"), language)
+
+    def field_label(self, field_id: str, language: str | None, fallback: str | None = None) -> str | None:
+        return self.text(("field", field_id, "label"), language, fallback)
+
+    def option_name(self, field_id: str, option_id: Any, language: str | None, fallback: Any = None) -> Any:
+        if not isinstance(option_id, str):
+            return fallback
+        return self.text(("option", field_id, option_id), language, fallback)
+
+    def form(self, fields: Iterable[Mapping[str, Any]], language: str | None) -> list[dict[str, Any]]:
+        """A copy of a described form (see orchestrator.forms.describe_form) with its words translated."""
+        shown = []
+        for form_field in fields:
+            field_id = form_field["id"]
+            copy = dict(form_field)
+            copy["label"] = self.field_label(field_id, language, form_field.get("label"))
+            copy["options"] = [
+                {**option, "name": self.option_name(field_id, option["id"], language, option.get("name"))}
+                for option in form_field.get("options") or []
+            ]
+            properties = dict(form_field.get("properties") or {})
+            for name in FIELD_PROPERTIES:
+                if name in properties:
+                    properties[name] = self.text(("field", field_id, name), language, properties[name])
+            copy["properties"] = properties
+            shown.append(copy)
+        return shown
+
+    def diagram(self, xml: str, language: str | None) -> str:
+        """The BPMN file with element names in the language, for the diagram on the case page."""
+        wanted = self.translations.get(language_of(language))
+        if not wanted or not xml:
+            return xml
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+        try:
+            root = etree.fromstring(xml.encode("utf-8"), parser)
+        except etree.XMLSyntaxError:
+            return xml
+        for element in root.iter(f"{{{BPMN_NS}}}*"):
+            translated = wanted.get(("element", element.get("id") or "", "name"))
+            if translated and element.get("name"):
+                element.set("name", translated)
+        return etree.tostring(root, encoding="unicode")
+
+
+EMPTY = ModelTexts()
+
+
+def read_texts_file(file_name: str, content: str, source: Mapping[Key, str],
+                    element_ids: Iterable[str] = ()) -> tuple[dict[Key, str], list[str]]:
+    """The translations of one file, checked against the model's texts (and `element_ids`, every id of
+    the model); problems name the file and key."""
+    problems: list[str] = []
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        return {}, [f"{file_name}: not valid JSON ({exc})"]
+    if not isinstance(data, dict):
+        return {}, [f"{file_name}: must be an object with \"elements\" and \"fields\""]
+    problems.extend(f"{file_name}: unknown section '{name}' (use \"elements\" and \"fields\")"
+                    for name in data if name not in ("elements", "fields"))
+    translated: dict[Key, str] = {}
+    element_ids = {*element_ids, *(key[1] for key in source if key[0] == "element")}
+    field_ids = {key[1] for key in source if key[0] in ("field", "option")}
+
+    def take(key: Key, value: Any, where: str) -> None:
+        if key not in source:
+            problems.append(f"{file_name}: {where}: the model has no such text to translate")
+        elif not isinstance(value, str) or not value.strip():
+            problems.append(f"{file_name}: {where}: the translation must be non-empty text")
+        else:
+            translated[key] = value.strip()
+
+    for element_id, entry in _section(data, "elements", file_name, problems).items():
+        if element_id not in element_ids:
+            problems.append(f"{file_name}: element '{element_id}' is not in the model")
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{file_name}: element '{element_id}': must be an object of name / documentation")
+            continue
+        for attribute, value in entry.items():
+            where = f"element '{element_id}' {attribute}"
+            if attribute not in ELEMENT_ATTRIBUTES:
+                problems.append(f"{file_name}: {where}: unknown text (use name, documentation)")
+                continue
+            take(("element", element_id, attribute), value, where)
+    for field_id, entry in _section(data, "fields", file_name, problems).items():
+        if field_id not in field_ids:
+            problems.append(f"{file_name}: form field '{field_id}' is not in the model")
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{file_name}: form field '{field_id}': must be an object of label / help / options")
+            continue
+        for attribute, value in entry.items():
+            where = f"form field '{field_id}' {attribute}"
+            if attribute == "options":
+                if not isinstance(value, dict):
+                    problems.append(f"{file_name}: {where}: must be an object of option id → name")
+                    continue
+                for option_id, name in value.items():
+                    key = ("option", field_id, option_id)
+                    if key not in source:
+                        problems.append(f"{file_name}: form field '{field_id}' option '{option_id}' is not in the model")
+                        continue
+                    take(key, name, f"form field '{field_id}' option '{option_id}'")
+            elif attribute in FIELD_ATTRIBUTES:
+                take(("field", field_id, attribute), value, where)
+            else:
+                problems.append(f"{file_name}: {where}: unknown text (use label, help, description, placeholder, "
+                                f"options)")
+    return translated, problems
+
+
+def _section(data: dict, name: str, file_name: str, problems: list[str]) -> dict:
+    section = data.get(name) or {}
+    if not isinstance(section, dict):
+        problems.append(f"{file_name}: \"{name}\" must be an object keyed by id")
+        return {}
+    return section
+
+
+def bundle_texts(files: Iterable[Any], roots: Mapping[str, etree._Element]) -> tuple[dict[str, ModelTexts], list[str]]:
+    """Each BPMN file's texts with the translation files of the bundle; problems name file and key.
+
+    `files` are the bundle's ModelFiles, `roots` the parsed BPMN files by name."""
+    problems: list[str] = []
+    sources = {name: source_texts(root) for name, root in roots.items()}
+    by_stem = {model_stem(name): name for name in sources}
+    translations: dict[str, dict[str, dict[Key, str]]] = {name: {} for name in sources}
+    for model in files:
+        if not model.name.lower().endswith(".json"):
+            continue
+        parts = texts_file_model(model.name)
+        if parts is None:
+            problems.append(f"{model.name}: a translation file is named <model>.<language>.json, e.g. "
+                            f"returns.zh.json")
+            continue
+        stem, language = parts
+        if stem not in by_stem:
+            problems.append(f"{model.name}: there is no model {stem}.bpmn in the bundle to translate")
+            continue
+        if language_of(language) == SOURCE_LANGUAGE:
+            problems.append(f"{model.name}: the model's own texts are English; translate to another language")
+            continue
+        model_name = by_stem[stem]
+        ids = {element.get("id") for element in roots[model_name].iter(f"{{{BPMN_NS}}}*") if element.get("id")}
+        translated, file_problems = read_texts_file(model.name, model.content, sources[model_name], ids)
+        problems.extend(file_problems)
+        translations[model_name][language_of(language)] = translated
+    return {name: ModelTexts(sources[name], translations[name]) for name in sources}, problems
+
+
+def missing_translations(texts: ModelTexts, language: str) -> list[Key]:
+    """The model's texts with no translation in the language."""
+    have = texts.translations.get(language_of(language), {})
+    return sorted(key for key in texts.source if key not in have)
+
+
+class LocalizedProcess:
+    """A parsed process as read in one language: form labels, option names and step names translated.
+
+    It stands in for the ParsedProcess wherever a page shows the model's words; everything else (specs,
+    summary fields, search text) is the process's own."""
+
+    def __init__(self, process: Any, language: str | None):
+        self._process = process
+        self.language = language_of(language)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._process, name)
+
+    @property
+    def texts(self) -> ModelTexts:
+        return getattr(self._process, "texts", None) or EMPTY
+
+    @property
+    def title(self) -> str:
+        """The process's name in the language."""
+        return self.texts.name(self._process.key, self.language, self._process.name or self._process.key)
+
+    def step_name(self, element_id: str | None, fallback: str | None = None) -> str | None:
+        return self.texts.name(element_id, self.language, fallback)
+
+    def documentation(self, element_id: str) -> str | None:
+        return self.texts.documentation(element_id, self.language)
+
+    def form(self, fields: Iterable[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        return self.texts.form(fields or [], self.language)
+
+    @property
+    def start_form(self) -> list[dict[str, Any]]:
+        return self.form(self._process.start_form)
+
+    @property
+    def form_fields(self) -> dict[str, dict]:
+        if "_form_fields" not in self.__dict__:
+            self.__dict__["_form_fields"] = {
+                name: self.texts.form([form_field], self.language)[0]
+                for name, form_field in self._process.form_fields.items()}
+        return self.__dict__["_form_fields"]
+
+    @property
+    def field_labels(self) -> dict[str, str]:
+        return {name: form_field.get("label") or name for name, form_field in self.form_fields.items()}
+
+    def display_value(self, name: str, value: Any) -> Any:
+        """An enum value as its option's name in the language, others unchanged."""
+        options = self.form_fields.get(name, {}).get("options") or []
+        return next((o["name"] for o in options if o["id"] == value and o.get("name")), value)
