@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import request
 
@@ -22,5 +22,5 @@ def day_range(args: dict[str, str]) -> tuple[datetime | None, datetime | None]:
             args.pop(name)
             return None
     start, end = day("from"), day("to")
-    return (datetime.combine(start, time()) if start else None,
-            datetime.combine(end + timedelta(days=1), time()) if end else None)
+    return (datetime.combine(start, time(), tzinfo=UTC) if start else None,
+            datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC) if end else None)
