@@ -21,6 +21,8 @@ from integrations.config import IntegrationSettings
 from integrations.registry import ConnectorRegistry, IntegrationContext, default_registry
 from orchestrator.actors import Actor
 from orchestrator.breaker import Breakers
+from orchestrator.call_activities import RESOLVER_ATTRIBUTE
+from orchestrator.called_processes import CalledProcesses
 from orchestrator.clock import Clock, SystemClock, using_clock
 from orchestrator.db import Database
 from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
@@ -68,6 +70,8 @@ class CommandContext:
         if self.workflow is not None:  # what JUEL's execution.getBusinessKey()/getProcessInstanceId() read
             setattr(self.workflow, INSTANCE_ATTRIBUTE, {"id": self.instance.id,
                                                         "business_key": self.instance.business_key})
+            if self.definition is not None and self.definition.has_deployed_calls:
+                setattr(self.workflow, RESOLVER_ATTRIBUTE, self.engine.called_processes.resolver(self.session))
 
     def record(self, type: str, element_id: str | None = None, task_id: str | None = None, **payload) -> None:
         self.events.append(PendingEvent(type, self.actor.name, element_id, task_id, json_safe(payload)))
@@ -162,7 +166,8 @@ class EngineCore:
         self.breakers = Breakers(self.db, self.integration_settings.breaker_threshold,
                                  self.integration_settings.breaker_cooldown_seconds, self.wake_after_commit)
         self.definitions = DefinitionCache(self.connectors.delegates)
-        self.serializer = StateSerializer()
+        self.called_processes = CalledProcesses(self.db, self.connectors.delegates)
+        self.serializer = StateSerializer(self.called_processes.specs_for)
         self.script_pool = shared_pool(settings.script_processes, settings.script_memory_mb)
         self.script_engine = SandboxedScriptEngine(settings.script_time_limit, pool=self.script_pool)
 
