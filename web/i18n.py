@@ -1,4 +1,5 @@
-"""English and Simplified Chinese for the staff pages: the user's setting, else the browser's choice."""
+"""English and Simplified Chinese for the staff pages: the user's setting, else the browser's choice.
+Times likewise: the person's time zone, else the browser's, else UTC (web/time_display.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from flask import Blueprint, Flask, redirect, request, session
 from flask_babel import Babel, get_locale
 from flask_security import current_user
 
+from web import profile
 from web.extensions import db
+from web.model_texts import init_model_texts
 from web.pages.common import check_csrf, safe_next
+from web.time_display import init_time_display
 
 # zh_Hans_CN is the code Flask-Security's own translations use, so its pages switch language with ours
 LANGUAGES = {"en": "English", "zh_Hans_CN": "简体中文"}
@@ -44,3 +48,6 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["get_locale"] = get_locale
     app.register_blueprint(bp)
+    init_model_texts(app)
+    init_time_display(app)
+    app.register_blueprint(profile.bp)

@@ -71,7 +71,9 @@ def register_problem_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if not request.path.startswith("/api/"):
-            return exc
+            from web.error_pages import error_page  # the pages package imports this module
+
+            return error_page(exc)  # people get the site's page; the other machine doors a problem too
         headers = {}
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             headers["Allow"] = ", ".join(sorted(exc.valid_methods))

@@ -48,6 +48,7 @@ class User(Base, UserMixin):
     fs_uniquifier: Mapped[str] = mapped_column(String(64), unique=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locale: Mapped[str | None] = mapped_column(String(10))
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name; None: the browser's zone
     roles = relationship(Role, secondary=roles_users, lazy="selectin")
     groups = relationship(Group, secondary=user_groups, lazy="selectin")
 

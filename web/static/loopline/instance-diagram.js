@@ -24,8 +24,38 @@
       if (passed.has(from) && (passed.has(to) || active.has(to))) { canvas.addMarker(flow.id, "ll-passed"); }
     });
     canvas.zoom("fit-viewport");
+    addZoomButtons(container, canvas);
     container.setAttribute("data-rendered", "true");
   }).catch(function (err) {
     container.textContent = "The diagram could not be shown: " + err.message;
   });
+
+  // +, − and fit buttons over the diagram; data-zoom says the scale (tests and styles read it)
+  function addZoomButtons(box, canvas) {
+    var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
+    var words = zh ? { zoomIn: "放大", zoomOut: "缩小", fit: "适合窗口", group: "缩放" }
+                   : { zoomIn: "Zoom in", zoomOut: "Zoom out", fit: "Fit the diagram in the box", group: "Zoom" };
+    var bar = document.createElement("div");
+    bar.className = "diagram-zoom";
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", words.group);
+    function show() { box.setAttribute("data-zoom", canvas.zoom().toFixed(3)); }
+    function button(text, title, name, act) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "small";
+      b.textContent = text;
+      b.title = title;
+      b.setAttribute("aria-label", title);
+      b.setAttribute("data-zoom-action", name);
+      b.addEventListener("click", function () { act(); show(); });
+      bar.appendChild(b);
+    }
+    button("+", words.zoomIn, "in", function () { canvas.zoom(Math.min(canvas.zoom() * 1.25, 4), "auto"); });
+    button("\u2212", words.zoomOut, "out", function () { canvas.zoom(Math.max(canvas.zoom() / 1.25, 0.05), "auto"); });
+    button("\u2922", words.fit, "fit", function () { canvas.zoom("fit-viewport", "auto"); });
+    box.classList.add("diagram-frame");
+    box.appendChild(bar);
+    show();
+  }
 })();
