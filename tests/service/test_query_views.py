@@ -17,7 +17,7 @@ from orchestrator.db import Base
 from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.models import Attachment
-from orchestrator.query_filters import InstanceFilter, TaskFilter
+from orchestrator.query_filters import IncidentFilter, InstanceFilter, JobFilter, TaskFilter
 from orchestrator.settings import RetryPolicy
 from orchestrator.views import View
 from tests.conftest import ADMIN, deploy_fixture
@@ -111,6 +111,8 @@ def test_every_query_answers_with_frozen_views_and_no_rows(cases):
         "open_task_kinds": lambda case: engine.queries.open_task_kinds(ADMIN),
         "list_jobs": lambda case: engine.queries.list_jobs(ADMIN, None),
         "list_incidents": lambda case: engine.queries.list_incidents(ADMIN, open_only=False),
+        "find_jobs": lambda case: engine.queries.find_jobs(ADMIN, JobFilter(sort="topic", text="e")),
+        "find_incidents": lambda case: engine.queries.find_incidents(ADMIN, IncidentFilter(open_only=False)),
         "open_incidents": lambda case: engine.queries.open_incidents(ADMIN, instance_id=case),
         "case_view": lambda case: engine.case_views.case_view(ADMIN, case),
         "attachments_of": lambda case: engine.attachments.attachments_of(ADMIN, case),
@@ -165,6 +167,8 @@ def test_a_case_the_actor_may_not_read_is_not_found_or_left_out(cases):
     assert engine.queries.list_instances(STRANGER, InstanceFilter()).total == 0
     assert engine.queries.list_tasks(STRANGER, TaskFilter()).items == ()
     for operations in (lambda: engine.queries.open_incidents(STRANGER), lambda: engine.queries.list_jobs(STRANGER, None),
-                       lambda: engine.queries.list_incidents(STRANGER)):
+                       lambda: engine.queries.list_incidents(STRANGER),
+                       lambda: engine.queries.find_jobs(STRANGER, JobFilter()),
+                       lambda: engine.queries.find_incidents(STRANGER, IncidentFilter())):
         with pytest.raises(Forbidden):
             operations()
