@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,11 +15,13 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
+from orchestrator.call_activities import bundle_subprocess_specs, deployed_calls
 from orchestrator.camunda_compat import apply_camunda_semantics
 from orchestrator.completeness import assign_missing_ids, missing_from_spec, structural_problems
 from orchestrator.delegates import bind_delegates
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
 from orchestrator.forms import describe_form
+from orchestrator.model_texts import ModelTexts, bundle_texts, model_stem
 from orchestrator.parser import CAMUNDA_MODEL_NS, LooplineParser
 from orchestrator.translation import ModelProblem, SpecTranslator
 from orchestrator.xml_safety import UnsafeXmlError, parse_model_xml
@@ -33,7 +36,10 @@ class ModelFile:
 
     @property
     def kind(self) -> str:
-        """Camunda 7's file names: .dmn and .dmn11.xml are DMN, the rest (.bpmn, .bpmn20.xml) BPMN."""
+        """Camunda 7's file names: .dmn and .dmn11.xml are DMN, the rest (.bpmn, .bpmn20.xml) BPMN;
+        `<model>.<language>.json` translates a model's texts (orchestrator.model_texts)."""
+        if self.name.lower().endswith(".json"):
+            return "texts"
         return "dmn" if self.name.lower().endswith((".dmn", ".dmn11.xml")) else "bpmn"
 
 
@@ -56,6 +62,8 @@ class ParsedProcess:
     business_key_field: str | None = None
     # camunda:initiator of the start event: the variable that receives who started the instance
     initiator_variable: str | None = None
+    # names, documentation, form labels and option names in each language the bundle translates them to
+    texts: ModelTexts = field(default_factory=ModelTexts)
 
     @cached_property
     def form_fields(self) -> dict[str, dict]:
@@ -70,14 +78,22 @@ class ParsedProcess:
 
     @cached_property
     def has_service_tasks(self) -> bool:
-        """Whether an instance can own job rows at all; without service tasks a command never syncs jobs."""
-        return any(isinstance(spec, ServiceTask) for spec in self._task_specs())
+        """Whether an instance can own job rows at all; without service tasks a command never syncs jobs.
+        A deployed process it calls may have some."""
+        return self.has_deployed_calls or any(isinstance(spec, ServiceTask) for spec in self._task_specs())
 
     @cached_property
     def has_message_catches(self) -> bool:
-        """Whether an instance can wait for a message; without message catches it has no subscriptions."""
-        return any(isinstance(spec, CatchingEvent) and isinstance(spec.event_definition, MessageEventDefinition)
-                   for spec in self._task_specs())
+        """Whether an instance can wait for a message; without message catches it has no subscriptions.
+        A deployed process it calls may have some."""
+        return self.has_deployed_calls or any(
+            isinstance(spec, CatchingEvent) and isinstance(spec.event_definition, MessageEventDefinition)
+            for spec in self._task_specs())
+
+    @cached_property
+    def has_deployed_calls(self) -> bool:
+        """Whether a call activity resolves its called process among deployed definitions when it starts."""
+        return bool(deployed_calls((self.spec, *self.subprocess_specs.values())))
 
     def _task_specs(self):
         for process in (self.spec, *self.subprocess_specs.values()):
@@ -125,6 +141,8 @@ def parse_bundle(
     problems: list[str] = []
     roots: dict[str, etree._Element] = {}
     for model in sorted(files, key=lambda f: (f.kind != "dmn", f.name)):
+        if model.kind == "texts":
+            continue
         try:
             root = parse_model_xml(model.content, model.name, max_bytes)
             roots[model.name] = root
@@ -132,8 +150,8 @@ def parse_bundle(
                 parser.add_dmn_xml(root, filename=model.name)
             else:
                 assign_missing_ids(root)
-                lint = (bind_delegates(root, delegates or {}) + apply_camunda_semantics(root)
-                        + structural_problems(root) + _lint_bpmn(root))
+                lint = apply_camunda_semantics(root)  # first: the rewrites give later checks Camunda's reading
+                lint += bind_delegates(root, delegates or {}) + structural_problems(root) + _lint_bpmn(root)
                 problems.extend(f"{model.name}: {p}" for p in lint)
                 if not lint:
                     parser.add_bpmn_xml(etree.ElementTree(root), filename=model.name)
@@ -141,6 +159,9 @@ def parse_bundle(
             problems.append(str(exc))
         except (ValidationException, ExpressionError) as exc:
             problems.append(f"{model.name}: {_describe(exc)}")
+    texts, text_problems = bundle_texts(files, {f.name: roots[f.name] for f in files
+                                                if f.kind == "bpmn" and f.name in roots})
+    problems.extend(text_problems)
     if problems:
         raise DeploymentError(problems)
 
@@ -152,14 +173,16 @@ def parse_bundle(
         for process, process_id, process_name, properties in _executable_processes(roots[model.name]):
             try:
                 spec = parser.get_spec(process_id)
-                subprocess_specs = parser.get_subprocess_specs(process_id)
+                subprocess_specs = bundle_subprocess_specs(parser, process_id)
             except (ValidationException, ExpressionError) as exc:
                 problems.append(f"{model.name}: process '{process_id}': {_describe(exc)}")
                 continue
             problems.extend(f"{model.name}: {p}" for p in missing_from_spec(process, spec, subprocess_specs))
             translated = SpecTranslator(known_topics).translate(spec, subprocess_specs)
             problems.extend(f"{model.name}: {p}" for p in translated)
-            digest = hashlib.sha256((model.content + dmn_hash_part).encode("utf-8")).hexdigest()
+            texts_part = "".join(f.name + f.content for f in sorted(files, key=lambda f: f.name)
+                                 if f.kind == "texts" and f.name.startswith(model_stem(model.name) + "."))
+            digest = hashlib.sha256((model.content + dmn_hash_part + texts_part).encode("utf-8")).hexdigest()
             processes[process_id] = ParsedProcess(
                 key=process_id,
                 name=process_name,
@@ -172,6 +195,7 @@ def parse_bundle(
                 summary_fields=[f.strip() for f in properties.get("summaryFields", "").split(",") if f.strip()],
                 business_key_field=properties.get("businessKeyField") or None,
                 initiator_variable=_initiator_variable(process),
+                texts=texts[model.name],
             )
     if problems:
         raise DeploymentError(problems)
@@ -182,8 +206,31 @@ def parse_bundle(
 
 def _describe(exc: Exception) -> str:
     element = getattr(exc, "id", None) or getattr(exc, "node_id", None)
-    message = getattr(exc, "message", None) or str(exc)
+    message = plain_words(getattr(exc, "message", None) or str(exc))
     return f"element '{element}': {message}" if element else message
+
+
+# what the parser library says → what a process owner can act on
+LIBRARY_PHRASES = {
+    "There is no support implemented for this task type": "this kind of element is not supported",
+    "Unsupported Catch Event": "this kind of catching event is not supported",
+    "Unsupported Throw Event": "this kind of throwing event is not supported",
+    "perhaps a form has the same ID": "two elements have the same id, or a flow leads to an element that "
+                                      "does not exist",
+}
+LIBRARY_REPR = re.compile(r"\b[A-Z]\w*(Error|Exception)\(")
+# an element written out (with attributes, self-closing or closing), not a word in angle brackets
+XML_DUMP = re.compile(r"b'<|<\?xml|<[A-Za-z][\w:.-]*\s+[\w:.-]+=|<[A-Za-z][\w:.-]*\s*/>|</[A-Za-z]")
+
+
+def plain_words(message: str) -> str:
+    """A parser message without library class names, Python reprs or XML dumps."""
+    for phrase, words in LIBRARY_PHRASES.items():
+        if phrase in message:
+            return words
+    if LIBRARY_REPR.search(message) or XML_DUMP.search(message):
+        return "the engine cannot read this element as it is written; check its settings against bpmn/README.md"
+    return message.strip()
 
 
 def _executable_processes(root: etree._Element) -> list[tuple[etree._Element, str, str | None, dict[str, str]]]:
@@ -235,18 +282,6 @@ def _lint_bpmn(root: etree._Element) -> list[ModelProblem]:
             translate(element.text.strip())
         except ExpressionError as exc:
             problems.append(ModelProblem(owner.get("id") or local, f"{what} {element.text.strip()!r}: {exc}"))
-    for subprocess in root.iter(f"{{{BPMN_NS}}}subProcess"):
-        if subprocess.get("triggeredByEvent") != "true":
-            continue
-        for start in subprocess.findall(f"{{{BPMN_NS}}}startEvent"):
-            if start.get("isInterrupting", "true") != "false":
-                problems.append(
-                    ModelProblem(
-                        start.get("id"),
-                        "interrupting event subprocesses do not interrupt in this engine; "
-                        "use a boundary event on an embedded subprocess instead",
-                    )
-                )
     for element in root.iter():
         if isinstance(element.tag, str) and etree.QName(element).localname == "standardLoopCharacteristics":
             parent = element.getparent()

@@ -12,11 +12,14 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
+from orchestrator.called_processes import unresolved_calls
 from orchestrator.decisions import decision_ids, decision_refs
 from orchestrator.definitions import DeploymentError, ModelFile, parse_bundle
 from orchestrator.engine import CommandGroup
 from orchestrator.errors import InvalidModel
+from orchestrator.model_texts import model_stem
 from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
+from orchestrator.timer_starts import schedule_timer_starts
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class Deployments(CommandGroup):
                                   known_topics=self.core.known_topics, delegates=self.core.connectors.delegates())
         except DeploymentError as exc:
             raise InvalidModel(exc.problems) from exc
+        if any(process.has_deployed_calls for process in parsed.values()):
+            with self.core.db.reading() as session:
+                if unresolved := unresolved_calls(session, parsed):
+                    raise InvalidModel(unresolved)
         for attempt in range(3):
             try:
                 if not parsed:  # a DMN-only bundle
@@ -118,13 +125,20 @@ class Deployments(CommandGroup):
                                                start_messages=process.start_messages)
                 session.add(definition)
                 session.flush()
+                # a new version's timer start events replace the older versions' schedules
+                schedule_timer_starts(session, definition, process.spec, self._evaluate_timer, self.core.now())
                 results.append(DeployedDefinition(definition.id, process.key, version, process.name,
                                                   deployment.id, new=True))
             return results
 
+    def _evaluate_timer(self, expression: str):
+        """A timer start event's value, computed at deploy time without variables (as Camunda does)."""
+        return self.core.script_engine.evaluator.evaluate(expression, {})
+
     def deploy_directory(self, directory: Path, *, actor: Actor,
                          on_rejected: Callable[[Path, InvalidModel], None] | None = None) -> list[DeployedDefinition]:
-        """Deploy each BPMN file of a folder with the folder's DMN files, so one edit bumps one process.
+        """Deploy each BPMN file of a folder with its translation files (`<model>.<language>.json`) and the
+        folder's DMN files, so one edit bumps one process.
 
         Without `on_rejected` the first rejected file stops the run; with it, the others still deploy."""
         directory = Path(directory)
@@ -132,7 +146,8 @@ class Deployments(CommandGroup):
         results = []
         for path in sorted([*directory.glob("*.bpmn"), *directory.glob("*.bpmn20.xml")]):
             try:
-                results.extend(self.deploy([read_model_file(path), *decisions], actor=actor, name=path.name))
+                texts = [read_model_file(p) for p in sorted(directory.glob(f"{model_stem(path.name)}.*.json"))]
+                results.extend(self.deploy([read_model_file(path), *texts, *decisions], actor=actor, name=path.name))
             except InvalidModel as exc:
                 if on_rejected is None:
                     raise

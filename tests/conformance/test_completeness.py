@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from orchestrator.definitions import ModelFile, parse_bundle
+from orchestrator.definitions import ModelFile, parse_bundle, plain_words
 from orchestrator.errors import InvalidModel
 from orchestrator.models import ProcessDefinition
 from tests.conformance.conftest import deploy, model, reachable_equals_drawn
@@ -70,6 +70,12 @@ def test_sequence_flows_without_id_run_to_the_end(conformance_engine):
         <bpmn:adHocSubProcess id="adhoc"><bpmn:task id="x"/></bpmn:adHocSubProcess>
         <bpmn:sequenceFlow id="f2" sourceRef="adhoc" targetRef="e"/><bpmn:endEvent id="e"/></bpmn:process>""",
      "adhoc", "ad-hoc subprocesses are not supported"),
+    ("""<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
+        <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="book"/><bpmn:userTask id="book"/>
+        <bpmn:boundaryEvent id="undo_booking" attachedToRef="book"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
+        <bpmn:userTask id="cancel_booking" isForCompensation="true"/>
+        <bpmn:sequenceFlow id="f2" sourceRef="book" targetRef="e"/><bpmn:endEvent id="e"/></bpmn:process>""",
+     "undo_booking", "compensation is not supported yet"),
     ("""<bpmn:process name="Unnamed key" isExecutable="true"><bpmn:startEvent id="s"/></bpmn:process>""",
      "Unnamed key", "the process has no id"),
 ])
@@ -90,3 +96,17 @@ def test_every_shipped_model_reaches_every_element_it_draws(folder):
     for file in files:
         if file.kind == "bpmn":
             reachable_equals_drawn(file, parse_bundle([*decisions, file], max_bytes=10**8))
+
+
+@pytest.mark.parametrize(("library_text", "plain"), [
+    ("NotImplementedError('Unsupported Catch Event: %r', b'<boundaryEvent id=\"x\"/>')",
+     "this kind of catching event is not supported"),
+    ("TypeError(\"NodeParser.raise_validation_exception() got an unexpected keyword argument 'node'\")",
+     "the engine cannot read this element as it is written"),
+    ("When looking for a task spec, we found two items, perhaps a form has the same ID? (nowhere)",
+     "two elements have the same id"),
+    ("condition 'a < 1 and b > 2': unknown variable 'a'", "condition 'a < 1 and b > 2': unknown variable 'a'"),
+])
+def test_refusals_speak_the_process_owners_words(library_text, plain):
+    """No library class names, Python reprs or XML dumps reach the person deploying."""
+    assert plain_words(library_text).startswith(plain)
