@@ -12,7 +12,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEve
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import exists, update
+from sqlalchemy import case, exists, select, update
 from sqlalchemy.orm import Session
 
 from integrations.registry import BusinessError, JobContext
@@ -20,6 +20,7 @@ from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.engine import CommandContext, CommandGroup
 from orchestrator.errors import Conflict, EngineError, NotFound
+from orchestrator.instance_rows import lock_instance
 from orchestrator.models import Incident, InstanceStatus, Job, JobStatus, ProcessInstance
 from orchestrator.parser import extensions_of
 from orchestrator.settings import RetryPolicy
@@ -41,6 +42,11 @@ class ClaimedJob:
     context: JobContext
 
 
+def _of_instance(column):
+    """A column of the job's instance, as a scalar subquery (SQLite's RETURNING names only the updated table)."""
+    return select(column).where(ProcessInstance.id == Job.instance_id).scalar_subquery().label(column.key)
+
+
 def backoff_delay(attempt: int, policy: RetryPolicy) -> float:
     """Exponential backoff with equal jitter, so retries of many jobs spread out."""
     ceiling = min(policy.backoff_max, policy.backoff_base * (2 ** max(attempt - 1, 0)))
@@ -52,40 +58,38 @@ class Jobs(CommandGroup):
         """Take a due, pending job of a running instance; None if someone else has it or it is done."""
         now = self.core.now()
         token = f"{worker}:{job_id}:{now.timestamp()}"
-        with self.core.db.transaction() as session:
-            job = session.get(Job, job_id)
-            if job is None or job.topic in self.core.settings.external_topics:  # an outside client fetches it
-                return None
-            policy = self.core.settings.retry_policy(job.topic)
-            claimed = session.execute(
-                update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.status == JobStatus.PENDING,
-                    Job.next_attempt_at <= now,
-                    exists().where(ProcessInstance.id == Job.instance_id,
-                                   ProcessInstance.status == InstanceStatus.RUNNING),
-                )
-                .values(
-                    status=JobStatus.RUNNING,
-                    attempts=Job.attempts + 1,
-                    locked_by=token,
-                    locked_until=now + timedelta(seconds=policy.timeout + self.core.settings.job_lease_seconds),
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed != 1:
-                return None
-            session.refresh(job)
-            instance = session.get(ProcessInstance, job.instance_id)
-            context = JobContext(job.id, job.instance_id, instance.business_key, job.element_id, job.topic,
-                                 job.attempts, job.idempotency_key,
-                                 authored_input=self._authored_input(session, instance, job.element_id))
-            return ClaimedJob(job.id, token, job.topic, dict(job.input or {}), context)
+        settings = self.core.settings
+        locked_until = now + timedelta(seconds=settings.default_retry.timeout + settings.job_lease_seconds)
+        if settings.topic_retry:  # the lease follows the topic's timeout
+            locked_until = case({topic: now + timedelta(seconds=policy.timeout + settings.job_lease_seconds)
+                                 for topic, policy in settings.topic_retry.items()},
+                                value=Job.topic, else_=locked_until)
+        conditions = [Job.id == job_id, Job.status == JobStatus.PENDING, Job.next_attempt_at <= now,
+                      exists().where(ProcessInstance.id == Job.instance_id,
+                                     ProcessInstance.status == InstanceStatus.RUNNING)]
+        if settings.external_topics:  # an outside client fetches those
+            conditions.append(Job.topic.not_in(settings.external_topics))
+        # one statement claims the job, if it is still pending and its instance runs, and returns what the
+        # connector needs: no ORM rows, nothing read before or after, no transaction around it
+        with self.core.db.statement() as connection:
+            claimed = connection.execute(
+                update(Job).where(*conditions)
+                .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, locked_by=token,
+                        locked_until=locked_until)
+                .returning(Job.instance_id, Job.element_id, Job.topic, Job.input, Job.attempts, Job.idempotency_key,
+                           _of_instance(ProcessInstance.business_key), _of_instance(ProcessInstance.definition_id))
+            ).one_or_none()
+        if claimed is None:
+            return None
+        with self.core.db.reading() as session:  # the definition is cached: a query only on its first use
+            authored = self._authored_input(session, claimed.definition_id, claimed.element_id)
+        context = JobContext(job_id, claimed.instance_id, claimed.business_key, claimed.element_id, claimed.topic,
+                             claimed.attempts, claimed.idempotency_key, authored_input=authored)
+        return ClaimedJob(job_id, token, claimed.topic, dict(claimed.input or {}), context)
 
-    def _authored_input(self, session: Session, instance: ProcessInstance, element_id: str) -> dict[str, Any]:
+    def _authored_input(self, session: Session, definition_id: int, element_id: str) -> dict[str, Any]:
         """The task's input parameters as written in the model, so a connector knows its template from data."""
-        parsed = self.core.definitions.get(session, instance.definition_id)
+        parsed = self.core.definitions.get(session, definition_id)
         for process in (parsed.spec, *parsed.subprocess_specs.values()):
             for task_spec in process.task_specs.values():
                 if getattr(task_spec, "bpmn_id", None) == element_id:
@@ -172,12 +176,13 @@ class Jobs(CommandGroup):
     def _on_held_task(self, job_id: int, token: str | None, apply) -> str:
         """Run `apply(ctx, job, task)` as one command if the job is still this worker's and its task waits."""
         with self.core.db.transaction() as session:
+            # lock the job's instance first, then read the job once: it shows what earlier lock holders wrote
+            lock_instance(session, select(Job.instance_id).where(Job.id == job_id).scalar_subquery())
             job = self._job(session, job_id)
             if self._dropped_for_ended_instance(session, job):
                 return "dropped"
             with self.core.command(job.instance_id, WORKER, session=session,
                                statuses=(InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)) as ctx:
-                session.refresh(job)
                 task = self._held_task(ctx, job, token)
                 outcome = "dropped" if task is None else apply(ctx, job, task)
         return outcome
