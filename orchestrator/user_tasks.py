@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.attachments import Upload, store_uploads
 from orchestrator.authorization import Permission, can_act_on_task, can_see_task, require
+from orchestrator.definitions import ParsedProcess
 from orchestrator.engine import CommandContext, CommandGroup, EngineCore
 from orchestrator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from orchestrator.forms import FormValidationError, coerce_form
@@ -30,7 +31,11 @@ class TaskOutcome:
 
     task: HumanTask
     instance: ProcessInstance
-    definition_key: str
+    model: ParsedProcess  # the deployed process (names, forms), so the caller needs no read to show it
+
+    @property
+    def definition_key(self) -> str:
+        return self.model.key
 
 
 class UserTasks(CommandGroup):
@@ -78,7 +83,7 @@ class UserTasks(CommandGroup):
                 row.completed_by = actor.name
                 ctx.record("task_completed", element_id=row.element_id, task_id=task_id, values=clean)
                 ctx.run_engine()
-        return TaskOutcome(row, ctx.instance, ctx.definition.key)
+        return TaskOutcome(row, ctx.instance, ctx.definition)
 
     def claim_task(self, task_id: str, *, actor: Actor) -> TaskOutcome:
         return self._set_assignee(task_id, actor, actor.name, "task_claimed")
@@ -103,8 +108,8 @@ class UserTasks(CommandGroup):
             with self.core.command(row.instance_id, actor, session=session, statuses=None, restore=False) as ctx:
                 session.refresh(row)  # re-read under the instance lock
                 _change_assignee(ctx, row, assignee, event, assignee_groups)
-                key = self.core.definitions.get(session, ctx.instance.definition_id).key
-        return TaskOutcome(row, ctx.instance, key)
+                model = self.core.definitions.get(session, ctx.instance.definition_id)
+        return TaskOutcome(row, ctx.instance, model)
 
 
 def checked_values(core: EngineCore, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,

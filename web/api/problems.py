@@ -70,6 +70,8 @@ def register_problem_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        if exc.response is not None:  # the raiser made its own answer (the sign-in throttle's 429 + Retry-After)
+            return exc.response
         if not request.path.startswith("/api/"):
             from web.error_pages import error_page  # the pages package imports this module
 

@@ -18,6 +18,7 @@ from orchestrator.query_filters import TASK_SORTS, TaskFilter
 from orchestrator.views import TaskView
 from web.auth.users import groups_of
 from web.extensions import db
+from web.model_texts import in_reader_language
 from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.models import SavedFilter
@@ -33,7 +34,8 @@ VIEWS = ("all", "mine", "groups", "unassigned")
 
 @dataclass(frozen=True)
 class CaseModels:
-    """The parsed model of every deployed definition (summary fields, labels) and process names."""
+    """The parsed model of every deployed definition (summary fields, labels) and process names, in the
+    reader's language."""
 
     models: dict[int, ParsedProcess]
     names: dict[str, str]
@@ -42,8 +44,8 @@ class CaseModels:
 def case_models() -> CaseModels:
     models, names = {}, {}
     for definition in engine().queries.list_definitions():
-        models[definition.id] = engine().queries.process_model(definition.id)
-        names.setdefault(definition.key, definition.name or definition.key)
+        models[definition.id] = in_reader_language(engine().queries.process_model(definition.id))
+        names.setdefault(definition.key, models[definition.id].title)
     return CaseModels(models, names)
 
 
@@ -73,7 +75,7 @@ def task_filter(args: dict[str, str], *, limit: int = PAGE_SIZE, offset: int = 0
         assigned_to_me=view == "mine", my_groups=view == "groups", unassigned=view == "unassigned",
         group=args.get("group") or None, definition_key=args.get("process") or None,
         element_id=args.get("task") or None, due_before=due_before,
-        text=(args.get("q") or "").strip() or None,
+        text=(args.get("q") or "").strip() or None, actionable=True,
         sort=sort, descending=args.get("order") == "desc", limit=limit, offset=offset,
     )
 
@@ -89,7 +91,9 @@ def _counts(filters: dict[str, dict[str, str]]) -> dict[str, int]:
 
 def _row(task: TaskView, instance, definition, models: CaseModels, now) -> dict[str, Any]:
     summary = summary_of(models.models[definition.id], instance.variables or {})
-    return {"task": task, "instance": instance, "process": definition.name or definition.key,
+    model = models.models[definition.id]
+    return {"task": task, "instance": instance, "process": model.title,
+            "task_name": model.step_name(task.element_id, task.name) or task.element_id,
             "summary": summary, "sla": sla_state(task.due_at, now)}
 
 
@@ -124,8 +128,15 @@ def inbox():
         page_number=page_number, pages=page_count(page.total, PAGE_SIZE), args=args,
         views=views, overdue=overdue, saved=saved_counts, processes=models.names,
         groups=sorted(person().groups), sorts=list(TASK_SORTS), query=urlencode(args),
-        task_kinds=engine().queries.open_task_kinds(person()),
+        task_kinds=_task_kind_names(engine().queries.open_task_kinds(person(), TaskFilter(actionable=True)), models),
     )
+
+
+def _task_kind_names(kinds: list[tuple[str, str | None]], models: CaseModels) -> list[tuple[str, str | None]]:
+    """The task filter's (element id, name) pairs with each name in the reader's language."""
+    return [(element_id, next((shown for model in models.models.values()
+                               if (shown := model.step_name(element_id)) not in (None, name)), name))
+            for element_id, name in kinds]
 
 
 def _parse_query(query: str) -> dict[str, str]:

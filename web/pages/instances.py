@@ -10,11 +10,13 @@ from flask_babel import gettext as _
 from orchestrator.authorization import Permission, can
 from orchestrator.errors import EngineError, NotFound
 from orchestrator.models import InstanceStatus
-from orchestrator.query_filters import InstanceFilter
+from orchestrator.query_filters import INSTANCE_SORTS, InstanceFilter
+from web.model_texts import in_reader_language
+from web.pages.case_data import case_data
 from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.inbox import case_models
-from web.pages.tasks import case_context
+from web.pages.list_args import day_range, list_args
 
 bp = Blueprint("case_pages", __name__)
 signed_in_pages(bp)
@@ -24,11 +26,18 @@ PAGE_SIZE = 25
 
 @bp.get("/instances")
 def instance_list():
-    """Cases I may read (all of them for auditors and process owners), newest first."""
-    args = {k: request.args.get(k, "").strip() for k in ("process", "status", "key")}
+    """Cases I may read (all of them for auditors and process owners), newest first unless sorted; filtered
+    by process, status, start day and text over the business key and key data."""
+    args = list_args("process", "status", "from", "to", "q")
+    after, before = day_range(args)
+    if args.get("sort") not in INSTANCE_SORTS:
+        args.pop("sort", None)
+        args.pop("order", None)
     page_number = current_page()
-    criteria = InstanceFilter(definition_key=args["process"] or None, status=args["status"] or None,
-                              business_key=args["key"] or None, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    criteria = InstanceFilter(definition_key=args.get("process"), status=args.get("status"), text=args.get("q"),
+                              started_after=after, started_before=before, sort=args.get("sort", "started"),
+                              descending=args.get("order", "desc") == "desc" if "sort" in args else True,
+                              limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     page = engine().queries.list_instances(person(), criteria)
     return render_template("instances/list.html", page=page, args=args, page_number=page_number,
                            pages=page_count(page.total, PAGE_SIZE),
@@ -42,9 +51,11 @@ def instance_page(instance_id: str):
         case = engine().case_views.case_view(actor, instance_id)
     except NotFound:
         return render_template("errors/not_found.html", what=_("case")), 404
+    model = in_reader_language(case.model)
     markers = {"passed": case.passed_elements, "active": case.waiting_elements, "failed": case.failed_elements}
     return render_template("instances/detail.html", case=case, instance=case.instance, definition=case.definition,
-                           context=case_context(case.instance, case.model), markers=markers,
+                           context=case_data(model, case.instance, list(case.history)), markers=markers,
+                           process_name=model.title, diagram_xml=model.texts.diagram(case.diagram_xml, model.language),
                            may_retry=can(actor, Permission.RETRY_INCIDENTS))
 
 

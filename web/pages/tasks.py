@@ -9,14 +9,15 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from orchestrator.authorization import Permission, can, can_act_on_task
-from orchestrator.definitions import ParsedProcess
 from orchestrator.errors import EngineError, InvalidInput, NotFound
 from orchestrator.models import JobStatus
 from web.auth.models import Group, User
 from web.extensions import db
+from web.model_texts import in_reader_language, process_title
+from web.pages.case_data import case_data, task_facts
 from web.pages.common import engine, person, refusal, signed_in_pages
 from web.pages.form_input import submitted_files, submitted_values
-from web.pages.inbox import sla_state, summary_of
+from web.pages.inbox import sla_state
 
 bp = Blueprint("task_pages", __name__)
 # after completing, how many one-second looks the waiting page takes for my next task of the case
@@ -33,24 +34,20 @@ def colleagues(groups: list[str]) -> list[str]:
     return [user.actor_name for user in users]
 
 
-def case_context(instance, model: ParsedProcess) -> dict[str, Any]:
-    """The case above the form: its summary fields first, then every other variable, labelled."""
-    labels = model.field_labels
-    variables = instance.variables or {}
-    rest = [(labels.get(n, n), model.display_value(n, v)) for n, v in sorted(variables.items())
-            if n not in model.summary_fields and not n.startswith("_")]
-    return {"summary": summary_of(model, variables), "variables": rest}
-
-
 def _render_task(task_id: str, errors: dict[str, str] | None = None, entered: dict[str, Any] | None = None,
                  status: int = 200):
     actor = person()
     task, instance, definition = engine().queries.task_for(actor, task_id)
     values = dict(instance.variables or {})
     values.update(entered or {})
+    model = in_reader_language(engine().queries.process_model(definition.id))
+    history = engine().queries.history_for(actor, instance.id)
     return render_template(
-        "tasks/task.html", task=task, instance=instance, definition=definition, form=task.form or [],
-        values=values, errors=errors or {}, context=case_context(instance, engine().queries.process_model(definition.id)),
+        "tasks/task.html", task=task, instance=instance, definition=definition, form=model.form(task.form),
+        task_name=model.step_name(task.element_id, task.name), task_help=model.documentation(task.element_id),
+        process_name=model.title,
+        values=values, errors=errors or {}, context=case_data(model, instance, history),
+        facts=task_facts(model, task.element_id, instance.variables or {}, history),
         sla=sla_state(task.due_at, engine().now()), colleagues=colleagues(task.candidate_groups or []),
         may_act=can_act_on_task(actor, task, task.candidate_groups or []),
         comments=engine().comments.comments_of(actor, instance.id),
@@ -83,7 +80,8 @@ def complete(task_id: str):
     except EngineError as exc:  # already completed, claimed by another, the case moved on
         flash(refusal(exc), "error")
         return redirect(url_for("inbox.inbox"))
-    flash(_("“%(name)s” completed.", name=done.task.name or done.task.element_id), "info")
+    shown = in_reader_language(done.model).step_name(done.task.element_id, done.task.name)  # no second read
+    flash(_("“%(name)s” completed.", name=shown or done.task.element_id), "info")
     if request.form.get("after") == "next":
         return _to_my_next_task(done.instance.id, otherwise=url_for("inbox.inbox"))
     return redirect(url_for("inbox.inbox"))
@@ -121,6 +119,11 @@ def next_task(instance_id: str):
     return _to_my_next_task(instance_id, otherwise, looks=request.args.get("looks", 0, type=int))
 
 
+def _shown_form(definition, form: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The start form with its labels, help texts and option names in the reader's language."""
+    return in_reader_language(engine().queries.process_model(definition.id)).form(form)
+
+
 @bp.get("/new/<string:key>")
 def start_page(key: str):
     if not can(person(), Permission.START):
@@ -130,7 +133,7 @@ def start_page(key: str):
     except NotFound:
         return render_template("errors/not_found.html", what=_("process")), 404
     defaults = {f["id"]: f.get("default") for f in form if f.get("default") is not None}
-    return render_template("tasks/start.html", definition=definition, form=form, values=defaults, errors={})
+    return render_template("tasks/start.html", definition=definition, form=_shown_form(definition, form), values=defaults, errors={})
 
 
 @bp.post("/new/<string:key>")
@@ -146,10 +149,10 @@ def start(key: str):
         instance = engine().start_forms.start_from_form(key, values, actor=actor, uploads=submitted_files(form, request),
                                             idempotency_key=request.form.get("submission_id") or None)
     except InvalidInput as exc:
-        return render_template("tasks/start.html", definition=definition, form=form, values=values,
+        return render_template("tasks/start.html", definition=definition, form=_shown_form(definition, form), values=values,
                                errors=exc.errors or {"_form": exc.message}), 422
     except EngineError as exc:
-        return render_template("tasks/start.html", definition=definition, form=form, values=values,
+        return render_template("tasks/start.html", definition=definition, form=_shown_form(definition, form), values=values,
                                errors={"_form": refusal(exc)}), exc.status
-    flash(_("%(process)s %(key)s started.", process=definition.name or key, key=instance.business_key or ""), "info")
+    flash(_("%(process)s %(key)s started.", process=process_title(definition), key=instance.business_key or ""), "info")
     return _to_my_next_task(instance.id, otherwise=url_for("case_pages.instance_page", instance_id=instance.id))
