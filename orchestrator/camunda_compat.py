@@ -7,8 +7,7 @@ import re
 
 from lxml import etree
 
-from orchestrator.completeness import BPMN_NS
-from orchestrator.completeness import FLOW_NODES as _FLOW_NODES
+from orchestrator.completeness import BPMN_NS, FLOW_NODES, ElementIds
 from orchestrator.parser import CAMUNDA_MODEL_NS
 from orchestrator.translation import ModelProblem
 
@@ -23,10 +22,11 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     _prefixed_references(root)
     _undeclared_errors(root)
     problems = _unnamed_messages(root) + _ignored_extensions(root)
+    ids = ElementIds(root)
     for container in _flow_containers(root):
-        _implicit_splits(container)
+        _implicit_splits(container, ids)
         _unconditional_gateway_flows(container)
-        _implicit_subprocess_end(container)
+        _implicit_subprocess_end(container, ids)
     return problems
 
 
@@ -42,15 +42,6 @@ def _flow_containers(root: etree._Element) -> list[etree._Element]:
 
 def _bpmn(local: str, **attributes: str) -> etree._Element:
     return etree.Element(f"{{{BPMN_NS}}}{local}", {k: v for k, v in attributes.items() if v is not None})
-
-
-def _unique_id(root: etree._Element, base: str) -> str:
-    taken = {e.get("id") for e in root.getroottree().iter() if isinstance(e.tag, str)}
-    candidate, n = base, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{base}_{n}"
-    return candidate
 
 
 def _condition(flow: etree._Element) -> etree._Element | None:
@@ -70,7 +61,7 @@ def _outgoing(container: etree._Element) -> dict[str, list[etree._Element]]:
     return flows
 
 
-def _implicit_splits(container: etree._Element) -> None:
+def _implicit_splits(container: etree._Element, ids: ElementIds) -> None:
     """An activity or event with several outgoing flows forks, as in Camunda: all flows (a parallel
     gateway) or, when some carry conditions, each flow whose condition holds (an inclusive gateway; a
     flow without condition is always taken, the activity's default flow when no other is)."""
@@ -79,7 +70,7 @@ def _implicit_splits(container: etree._Element) -> None:
         if node is None or len(flows) < 2 or etree.QName(node).localname in GATEWAYS:
             continue
         conditional = any(_condition(flow) is not None for flow in flows)
-        gateway_id = _unique_id(container, f"{source}__split")
+        gateway_id = ids.new(f"{source}__split")
         gateway = _bpmn("inclusiveGateway" if conditional else "parallelGateway", id=gateway_id,
                         default=node.attrib.pop("default", None))
         node.addnext(gateway)
@@ -87,7 +78,7 @@ def _implicit_splits(container: etree._Element) -> None:
             flow.set("sourceRef", gateway_id)
             if conditional and _condition(flow) is None and flow.get("id") != gateway.get("default"):
                 _always(flow)
-        gateway.addnext(_bpmn("sequenceFlow", id=_unique_id(container, f"{source}__to_split"), sourceRef=source,
+        gateway.addnext(_bpmn("sequenceFlow", id=ids.new(f"{source}__to_split"), sourceRef=source,
                               targetRef=gateway_id))
 
 
@@ -107,7 +98,7 @@ def _unconditional_gateway_flows(container: etree._Element) -> None:
                 _always(flow)
 
 
-def _implicit_subprocess_end(container: etree._Element) -> None:
+def _implicit_subprocess_end(container: etree._Element, ids: ElementIds) -> None:
     """A subprocess ends when nothing in it is left to do (Camunda's implicit end); SpiffWorkflow needs
     an end event, so each activity without outgoing flow gets one."""
     if etree.QName(container).localname == "process" or container.find(f"{{{BPMN_NS}}}endEvent") is not None:
@@ -115,12 +106,12 @@ def _implicit_subprocess_end(container: etree._Element) -> None:
     outgoing = _outgoing(container)
     for node in list(container):
         local = etree.QName(node).localname if isinstance(node.tag, str) else None
-        if local is None or local in ("sequenceFlow", "boundaryEvent", "endEvent") or local not in _FLOW_NODES \
+        if local is None or local in ("sequenceFlow", "boundaryEvent", "endEvent") or local not in FLOW_NODES \
                 or node.get("id") in outgoing:
             continue
-        end_id = _unique_id(container, f"{node.get('id')}__end")
+        end_id = ids.new(f"{node.get('id')}__end")
         container.append(_bpmn("endEvent", id=end_id))
-        container.append(_bpmn("sequenceFlow", id=_unique_id(container, f"{node.get('id')}__to_end"),
+        container.append(_bpmn("sequenceFlow", id=ids.new(f"{node.get('id')}__to_end"),
                                sourceRef=node.get("id"), targetRef=end_id))
 
 

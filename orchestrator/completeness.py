@@ -35,27 +35,33 @@ def _local(element: etree._Element) -> str | None:
     return name.localname if name.namespace == BPMN_NS else None
 
 
+class ElementIds:
+    """Ids for the elements Loopline names or adds to a document, each unique in it (`base`, `base_2`, …)."""
+
+    def __init__(self, root: etree._Element):
+        self.taken = {e.get("id") for e in root.iter() if isinstance(e.tag, str) and e.get("id")}
+
+    def new(self, base: str) -> str:
+        candidate, n = base, 1
+        while candidate in self.taken:
+            n += 1
+            candidate = f"{base}_{n}"
+        self.taken.add(candidate)
+        return candidate
+
+
 def assign_missing_ids(root: etree._Element) -> None:
     """Give every flow node and sequence flow without an id a stable one, unique in the document:
     `Flow_<source>_<target>` for a flow, `<elementType>_<n>` for a node."""
-    taken = {element.get("id") for element in root.iter() if isinstance(element.tag, str) and element.get("id")}
-
-    def unique(base: str) -> str:
-        candidate, n = base, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{base}_{n}"
-        taken.add(candidate)
-        return candidate
-
+    ids = ElementIds(root)
     for element in root.iter():
         local = _local(element)
         if element.get("id") or local not in FLOW_NODES | {"sequenceFlow"}:
             continue
         if local == "sequenceFlow":
-            element.set("id", unique(f"Flow_{element.get('sourceRef')}_{element.get('targetRef')}"))
+            element.set("id", ids.new(f"Flow_{element.get('sourceRef')}_{element.get('targetRef')}"))
         else:
-            element.set("id", unique(f"{local}_1"))
+            element.set("id", ids.new(f"{local}_1"))
 
 
 UNSUPPORTED = {
