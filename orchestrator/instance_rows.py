@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, bindparam, insert, inspect, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from orchestrator.changed_rows import keep_as_loaded, write_changed_rows
 from orchestrator.effects import NewJob, insert_jobs
 from orchestrator.errors import Conflict
 from orchestrator.models import CaseSearch, ProcessInstance
@@ -99,9 +100,10 @@ def write_instance(ctx: CommandContext, values: dict[str, Any], old_version: int
                                                                   "where_version": old_version})
         if result.rowcount != 1:
             raise Conflict(f"process instance '{row.id}' was changed by another command; retry")
-        for key, value in changed.items():  # the row matches the database: nothing left for the flush to write
+        for key, value in changed.items():  # the row matches the database: nothing left to write
             set_committed_value(row, key, value)
     insert_pending(ctx)
+    write_changed_rows(session)  # this row (now as stored) and the task or job rows the command changed
 
 
 def _insert_instance(session: Session, row: ProcessInstance) -> None:
@@ -112,10 +114,8 @@ def _insert_instance(session: Session, row: ProcessInstance) -> None:
     for key, value in values.items():
         if key not in state.dict:  # unset columns are NULL: say so, or the row would reload them
             set_committed_value(row, key, value)
-    session.expunge(row)
     session.connection().execute(_INSERT_INSTANCE, values)
-    make_transient_to_detached(row)
-    session.add(row)
+    keep_as_loaded(session, row)
 
 
 def _index_case(ctx: CommandContext, old_text: str | None, variables: dict[str, Any]) -> None:
