@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from lxml import etree
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 
 from orchestrator.translation import ModelProblem
 
@@ -157,8 +158,8 @@ def _children(container: etree._Element, kinds: frozenset[str] | set[str]) -> It
 
 
 def reachable_elements(spec, subprocess_specs: dict) -> set[str]:
-    """Every element a run of `spec` can reach: outputs followed from the start, into embedded and
-    called subprocesses, boundary events and event subprocesses."""
+    """Every element a run of `spec` can reach: outputs followed from the start, into multi-instance
+    activities, embedded and called subprocesses, boundary events and event subprocesses."""
     reached: set[str] = set()
     seen_specs: set[int] = set()
     pending = [spec.start]
@@ -172,6 +173,8 @@ def reachable_elements(spec, subprocess_specs: dict) -> set[str]:
         pending.extend(task_spec.outputs)
         for name in getattr(task_spec, "trigger_specs", ()):  # event subprocesses started by an event
             pending.append(task_spec._wf_spec.task_specs[name])
+        if isinstance(task_spec, LoopTask):  # a multi-instance activity runs its instances' spec
+            pending.append(task_spec._wf_spec.task_specs[task_spec.task_spec])
         called = subprocess_specs.get(getattr(task_spec, "spec", None)) if isinstance(
             getattr(task_spec, "spec", None), str) else None
         if called is not None:

@@ -59,6 +59,7 @@ from orchestrator.event_specs import (
     check_event_subprocess_start,
 )
 from orchestrator.expressions import ExpressionError
+from orchestrator.multi_instance import CamundaLoopParsing
 from orchestrator.timer_events import bounded
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
@@ -192,7 +193,7 @@ class LooplineBoundaryEventParser(BoundedTimerParsing, LooplineMessageParsing, C
     pass
 
 
-class LooplineTaskParser(CamundaExtensionsMixin, CamundaTaskParser):
+class LooplineTaskParser(CamundaLoopParsing, CamundaExtensionsMixin, CamundaTaskParser):
     pass
 
 
@@ -213,15 +214,15 @@ class LooplinePassThroughParser(LooplineTaskParser):
         return task
 
 
-class LooplineUserTaskParser(CamundaExtensionsMixin, UserTaskParser):
+class LooplineUserTaskParser(CamundaLoopParsing, CamundaExtensionsMixin, UserTaskParser):
     pass
 
 
-class LooplineScriptTaskParser(CamundaExtensionsMixin, ScriptTaskParser):
+class LooplineScriptTaskParser(CamundaLoopParsing, CamundaExtensionsMixin, ScriptTaskParser):
     pass
 
 
-class LooplineSubWorkflowParser(CamundaExtensionsMixin, SubWorkflowParser):
+class LooplineSubWorkflowParser(CamundaLoopParsing, CamundaExtensionsMixin, SubWorkflowParser):
     """An embedded subprocess, or an event subprocess when triggeredByEvent (the Camunda parser ignores it)."""
 
     def create_task(self):
@@ -246,7 +247,7 @@ class LooplineProcessParser(ProcessParser):
             self.spec.end.__class__ = ScopeEndJoin
 
 
-class LooplineCallActivityParser(CamundaExtensionsMixin, CallActivityParser):
+class LooplineCallActivityParser(CamundaLoopParsing, CamundaExtensionsMixin, CallActivityParser):
     """A call activity passing variables by its camunda:in / camunda:out mappings, as Camunda 7 does; a called
     process outside the bundle (or a fixed version) is resolved among deployed definitions when the call starts."""
 
@@ -270,7 +271,7 @@ class LooplineCallActivityParser(CamundaExtensionsMixin, CallActivityParser):
                                   **self.bpmn_attributes)
 
 
-class LooplineBusinessRuleTaskParser(CamundaExtensionsMixin, BusinessRuleTaskParser):
+class LooplineBusinessRuleTaskParser(CamundaLoopParsing, CamundaExtensionsMixin, BusinessRuleTaskParser):
     """A business rule task evaluated by Loopline's DMN engine (hit policies SpiffWorkflow lacks)."""
 
     def create_task(self):

@@ -242,8 +242,7 @@ def test_a_correlation_key_completes_only_the_matching_wait_of_a_multi_instance(
             '<bpmn:multiInstanceLoopCharacteristics camunda:collection="recipients" '
             f'camunda:elementVariable="recipient"/>{inner}</bpmn:subProcess><bpmn:endEvent id="end"/>'
             + flows(("start", "per_recipient"), ("per_recipient", "end")))
-    # (not `deploy`: the reachability check does not follow into multi-instance embedded subprocesses)
-    engine.deployments.deploy([model(process("acks", body))], actor=ADMIN)
+    deploy(engine, model(process("acks", body)))
     row = engine.instances.start_instance("acks", actor=ADMIN, business_key="A-1",
                                           variables={"recipients": ["A", "B"]})
     engine.messages.correlate_message("Paid", actor=ADMIN, business_key="A-1", correlation_keys={"recipient": "A"})

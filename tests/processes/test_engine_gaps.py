@@ -1,13 +1,8 @@
-"""What the engine cannot do yet that the models would use, each pinned by a strict xfail.
-
-The models in bpmn/ avoid these constructs (see the README of bpmn/ and the notes in each test); when the
-engine learns one, its test passes, strict xfail turns it red, and the model can be simplified.
-The last test pins a library limit the engine guards against instead of working around it in the models.
-"""
+"""Constructs the models once had to avoid because the engine could not run them; each was pinned by a
+strict xfail until the engine learned it, and now keeps it learned on the bundled models (see the README
+of bpmn/ and the notes in each test)."""
 
 from __future__ import annotations
-
-import pytest
 
 from orchestrator.definitions import ModelFile
 from tests.conftest import ADMIN
@@ -40,12 +35,6 @@ def deploy(engine, process_id: str, body: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SpiffWorkflow's Camunda multi-instance writes back only the element "
-    "variable (department) into the collection; each department's form values stay in its child task "
-    "and never reach the process, so capa.bpmn adds 'review_countersign' for the owner to decide",
-)
 def test_countersign_verdicts_reach_the_process(fast_engine):
     run = Run.start(fast_engine, "capa", {"source": "audit", "sku": "KETTLE-2", "problemSummary": "x"})
     classify(run, capa_type="packaging", severity="major", party="warehouse")
@@ -54,14 +43,17 @@ def test_countersign_verdicts_reach_the_process(fast_engine):
     run.complete("describe_problem", PROBLEM)
     run.complete("define_containment", {"containmentActions": "none", "quarantineStock": False})
     run.complete("analyse_root_cause", ROOT_CAUSE)
-    for task in run.open_tasks():
+    tasks = run.open_tasks()
+    assert len(tasks) > 1
+    for task in tasks:
         verdict = "object" if task.candidate_groups == ["engineering"] else "agree"
         fast_engine.tasks.complete_user_task(
             task.id, {"countersignVerdict": verdict}, actor=staff(task.candidate_groups[0])
         )
-    assert (
-        "countersignVerdict" in run.variables
-    )  # Camunda: the last completion's variables land in the process
+    # Camunda: the last completion's variables land in the process; the element variable stays local
+    assert run.variables["countersignVerdict"] == verdict
+    assert "department" not in run.variables
+    assert run.open_task_ids() == ["review_countersign"]
 
 
 def test_event_based_gateway_waits_for_a_message_or_a_timer(fast_engine):
