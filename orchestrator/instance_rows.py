@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from orchestrator.changed_rows import keep_as_loaded, write_changed_rows
 from orchestrator.effects import NewJob, insert_jobs
 from orchestrator.errors import Conflict
-from orchestrator.models import CaseSearch, ProcessInstance
+from orchestrator.models import CaseSearch, HumanTask, Job, ProcessInstance
 from orchestrator.pending_rows import insert_later, insert_pending
 
 if TYPE_CHECKING:
@@ -25,9 +25,18 @@ if TYPE_CHECKING:
 _LOCKED = "loopline_locked_instances"
 _TABLE = ProcessInstance.__table__
 
+
+
+def _lock_where(instance_id: ColumnElement[str]):
+    return (select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+            .execution_options(populate_existing=True))
+
+
 # Built once: a statement's cache key is computed on every execution unless the statement object is reused.
-_LOCK_BY_ID = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update()
-               .execution_options(populate_existing=True))
+_LOCK_BY_ID = _lock_where(bindparam("key"))
+# the instance of a task or of a job, locked in the statement that finds it
+_LOCK_BY_OWNER = {owner: _lock_where(select(owner.instance_id).where(owner.id == bindparam("key")).scalar_subquery())
+                  for owner in (HumanTask, Job)}
 # The columns to set are the parameters given (besides the two below), so one statement serves every command.
 _VERSIONED_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("where_id"),
                                          _TABLE.c.version == bindparam("where_version"))
@@ -36,24 +45,20 @@ _CASES = CaseSearch.__table__
 _UPDATE_CASE_TEXT = update(_CASES).where(_CASES.c.instance_id == bindparam("where_id"))
 
 
-def lock_instance(session: Session, instance_id: str | ColumnElement[str]) -> ProcessInstance | None:
+def lock_instance(session: Session, key: str | int, *, of: type[HumanTask | Job] | None = None
+                  ) -> ProcessInstance | None:
     """The instance row, read fresh and locked until the transaction ends (SELECT … FOR UPDATE on PostgreSQL;
-    on SQLite the transaction already holds the write lock). `instance_id` may be a scalar subquery (the
-    instance of a task). A row this transaction already locked is returned without a statement."""
+    on SQLite the transaction already holds the write lock). `key` is the instance's id, or with `of`
+    (HumanTask or Job) the id of the task or job whose instance is meant. A row this transaction already locked is returned
+    without a statement."""
     transaction = session.get_transaction()
     held = session.info.get(_LOCKED)
     if held is None or held[0] is not transaction:
         held = session.info[_LOCKED] = (transaction, {})
     rows: dict[str, ProcessInstance] = held[1]
-    if isinstance(instance_id, str) and instance_id in rows:
-        return rows[instance_id]
-    if isinstance(instance_id, str):
-        row = session.scalars(_LOCK_BY_ID, {"instance_id": instance_id}).one_or_none()
-    else:
-        row = session.scalars(
-            select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
+    if of is None and key in rows:
+        return rows[key]
+    row = session.scalars(_LOCK_BY_ID if of is None else _LOCK_BY_OWNER[of], {"key": key}).one_or_none()
     if row is not None:
         rows[row.id] = row
     return row

@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,12 +69,18 @@ def _start_by_message(ctx: CommandContext, name: str, payload: dict[str, Any]) -
     ctx.run_engine()
 
 
+_LATEST = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"))
+           .order_by(ProcessDefinition.version.desc()).limit(1))  # built once: every start reads it
+_VERSION = select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"),
+                                           ProcessDefinition.version == bindparam("version"))
+
+
 def latest_definition(session: Session, key: str, version: int | None = None) -> ProcessDefinition:
     """The latest (or given) version of a deployed process; NotFound otherwise."""
-    query = select(ProcessDefinition).where(ProcessDefinition.key == key)
-    if version is not None:
-        query = query.where(ProcessDefinition.version == version)
-    definition = session.scalars(query.order_by(ProcessDefinition.version.desc()).limit(1)).first()
+    if version is None:
+        definition = session.scalars(_LATEST, {"key": key}).first()
+    else:
+        definition = session.scalars(_VERSION, {"key": key, "version": version}).first()
     if definition is None:
         suffix = f" version {version}" if version is not None else ""
         raise NotFound(f"process definition '{key}'{suffix} is not deployed")

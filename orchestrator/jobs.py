@@ -6,13 +6,14 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import case, exists, select, update
+from sqlalchemy import Update, bindparam, case, exists, select, update
 from sqlalchemy.orm import Session
 
 from integrations.registry import BusinessError, JobContext
@@ -53,32 +54,44 @@ def backoff_delay(attempt: int, policy: RetryPolicy) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+@cache
+def _claim_statement(lease_topics: tuple[str, ...], external_topics: tuple[str, ...]) -> Update:
+    """The claim as one UPDATE … RETURNING, built once per configuration (so its cache key is computed once).
+    Parameters: job_id, now, token, locked_until and lease_<n> for the n-th of `lease_topics`."""
+    when = Job.locked_until.type
+    locked_until = bindparam("locked_until", type_=when)
+    if lease_topics:
+        locked_until = case({topic: bindparam(f"lease_{n}", type_=when) for n, topic in enumerate(lease_topics)},
+                            value=Job.topic, else_=locked_until)
+    conditions = [Job.id == bindparam("job_id"), Job.status == JobStatus.PENDING,
+                  Job.next_attempt_at <= bindparam("now"),
+                  exists().where(ProcessInstance.id == Job.instance_id, ProcessInstance.status == InstanceStatus.RUNNING)]
+    if external_topics:  # an outside client fetches those
+        conditions.append(Job.topic.not_in(external_topics))
+    return (update(Job).where(*conditions)
+            .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1,
+                    locked_by=bindparam("token", type_=Job.locked_by.type), locked_until=locked_until)
+            .returning(Job.instance_id, Job.element_id, Job.topic, Job.input, Job.attempts, Job.idempotency_key,
+                       _of_instance(ProcessInstance.business_key), _of_instance(ProcessInstance.definition_id)))
+
+
 class Jobs(CommandGroup):
     def claim_job(self, job_id: int, worker: str) -> ClaimedJob | None:
         """Take a due, pending job of a running instance; None if someone else has it or it is done."""
         now = self.core.now()
         token = f"{worker}:{job_id}:{now.timestamp()}"
         settings = self.core.settings
-        locked_until = now + timedelta(seconds=settings.default_retry.timeout + settings.job_lease_seconds)
-        if settings.topic_retry:  # the lease follows the topic's timeout
-            locked_until = case({topic: now + timedelta(seconds=policy.timeout + settings.job_lease_seconds)
-                                 for topic, policy in settings.topic_retry.items()},
-                                value=Job.topic, else_=locked_until)
-        conditions = [Job.id == job_id, Job.status == JobStatus.PENDING, Job.next_attempt_at <= now,
-                      exists().where(ProcessInstance.id == Job.instance_id,
-                                     ProcessInstance.status == InstanceStatus.RUNNING)]
-        if settings.external_topics:  # an outside client fetches those
-            conditions.append(Job.topic.not_in(settings.external_topics))
+        lease = timedelta(seconds=settings.job_lease_seconds)
+        topics = tuple(settings.topic_retry)  # the lease follows the topic's timeout
+        leases = {f"lease_{n}": now + timedelta(seconds=settings.topic_retry[topic].timeout) + lease
+                  for n, topic in enumerate(topics)}
         # one statement claims the job, if it is still pending and its instance runs, and returns what the
         # connector needs: no ORM rows, nothing read before or after, no transaction around it
         with self.core.db.statement() as connection:
-            claimed = connection.execute(
-                update(Job).where(*conditions)
-                .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, locked_by=token,
-                        locked_until=locked_until)
-                .returning(Job.instance_id, Job.element_id, Job.topic, Job.input, Job.attempts, Job.idempotency_key,
-                           _of_instance(ProcessInstance.business_key), _of_instance(ProcessInstance.definition_id))
-            ).one_or_none()
+            claimed = connection.execute(_claim_statement(topics, tuple(settings.external_topics)), {
+                "job_id": job_id, "now": now, "token": token,
+                "locked_until": now + timedelta(seconds=settings.default_retry.timeout) + lease, **leases,
+            }).one_or_none()
         if claimed is None:
             return None
         with self.core.db.reading() as session:  # the definition is cached: a query only on its first use
@@ -177,7 +190,7 @@ class Jobs(CommandGroup):
         """Run `apply(ctx, job, task)` as one command if the job is still this worker's and its task waits."""
         with self.core.db.transaction() as session:
             # lock the job's instance first, then read the job once: it shows what earlier lock holders wrote
-            lock_instance(session, select(Job.instance_id).where(Job.id == job_id).scalar_subquery())
+            lock_instance(session, job_id, of=Job)
             job = self._job(session, job_id)
             if self._dropped_for_ended_instance(session, job):
                 return "dropped"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session, defer
 
 from orchestrator.actors import Actor
@@ -96,6 +96,14 @@ def readable_instance(session: Session, actor: Actor, instance_id: str) -> tuple
 def case_history(session: Session, instance_id: str) -> list[HistoryEventView]:
     return [HistoryEventView.of(row) for row in session.scalars(
         select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq))]
+
+
+# A case's open tasks, oldest first, each row with the case's id: a case without open tasks gives one row without
+# a task, a case the reader may not see (their condition is added per call) gives none. Built once.
+_OPEN_TASKS_OF_CASE = (
+    select(ProcessInstance.id, HumanTask)
+    .outerjoin(HumanTask, and_(HumanTask.instance_id == ProcessInstance.id, HumanTask.state == HumanTaskState.READY))
+    .where(ProcessInstance.id == bindparam("instance_id")).order_by(HumanTask.created_at))
 
 
 def case_open_tasks(session: Session, instance_id: str) -> list[TaskView]:
@@ -213,10 +221,16 @@ class Queries(CommandGroup):
             return verify_chain(session, instance_id)
 
     def open_human_tasks_for(self, actor: Actor, instance_id: str) -> list[TaskView]:
-        """The case's open tasks, oldest first, as its case page shows them to whoever may read the case."""
+        """The case's open tasks, oldest first, as its case page shows them to whoever may read the case
+        (NotFound otherwise): one statement checks the reader and reads the tasks."""
+        query, clause = _OPEN_TASKS_OF_CASE, visible_instances_clause(actor)
+        if clause is not None:
+            query = query.where(clause)
         with self.core.db.reading() as session:
-            readable_instance(session, actor, instance_id)
-            return case_open_tasks(session, instance_id)
+            rows = session.execute(query, {"instance_id": instance_id}).all()
+        if not rows:
+            raise NotFound(f"process instance '{instance_id}' does not exist")
+        return [TaskView.of(task) for _case, task in rows if task is not None]
 
     def jobs_of(self, actor: Actor, instance_id: str, status: str | None = None) -> list[JobView]:
         """The case's service-task jobs (optionally of one status), as its case page shows them."""

@@ -51,8 +51,7 @@ class UserTasks(CommandGroup):
     def _task_under_lock(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
         """The task, read once after its instance is locked (so its state and assignee are current), or
         NotFound when it does not exist or the actor may not see it."""
-        instance = lock_instance(session, select(HumanTask.instance_id).where(HumanTask.id == task_id)
-                                 .scalar_subquery())
+        instance = lock_instance(session, task_id, of=HumanTask)
         row = session.get(HumanTask, task_id) if instance is not None else None
         if row is None or not can_see_task(actor, row, row.candidate_groups, instance.started_by):
             raise NotFound(f"task '{task_id}' does not exist")
