@@ -9,7 +9,8 @@ comma-separated list of:
   completed (one per parallel countersignature), from the case's history.
 
 Labels come from the form fields (start form first), then the task properties ``label.<variable>``, then
-the outputs of the model's decision tables. A variable without a label is technical."""
+the outputs of the model's decision tables, each in the model's translation when read in a language. A
+variable without a label is technical."""
 
 from __future__ import annotations
 
@@ -103,6 +104,10 @@ def _labels(model: ParsedProcess) -> dict[str, str]:
         for name, value in _properties(spec).items():
             if name.startswith(LABEL_PREFIX) and value:
                 labels[name[len(LABEL_PREFIX):]] = value
+    # a LocalizedProcess reads them in its language (orchestrator.model_texts); form labels come translated
+    texts, language = getattr(model, "texts", None), getattr(model, "language", None)
+    if texts is not None:
+        labels = {name: texts.variable_label(name, language, label) for name, label in labels.items()}
     for name, field_ in model.form_fields.items():
         if field_.get("label"):
             labels[name] = field_["label"]

@@ -21,12 +21,23 @@ from orchestrator.completeness import assign_missing_ids, missing_from_spec, str
 from orchestrator.delegates import bind_delegates
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
 from orchestrator.forms import describe_form
-from orchestrator.model_texts import ModelTexts, bundle_texts, model_stem
+from orchestrator.model_texts import ModelTexts, bundle_texts, model_stem, translates
 from orchestrator.parser import CAMUNDA_MODEL_NS, LooplineParser
 from orchestrator.translation import ModelProblem, SpecTranslator
 from orchestrator.xml_safety import UnsafeXmlError, parse_model_xml
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+# SpiffWorkflow's task spec classes (and Loopline's subclasses of them) → the BPMN element they run
+ELEMENT_KINDS = {
+    "ExclusiveGateway": "exclusiveGateway", "ParallelGateway": "parallelGateway",
+    "InclusiveGateway": "inclusiveGateway", "EventBasedGateway": "eventBasedGateway",
+    "StartEvent": "startEvent", "EndEvent": "endEvent", "BoundaryEvent": "boundaryEvent",
+    "IntermediateCatchEvent": "intermediateCatchEvent", "IntermediateThrowEvent": "intermediateThrowEvent",
+    "SendTask": "sendTask", "ReceiveTask": "receiveTask", "UserTask": "userTask", "ManualTask": "manualTask",
+    "ServiceTask": "serviceTask", "ScriptTask": "scriptTask", "BusinessRuleTask": "businessRuleTask",
+    "CallActivity": "callActivity", "TransactionSubprocess": "transaction", "SubWorkflowTask": "subProcess",
+    "NoneTask": "task",
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,16 @@ class ParsedProcess:
             yield from process.task_specs.values()
 
     @cached_property
+    def element_kinds(self) -> dict[str, str]:
+        """Each step's BPMN element kind by id (exclusiveGateway, userTask, …), to name a step that has no name."""
+        kinds = {}
+        for spec in self._task_specs():
+            kind = next((ELEMENT_KINDS[c.__name__] for c in type(spec).__mro__ if c.__name__ in ELEMENT_KINDS), None)
+            if getattr(spec, "bpmn_id", None) and kind:
+                kinds.setdefault(spec.bpmn_id, kind)
+        return kinds
+
+    @cached_property
     def field_labels(self) -> dict[str, str]:
         return {name: field_.get("label") or name for name, field_ in self.form_fields.items()}
 
@@ -159,13 +180,15 @@ def parse_bundle(
             problems.append(str(exc))
         except (ValidationException, ExpressionError) as exc:
             problems.append(f"{model.name}: {_describe(exc)}")
-    texts, text_problems = bundle_texts(files, {f.name: roots[f.name] for f in files
-                                                if f.kind == "bpmn" and f.name in roots})
+    texts, text_problems = bundle_texts(files, {f.name: roots[f.name] for f in files if f.name in roots})
     problems.extend(text_problems)
     if problems:
         raise DeploymentError(problems)
 
-    dmn_hash_part = "".join(f.name + f.content for f in sorted(files, key=lambda f: f.name) if f.kind == "dmn")
+    decision_names = [f.name for f in files if f.kind == "dmn"]
+    decision_files = [f for f in sorted(files, key=lambda f: f.name)  # with their translations
+                      if f.kind == "dmn" or any(translates(f.name, name) for name in decision_names)]
+    dmn_hash_part = "".join(f.name + f.content for f in decision_files)
     processes: dict[str, ParsedProcess] = {}
     for model in files:
         if model.kind != "bpmn":

@@ -17,7 +17,7 @@ from orchestrator.decisions import decision_ids, decision_refs
 from orchestrator.definitions import DeploymentError, ModelFile, parse_bundle
 from orchestrator.engine import CommandGroup
 from orchestrator.errors import InvalidModel
-from orchestrator.model_texts import model_stem
+from orchestrator.model_texts import model_stem, texts_file_model, translates
 from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
 from orchestrator.timer_starts import schedule_timer_starts
 
@@ -57,7 +57,8 @@ class Deployments(CommandGroup):
         raise AssertionError("unreachable")
 
     def _deployed_decisions(self, files: list[ModelFile]) -> list[ModelFile]:
-        """The latest deployed DMN file of each decision a business rule task names but the bundle lacks.
+        """The latest deployed DMN file (with its translation files) of each decision a business rule task names
+        but the bundle lacks.
 
         It is stored with the new deployment, so the process version keeps the decision version it was
         deployed with (deploy the process again to take up a newer decision)."""
@@ -73,17 +74,22 @@ class Deployments(CommandGroup):
                 latest = _latest_decision_file(session, decision_id, limit)
                 if latest is not None:
                     deployment_id, model = latest
-                    shown = model.name if model.name not in names else f"deployment-{deployment_id}-{model.name}"
-                    found.setdefault((model.name, model.content), ModelFile(shown, model.content))
+                    prefix = "" if model.name not in names else f"deployment-{deployment_id}-"
+                    found.setdefault((model.name, model.content), ModelFile(prefix + model.name, model.content))
+                    for texts in _stored_translations(session, deployment_id, model.name):
+                        found.setdefault((texts.name, texts.content), ModelFile(prefix + texts.name, texts.content))
         return list(found.values())
 
     def _store_decisions(self, files: list[ModelFile], actor: Actor, name: str) -> list[DeployedDefinition]:
-        """Store a DMN-only bundle unless each of its decisions is already deployed with this very file."""
+        """Store a DMN-only bundle unless each of its decisions is already deployed with this very file and
+        these very translations."""
         limit = self.core.settings.max_model_bytes
         with self.core.db.transaction() as session:
             unchanged = all(
                 (latest := _latest_decision_file(session, decision_id, limit)) is not None
                 and latest[1].content == model.content
+                and _translations(files, model.name) == _translations(
+                    _stored_translations(session, latest[0], latest[1].name), latest[1].name)
                 for model in files for decision_id in decision_ids(model.content, limit))
             if not unchanged:
                 self._add_deployment(session, files, actor, name)
@@ -138,11 +144,13 @@ class Deployments(CommandGroup):
     def deploy_directory(self, directory: Path, *, actor: Actor,
                          on_rejected: Callable[[Path, InvalidModel], None] | None = None) -> list[DeployedDefinition]:
         """Deploy each BPMN file of a folder with its translation files (`<model>.<language>.json`) and the
-        folder's DMN files, so one edit bumps one process.
+        folder's DMN files with theirs, so one edit bumps one process.
 
         Without `on_rejected` the first rejected file stops the run; with it, the others still deploy."""
         directory = Path(directory)
-        decisions = [read_model_file(p) for p in sorted([*directory.glob("*.dmn"), *directory.glob("*.dmn11.xml")])]
+        decision_paths = sorted([*directory.glob("*.dmn"), *directory.glob("*.dmn11.xml")])
+        decision_texts = [p for path in decision_paths for p in sorted(directory.glob(f"{model_stem(path.name)}.*.json"))]
+        decisions = [read_model_file(p) for p in [*decision_paths, *decision_texts]]
         results = []
         for path in sorted([*directory.glob("*.bpmn"), *directory.glob("*.bpmn20.xml")]):
             try:
@@ -153,6 +161,18 @@ class Deployments(CommandGroup):
                     raise
                 on_rejected(path, exc)
         return results
+
+
+def _stored_translations(session, deployment_id: int, decision_file: str) -> list[ModelFile]:
+    """The translation files deployed with a DMN file (`<decision file>.<language>.json`)."""
+    rows = session.execute(select(DeploymentResource.name, DeploymentResource.content).where(
+        DeploymentResource.deployment_id == deployment_id, DeploymentResource.kind == "texts"))
+    return [ModelFile(name, content) for name, content in rows if translates(name, decision_file)]
+
+
+def _translations(files: list[ModelFile], decision_file: str) -> set[tuple[str, str]]:
+    """(language, content) of each translation file of `decision_file` among `files`."""
+    return {(texts_file_model(f.name)[1], f.content) for f in files if translates(f.name, decision_file)}
 
 
 def _latest_decision_file(session, decision_id: str, max_bytes: int) -> tuple[int, ModelFile] | None:

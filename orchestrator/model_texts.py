@@ -6,8 +6,11 @@
      "fields": {"returnReason": {"label": "退货原因", "help": "…", "options": {"no_reason": "7 天无理由"}}}}
 
 Elements are keyed by their BPMN id (process, lanes, tasks, events, gateways, flows), form fields by their
-id, enum options by their value id. A key the model does not have is refused naming it, so a renamed id
-cannot leave a translation behind silently. A text with no translation is shown in English.
+id, enum options by their value id; "variables" translates the labels a task gives variables
+(`label.<variable>` properties, e.g. {"partnerCount": {"label": "…"}}). A key the model does not have is
+refused naming it, so a renamed id cannot leave a translation behind silently. A text with no translation is
+shown in English. A DMN file is translated the same way (orchestrator.decision_texts); a process reads the
+texts of the decisions it calls with its own.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 
 from lxml import etree
 
+from orchestrator.decision_texts import decision_outputs, decision_source_texts, read_decision_texts_file
+
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 SOURCE_LANGUAGE = "en"
@@ -29,8 +34,12 @@ UNTRANSLATED_ELEMENTS = {"message", "error", "signal", "escalation", "definition
 ELEMENT_ATTRIBUTES = ("name", "documentation")
 FIELD_PROPERTIES = ("help", "description", "placeholder")
 FIELD_ATTRIBUTES = ("label", *FIELD_PROPERTIES)
+LABEL_PREFIX = "label."  # a task's camunda property naming a variable for the decision facts
+SECTIONS = ("elements", "fields", "variables")
 
-Key = tuple[str, ...]  # ("element", id, "name"), ("field", id, "label"), ("option", field id, option id)
+# ("element", id, "name"), ("field", id, "label"), ("option", field id, option id), ("variable", name, "label");
+# from decision files also ("decision", id, "name"), ("value", output name, text)
+Key = tuple[str, ...]
 
 
 def language_of(locale: Any) -> str:
@@ -45,9 +54,15 @@ def texts_file_model(file_name: str) -> tuple[str, str] | None:
     return (match["model"], match["language"]) if match else None
 
 
+def translates(file_name: str, model_file: str) -> bool:
+    """Whether `file_name` is a translation file of the model file `model_file` (returns.zh.json → returns.bpmn)."""
+    parts = texts_file_model(file_name)
+    return parts is not None and parts[0] == model_stem(model_file)
+
+
 def model_stem(file_name: str) -> str:
-    """`returns.bpmn` and `returns.bpmn20.xml` → `returns`."""
-    for suffix in (".bpmn20.xml", ".bpmn"):
+    """`returns.bpmn` and `returns.bpmn20.xml` → `returns`; `returns_routing.dmn` → `returns_routing`."""
+    for suffix in (".bpmn20.xml", ".bpmn", ".dmn11.xml", ".dmn"):
         if file_name.lower().endswith(suffix):
             return file_name[: -len(suffix)]
     return file_name
@@ -79,6 +94,10 @@ def source_texts(root: etree._Element) -> dict[Key, str]:
         for option in form_field.iter(f"{{{CAMUNDA_NS}}}value"):
             if option.get("id") and (option.get("name") or "").strip():
                 texts.setdefault(("option", field_id, option.get("id")), option.get("name").strip())
+    for prop in root.iter(f"{{{CAMUNDA_NS}}}property"):
+        name = prop.get("name") or ""
+        if name.startswith(LABEL_PREFIX) and len(name) > len(LABEL_PREFIX) and (prop.get("value") or "").strip():
+            texts.setdefault(("variable", name[len(LABEL_PREFIX):], "label"), prop.get("value").strip())
     return texts
 
 
@@ -113,6 +132,16 @@ class ModelTexts:
         if not isinstance(option_id, str):
             return fallback
         return self.text(("option", field_id, option_id), language, fallback)
+
+    def variable_label(self, name: str, language: str | None, fallback: str | None = None) -> str | None:
+        """A label a task property or a decision output gives the variable."""
+        return self.text(("variable", name, "label"), language, fallback)
+
+    def value_text(self, name: str, value: Any, language: str | None) -> Any:
+        """A text value a decision returns for the variable, in the language; other values unchanged."""
+        if not isinstance(value, str):
+            return value
+        return self.text(("value", name, value), language, value)
 
     def form(self, fields: Iterable[Mapping[str, Any]], language: str | None) -> list[dict[str, Any]]:
         """A copy of a described form (see orchestrator.forms.describe_form) with its words translated."""
@@ -163,9 +192,9 @@ def read_texts_file(file_name: str, content: str, source: Mapping[Key, str],
     except ValueError as exc:
         return {}, [f"{file_name}: not valid JSON ({exc})"]
     if not isinstance(data, dict):
-        return {}, [f"{file_name}: must be an object with \"elements\" and \"fields\""]
-    problems.extend(f"{file_name}: unknown section '{name}' (use \"elements\" and \"fields\")"
-                    for name in data if name not in ("elements", "fields"))
+        return {}, [f"{file_name}: must be an object with \"elements\", \"fields\" and \"variables\""]
+    problems.extend(f"{file_name}: unknown section '{name}' (use \"elements\", \"fields\" and \"variables\")"
+                    for name in data if name not in SECTIONS)
     translated: dict[Key, str] = {}
     element_ids = {*element_ids, *(key[1] for key in source if key[0] == "element")}
     field_ids = {key[1] for key in source if key[0] in ("field", "option")}
@@ -215,6 +244,11 @@ def read_texts_file(file_name: str, content: str, source: Mapping[Key, str],
             else:
                 problems.append(f"{file_name}: {where}: unknown text (use label, help, description, placeholder, "
                                 f"options)")
+    for name, entry in _section(data, "variables", file_name, problems).items():
+        if not isinstance(entry, dict) or set(entry) != {"label"}:
+            problems.append(f"{file_name}: variable '{name}': must be an object with a label")
+            continue
+        take(("variable", name, "label"), entry["label"], f"variable '{name}' label")
     return translated, problems
 
 
@@ -227,11 +261,15 @@ def _section(data: dict, name: str, file_name: str, problems: list[str]) -> dict
 
 
 def bundle_texts(files: Iterable[Any], roots: Mapping[str, etree._Element]) -> tuple[dict[str, ModelTexts], list[str]]:
-    """Each BPMN file's texts with the translation files of the bundle; problems name file and key.
+    """Each BPMN file's texts, with those of the decision files it calls, and the translation files of the
+    bundle; problems name file and key.
 
-    `files` are the bundle's ModelFiles, `roots` the parsed BPMN files by name."""
+    `files` are the bundle's ModelFiles, `roots` the parsed BPMN and DMN files by name."""
+    files = list(files)
     problems: list[str] = []
-    sources = {name: source_texts(root) for name, root in roots.items()}
+    decision_files = {f.name for f in files if f.kind == "dmn" and f.name in roots}
+    sources = {name: decision_source_texts(root) if name in decision_files else source_texts(root)
+               for name, root in roots.items()}
     by_stem = {model_stem(name): name for name in sources}
     translations: dict[str, dict[str, dict[Key, str]]] = {name: {} for name in sources}
     for model in files:
@@ -244,17 +282,45 @@ def bundle_texts(files: Iterable[Any], roots: Mapping[str, etree._Element]) -> t
             continue
         stem, language = parts
         if stem not in by_stem:
-            problems.append(f"{model.name}: there is no model {stem}.bpmn in the bundle to translate")
+            problems.append(f"{model.name}: there is no model {stem}.bpmn or {stem}.dmn in the bundle to translate")
             continue
         if language_of(language) == SOURCE_LANGUAGE:
             problems.append(f"{model.name}: the model's own texts are English; translate to another language")
             continue
         model_name = by_stem[stem]
-        ids = {element.get("id") for element in roots[model_name].iter(f"{{{BPMN_NS}}}*") if element.get("id")}
-        translated, file_problems = read_texts_file(model.name, model.content, sources[model_name], ids)
+        if model_name in decision_files:
+            translated, file_problems = read_decision_texts_file(model.name, model.content, sources[model_name],
+                                                                 decision_outputs(roots[model_name]))
+        else:
+            ids = {element.get("id") for element in roots[model_name].iter(f"{{{BPMN_NS}}}*") if element.get("id")}
+            translated, file_problems = read_texts_file(model.name, model.content, sources[model_name], ids)
         problems.extend(file_problems)
         translations[model_name][language_of(language)] = translated
-    return {name: ModelTexts(sources[name], translations[name]) for name in sources}, problems
+    decisions_in = {name: set(decision_outputs(roots[name])) for name in decision_files}
+    texts = {}
+    for name in sources.keys() - decision_files:
+        called = _called_decisions(roots[name])
+        parts = [name, *sorted(d for d in decision_files if decisions_in[d] & called)]
+        texts[name] = _merged([ModelTexts(sources[part], translations[part]) for part in parts])
+    return texts, problems
+
+
+def _called_decisions(root: etree._Element) -> set[str]:
+    return {task.get(f"{{{CAMUNDA_NS}}}decisionRef").strip() for task in root.iter(f"{{{BPMN_NS}}}businessRuleTask")
+            if (task.get(f"{{{CAMUNDA_NS}}}decisionRef") or "").strip()}
+
+
+def _merged(parts: list[ModelTexts]) -> ModelTexts:
+    """One model's texts from several files; the first file that has a text wins (the process's own first)."""
+    source: dict[Key, str] = {}
+    translations: dict[str, dict[Key, str]] = {}
+    for part in parts:
+        for key, text in part.source.items():
+            source.setdefault(key, text)
+        for language, translated in part.translations.items():
+            for key, text in translated.items():
+                translations.setdefault(language, {}).setdefault(key, text)
+    return ModelTexts(source, translations)
 
 
 def missing_translations(texts: ModelTexts, language: str) -> list[Key]:
@@ -310,7 +376,12 @@ class LocalizedProcess:
     def field_labels(self) -> dict[str, str]:
         return {name: form_field.get("label") or name for name, form_field in self.form_fields.items()}
 
+    def variable_label(self, name: str, fallback: str | None = None) -> str | None:
+        return self.texts.variable_label(name, self.language, fallback)
+
     def display_value(self, name: str, value: Any) -> Any:
-        """An enum value as its option's name in the language, others unchanged."""
+        """An enum value as its option's name in the language, a text a decision returns in the language,
+        others unchanged."""
         options = self.form_fields.get(name, {}).get("options") or []
-        return next((o["name"] for o in options if o["id"] == value and o.get("name")), value)
+        named = next((o["name"] for o in options if o["id"] == value and o.get("name")), None)
+        return named if named is not None else self.texts.value_text(name, value, self.language)

@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 
 from orchestrator.errors import NotFound
 from orchestrator.model_texts import LocalizedProcess, language_of
 from web.pages.common import engine
+from web.pages.labels import label
 
 
 def reader_language() -> str:
@@ -40,10 +41,14 @@ def process_title(definition: Any) -> str:
 
 
 def step_name(definition_id: int, element_id: str | None, fallback: str | None = None) -> str | None:
-    """A step's name (task, event, gateway) in the reader's language; `fallback` when the model has none."""
+    """A step's name (task, event, gateway) in the reader's language; `fallback` when the model has none, else
+    what kind of step it is ("Exclusive gateway"): its id means nothing to a reader."""
     model = model_of(definition_id)
     shown = model.step_name(element_id, fallback) if model is not None else fallback
-    return shown or element_id
+    if shown or not element_id:
+        return shown
+    kind = model.element_kinds.get(element_id) if model is not None else None
+    return label("element", kind) if kind else gettext("Step")
 
 
 def init_model_texts(app: Flask) -> None:

@@ -1,5 +1,6 @@
-"""Every text of the bundled models (names, documentation, form labels, help texts, option names) has its
-Simplified Chinese translation in the translation file deployed beside the model."""
+"""Every text of the bundled models (names, documentation, form labels, help texts, option names, variable
+labels) and of the decisions they call (decision names, output labels, the texts a decision returns) has its
+Simplified Chinese translation in the translation file deployed beside the model or decision file."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ BUNDLED = sorted(p.name for p in BPMN.glob("*.bpmn"))
 @pytest.mark.parametrize("name", BUNDLED)
 def test_every_text_of_a_bundled_model_has_a_chinese_translation(name):
     stem = name.removesuffix(".bpmn")
+    decisions = sorted(BPMN.glob("*.dmn"))
     files = [read_model_file(BPMN / name), *map(read_model_file, sorted(BPMN.glob(f"{stem}.*.json"))),
-             *map(read_model_file, sorted(BPMN.glob("*.dmn")))]
+             *map(read_model_file, decisions),
+             *(read_model_file(p) for dmn in decisions for p in sorted(BPMN.glob(f"{dmn.stem}.*.json")))]
     processes = parse_bundle(files, max_bytes=10**7)
     assert processes
     for process in processes.values():
+        assert any(key[0] == "decision" for key in process.texts.source), "the called decisions' texts are read"
         missing = missing_translations(process.texts, "zh")
         assert not missing, f"{name}: no zh translation for {missing}"
         texts = process.texts.translations["zh"]

@@ -63,8 +63,8 @@ def test_countersign_review_shows_each_departments_verdict(demo_site, web_engine
     assert "Root cause Under-rated relay accepted without incoming inspection" in facts
     assert "Ishikawa category Material" in facts
     verdicts = re.findall(r"Verdict (.*?) Comment", facts)[0]
-    assert re.findall(r"(\w+) : (Agree|Object)", verdicts) == [("qa", "Agree"), ("engineering", "Object")]
-    assert "engineering : The carton spec, not the relay" in facts
+    assert re.findall(r"(\w+) : (Agree|Object)", verdicts) == [("Quality", "Agree"), ("Engineering", "Object")]
+    assert "Engineering : The carton spec, not the relay" in facts  # the group by its name, not its code
     assert "countersignVerdict" not in facts and "None" not in facts
 
 

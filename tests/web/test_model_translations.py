@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from orchestrator.case_facts import variable_labels
 from orchestrator.definitions import ModelFile
 from orchestrator.errors import InvalidModel
 from orchestrator.model_texts import LocalizedProcess
@@ -86,7 +87,7 @@ def test_a_translation_the_model_does_not_match_is_refused_naming_it(web_engine,
 def test_a_translation_file_without_its_model_is_refused(web_engine):
     with pytest.raises(InvalidModel) as refused:
         web_engine.deployments.deploy([ModelFile("tiny.bpmn", MODEL), ModelFile("other.zh.json", "{}")], actor=ADMIN)
-    assert "other.zh.json: there is no model other.bpmn in the bundle" in str(refused.value.problems)
+    assert "other.zh.json: there is no model other.bpmn or other.dmn in the bundle" in str(refused.value.problems)
 
 
 def _zh(site_app, who: str):
@@ -113,6 +114,9 @@ def test_inbox_task_form_and_case_page_show_the_model_in_chinese(site, web_engin
     case = case.replace(diagram, "")
     assert "退货 / 回收（RMA）" in case and "客户姓名" in case and "审核退货申请" in case
     assert "Customer name" not in case and "Review return request" not in case
+    # what the routing decision worked out: its output labels and the reason it returned (returns_routing.zh.json)
+    assert "客户保留商品" in case and "判定依据" in case and "质量缺陷" in case and "检验方" in case
+    assert "Customer keeps item" not in case and "quality defect" not in case and "Inspected by" not in case
     start = html.unescape(chinese.get("/new/returns").data.decode())
     assert "客户通知语言" in start and "简体中文" in start and "Customer's language for notices" not in start
     chinese.post("/language", data={"csrf_token": chinese.csrf, "lang": "en", "next": "/inbox"})
@@ -134,4 +138,91 @@ def test_every_bundled_text_has_its_chinese_translation_in_the_deployed_model(si
         missing = [key for key in model.texts.source if key not in model.texts.translations.get("zh", {})]
         assert not missing, f"{model.source_file}: no zh text for {missing[:10]}"
     assert sorted(p.name for p in (REPO_ROOT / "bpmn").glob("*.zh.json")) == [
-        "capa.zh.json", "recall.zh.json", "returns.zh.json"]
+        "capa.zh.json", "capa_countersign.zh.json", "recall.zh.json", "recall_risk.zh.json",
+        "recall_strategy.zh.json", "returns.zh.json", "returns_routing.zh.json"]
+
+
+DECIDING = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="sorting" name="Sorting" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sort"/>
+    <bpmn:businessRuleTask id="sort" name="Sort" camunda:decisionRef="bin"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="sort" targetRef="done"/>
+    <bpmn:endEvent id="done"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+BIN = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="bins" name="Bins" namespace="t">
+  <decision id="bin" name="Choose the bin">
+    <decisionTable id="bin_table">
+      <input id="in_weight" label="Weight"><inputExpression typeRef="double"><text>weight</text></inputExpression></input>
+      <output id="out_bin" label="Bin" name="bin" typeRef="string"><outputValues><text>"heavy","light"</text></outputValues></output>
+      <output id="out_why" label="Why" name="binReason" typeRef="string"/>
+      <rule id="r1"><inputEntry><text>&gt; 10</text></inputEntry>
+        <outputEntry><text>"heavy"</text></outputEntry><outputEntry><text>"too heavy to lift"</text></outputEntry></rule>
+      <rule id="r2"><inputEntry><text>-</text></inputEntry>
+        <outputEntry><text>"light"</text></outputEntry><outputEntry><text>weight * 2</text></outputEntry></rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"""
+BIN_ZH = {"decisions": {"bin": {"name": "选择货箱", "outputs": {
+    "bin": {"label": "货箱", "values": {"heavy": "重货箱", "light": "轻货箱"}},
+    "binReason": {"label": "原因", "values": {"too heavy to lift": "太重，搬不动"}}}}}}
+
+
+def _deploy_decision(engine, translation: dict | str):
+    content = translation if isinstance(translation, str) else json.dumps(translation, ensure_ascii=False)
+    return engine.deployments.deploy([ModelFile("sorting.bpmn", DECIDING), ModelFile("bins.dmn", BIN),
+                                      ModelFile("bins.zh.json", content)], actor=ADMIN)
+
+
+def test_a_decision_files_translation_gives_the_process_its_labels_and_returned_texts(web_engine):
+    [deployed] = _deploy_decision(web_engine, BIN_ZH)
+    model = web_engine.queries.process_model(deployed.id)
+    assert variable_labels(LocalizedProcess(model, "zh")) == {"bin": "货箱", "binReason": "原因"}
+    assert variable_labels(model) == {"bin": "Bin", "binReason": "Why"}
+    zh = LocalizedProcess(model, "zh_Hans_CN")
+    assert zh.display_value("bin", "heavy") == "重货箱" and zh.display_value("binReason", "too heavy to lift") == "太重，搬不动"
+    assert zh.display_value("binReason", "made up") == "made up" and zh.display_value("bin", 3) == 3
+    assert zh.texts.text(("decision", "bin", "name"), "zh") == "选择货箱"
+    assert LocalizedProcess(model, "en").display_value("bin", "heavy") == "heavy"
+    # a corrected translation of the decision is a new version of the process that calls it
+    assert not _deploy_decision(web_engine, BIN_ZH)[0].new
+    assert _deploy_decision(web_engine, {"decisions": {"bin": {"name": "选货箱"}}})[0].new
+
+
+def test_a_process_deployed_later_reads_the_deployed_decisions_translation(web_engine):
+    web_engine.deployments.deploy([ModelFile("bins.dmn", BIN), ModelFile("bins.zh.json", json.dumps(BIN_ZH))],
+                                  actor=ADMIN)
+    [deployed] = web_engine.deployments.deploy([ModelFile("sorting.bpmn", DECIDING)], actor=ADMIN)
+    model = LocalizedProcess(web_engine.queries.process_model(deployed.id), "zh")
+    assert model.variable_label("bin") == "货箱" and model.display_value("bin", "light") == "轻货箱"
+
+
+@pytest.mark.parametrize(("translation", "named"), [
+    ({"decisions": {"bni": {"name": "选择"}}}, "decision 'bni' is not in the file"),
+    ({"decisions": {"bin": {"outputs": {"box": {"label": "箱"}}}}}, "decision 'bin' output 'box' is not in"),
+    ({"decisions": {"bin": {"outputs": {"bin": {"values": {"medium": "中"}}}}}},
+     "decision 'bin' output 'bin' value 'medium': the decision has no such text"),
+    ({"decisions": {"bin": {"outputs": {"binReason": {"values": {"weight * 2": "重量乘二"}}}}}},
+     "value 'weight * 2': the decision has no such text"),
+    ({"decisions": {"bin": {"rules": {}}}}, "decision 'bin' rules: unknown text"),
+    ({"elements": {"bin": {"name": "选择"}}}, "unknown section 'elements'"),
+])
+def test_a_decision_translation_the_file_does_not_match_is_refused_naming_it(web_engine, translation, named):
+    with pytest.raises(InvalidModel) as refused:
+        _deploy_decision(web_engine, translation)
+    assert any(named in problem and "bins.zh.json" in problem for problem in refused.value.problems), \
+        refused.value.problems
+
+
+def test_task_labels_of_variables_are_translated_in_the_facts(site, web_engine):  # noqa: F811
+    [recall] = [d for d in web_engine.queries.list_definitions() if d.key == "recall"]
+    model = LocalizedProcess(web_engine.queries.process_model(recall.id), "zh")
+    labels = variable_labels(model)
+    assert labels["partnerCount"] == "需通知的经销商和零售商" and labels["riskRationale"] == "判定依据"
+    assert model.display_value("riskRationale", "minor harm") == "轻微危害"

@@ -43,6 +43,6 @@ def test_operations_page_shows_what_the_local_backends_did(app, web_engine):
     for expected in ("KETTLE-2", "SM-000001", "ada@example.com", "return_received"):
         assert expected in text
     [erp] = breaker_rows(text, "erp")
-    assert cells(erp)[:3] == ["erp", "open", str(threshold)] and "ConnectionError" in cells(erp)
+    assert cells(erp)[:3] == ["erp", "open (calls paused)", str(threshold)] and "ConnectionError" in cells(erp)
     assert sign_in(app, "warehouse@demo.loopline").get("/operations/").status_code == 403
     assert app.test_client().get("/operations/").status_code == 302

@@ -15,7 +15,7 @@ from web.api.problems import problem
 from web.pages import admin, inbox, instances, tasks
 from web.pages.common import engine, person, safe_next
 from web.pages.field_errors import translated_field_error
-from web.pages.labels import label
+from web.pages.labels import group_names, label
 
 
 def init_pages(app: Flask) -> None:
@@ -28,6 +28,7 @@ def init_pages(app: Flask) -> None:
     app.jinja_env.globals["uuid4"] = lambda: str(uuid.uuid4())
     app.jinja_env.filters["field_error"] = translated_field_error
     app.jinja_env.globals["label"] = label
+    app.jinja_env.globals["group_names"] = group_names
     app.jinja_env.globals["upload_types"] = lambda: ",".join(engine().settings.attachment_types)
 
     @app.context_processor

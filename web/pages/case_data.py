@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from orchestrator.case_facts import Fact, resolve_facts, variable_labels
 from orchestrator.definitions import ParsedProcess
 from orchestrator.views import HistoryEventView, InstanceView
+from web.pages.labels import group_names
 
 START_STEP = "__start__"
 
@@ -54,7 +55,7 @@ def shown(model: ParsedProcess, name: str, value: Any) -> Any:
         return ", ".join(str(shown(model, name, v)) for v in value if not _blank(v))
     if isinstance(value, dict):
         return "; ".join(f"{k}: {shown(model, k, v)}" for k, v in value.items() if not _blank(v))
-    return value
+    return model.display_value(name, value)  # a text a decision returns, in the reader's language
 
 
 def fact_rows(model: ParsedProcess, facts: list[Fact]) -> list[dict[str, Any]]:
@@ -62,7 +63,7 @@ def fact_rows(model: ParsedProcess, facts: list[Fact]) -> list[dict[str, Any]]:
     rows = []
     for fact in facts:
         if fact.kind == "captured":
-            entries = [(", ".join(c.groups) or c.actor, c.actor, shown(model, fact.variable, c.value))
+            entries = [(group_names(c.groups) or c.actor, c.actor, shown(model, fact.variable, c.value))
                        for c in fact.captured]
             rows.append({"label": fact.label, "entries": entries})
         elif fact.kind == "progress":

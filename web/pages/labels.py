@@ -1,4 +1,5 @@
-"""Names the engine stores as codes (statuses, history event types), shown in the page's language."""
+"""Names the engine stores as codes (statuses, history event types, the house's staff groups, element kinds),
+shown in the page's language."""
 
 from __future__ import annotations
 
@@ -9,6 +10,30 @@ LABELS = {
         "running": _("running"), "suspended": _("suspended"), "completed": _("completed"),
         "cancelled": _("cancelled"), "ready": _("open"), "pending": _("pending"), "failed": _("failed"),
         "incident": _("incident"),
+        # messages in the outbox (integrations.notify.models.NotificationStatus)
+        "queued": _("queued"), "sent": _("sent"), "delivered": _("delivered"), "bounced": _("bounced"),
+    },
+    "circuit": {  # orchestrator.models.CircuitState
+        "closed": _("closed (calls go out)"), "open": _("open (calls paused)"),
+        "half_open": _("half open (one trial call)"),
+    },
+    "channel": {"sms": _("SMS"), "email": _("e-mail")},
+    "element": {  # orchestrator.definitions.ELEMENT_KINDS: what a step without a name is
+        "exclusiveGateway": _("Exclusive gateway"), "parallelGateway": _("Parallel gateway"),
+        "inclusiveGateway": _("Inclusive gateway"), "eventBasedGateway": _("Event-based gateway"),
+        "startEvent": _("Start event"), "endEvent": _("End event"), "boundaryEvent": _("Boundary event"),
+        "intermediateCatchEvent": _("Intermediate catch event"),
+        "intermediateThrowEvent": _("Intermediate throw event"), "sendTask": _("Send task"),
+        "receiveTask": _("Receive task"), "userTask": _("User task"), "manualTask": _("Manual task"),
+        "serviceTask": _("Service task"), "scriptTask": _("Script task"), "businessRuleTask": _("Decision task"),
+        "callActivity": _("Call activity"), "transaction": _("Transaction"), "subProcess": _("Subprocess"),
+        "task": _("Task"),
+    },
+    # the groups every installation starts with (web.auth.users.DEFAULT_GROUPS); others show their name
+    "group": {
+        "customer_service": _("Customer service"), "warehouse": _("Warehouse"), "qa": _("Quality"),
+        "finance": _("Finance"), "sales_manager": _("Sales manager"), "legal": _("Legal"),
+        "engineering": _("Engineering"), "management": _("Management"), "asset_management": _("Asset management"),
     },
     "event": {
         "instance_started": _("case started"), "instance_completed": _("case completed"),
@@ -33,3 +58,8 @@ def label(kind: str, code: str | None) -> str:
     if code is None:
         return ""
     return str(LABELS.get(kind, {}).get(code, code.replace("_", " ")))
+
+
+def group_names(groups) -> str:
+    """Candidate groups as the page's language names them, comma-separated."""
+    return ", ".join(label("group", group) for group in groups or ())
