@@ -49,6 +49,17 @@ def test_a_step_without_a_name_is_shown_by_its_kind_not_its_id(site, web_engine)
     assert '<span class="unnamed-step" title="gw_review_merge">排他网关</span>' in chinese
 
 
+def test_the_timeline_shows_what_a_step_captured_by_label_and_option_name(site, web_engine):  # noqa: F811
+    clerk = signed_in(site, "customer.service")
+    assert start_return(clerk).status_code == 302
+    [(instance, _)] = web_engine.queries.list_instances(ADMIN, InstanceFilter()).items
+    [task] = web_engine.queries.open_human_tasks_for(ADMIN, instance.id)
+    web_engine.tasks.complete_user_task(task.id, {"reviewDecision": "accept"}, actor=ADMIN)
+    chinese = timeline(in_chinese(site, "customer.service").get(f"/instances/{instance.id}").data.decode())
+    assert "<dt>审核结论</dt><dd>接受退货</dd>" in chinese
+    assert "reviewDecision" not in chinese and ">accept<" not in chinese
+
+
 def test_chinese_pages_show_statuses_channels_breakers_and_groups_as_words(demo_site, web_engine):  # noqa: F811
     web_engine.connectors.get("notify.email").run(
         {"to": "ada@example.com", "name": "Ada", "template": "return_received", "variables": {"rmaNumber": "RMA-1"}},

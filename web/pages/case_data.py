@@ -76,6 +76,12 @@ def fact_rows(model: ParsedProcess, facts: list[Fact]) -> list[dict[str, Any]]:
     return rows
 
 
+def entered_values(model: ParsedProcess, values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What a step captured, for the timeline: each value by its label and as shown on the case page."""
+    labels = variable_labels(model)
+    return [(labels.get(name, name), shown(model, name, value)) for name, value in values.items()]
+
+
 def task_facts(model: ParsedProcess, element_id: str, variables: dict[str, Any],
                history: list[HistoryEventView]) -> list[dict[str, Any]]:
     return fact_rows(model, resolve_facts(model, element_id, variables, history))
