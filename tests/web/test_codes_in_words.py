@@ -11,6 +11,7 @@ from integrations.registry import JobContext
 from orchestrator.models import CircuitState, InstanceStatus, JobStatus
 from orchestrator.query_filters import InstanceFilter
 from tests.conftest import ADMIN
+from tests.support.inspect import jobs
 from tests.web.test_decisions_and_lists import demo_site  # noqa: F401 (a fixture)
 from tests.web.test_pages import signed_in, site, start_return  # noqa: F401 (site is a fixture)
 
@@ -67,7 +68,8 @@ def test_chinese_pages_show_statuses_channels_breakers_and_groups_as_words(demo_
     for _ in range(web_engine.integration_settings.breaker_threshold):
         web_engine.breakers.record_failure("erp", web_engine.now(), "ConnectionError")
     owner = in_chinese(demo_site, "owner")
-    [(case, _)] = web_engine.queries.list_instances(ADMIN, InstanceFilter(business_key="RMA-DEMO-1")).items
+    case = next(instance for instance, _ in web_engine.queries.list_instances(ADMIN, InstanceFilter()).items
+                if jobs(web_engine, instance.id))
     pages = {path: owner.get(path).data.decode()
              for path in ("/operations/", "/operations/messages", "/operations/jobs", "/instances",
                           f"/instances/{case.id}")}
@@ -78,3 +80,5 @@ def test_chinese_pages_show_statuses_channels_breakers_and_groups_as_words(demo_
     assert "打开（暂停调用）" in pages["/operations/"] and "电子邮件" in pages["/operations/messages"]
     assert "已发送" in pages["/operations/messages"] and "已完成" in pages["/operations/jobs"]
     assert "客服" in pages["/inbox"]
+    job_steps = {job.element_id for job in jobs(web_engine, case.id)}
+    assert job_steps and not job_steps & set(shown_texts(pages[f"/instances/{case.id}"]))  # by their names
