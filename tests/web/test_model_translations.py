@@ -203,6 +203,24 @@ def test_a_process_deployed_later_reads_the_deployed_decisions_translation(web_e
     assert model.variable_label("bin") == "货箱" and model.display_value("bin", "light") == "轻货箱"
 
 
+def test_a_decision_file_deployed_again_with_a_changed_translation_is_stored_again(web_engine):
+    def deploy_decision(name: str) -> None:
+        translation = {"decisions": {"bin": {"outputs": {"bin": {"label": name}}}}}
+        web_engine.deployments.deploy([ModelFile("bins.dmn", BIN), ModelFile(
+            "bins.zh.json", json.dumps(translation, ensure_ascii=False))], actor=ADMIN)
+
+    def label_for_a_new_process() -> str:
+        web_engine.deployments.deploy([ModelFile("sorting.bpmn", DECIDING.replace("Sorting", "Sorting again"))],
+                                      actor=ADMIN)
+        latest = max((d for d in web_engine.queries.list_definitions() if d.key == "sorting"), key=lambda d: d.version)
+        return LocalizedProcess(web_engine.queries.process_model(latest.id), "zh").variable_label("bin")
+
+    deploy_decision("货箱")
+    assert label_for_a_new_process() == "货箱"
+    deploy_decision("箱子")
+    assert label_for_a_new_process() == "箱子"
+
+
 @pytest.mark.parametrize(("translation", "named"), [
     ({"decisions": {"bni": {"name": "选择"}}}, "decision 'bni' is not in the file"),
     ({"decisions": {"bin": {"outputs": {"box": {"label": "箱"}}}}}, "decision 'bin' output 'box' is not in"),
