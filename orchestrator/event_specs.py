@@ -6,8 +6,9 @@ from the task tree (message subscriptions, `next_timer_at`, inbox rows, jobs) fo
 - an event-based gateway activates every catch event after it; the first to fire cancels the others;
 - an event subprocess waits from the moment its scope (process or embedded subprocess) starts; a
   non-interrupting one starts a handler each time its event arrives and keeps waiting, an interrupting
-  one cancels everything else in its scope and its completion completes the scope; when only waiting
-  event subprocesses remain in a scope, the scope completes and their waits are removed.
+  one (an error start always is) cancels everything else in its scope and its completion completes the
+  scope; when only waiting event subprocesses remain in a scope, the scope completes and their waits are
+  removed. Errors reach error starts through error_events.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class EventSubprocessStart(StartEvent):
                 my_task.data = {**task.data, **my_task.data}
         if self.interrupting:
             _cancel_scope(holder)
+            _cancel_left_subprocesses(holder.workflow.top_workflow)
         elif isinstance(self.event_definition, MessageEventDefinition):  # a timer start fires once
             _arm_again(holder)
         return super()._run_hook(my_task)
@@ -106,6 +108,15 @@ def _cancel_scope(holder) -> None:
         if task.id in keep or task.id not in holder.workflow.tasks or not task.has_state(ACTIVE):
             continue
         task.cancel()
+
+
+def _cancel_left_subprocesses(top) -> None:
+    """Cancel what still runs in subprocesses whose activity was cancelled already (by an error thrown
+    inside them towards an event subprocess: see error_events)."""
+    for subworkflow in list(top.subprocesses.values()):
+        holder = top.get_task_from_id(subworkflow.parent_task_id)
+        if not subworkflow.completed and holder is not None and holder.state == TaskState.CANCELLED:
+            subworkflow.cancel()
 
 
 def is_waiting_event_subprocess(task) -> bool:
@@ -144,12 +155,16 @@ def check_event_subprocess_start(node) -> None:
         kind = "timeCycle"
     if kind in ("messageEventDefinition", "timerEventDefinition"):
         return
-    what = {None: "no single event", "timeCycle": "a timer cycle", "errorEventDefinition": "an error"}.get(
+    if kind == "errorEventDefinition":
+        if node.get("isInterrupting", "true").lower() == "false":
+            raise ValidationException("an event subprocess started by an error always interrupts its scope (as in "
+                                      "Camunda): make its start event interrupting", node=node)
+        return
+    what = {None: "no single event", "timeCycle": "a timer cycle"}.get(
         kind, f"a {kind.removesuffix('EventDefinition')} event" if kind else "")
     raise ValidationException(
-        f"an event subprocess started by {what} is not supported: start it with a message or a timer "
-        "(timeDuration or timeDate); catch errors with an error boundary event on an embedded subprocess",
-        node=node)
+        f"an event subprocess started by {what} is not supported: start it with a message, a timer "
+        "(timeDuration or timeDate) or an error", node=node)
 
 
 # for serializers that embed the spec (exports): each spec serialized like the SpiffWorkflow spec it extends

@@ -7,6 +7,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import ERROR_EVENT_XPATH
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
@@ -50,6 +51,7 @@ from orchestrator.call_activities import BINDINGS as CALL_BINDINGS
 from orchestrator.call_activities import MappedCallActivity, read_mappings
 from orchestrator.decisions import DecisionEngine
 from orchestrator.dmn import DecisionTable, parse_decisions
+from orchestrator.error_events import PropagatedErrorEventDefinition
 from orchestrator.event_specs import (
     EventGateway,
     EventSubprocessStart,
@@ -175,9 +177,20 @@ class LooplineStartEventParser(BoundedTimerParsing, LooplineMessageParsing, Camu
     def get_enum_field(self, xml_field):
         return UserTaskParser.get_enum_field(self, xml_field)
 
+    def get_event_definition(self, xpaths):
+        """The start of an event subprocess may also be an error (SpiffWorkflow's start events read none, so
+        the event subprocess would start at once)."""
+        if self.process_parser.node.get("triggeredByEvent") == "true":
+            xpaths = [*xpaths, ERROR_EVENT_XPATH]
+        return super().get_event_definition(xpaths)
+
 
 class LooplineEndEventParser(LooplineMessageParsing, CamundaEndEventParser):
-    pass
+    """An error end event throws its error to the catcher Camunda 7 would pick (see error_events)."""
+
+    def parse_error_event(self, error_event):
+        parsed = super().parse_error_event(error_event)
+        return PropagatedErrorEventDefinition(parsed.name, parsed.code, description=parsed.description)
 
 
 class LooplineIntermediateCatchEventParser(BoundedTimerParsing, LooplineMessageParsing,

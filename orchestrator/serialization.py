@@ -19,14 +19,15 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 
 from orchestrator.call_activities import CALLED_SPEC_ATTRIBUTE
+from orchestrator.error_events import ERROR_CONVERTERS
 from orchestrator.event_specs import EVENT_CONVERTERS
 from orchestrator.multi_instance import MULTI_INSTANCE_CONVERTERS
 from orchestrator.timer_events import TIMER_CONVERTERS
 
 # SpiffWorkflow 3.2's Camunda config forgets the plain ServiceTask: full serialization would fail.
-# Loopline's bounded timer definitions, event and multi-instance specs need their converters too.
+# Loopline's bounded timer definitions, event, error and multi-instance specs need their converters too.
 FULL_CONFIG = {**CAMUNDA_CONFIG, ServiceTask: BpmnTaskSpecConverter, **TIMER_CONVERTERS, **EVENT_CONVERTERS,
-               **MULTI_INSTANCE_CONVERTERS}
+               **MULTI_INSTANCE_CONVERTERS, **ERROR_CONVERTERS}
 
 
 class WorkflowStateConverter(BpmnWorkflowConverter):

@@ -219,15 +219,16 @@ def test_timer_event_subprocess_that_never_fires_is_removed_when_the_process_end
     assert instance.status == "completed" and instance.next_timer_at is None
 
 
-@pytest.mark.parametrize("start, words", [
-    ('<bpmn:errorEventDefinition errorRef="E1"/>', "started by an error"),
-    ("<bpmn:timerEventDefinition><bpmn:timeCycle>R3/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>",
+@pytest.mark.parametrize("start, interrupting, words", [
+    ('<bpmn:errorEventDefinition errorRef="E1"/>', False, "started by an error always interrupts its scope"),
+    ("<bpmn:timerEventDefinition><bpmn:timeCycle>R3/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>", True,
      "started by a timer cycle"),
-    ('<bpmn:signalEventDefinition signalRef="s"/>', "started by a signal event"),
-], ids=["error", "cycle", "signal"])
-def test_event_subprocess_starts_not_supported_are_refused_naming_the_start(conformance_engine, start, words):
+    ('<bpmn:signalEventDefinition signalRef="s"/>', True, "started by a signal event"),
+], ids=["non-interrupting error", "cycle", "signal"])
+def test_event_subprocess_starts_not_supported_are_refused_naming_the_start(conformance_engine, start,
+                                                                            interrupting, words):
     with pytest.raises(InvalidModel) as refused:
-        deploy(conformance_engine, model(process("refused", MAIN + event_subprocess(start, True))))
+        deploy(conformance_engine, model(process("refused", MAIN + event_subprocess(start, interrupting))))
     assert any("on_event_start" in problem and words in problem for problem in refused.value.problems), \
         refused.value.problems
 

@@ -114,14 +114,14 @@ def test_hostile_xml_is_rejected_and_nothing_is_stored(bare_engine, content, exp
     assert stored_rows(bare_engine) == (0, 0, 0)
 
 
-def test_error_event_subprocess_is_rejected_naming_its_start(bare_engine):
+def test_non_interrupting_error_event_subprocess_is_rejected_naming_its_start(bare_engine):
     subprocess = """<bpmn:subProcess id="esp" triggeredByEvent="true">
-      <bpmn:startEvent id="esp_start"><bpmn:errorEventDefinition id="esp_error"/></bpmn:startEvent>
+      <bpmn:startEvent id="esp_start" isInterrupting="false"><bpmn:errorEventDefinition id="esp_error"/></bpmn:startEvent>
     </bpmn:subProcess>
     <bpmn:sequenceFlow id="f_start\""""
     with pytest.raises(InvalidModel) as caught:
         bare_engine.deployments.deploy(bundle(GOOD.replace('<bpmn:sequenceFlow id="f_start"', subprocess)), actor=ADMIN)
-    assert any("esp_start" in p and "started by an error" in p for p in caught.value.problems)
+    assert any("esp_start" in p and "started by an error always interrupts" in p for p in caught.value.problems)
 
 
 def test_interrupting_message_event_subprocess_is_accepted(bare_engine):
