@@ -34,8 +34,12 @@ def register_tasks(app: Celery, engine: Callable[[], Engine]) -> None:
 def celery_waker(app: Celery) -> Callable[[list[int]], None]:
     """Wake workers for new jobs through the broker; failures are left to the relay."""
 
+    queue = app.conf.task_default_queue
+
     def wake(job_ids: list[int]) -> None:
         for job_id in job_ids:
-            app.send_task(RUN_JOB, args=[job_id], retry=False)
+            # straight to the workers' queue: through the default exchange the broker client first looks up
+            # the exchange's bindings, a second round trip for every job
+            app.send_task(RUN_JOB, args=[job_id], retry=False, exchange="", routing_key=queue)
 
     return wake
