@@ -1,5 +1,6 @@
 """Codes the engine stores are shown as words in the page's language: a step without a name by its kind, job,
-message, case and breaker statuses, channels and staff groups (web/pages/labels.py)."""
+message, case and breaker statuses, channels, staff groups and the local systems' record kinds
+(web/pages/labels.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from tests.web.test_decisions_and_lists import demo_site  # noqa: F401 (a fixtur
 from tests.web.test_pages import signed_in, site, start_return  # noqa: F401 (site is a fixture)
 
 RAW_CODES = {*InstanceStatus, *JobStatus, *NotificationStatus, *CircuitState, *Channel,
-             "ready", "customer_service", "sales_manager", "asset_management"}
+             "ready", "customer_service", "sales_manager", "asset_management",
+             "stock_movement", "credit_note", "ticket", "activity"}  # and what the local ERP, QMS, CRM booked
 
 
 def in_chinese(app, who: str):
@@ -78,6 +80,7 @@ def test_chinese_pages_show_statuses_channels_breakers_and_groups_as_words(demo_
         raw = sorted({text for text in shown_texts(page) if text in RAW_CODES})
         assert not raw, f"{path} shows codes: {raw}"
     assert "打开（暂停调用）" in pages["/operations/"] and "电子邮件" in pages["/operations/messages"]
+    assert "库存变动" in pages["/operations/"] and "工单" in pages["/operations/"]
     assert "已发送" in pages["/operations/messages"] and "已完成" in pages["/operations/jobs"]
     assert "客服" in pages["/inbox"]
     job_steps = {job.element_id for job in jobs(web_engine, case.id)}

@@ -18,6 +18,11 @@ LABELS = {
         "half_open": _("half open (one trial call)"),
     },
     "channel": {"sms": _("SMS"), "email": _("e-mail")},
+    "record": {  # what the local ERP, QMS and CRM booked (integrations.business)
+        "stock_movement": _("stock movement"), "quarantine": _("quarantine"), "credit_note": _("credit note"),
+        "replacement_order": _("replacement order"), "ticket": _("ticket"), "ticket_update": _("ticket update"),
+        "activity": _("activity"),
+    },
     "element": {  # orchestrator.definitions.ELEMENT_KINDS: what a step without a name is
         "exclusiveGateway": _("Exclusive gateway"), "parallelGateway": _("Parallel gateway"),
         "inclusiveGateway": _("Inclusive gateway"), "eventBasedGateway": _("Event-based gateway"),
