@@ -9,6 +9,7 @@ from collections.abc import Callable
 from celery import Celery
 
 from orchestrator.service import Engine
+from tasks.publisher import BackgroundWaker
 
 RUN_JOB = "loopline.run_job"
 SWEEP = "loopline.sweep"
@@ -31,15 +32,14 @@ def register_tasks(app: Celery, engine: Callable[[], Engine]) -> None:
         return {"timers": len(current.timers.fire_due_timers()), "relayed": len(current.relay.relay_jobs())}
 
 
-def celery_waker(app: Celery) -> Callable[[list[int]], None]:
-    """Wake workers for new jobs through the broker; failures are left to the relay."""
-
+def celery_waker(app: Celery) -> BackgroundWaker:
+    """Wake workers for new jobs through the broker, from a thread of its own (a slow or absent broker never
+    holds up a command); failures are left to the relay."""
     queue = app.conf.task_default_queue
 
-    def wake(job_ids: list[int]) -> None:
-        for job_id in job_ids:
-            # straight to the workers' queue: through the default exchange the broker client first looks up
-            # the exchange's bindings, a second round trip for every job
-            app.send_task(RUN_JOB, args=[job_id], retry=False, exchange="", routing_key=queue)
+    def publish(job_id: int) -> None:
+        # straight to the workers' queue: through the default exchange the broker client first looks up
+        # the exchange's bindings, a second round trip for every job
+        app.send_task(RUN_JOB, args=[job_id], retry=False, exchange="", routing_key=queue)
 
-    return wake
+    return BackgroundWaker(publish)
