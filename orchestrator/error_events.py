@@ -22,6 +22,8 @@ from SpiffWorkflow.util.task import TaskState
 
 from orchestrator.event_specs import TRIGGERED, EventSubprocessStart, EventSubprocessTask
 
+CAUGHT = "loopline_caught_error"
+
 
 class PropagatedErrorEventDefinition(ErrorEventDefinition):
     """The error of an error end event, thrown to the catcher `error_catcher` finds."""
@@ -31,12 +33,48 @@ class PropagatedErrorEventDefinition(ErrorEventDefinition):
                           target=my_task.workflow)
         catcher = error_catcher(my_task, self.code)
         if catcher is None:
-            my_task.workflow.top_workflow.catch(event)  # uncaught: SpiffWorkflow records it, the path ends
-            return
+            return  # uncaught (SpiffWorkflow would wake any waiting error catcher of the process)
         if isinstance(catcher.task_spec, EventSubprocessStart):
             _interrupt_towards(my_task, catcher)
         catcher.task_spec.catch(catcher, event)
         catcher.task_spec._update(catcher)
+
+
+class CaughtErrorEventDefinition(ErrorEventDefinition):
+    """The error of an error boundary or start event. As in Camunda, `camunda:errorCodeVariable` and
+    `camunda:errorMessageVariable` name the variables that receive the caught error's code and message."""
+
+    def __init__(self, name, code=None, code_variable=None, message_variable=None, **kwargs):
+        super().__init__(name, code, **kwargs)
+        self.code_variable = code_variable
+        self.message_variable = message_variable
+
+    def catches(self, my_task, event):
+        thrown = event.event_definition
+        return isinstance(thrown, ErrorEventDefinition) and self.code in (None, thrown.code)
+
+    def catch(self, my_task, event=None):
+        super().catch(my_task, event)
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        my_task.internal_data[CAUGHT] = {"code": event.event_definition.code, "message": payload.get("errorMessage")}
+
+    def update_task_data(self, my_task):
+        super().update_task_data(my_task)
+        caught = my_task.internal_data.get(CAUGHT) or {}
+        if self.code_variable:
+            my_task.data[self.code_variable] = caught.get("code")
+        if self.message_variable:
+            my_task.data[self.message_variable] = caught.get("message")
+
+
+class CaughtErrorConverter(ErrorEscalationEventDefinitionConverter):
+    """Keeps the variable names in exports."""
+
+    def to_dict(self, event_definition):
+        dct = super().to_dict(event_definition)
+        dct["code_variable"] = event_definition.code_variable
+        dct["message_variable"] = event_definition.message_variable
+        return dct
 
 
 def error_catcher(task, code: str | None):
@@ -100,4 +138,5 @@ def _interrupt_towards(thrower, start) -> None:
 
 
 # for serializers that embed the spec (exports)
-ERROR_CONVERTERS = {PropagatedErrorEventDefinition: ErrorEscalationEventDefinitionConverter}
+ERROR_CONVERTERS = {PropagatedErrorEventDefinition: ErrorEscalationEventDefinitionConverter,
+                    CaughtErrorEventDefinition: CaughtErrorConverter}

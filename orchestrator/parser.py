@@ -51,7 +51,7 @@ from orchestrator.call_activities import BINDINGS as CALL_BINDINGS
 from orchestrator.call_activities import MappedCallActivity, read_mappings
 from orchestrator.decisions import DecisionEngine
 from orchestrator.dmn import DecisionTable, parse_decisions
-from orchestrator.error_events import PropagatedErrorEventDefinition
+from orchestrator.error_events import CaughtErrorEventDefinition, PropagatedErrorEventDefinition
 from orchestrator.event_specs import (
     EventGateway,
     EventSubprocessStart,
@@ -152,6 +152,16 @@ class LooplineMessageParsing(CamundaExtensionsMixin):
         )
 
 
+class CaughtErrorParsing:
+    """Error boundary and start events keep camunda:errorCodeVariable / errorMessageVariable (see error_events)."""
+
+    def parse_error_event(self, error_event):
+        parsed = super().parse_error_event(error_event)
+        return CaughtErrorEventDefinition(parsed.name, parsed.code, description=parsed.description,
+                                          code_variable=error_event.get(CAMUNDA + "errorCodeVariable"),
+                                          message_variable=error_event.get(CAMUNDA + "errorMessageVariable"))
+
+
 class BoundedTimerParsing:
     """Timer events get Loopline's bounded, constant-time definitions (see orchestrator.timer_events)."""
 
@@ -159,7 +169,8 @@ class BoundedTimerParsing:
         return bounded(super().parse_timer_event(event))
 
 
-class LooplineStartEventParser(BoundedTimerParsing, LooplineMessageParsing, CamundaStartEventParser):
+class LooplineStartEventParser(CaughtErrorParsing, BoundedTimerParsing, LooplineMessageParsing,
+                               CamundaStartEventParser):
     """A start event keeps its camunda:formData, so people can start the process from a form; the start
     event of an event subprocess is an EventSubprocessStart (interrupting unless isInterrupting="false")."""
 
@@ -168,6 +179,9 @@ class LooplineStartEventParser(BoundedTimerParsing, LooplineMessageParsing, Camu
         if in_event_subprocess:
             check_event_subprocess_start(self.node)
             self.spec_class = EventSubprocessStart
+        elif self.node.find("{*}errorEventDefinition") is not None:
+            self.raise_validation_exception("an error start event can only start an event subprocess (as in "
+                                            "Camunda); use a none, message or timer start event here")
         task = super().create_task()
         task.form = UserTaskParser.get_form(self)
         if in_event_subprocess:
@@ -202,7 +216,8 @@ class LooplineIntermediateThrowEventParser(LooplineMessageParsing, CamundaInterm
     pass
 
 
-class LooplineBoundaryEventParser(BoundedTimerParsing, LooplineMessageParsing, CamundaBoundaryEventParser):
+class LooplineBoundaryEventParser(CaughtErrorParsing, BoundedTimerParsing, LooplineMessageParsing,
+                                  CamundaBoundaryEventParser):
     pass
 
 

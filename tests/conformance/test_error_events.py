@@ -21,9 +21,9 @@ def flows(*pairs: tuple[str, str], prefix: str = "f") -> str:
                    for i, (a, b) in enumerate(pairs))
 
 
-def on_error(sub_id: str, error_ref: str | None, handler: str) -> str:
+def on_error(sub_id: str, error_ref: str | None, handler: str, variables: str = "") -> str:
     """An error event subprocess catching `error_ref` (every error when None) with the user task `handler`."""
-    ref = f' errorRef="{error_ref}"' if error_ref else ""
+    ref = (f' errorRef="{error_ref}"' if error_ref else "") + variables
     return (f'<bpmn:subProcess id="{sub_id}" triggeredByEvent="true">'
             f'<bpmn:startEvent id="{sub_id}_start"><bpmn:errorEventDefinition{ref}/></bpmn:startEvent>'
             f'<bpmn:userTask id="{handler}" name="Handle"/><bpmn:endEvent id="{sub_id}_end"/>'
@@ -169,6 +169,35 @@ def test_an_error_nothing_catches_ends_its_path_like_a_none_end_event(engines):
     assert open_elements(first, row.id) == ["waiting"]
     complete(first, row.id, "waiting")
     assert inspect.instance(second, row.id).status == "completed"
+
+
+def test_the_caught_error_code_lands_in_the_variable_the_start_event_names(engines):
+    first, second = engines
+    handler = on_error("on_any", None, "investigate", ' camunda:errorCodeVariable="code"')
+    deploy(first, model(process("checked", fail_or_pass("E_OTHER") + handler)))
+    row = first.instances.start_instance("checked", actor=ADMIN)
+    complete(second, row.id, "check", {"ok": False})
+    assert inspect.instance(first, row.id).variables["code"] == "E_OTHER"
+
+
+def test_an_error_boundary_event_on_another_task_does_not_catch_an_error_thrown_beside_it(engines):
+    first, second = engines
+    boundary = ('<bpmn:boundaryEvent id="waiting_failed" attachedToRef="waiting"><bpmn:errorEventDefinition/>'
+                '</bpmn:boundaryEvent><bpmn:endEvent id="waiting_failed_end"/>'
+                + flows(("waiting_failed", "waiting_failed_end"), prefix="b"))
+    deploy(first, model(process("checked", fail_or_pass("E_REJECTED") + boundary)))
+    row = first.instances.start_instance("checked", actor=ADMIN)
+    complete(second, row.id, "check", {"ok": False})
+    assert open_elements(first, row.id) == ["waiting"]
+    assert "waiting_failed" not in inspect.completed_elements(first, row.id)
+
+
+def test_an_error_start_event_outside_an_event_subprocess_is_refused_naming_it(engines):
+    body = ('<bpmn:startEvent id="start"><bpmn:errorEventDefinition errorRef="E_REJECTED"/></bpmn:startEvent>'
+            '<bpmn:endEvent id="end"/>' + flows(("start", "end")))
+    with pytest.raises(InvalidModel) as refused:
+        deploy(engines[0], model(process("started_by_error", body)))
+    assert "element 'start'" in str(refused.value) and "can only start an event subprocess" in str(refused.value)
 
 
 def test_a_non_interrupting_error_start_is_refused_naming_it(engines):
