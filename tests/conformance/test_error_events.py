@@ -142,6 +142,23 @@ def test_an_error_event_subprocess_in_an_embedded_subprocess_completes_it_and_th
     assert "review" in inspect.completed_elements(first, row.id)
 
 
+def test_an_error_thrown_in_a_called_process_reaches_the_callers_event_subprocess(engines):
+    first, second = engines
+    called = process("checking", fail_or_pass("E_REJECTED")).replace(ERRORS, "")
+    body = ('<bpmn:startEvent id="c_start"/><bpmn:callActivity id="call" calledElement="checking"/>'
+            '<bpmn:userTask id="after" name="After"/><bpmn:endEvent id="c_end"/>'
+            + flows(("c_start", "call"), ("call", "after"), ("after", "c_end"), prefix="c")
+            + on_error("on_reject", "E_REJECTED", "rework"))
+    deploy(first, model(process("calling", body) + called))
+    row = first.instances.start_instance("calling", actor=ADMIN)
+    complete(second, row.id, "check", {"ok": False})
+    assert open_elements(first, row.id) == ["rework"]
+    assert cancelled(first, row.id) == ["call", "waiting"]
+    complete(second, row.id, "rework")
+    assert inspect.instance(first, row.id).status == "completed"
+    assert "after" not in inspect.completed_elements(first, row.id)
+
+
 SERVICE = ('<bpmn:startEvent id="start"/><bpmn:userTask id="waiting" name="Waiting"/>'
            '<bpmn:serviceTask id="refund" camunda:type="external" camunda:topic="test.refund"/>'
            '<bpmn:endEvent id="end"/><bpmn:endEvent id="waited"/>'
