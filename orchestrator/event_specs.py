@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.defaults import BpmnSpecMixin, IntermediateCatchEvent, StartEvent
 from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess as SpiffEventSubprocess
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 TRIGGERED = "loopline_event_subprocess_triggered"
@@ -102,20 +103,25 @@ def _arm_again(holder) -> None:
 
 
 def _cancel_scope(holder) -> None:
-    """Cancel every active task of the scope `holder` sits in, except `holder` and what it leads to."""
+    """Cancel every active task of the scope `holder` sits in, except `holder` and what it leads to. Later
+    tasks go first: a task cancelled before its children drops them unfinished (the instances of a
+    multi-instance), leaving their subprocesses running without an activity."""
     keep = {task.id for task in holder}  # holder and its descendants (the scope's end)
-    for task in list(holder.workflow.tasks.values()):
+    for task in reversed(list(holder.workflow.tasks.values())):
         if task.id in keep or task.id not in holder.workflow.tasks or not task.has_state(ACTIVE):
             continue
         task.cancel()
 
 
 def _cancel_left_subprocesses(top) -> None:
-    """Cancel what still runs in subprocesses whose activity was cancelled already (by an error thrown
-    inside them towards an event subprocess: see error_events)."""
-    for subworkflow in list(top.subprocesses.values()):
-        holder = top.get_task_from_id(subworkflow.parent_task_id)
-        if not subworkflow.completed and holder is not None and holder.state == TaskState.CANCELLED:
+    """Cancel what still runs in subprocesses whose activity is cancelled (an error thrown towards an event
+    subprocess marks the activities it leaves so: see error_events) or gone."""
+    for task_id, subworkflow in list(top.subprocesses.items()):
+        try:
+            holder = top.get_task_from_id(task_id)
+        except TaskNotFoundException:
+            holder = None
+        if not subworkflow.completed and (holder is None or holder.state == TaskState.CANCELLED):
             subworkflow.cancel()
 
 

@@ -159,6 +159,32 @@ def test_an_error_thrown_in_a_called_process_reaches_the_callers_event_subproces
     assert "after" not in inspect.completed_elements(first, row.id)
 
 
+def test_an_error_in_one_instance_of_a_multi_instance_subprocess_cancels_every_instance(engines):
+    first, second = engines
+    inner = ('<bpmn:startEvent id="r_start"/><bpmn:userTask id="check" name="Check" camunda:assignee="${reviewer}"/>'
+             '<bpmn:exclusiveGateway id="ok_gw" default="to_fail"/><bpmn:endEvent id="r_end"/>'
+             '<bpmn:endEvent id="fail"><bpmn:errorEventDefinition errorRef="E_REJECTED"/></bpmn:endEvent>'
+             + flows(("r_start", "check"), ("check", "ok_gw"), prefix="r")
+             + '<bpmn:sequenceFlow id="to_end" sourceRef="ok_gw" targetRef="r_end"><bpmn:conditionExpression>'
+             '${ok}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+             '<bpmn:sequenceFlow id="to_fail" sourceRef="ok_gw" targetRef="fail"/>')
+    body = ('<bpmn:startEvent id="start"/><bpmn:subProcess id="review"><bpmn:multiInstanceLoopCharacteristics '
+            f'camunda:collection="reviewers" camunda:elementVariable="reviewer"/>{inner}</bpmn:subProcess>'
+            '<bpmn:userTask id="after" name="After"/><bpmn:endEvent id="done"/>'
+            + flows(("start", "review"), ("review", "after"), ("after", "done"), prefix="o")
+            + on_error("on_reject", "E_REJECTED", "rework"))
+    deploy(first, model(process("reviewed", body)))
+    row = first.instances.start_instance("reviewed", actor=ADMIN, variables={"reviewers": ["ann", "bob", "cy"]})
+    ann, bob, _ = sorted(inspect.open_tasks(first, row.id), key=lambda task: task.assignee)
+    second.tasks.complete_user_task(ann.id, {"ok": True}, actor=ADMIN)
+    first.tasks.complete_user_task(bob.id, {"ok": False}, actor=ADMIN)
+    assert open_elements(second, row.id) == ["rework"]
+    assert cancelled(second, row.id).count("check") == 1  # cy's
+    complete(first, row.id, "rework")
+    assert inspect.instance(second, row.id).status == "completed"
+    assert "after" not in inspect.completed_elements(second, row.id)
+
+
 SERVICE = ('<bpmn:startEvent id="start"/><bpmn:userTask id="waiting" name="Waiting"/>'
            '<bpmn:serviceTask id="refund" camunda:type="external" camunda:topic="test.refund"/>'
            '<bpmn:endEvent id="end"/><bpmn:endEvent id="waited"/>'

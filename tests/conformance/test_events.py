@@ -185,6 +185,26 @@ def test_interrupting_message_event_subprocess_cancels_the_process_and_completes
     assert "end" not in path(engine, row.id)
 
 
+def test_interrupting_message_event_subprocess_cancels_each_instance_of_a_multi_instance_subprocess(
+        conformance_engine):
+    engine = conformance_engine
+    inner = ('<bpmn:startEvent id="r_start"/><bpmn:userTask id="check" camunda:assignee="${reviewer}"/>'
+             '<bpmn:endEvent id="r_end"/>' + flows(("r_start", "check"), ("check", "r_end"), prefix="r"))
+    body = ('<bpmn:startEvent id="start"/><bpmn:subProcess id="review"><bpmn:multiInstanceLoopCharacteristics '
+            f'camunda:collection="reviewers" camunda:elementVariable="reviewer"/>{inner}</bpmn:subProcess>'
+            '<bpmn:endEvent id="end"/>' + flows(("start", "review"), ("review", "end"))
+            + event_subprocess(PAID, True, handler="refund"))
+    deploy(engine, model(process("reviewed", body)))
+    row = engine.instances.start_instance("reviewed", actor=ADMIN, business_key="M-1",
+                                          variables={"reviewers": ["ann", "bob"]})
+    engine.messages.correlate_message("Paid", actor=ADMIN, business_key="M-1")
+    assert open_elements(engine, row.id) == ["refund"]
+    assert sorted(cancelled(engine, row.id)).count("check") == 2
+    [refund] = inspect.open_tasks(engine, row.id)
+    engine.tasks.complete_user_task(refund.id, {}, actor=ADMIN)
+    assert state(engine, row.id).status == "completed"
+
+
 def test_interrupting_timer_event_subprocess_in_an_embedded_subprocess_completes_that_subprocess(
         conformance_engine, clock):
     engine = conformance_engine
