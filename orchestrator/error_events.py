@@ -126,10 +126,10 @@ def _interrupt_towards(thrower, start) -> None:
     the error: each is marked cancelled now, so finishing its path cannot resume the flow after it; their
     remaining work is cancelled with the rest of the scope when the handler starts (EventSubprocessStart)."""
     top = thrower.workflow.top_workflow
-    handler = top.get_task_from_id(start.workflow.parent_task_id)
-    handler.internal_data[TRIGGERED] = True  # the scope's end waits for the handler from now on
+    event_subprocess = top.get_task_from_id(start.workflow.parent_task_id)
+    event_subprocess.internal_data[TRIGGERED] = True  # the scope's end waits for the handler from now on
     scope = thrower.workflow
-    while scope is not handler.workflow:
+    while scope is not event_subprocess.workflow:
         holder = top.get_task_from_id(scope.parent_task_id)
         scope.completed_event.disconnect_all()
         holder._set_state(TaskState.CANCELLED)
