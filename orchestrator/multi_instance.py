@@ -74,7 +74,7 @@ class InstanceResults(MultiInstanceTask):
                                         task=my_task)
 
 
-class ParallelMultiInstanceTask(CamundaParallelMultiInstanceTask, InstanceResults):
+class ParallelMultiInstance(CamundaParallelMultiInstanceTask, InstanceResults):
     """A parallel multi-instance activity whose instances' variables reach the process (see InstanceResults);
     SpiffWorkflow's Camunda set-up at start is done at parse (CamundaLoopParsing)."""
 
@@ -83,7 +83,7 @@ class ParallelMultiInstanceTask(CamundaParallelMultiInstanceTask, InstanceResult
         return BpmnParallelMultiInstanceTask._update_hook(self, my_task)
 
 
-class SequentialMultiInstanceTask(CamundaSequentialMultiInstanceTask, InstanceResults):
+class SequentialMultiInstance(CamundaSequentialMultiInstanceTask, InstanceResults):
     """A sequential multi-instance activity whose instances' variables reach the process (see InstanceResults);
     SpiffWorkflow's Camunda set-up at start is done at parse (CamundaLoopParsing)."""
 
@@ -93,8 +93,8 @@ class SequentialMultiInstanceTask(CamundaSequentialMultiInstanceTask, InstanceRe
 
 
 LOOP_CLASSES = {
-    CamundaParallelMultiInstanceTask: ParallelMultiInstanceTask,
-    CamundaSequentialMultiInstanceTask: SequentialMultiInstanceTask,
+    CamundaParallelMultiInstanceTask: ParallelMultiInstance,
+    CamundaSequentialMultiInstanceTask: SequentialMultiInstance,
 }
 
 
@@ -124,5 +124,6 @@ class CamundaLoopParsing:
         self.spec.task_specs[task.task_spec].completed_event.connect(task.merge_child)
 
 
-# for serializers that embed the spec (exports)
+# for serializers that embed the spec (exports); the class names differ from SpiffWorkflow's, which the
+# serializer would otherwise confuse
 MULTI_INSTANCE_CONVERTERS = {cls: MultiInstanceTaskConverter for cls in LOOP_CLASSES.values()}
