@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import Update, bindparam, case, exists, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from integrations.registry import BusinessError, JobContext
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.engine import CommandContext, CommandGroup
+from orchestrator.error_events import error_catcher
 from orchestrator.errors import Conflict, EngineError, NotFound
 from orchestrator.instance_rows import lock_instance
 from orchestrator.models import Incident, InstanceStatus, Job, JobStatus, ProcessInstance
@@ -120,9 +123,12 @@ class Jobs(CommandGroup):
             return self._report(self.fail_job, claimed, error=str(exc), transient=False)
         system = getattr(connector, "system", None)
         if system:
-            allowed, probe_at = self.core.breakers.allow(system, self.core.now())
+            try:
+                allowed, probe_at = self.core.breakers.allow(system, self.core.now())
+            except Exception as exc:  # e.g. the database went away: give the job back now, not after its lease
+                return self._report(self.fail_job, claimed, error=f"{type(exc).__name__}: {exc}", transient=True)
             if not allowed:
-                return self._pause(claimed, system, probe_at)
+                return self._until_stored(claimed, lambda: self._pause(claimed, system, probe_at))
         try:
             result = connector.run(claimed.input, claimed.context)
         except BusinessError as exc:
@@ -161,11 +167,30 @@ class Jobs(CommandGroup):
 
     def _report(self, command, claimed: ClaimedJob, **kwargs) -> str:
         try:
-            return command(claimed.id, token=claimed.token, **kwargs)
+            return self._until_stored(claimed, lambda: command(claimed.id, token=claimed.token, **kwargs))
         except EngineError as exc:
             # the process could not continue with this result: park it as an incident, keep the instance
-            self.open_incident(claimed.id, f"{exc.message}", token=claimed.token)
+            message = exc.message
+            self._until_stored(claimed, lambda: self.open_incident(claimed.id, message, token=claimed.token))
             return "incident"
+
+    def _until_stored(self, claimed: ClaimedJob, report: Callable[[], str | None]) -> str | None:
+        """Run `report` (one command), again after a lost database connection, for up to the job's lease
+        slack: an outcome that already arrived (a connector's side effect happened) is kept, not thrown away
+        to be redone after the lease. A command whose commit was lost is found done by its retry, which
+        then drops the result instead of applying it twice."""
+        patience = time.monotonic() + self.core.settings.job_lease_seconds
+        delay = 0.05
+        while True:
+            try:
+                return report()
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() + delay > patience:
+                    raise
+                log.warning("job %s: the database did not answer (%s); reporting again in %.2f s",
+                            claimed.id, type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def complete_job(self, job_id: int, *, token: str | None, result: dict[str, Any] | None) -> str:
         """Hand a connector's result to the waiting service task; late or stray results are dropped."""
@@ -202,8 +227,9 @@ class Jobs(CommandGroup):
 
     def _throw_bpmn_error(self, ctx: CommandContext, job: Job, task, code: str | None, error: str,
                           variables: dict[str, Any]) -> str:
-        """A business rejection: the task's error boundary catches it, or it becomes an incident."""
-        boundary = _error_boundary(task, code)
+        """A business rejection: an error boundary event or error event subprocess catches it, as Camunda 7
+        looks for one (error_events.error_catcher), or it becomes an incident."""
+        boundary = error_catcher(task, code)
         job.last_error = f"{code}: {error}" if code else error
         job.finished_at = ctx.now
         job.locked_until = None
@@ -355,18 +381,6 @@ def _retry_timer_incident(ctx: CommandContext, incident: Incident) -> None:
     incident.resolved_at = ctx.now
     incident.resolved_by = ctx.actor.name
     ctx.record("incident_retried", incident.element_id, incident_id=incident.id)
-
-
-def _error_boundary(task, code: str | None):
-    """The waiting error boundary event on this task that catches `code` (a code-less one catches all)."""
-    event = BpmnEvent(ErrorEventDefinition(code, code=code))
-    parent = task.parent
-    for sibling in (parent.children if parent is not None else []):
-        spec = sibling.task_spec
-        if (isinstance(spec, BoundaryEvent) and sibling.state == TaskState.WAITING
-                and isinstance(spec.event_definition, ErrorEventDefinition) and spec.catches(sibling, event)):
-            return sibling
-    return None
 
 
 def _apply_result(ctx: CommandContext, job: Job, task, result: dict[str, Any]) -> str:

@@ -1,0 +1,71 @@
+"""A lost database connection after a job was claimed loses neither the job nor its result.
+
+PostgreSQL only: the connector really terminates the engine's connections on the server (pg_terminate_backend,
+picked out by an application name of the test's own), as a database restart or failover would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from integrations.registry import JobContext
+from orchestrator.db import Database, with_search_path
+from orchestrator.models import JobStatus
+from tests.conftest import ADMIN, TEST_SCHEMA, deploy_fixture, postgres_url, reset_postgres
+from tests.support import inspect
+from tests.support.connectors import LedgerConnector
+
+APPLICATION = "loopline-lost-connections"
+
+
+def terminate_engine_connections(url: str) -> int:
+    """Cut every server connection of the engine under test; how many were cut."""
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        return len(admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                                 (APPLICATION,)).fetchall())
+
+
+class CuttingConnector(LedgerConnector):
+    """Applies its side effect, then the database connections drop before the result is reported."""
+
+    def __init__(self, ledger, url: str):
+        super().__init__("test.refund", ledger)
+        self.url = url
+        self.cut: list[int] = []
+
+    def run(self, variables: dict[str, Any], context: JobContext) -> dict[str, Any]:
+        result = super().run(variables, context)
+        self.cut.append(terminate_engine_connections(self.url))
+        return result
+
+
+@pytest.fixture
+def postgres_engine(make_engine):
+    url = postgres_url()
+    reset_postgres(url).dispose()
+    db = Database(f"{with_search_path(url, TEST_SCHEMA)}&application_name={APPLICATION}")
+    engine = make_engine(db)
+    deploy_fixture(engine, "refund_claim.bpmn", "routing.dmn")
+    yield engine, url
+    db.dispose()
+
+
+def test_a_result_that_arrived_is_reported_once_the_database_answers_again(postgres_engine, ledger, caplog):
+    engine, url = postgres_engine
+    connector = engine.connectors.register(CuttingConnector(ledger, url))
+    row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="CUT-1",
+                                          variables={"amount": 100, "customer": "ACME"})
+    [job] = inspect.jobs(engine, row.id)
+
+    assert engine.jobs.run_job(job.id, "worker-1") == "completed"
+
+    assert connector.cut and connector.cut[0] >= 1  # the report really met dead connections …
+    assert "the database did not answer" in caplog.text  # … and was made again
+    [job] = inspect.jobs(engine, row.id)
+    assert (job.status, job.attempts) == (JobStatus.COMPLETED, 1)  # not left RUNNING until its lease
+    assert len(ledger.effects("test.refund")) == 1 and len(ledger.calls("test.refund")) == 1
+    assert "refund" in inspect.completed_elements(engine, row.id)
