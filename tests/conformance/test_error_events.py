@@ -1,5 +1,5 @@
 """BPMN errors with Camunda 7 semantics: an error event subprocess (`triggeredByEvent`, error start event)
-catches an error thrown by an error end event inside its scope, interrupts the
+catches an error thrown by an error end event or by a service task's bpmnError inside its scope, interrupts the
 scope (everything else in it is cancelled) and completes it when its handler completes; an error start naming
 the error's code wins over a catch-all one (no errorRef); the innermost catcher wins. Each command restores the
 stored state, and the steps alternate between two engines (a new process: specs parsed again)."""
@@ -191,6 +191,21 @@ SERVICE = ('<bpmn:startEvent id="start"/><bpmn:userTask id="waiting" name="Waiti
            + flows(("start", "refund"), ("start", "waiting"), ("refund", "end"), ("waiting", "waited")))
 
 
+def test_a_service_tasks_bpmn_error_starts_the_error_event_subprocess(engines, ledger):
+    first, second = engines
+    handler = on_error("on_reject", "E_REJECTED", "rework", ' camunda:errorMessageVariable="why"')
+    deploy(first, model(process("paying", SERVICE + handler)))
+    ledger.script("test.refund", "business:E_REJECTED")
+    row = first.instances.start_instance("paying", actor=ADMIN)
+    assert inspect.run_pending_jobs(second, row.id) == ["failed"]
+    assert open_elements(first, row.id) == ["rework"]
+    assert cancelled(first, row.id) == ["refund", "waiting"]
+    variables = inspect.instance(first, row.id).variables
+    assert variables["errorCode"] == "E_REJECTED" and variables["why"] == "scripted business rejection"
+    complete(second, row.id, "rework")
+    assert inspect.instance(first, row.id).status == "completed"
+
+
 def test_a_boundary_event_on_the_task_catches_before_the_event_subprocess(engines, ledger):
     first, second = engines
     boundary = ('<bpmn:boundaryEvent id="refund_failed" attachedToRef="refund"><bpmn:errorEventDefinition '
@@ -250,3 +265,20 @@ def test_a_non_interrupting_error_start_is_refused_naming_it(engines):
         deploy(engines[0], model(process("checked", fail_or_pass("E_REJECTED") + handler)))
     assert any("on_reject_start" in problem and "always interrupts its scope" in problem
                for problem in refused.value.problems), refused.value.problems
+
+
+def test_a_service_tasks_bpmn_error_reaches_a_boundary_event_on_its_embedded_subprocess(engines, ledger):
+    first, second = engines
+    inner = ('<bpmn:startEvent id="p_start"/><bpmn:serviceTask id="refund" camunda:type="external" '
+             'camunda:topic="test.refund"/><bpmn:endEvent id="p_end"/>'
+             + flows(("p_start", "refund"), ("refund", "p_end"), prefix="p"))
+    body = ('<bpmn:startEvent id="start"/>' f'<bpmn:subProcess id="pay">{inner}</bpmn:subProcess>'
+            '<bpmn:boundaryEvent id="pay_failed" attachedToRef="pay"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>'
+            '<bpmn:userTask id="call_customer" name="Call"/><bpmn:endEvent id="end"/><bpmn:endEvent id="paid"/>'
+            + flows(("start", "pay"), ("pay", "paid"), ("pay_failed", "call_customer"), ("call_customer", "end")))
+    deploy(first, model(process("paying", body)))
+    ledger.script("test.refund", "business:E_REJECTED")
+    row = first.instances.start_instance("paying", actor=ADMIN)
+    assert inspect.run_pending_jobs(second, row.id) == ["failed"]
+    assert open_elements(first, row.id) == ["call_customer"]
+    assert "pay" in cancelled(first, row.id) and "refund" in cancelled(first, row.id)
