@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,9 @@ class JobContext:
     # the task's camunda:inputParameters as the model author wrote them, None where a ${…} expression
     # computes the value: a connector tells its own template text from data (e.g. where secrets may go)
     authored_input: Mapping[str, Any] = field(default_factory=dict)
+    # set when this worker no longer holds the job (its lease could not be renewed): a connector that sends
+    # many messages stops before the next one, since another worker may now be sending them
+    claim_lost: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from orchestrator.expressions.script_pool import shared_pool
 from orchestrator.history import PendingEvent, append_events
 from orchestrator.instance_rows import lock_instance, write_instance, write_rows
 from orchestrator.job_bell import JobBell
+from orchestrator.leases import Heartbeats
 from orchestrator.models import (
     DeploymentResource,
     InstanceStatus,
@@ -165,6 +166,7 @@ class EngineCore:
         self.job_bell = JobBell(settings.external_topics, settings.broker_url)  # external topics: no worker
         self.breakers = Breakers(self.db, self.integration_settings.breaker_threshold,
                                  self.integration_settings.breaker_cooldown_seconds, self.wake_after_commit)
+        self.heartbeats = Heartbeats(self.db, self.now)  # renews the leases of the jobs this process runs
         self.definitions = DefinitionCache(self.connectors.delegates)
         self.called_processes = CalledProcesses(self.db, self.connectors.delegates)
         self.serializer = StateSerializer(self.called_processes.specs_for)

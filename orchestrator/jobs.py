@@ -84,16 +84,15 @@ class Jobs(CommandGroup):
         now = self.core.now()
         token = f"{worker}:{job_id}:{now.timestamp()}"
         settings = self.core.settings
-        lease = timedelta(seconds=settings.job_lease_seconds)
-        topics = tuple(settings.topic_retry)  # the lease follows the topic's timeout
-        leases = {f"lease_{n}": now + timedelta(seconds=settings.topic_retry[topic].timeout) + lease
-                  for n, topic in enumerate(topics)}
+        leases = self._longer_leases()
+        topics = tuple(sorted(leases))
         # one statement claims the job, if it is still pending and its instance runs, and returns what the
         # connector needs: no ORM rows, nothing read before or after, no transaction around it
         with self.core.db.statement() as connection:
             claimed = connection.execute(_claim_statement(topics, tuple(settings.external_topics)), {
                 "job_id": job_id, "now": now, "token": token,
-                "locked_until": now + timedelta(seconds=settings.default_retry.timeout) + lease, **leases,
+                "locked_until": now + timedelta(seconds=settings.default_retry.timeout + settings.job_lease_seconds),
+                **{f"lease_{n}": now + timedelta(seconds=leases[topic]) for n, topic in enumerate(topics)},
             }).one_or_none()
         if claimed is None:
             return None
@@ -102,6 +101,19 @@ class Jobs(CommandGroup):
         context = JobContext(job_id, claimed.instance_id, claimed.business_key, claimed.element_id, claimed.topic,
                              claimed.attempts, claimed.idempotency_key, authored_input=authored)
         return ClaimedJob(job_id, token, claimed.topic, dict(claimed.input or {}), context)
+
+    def lease_seconds(self, topic: str) -> float:
+        """How long a claim holds: the topic's timeout (its retry policy's or its connector's, the longer, so a
+        long campaign is not handed to a second worker while it still sends) plus the lease slack."""
+        connector = self.core.connectors.connectors.get(topic)
+        timeout = max(self.core.settings.retry_policy(topic).timeout, getattr(connector, "timeout", 0) or 0)
+        return timeout + self.core.settings.job_lease_seconds
+
+    def _longer_leases(self) -> dict[str, float]:
+        """The topics whose lease is not the default one, with theirs."""
+        default = self.core.settings.default_retry.timeout + self.core.settings.job_lease_seconds
+        topics = {*self.core.settings.topic_retry, *self.core.connectors.connectors}
+        return {topic: lease for topic in topics if (lease := self.lease_seconds(topic)) != default}
 
     def _authored_input(self, session: Session, definition_id: int, element_id: str) -> dict[str, Any]:
         """The task's input parameters as written in the model, so a connector knows its template from data."""
@@ -130,7 +142,9 @@ class Jobs(CommandGroup):
             if not allowed:
                 return self._until_stored(claimed, lambda: self._pause(claimed, system, probe_at))
         try:
-            result = connector.run(claimed.input, claimed.context)
+            with self.core.heartbeats.keep(claimed.id, claimed.token, self.lease_seconds(claimed.topic),
+                                           claimed.context.claim_lost):
+                result = connector.run(claimed.input, claimed.context)
         except BusinessError as exc:
             self._system_answered(system)
             return self._report(self.fail_job, claimed, error=exc.message, code=exc.code, transient=False)

@@ -8,6 +8,7 @@ always before an error leaves the job, so a retry after a 500 or a 429 resends o
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from integrations.notify.acks import ack_token, ack_url
 from integrations.notify.backends import Backend, OutgoingMessage, RecipientRejected
 from integrations.notify.models import Notification, NotificationStatus
 from integrations.notify.templates import TemplateProblem, render
-from integrations.registry import BusinessError, IntegrationContext, JobContext
+from integrations.registry import BusinessError, IntegrationContext, JobContext, TransientError
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 100  # outcomes written per transaction; bounds what a hard crash could leave unrecorded
@@ -78,7 +79,7 @@ class Dispatcher:
         """Store the messages (once), send what is still queued; returns one outcome per planned message."""
         rows = self._store(job, planned, campaign_id, ack_message)
         pending = [row for row in rows if row.outcome.status == NotificationStatus.QUEUED]
-        self._send(pending, stop_on_rejection)
+        self._send(pending, stop_on_rejection, job.claim_lost)
         return [row.outcome for row in rows]
 
     def _store(self, job: JobContext, planned: list[Planned], campaign_id: str | None,
@@ -139,10 +140,12 @@ class Dispatcher:
                        error=plan.rejected, failed_at=now)
         return row
 
-    def _send(self, pending: list[_Pending], stop_on_rejection: bool) -> None:
+    def _send(self, pending: list[_Pending], stop_on_rejection: bool, claim_lost: threading.Event) -> None:
         changes: list[dict[str, Any]] = []
         try:
             for item in pending:
+                if claim_lost.is_set():  # another worker may be sending the rest now: stop, never send twice
+                    raise TransientError("the job was handed to another worker while it was sending")
                 changes.append(self._send_one(item))
                 if item.outcome.status == NotificationStatus.FAILED and stop_on_rejection:
                     break

@@ -6,7 +6,10 @@ import json
 import re
 import time
 
+import pytest
+
 from integrations.notify.tracking import campaign_counts, record_acknowledgement
+from integrations.registry import TransientError
 from orchestrator.models import InstanceStatus, JobStatus
 from tests.integrations.conftest import PUBLIC_URL, twilio_signature
 from tests.integrations.helpers import job_context, notifications, start
@@ -195,3 +198,16 @@ def test_a_reminder_goes_only_to_recipients_who_have_not_responded(notify_engine
     reminded = {n.recipient_id for n in notifications(engine, campaign_id=result["campaignId"])}
     assert reminded == {"R0003", "R0004", "R0005", "R0006", "R0007"}
     assert result["recipients"] == 5 and result["sent"] == 5
+
+
+def test_a_campaign_whose_claim_was_lost_stops_before_its_next_message(notify_engine, provider_server):
+    engine = notify_engine(backend="outbox")
+    instance = start_campaign(engine, recipients(30))
+    context = job_context(engine, instance.id, "notify_recipients")
+    context.claim_lost.set()  # the heartbeat found the job handed to another worker
+    connector = engine.connectors.get("notify.campaign")
+
+    with pytest.raises(TransientError, match="handed to another worker"):
+        connector.run(jobs(engine, instance.id)[0].input, context)
+    rows = notifications(engine)
+    assert rows and {n.status for n in rows} == {"queued"}  # stored for whoever holds the job, none sent
