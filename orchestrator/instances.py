@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,18 +69,20 @@ def _start_by_message(ctx: CommandContext, name: str, payload: dict[str, Any]) -
     ctx.run_engine()
 
 
-_LATEST = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"))
-           .order_by(ProcessDefinition.version.desc()).limit(1))  # built once: every start reads it
-_VERSION = select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"),
-                                           ProcessDefinition.version == bindparam("version"))
+# Built once (every start reads it); plain rows, as a start only reads the definition's columns.
+_DEFINITIONS = ProcessDefinition.__table__
+_LATEST = (select(_DEFINITIONS).where(_DEFINITIONS.c.key == bindparam("key"))
+           .order_by(_DEFINITIONS.c.version.desc()).limit(1))
+_VERSION = select(_DEFINITIONS).where(_DEFINITIONS.c.key == bindparam("key"),
+                                      _DEFINITIONS.c.version == bindparam("version"))
 
 
-def latest_definition(session: Session, key: str, version: int | None = None) -> ProcessDefinition:
-    """The latest (or given) version of a deployed process; NotFound otherwise."""
+def latest_definition(session: Session, key: str, version: int | None = None) -> Row:
+    """The latest (or given) version of a deployed process, as a row of its columns; NotFound otherwise."""
     if version is None:
-        definition = session.scalars(_LATEST, {"key": key}).first()
+        definition = session.execute(_LATEST, {"key": key}).first()
     else:
-        definition = session.scalars(_VERSION, {"key": key, "version": version}).first()
+        definition = session.execute(_VERSION, {"key": key, "version": version}).first()
     if definition is None:
         suffix = f" version {version}" if version is not None else ""
         raise NotFound(f"process definition '{key}'{suffix} is not deployed")
@@ -104,7 +106,7 @@ class Instances(CommandGroup):
         return self.start_once(key, idempotency_key, lambda session: self._start_checked(
             session, latest_definition(session, key, version), actor, business_key, variables, idempotency_key))
 
-    def _start_checked(self, session: Session, definition: ProcessDefinition, actor: Actor, business_key: str | None,
+    def _start_checked(self, session: Session, definition: Row | ProcessDefinition, actor: Actor, business_key: str | None,
                        variables: dict[str, Any], idempotency_key: str | None) -> ProcessInstance:
         """Start with the variables checked by the start event's form (types, required, patterns), as the form
         page checks them; InvalidInput names every missing or invalid variable before anything is stored."""
@@ -148,7 +150,7 @@ class Instances(CommandGroup):
     def start_in(
         self,
         session: Session,
-        definition: ProcessDefinition,
+        definition: Row | ProcessDefinition,
         actor: Actor,
         business_key: str | None,
         variables: dict[str, Any],

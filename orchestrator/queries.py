@@ -98,12 +98,14 @@ def case_history(session: Session, instance_id: str) -> list[HistoryEventView]:
         select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq))]
 
 
-# A case's open tasks, oldest first, each row with the case's id: a case without open tasks gives one row without
-# a task, a case the reader may not see (their condition is added per call) gives none. Built once.
+# A case's open tasks, oldest first, as plain rows (views need no ORM objects), each with the case's id: a case
+# without open tasks gives one row without a task, a case the reader may not see (their condition is added per
+# call) gives none. Built once.
+_TASKS = HumanTask.__table__
 _OPEN_TASKS_OF_CASE = (
-    select(ProcessInstance.id, HumanTask)
-    .outerjoin(HumanTask, and_(HumanTask.instance_id == ProcessInstance.id, HumanTask.state == HumanTaskState.READY))
-    .where(ProcessInstance.id == bindparam("instance_id")).order_by(HumanTask.created_at))
+    select(ProcessInstance.id.label("case_id"), *_TASKS.c)
+    .outerjoin(_TASKS, and_(_TASKS.c.instance_id == ProcessInstance.id, _TASKS.c.state == HumanTaskState.READY))
+    .where(ProcessInstance.id == bindparam("instance_id")).order_by(_TASKS.c.created_at))
 
 
 def case_open_tasks(session: Session, instance_id: str) -> list[TaskView]:
@@ -230,7 +232,7 @@ class Queries(CommandGroup):
             rows = session.execute(query, {"instance_id": instance_id}).all()
         if not rows:
             raise NotFound(f"process instance '{instance_id}' does not exist")
-        return [TaskView.of(task) for _case, task in rows if task is not None]
+        return [TaskView.of(row) for row in rows if row.id is not None]
 
     def jobs_of(self, actor: Actor, instance_id: str, status: str | None = None) -> list[JobView]:
         """The case's service-task jobs (optionally of one status), as its case page shows them."""

@@ -6,11 +6,13 @@ picked out by an application name of the test's own), as a database restart or f
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
 import pytest
 
+import orchestrator.db
 from integrations.registry import JobContext
 from orchestrator.db import Database, with_search_path
 from orchestrator.models import JobStatus
@@ -54,17 +56,39 @@ def postgres_engine(make_engine):
     db.dispose()
 
 
-def test_a_result_that_arrived_is_reported_once_the_database_answers_again(postgres_engine, ledger, caplog):
+class Warnings(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_result_that_arrived_is_reported_once_the_database_answers_again(postgres_engine, ledger, monkeypatch):
     engine, url = postgres_engine
+    # no ping before use: the connections drop between two commands, which no idle check can see coming
+    monkeypatch.setattr(orchestrator.db, "PING_AFTER_IDLE_SECONDS", 3600)
+    # heard on the logger itself, enabled and at WARNING: a worker's logging set-up in another test may have
+    # disabled it, raised the level or changed how records propagate
+    warnings, log = Warnings(), logging.getLogger("orchestrator.jobs")
+    old_level = log.level
+    log.addHandler(warnings)
+    log.setLevel(logging.WARNING)
+    monkeypatch.setattr(log, "disabled", False)
     connector = engine.connectors.register(CuttingConnector(ledger, url))
     row = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="CUT-1",
                                           variables={"amount": 100, "customer": "ACME"})
     [job] = inspect.jobs(engine, row.id)
 
-    assert engine.jobs.run_job(job.id, "worker-1") == "completed"
+    try:
+        assert engine.jobs.run_job(job.id, "worker-1") == "completed"
+    finally:
+        log.removeHandler(warnings)
+        log.setLevel(old_level)
 
     assert connector.cut and connector.cut[0] >= 1  # the report really met dead connections …
-    assert "the database did not answer" in caplog.text  # … and was made again
+    assert any("the database did not answer" in m for m in warnings.messages)  # … and was made again
     [job] = inspect.jobs(engine, row.id)
     assert (job.status, job.attempts) == (JobStatus.COMPLETED, 1)  # not left RUNNING until its lease
     assert len(ledger.effects("test.refund")) == 1 and len(ledger.calls("test.refund")) == 1
