@@ -111,6 +111,11 @@ def _processes() -> dict[str, str]:
     return names
 
 
+def _definitions(page) -> dict[str, int]:
+    """The definition of each listed row's case, so each row's step is named from its model."""
+    return _engine().queries.definitions_of_cases(actor_for_user(current_user), (row.instance_id for row in page.items))
+
+
 @pages.get("/jobs")
 def jobs():
     """Every case's service jobs, by status, topic, process, day and text, newest first unless sorted."""
@@ -127,7 +132,7 @@ def jobs():
         return redirect(url_for("operations_pages.jobs"))
     return render_template("operations/jobs.html", page=page, args=args, page_number=page_number,
                            pages=page_count(page.total, PAGE_SIZE), statuses=list(JobStatus),
-                           processes=_processes(), title=_("Service jobs"))
+                           processes=_processes(), title=_("Service jobs"), definitions=_definitions(page))
 
 
 @pages.get("/incidents")
@@ -142,5 +147,5 @@ def incidents():
                               descending=descending, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     page = _engine().queries.find_incidents(actor_for_user(current_user), criteria)
     return render_template("operations/incidents.html", page=page, args=args, page_number=page_number,
-                           pages=page_count(page.total, PAGE_SIZE), processes=_processes(),
+                           pages=page_count(page.total, PAGE_SIZE), processes=_processes(), definitions=_definitions(page),
                            may_retry=can(actor_for_user(current_user), Permission.RETRY_INCIDENTS))

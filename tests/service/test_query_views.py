@@ -114,6 +114,7 @@ def test_every_query_answers_with_frozen_views_and_no_rows(cases):
         "find_jobs": lambda case: engine.queries.find_jobs(ADMIN, JobFilter(sort="topic", text="e")),
         "find_incidents": lambda case: engine.queries.find_incidents(ADMIN, IncidentFilter(open_only=False)),
         "open_incidents": lambda case: engine.queries.open_incidents(ADMIN, instance_id=case),
+        "definitions_of_cases": lambda case: engine.queries.definitions_of_cases(ADMIN, [case]),
         "case_view": lambda case: engine.case_views.case_view(ADMIN, case),
         "attachments_of": lambda case: engine.attachments.attachments_of(ADMIN, case),
         "attachment_for": lambda case: engine.attachments.attachment_for(ADMIN, file),
@@ -169,6 +170,7 @@ def test_a_case_the_actor_may_not_read_is_not_found_or_left_out(cases):
     for operations in (lambda: engine.queries.open_incidents(STRANGER), lambda: engine.queries.list_jobs(STRANGER, None),
                        lambda: engine.queries.list_incidents(STRANGER),
                        lambda: engine.queries.find_jobs(STRANGER, JobFilter()),
-                       lambda: engine.queries.find_incidents(STRANGER, IncidentFilter())):
+                       lambda: engine.queries.find_incidents(STRANGER, IncidentFilter()),
+                       lambda: engine.queries.definitions_of_cases(STRANGER, [worked])):
         with pytest.raises(Forbidden):
             operations()

@@ -84,4 +84,5 @@ def test_chinese_pages_show_statuses_channels_breakers_and_groups_as_words(demo_
     assert "已发送" in pages["/operations/messages"] and "已完成" in pages["/operations/jobs"]
     assert "客服" in pages["/inbox"]
     job_steps = {job.element_id for job in jobs(web_engine, case.id)}
-    assert job_steps and not job_steps & set(shown_texts(pages[f"/instances/{case.id}"]))  # by their names
+    for path in (f"/instances/{case.id}", "/operations/jobs"):  # steps by their names, not their ids
+        assert job_steps and not job_steps & set(shown_texts(pages[path])), path
