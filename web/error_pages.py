@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_security import current_user
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from web.api.problems import problem
+from web.api.problems import problem, retry_after
 from web.pages.common import safe_next
 
 MACHINE_PATHS = ("/engine-rest/", "/webhooks/")
@@ -32,6 +32,8 @@ def _texts(code: int) -> tuple[str, str]:
               _("The page was opened in a way it does not accept. Go back and use its buttons.")),
         500: (_("Something went wrong on our side"),
               _("The error was recorded. Try again in a moment; if it keeps happening, tell an administrator.")),
+        503: (_("Loopline cannot reach its database"),
+              _("This is usually over within seconds. Wait a moment, then reload the page or send the form again.")),
     }
     return texts.get(code, texts[500] if code >= 500 else texts[400])
 
@@ -49,13 +51,16 @@ def _way_back() -> str | None:
 def error_page(exc: HTTPException):
     """The site's page for an HTTP error (the framework's bare pages never show)."""
     code = exc.code or 500
-    headers = {}
+    headers = retry_after(exc)
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         headers["Allow"] = ", ".join(sorted(exc.valid_methods))
     if request.path.startswith(MACHINE_PATHS):
         return problem(code, exc.name, exc.description or "", headers=headers)
     heading, message = _texts(code)
-    signed_in = bool(current_user and current_user.is_authenticated)
+    try:
+        signed_in = bool(current_user and current_user.is_authenticated)
+    except Exception:  # noqa: BLE001 - the person is read from the database, which may be what failed
+        signed_in = False
     home = url_for("inbox.inbox") if signed_in else url_for("security.login")
     try:
         body = render_template("errors/error.html", code=code, heading=heading, message=message,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import abort
+from sqlalchemy import create_engine
 
 from tests.web.test_pages import signed_in, site  # noqa: F401  (fixture)
 
@@ -82,3 +83,22 @@ def test_machines_keep_problem_json(failing_site):
         assert answer.get_json()["status"] == 404
     wrong_method = client.delete("/api/v1/process-definitions")
     assert wrong_method.status_code == 405 and wrong_method.mimetype == "application/problem+json"
+
+
+def test_a_database_that_does_not_answer_gives_503_with_retry_after(failing_site):
+    def unreachable():  # a real driver error: the database file cannot be opened
+        with create_engine("sqlite:////proc/loopline-no-such-folder/loopline.db").connect():
+            pass
+
+    failing_site.add_url_rule("/db-down", "db_down", unreachable)
+    failing_site.add_url_rule("/api/v1/db-down", "api_db_down", unreachable)
+    clerk = signed_in(failing_site, "warehouse")
+    answer = clerk.get("/db-down")
+    _friendly(answer, 503, "Loopline cannot reach its database", "reload the page")
+    assert answer.headers["Retry-After"] == "5"
+    clerk.post("/language", data={"csrf_token": clerk.csrf, "lang": "zh_Hans_CN", "next": "/inbox"})
+    _friendly(clerk.get("/db-down"), 503, "暂时无法连接数据库")
+
+    api = failing_site.test_client().get("/api/v1/db-down")
+    assert (api.status_code, api.mimetype, api.headers["Retry-After"]) == (503, "application/problem+json", "5")
+    assert api.json["detail"] == "the database did not answer; try again in a few seconds"

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, json, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, ServiceUnavailable
 
 from orchestrator.errors import EngineError
 
 PROBLEM = "application/problem+json"
+DATABASE_UNAVAILABLE = "the database did not answer; try again in a few seconds"
+RETRY_AFTER_SECONDS = 5
+log = logging.getLogger(__name__)
+
+
+def retry_after(exc: HTTPException) -> dict[str, str]:
+    """The Retry-After header an error carries (503, 429), as response headers."""
+    seconds = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(seconds)} if seconds else {}
 
 
 def problem(status: int, title: str, detail: str = "", errors: dict | None = None,
@@ -68,6 +80,14 @@ def register_problem_handlers(app: Flask) -> None:
         headers = {"WWW-Authenticate": 'Bearer realm="loopline"'} if exc.status == 401 else None
         return problem(exc.status, _TITLES.get(exc.status, "Error"), exc.message, errors, headers)
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(exc: Exception):
+        """The database did not answer (restart, failover, connections cut): 503 with Retry-After, never a
+        bare 500; a person gets the site's page, a machine a problem it can retry on."""
+        log.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+        return _http_error(ServiceUnavailable(DATABASE_UNAVAILABLE, retry_after=RETRY_AFTER_SECONDS))
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if exc.response is not None:  # the raiser made its own answer (the sign-in throttle's 429 + Retry-After)
@@ -76,7 +96,7 @@ def register_problem_handlers(app: Flask) -> None:
             from web.error_pages import error_page  # the pages package imports this module
 
             return error_page(exc)  # people get the site's page; the other machine doors a problem too
-        headers = {}
+        headers = retry_after(exc)
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         data = getattr(exc, "data", None) or {}
