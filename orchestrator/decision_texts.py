@@ -20,7 +20,9 @@ from typing import Any
 
 from lxml import etree
 
-Key = tuple[str, ...]  # ("decision", id, "name"), ("variable", output name, "label"), ("value", output name, text)
+from orchestrator.translation_files import Key, TranslationFile
+
+# keys: ("decision", id, "name"), ("variable", output name, "label"), ("value", output name, text)
 DECISION_ATTRIBUTES = ("name", "description")
 _STRING_LITERAL = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _LITERAL_LIST = re.compile(r'^\s*"(?:[^"\\]|\\.)*"(?:\s*,\s*"(?:[^"\\]|\\.)*")*\s*$')
@@ -92,53 +94,43 @@ def read_decision_texts_file(file_name: str, content: str, source: Mapping[Key, 
         return {}, [f"{file_name}: not valid JSON ({exc})"]
     if not isinstance(data, dict) or not isinstance(data.get("decisions", {}), dict):
         return {}, [f"{file_name}: must be an object with \"decisions\" keyed by decision id"]
-    problems = [f"{file_name}: unknown section '{name}' (a decision file's translation has \"decisions\")"
-                for name in data if name != "decisions"]
-    translated: dict[Key, str] = {}
-
-    def take(key: Key, value: Any, where: str) -> None:
-        if key not in source:
-            problems.append(f"{file_name}: {where}: the decision has no such text to translate")
-        elif not isinstance(value, str) or not value.strip():
-            problems.append(f"{file_name}: {where}: the translation must be non-empty text")
-        else:
-            translated[key] = value.strip()
-
+    found = TranslationFile(file_name, source, "decision")
+    for name in data:
+        if name != "decisions":
+            found.problem(f"unknown section '{name}' (a decision file's translation has \"decisions\")")
     for decision_id, entry in data.get("decisions", {}).items():
         if decision_id not in outputs:
-            problems.append(f"{file_name}: decision '{decision_id}' is not in the file")
+            found.problem(f"decision '{decision_id}' is not in the file")
             continue
         if not isinstance(entry, dict):
-            problems.append(f"{file_name}: decision '{decision_id}': must be an object of name / description / "
-                            f"outputs")
+            found.problem(f"decision '{decision_id}': must be an object of name / description / outputs")
             continue
         for attribute, value in entry.items():
             where = f"decision '{decision_id}' {attribute}"
             if attribute in DECISION_ATTRIBUTES:
-                take(("decision", decision_id, attribute), value, where)
+                found.take(("decision", decision_id, attribute), value, where)
             elif attribute == "outputs" and isinstance(value, dict):
                 for name, output in value.items():
-                    _take_output(file_name, decision_id, name, output, outputs, take, problems)
+                    _take_output(found, decision_id, name, output, outputs)
             else:
-                problems.append(f"{file_name}: {where}: unknown text (use name, description, outputs)")
-    return translated, problems
+                found.problem(f"{where}: unknown text (use name, description, outputs)")
+    return found.translated, found.problems
 
 
-def _take_output(file_name: str, decision_id: str, name: str, output: Any, outputs: Mapping[str, list[str]],
-                 take, problems: list[str]) -> None:
+def _take_output(found: TranslationFile, decision_id: str, name: str, output: Any,
+                 outputs: Mapping[str, list[str]]) -> None:
     where = f"decision '{decision_id}' output '{name}'"
     if name not in outputs[decision_id]:
-        problems.append(f"{file_name}: {where} is not in the decision")
+        found.problem(f"{where} is not in the decision")
         return
     if not isinstance(output, dict):
-        problems.append(f"{file_name}: {where}: must be an object of label / values")
+        found.problem(f"{where}: must be an object of label / values")
         return
     for attribute, value in output.items():
         if attribute == "label":
-            take(("variable", name, "label"), value, f"{where} label")
+            found.take(("variable", name, "label"), value, f"{where} label")
         elif attribute == "values" and isinstance(value, dict):
             for text, translation in value.items():
-                take(("value", name, text), translation, f"{where} value '{text}'")
+                found.take(("value", name, text), translation, f"{where} value '{text}'")
         else:
-            problems.append(f"{file_name}: {where} {attribute}: unknown text (use label, values of text → "
-                            f"translation)")
+            found.problem(f"{where} {attribute}: unknown text (use label, values of text → translation)")

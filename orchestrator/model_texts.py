@@ -24,6 +24,7 @@ from typing import Any
 from lxml import etree
 
 from orchestrator.decision_texts import decision_outputs, decision_source_texts, read_decision_texts_file
+from orchestrator.translation_files import Key, TranslationFile
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -39,7 +40,6 @@ SECTIONS = ("elements", "fields", "variables")
 
 # ("element", id, "name"), ("field", id, "label"), ("option", field id, option id), ("variable", name, "label");
 # from decision files also ("decision", id, "name"), ("value", output name, text)
-Key = tuple[str, ...]
 
 
 def language_of(locale: Any) -> str:
@@ -186,26 +186,18 @@ def read_texts_file(file_name: str, content: str, source: Mapping[Key, str],
                     element_ids: Iterable[str] = ()) -> tuple[dict[Key, str], list[str]]:
     """The translations of one file, checked against the model's texts (and `element_ids`, every id of
     the model); problems name the file and key."""
-    problems: list[str] = []
     try:
         data = json.loads(content)
     except ValueError as exc:
         return {}, [f"{file_name}: not valid JSON ({exc})"]
     if not isinstance(data, dict):
         return {}, [f"{file_name}: must be an object with \"elements\", \"fields\" and \"variables\""]
+    found = TranslationFile(file_name, source, "model")
+    problems, take = found.problems, found.take
     problems.extend(f"{file_name}: unknown section '{name}' (use \"elements\", \"fields\" and \"variables\")"
                     for name in data if name not in SECTIONS)
-    translated: dict[Key, str] = {}
     element_ids = {*element_ids, *(key[1] for key in source if key[0] == "element")}
     field_ids = {key[1] for key in source if key[0] in ("field", "option")}
-
-    def take(key: Key, value: Any, where: str) -> None:
-        if key not in source:
-            problems.append(f"{file_name}: {where}: the model has no such text to translate")
-        elif not isinstance(value, str) or not value.strip():
-            problems.append(f"{file_name}: {where}: the translation must be non-empty text")
-        else:
-            translated[key] = value.strip()
 
     for element_id, entry in _section(data, "elements", file_name, problems).items():
         if element_id not in element_ids:
@@ -249,7 +241,7 @@ def read_texts_file(file_name: str, content: str, source: Mapping[Key, str],
             problems.append(f"{file_name}: variable '{name}': must be an object with a label")
             continue
         take(("variable", name, "label"), entry["label"], f"variable '{name}' label")
-    return translated, problems
+    return found.translated, problems
 
 
 def _section(data: dict, name: str, file_name: str, problems: list[str]) -> dict:
