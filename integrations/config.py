@@ -37,6 +37,14 @@ class NotifySettings:
     ack_base_url: str = "http://127.0.0.1:8080"
     ack_ttl_days: int = 30
     timeout: float = 10.0
+    # messages a campaign job sends at once (each on its own connection to the provider)
+    concurrency: int = 8
+    # how long after a send whose answer was lost the provider is asked whether it took the message: its
+    # lists (Twilio's messages, SendGrid's e-mail activity) show a message only some time after it was taken
+    lookup_delay: float = 120.0
+    # a campaign job's timeout, so its lease: a worker that falls silent (its heartbeat stops) hands the campaign
+    # on to another after this long
+    campaign_timeout: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,10 @@ class IntegrationSettings:
                 sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", ""),
                 ack_secret=env.get("LOOPLINE_ACK_SECRET", "") or env.get("LOOPLINE_SECRET_KEY", ""),
                 ack_base_url=env.get("LOOPLINE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
+                timeout=float(env.get("LOOPLINE_NOTIFY_TIMEOUT", "10")),
+                concurrency=max(1, int(env.get("LOOPLINE_NOTIFY_CONCURRENCY", "8"))),
+                lookup_delay=float(env.get("LOOPLINE_NOTIFY_LOOKUP_DELAY", "120")),
+                campaign_timeout=float(env.get("LOOPLINE_NOTIFY_CAMPAIGN_TIMEOUT", "900")),
             ),
             breaker_threshold=int(env.get("LOOPLINE_BREAKER_THRESHOLD", "5")),
             breaker_cooldown_seconds=float(env.get("LOOPLINE_BREAKER_COOLDOWN", "30")),

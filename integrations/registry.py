@@ -22,6 +22,20 @@ class TransientError(ConnectorError):
     """Worth retrying: a timeout, a 5xx, a 429, a dropped connection."""
 
 
+class RetryLater(TransientError):
+    """Not a failure: the connector waits for something outside (a provider's records to settle). The job is
+    given back without spending an attempt and runs again after `after` seconds."""
+
+    def __init__(self, message: str, after: float):
+        super().__init__(message)
+        self.after = max(0.0, after)
+
+
+class NeedsDecision(ConnectorError):
+    """Only a person can tell how to go on (e.g. whether a message whose answer was lost went out): the job
+    stops as an incident, which the person retries after deciding."""
+
+
 class BusinessError(ConnectorError):
     """The other side said no; becomes a BPMN error with `code` that a boundary event can catch."""
 

@@ -18,7 +18,7 @@ from sqlalchemy import Update, bindparam, case, exists, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from integrations.registry import BusinessError, JobContext
+from integrations.registry import BusinessError, JobContext, NeedsDecision, RetryLater
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
 from orchestrator.engine import CommandContext, CommandGroup
@@ -156,6 +156,12 @@ class Jobs(CommandGroup):
         except BusinessError as exc:
             self._system_answered(system)
             return self._report(self.fail_job, claimed, error=exc.message, code=exc.code, transient=False)
+        except RetryLater as exc:
+            until = self.core.now() + timedelta(seconds=exc.after)
+            return self._until_stored(claimed, lambda: self._pause(claimed, None, until, reason=str(exc)))
+        except NeedsDecision as exc:
+            self._report(self.open_incident, claimed, message=str(exc))
+            return "incident"
         except Exception as exc:  # transient by default: timeouts, 5xx, broken connections
             log.info("job %s (%s) failed: %s", job_id, claimed.topic, exc)
             if system:
@@ -169,8 +175,9 @@ class Jobs(CommandGroup):
         if system:
             self.core.breakers.record_success(system, self.core.now())
 
-    def _pause(self, claimed: ClaimedJob, system: str, until) -> str:
-        """Give the job back without spending an attempt; it runs again when the breaker lets it."""
+    def _pause(self, claimed: ClaimedJob, system: str | None, until, reason: str | None = None) -> str:
+        """Give the job back without spending an attempt; it runs again when the breaker lets it (or, with no
+        `system`, at `until`: the connector waits for something outside)."""
         with self.core.db.transaction() as session:
             job = self._job(session, claimed.id)
             with self.core.command(job.instance_id, WORKER, session=session, statuses=None, restore=False) as ctx:
@@ -184,7 +191,7 @@ class Jobs(CommandGroup):
                 job.locked_until = None
                 job.enqueued_at = None
                 ctx.record("job_paused", job.element_id, job.task_id, job_id=job.id, system=system,
-                           until=(until or ctx.now).isoformat())
+                           until=(until or ctx.now).isoformat(), **({"reason": reason} if reason else {}))
         return "paused"
 
     def _report(self, command, claimed: ClaimedJob, **kwargs) -> str:

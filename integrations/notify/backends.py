@@ -7,10 +7,11 @@ The provider SDKs are imported only when the providers backend is chosen, so com
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from integrations.config import NotifySettings
-from integrations.registry import BusinessError
+from integrations.registry import BusinessError, TransientError
 
 NOTIFICATION_ARG = "loopline_notification"  # SendGrid custom arg: comes back at the top of each event
 INVALID_RECIPIENT = "E_INVALID_RECIPIENT"
@@ -39,8 +40,20 @@ class RecipientRejected(BusinessError):
     """The provider refused this message for this recipient (invalid number, unsubscribed, bad address)."""
 
 
+class AnswerLost(TransientError):
+    """The request reached the provider but its answer did not come back (a read timeout, a dropped
+    connection): the provider may have taken the message, so it is asked before anything is sent again."""
+
+
+class LookupUnavailable(Exception):
+    """The provider could not be asked what became of a message (no such API on the account, an error)."""
+
+
 class Backend(Protocol):
     def send(self, message: OutgoingMessage) -> Receipt: ...
+
+    def lookup(self, message: OutgoingMessage, since: datetime) -> Receipt | None:
+        """The provider's record of `message` sent at or after `since`, or None when it never took it."""
 
 
 class OutboxBackend:
@@ -48,6 +61,9 @@ class OutboxBackend:
 
     def send(self, message: OutgoingMessage) -> Receipt:
         return Receipt("outbox", f"outbox-{message.notification_id}")
+
+    def lookup(self, message: OutgoingMessage, since: datetime) -> Receipt | None:
+        return None  # storing it again is the whole send: nothing went out that could go out twice
 
 
 def make_backend(settings: NotifySettings) -> Backend:

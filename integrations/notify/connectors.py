@@ -24,8 +24,7 @@ from integrations.registry import BusinessError, IntegrationContext, JobContext
 
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164, as Twilio wants it
 EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
-MAX_RECIPIENTS = 10_000
-CAMPAIGN_TIMEOUT = 900.0
+MAX_RECIPIENTS = 50_000
 
 
 def _invalid(topic: str, problems: list[str]) -> BusinessError:
@@ -123,18 +122,20 @@ class CampaignPlan:
 class CampaignConnector:
     """notify.campaign: one notice to many recipients on each channel they have; counts come back."""
 
-    topic, system, timeout = "notify.campaign", "campaign", CAMPAIGN_TIMEOUT
+    topic, system = "notify.campaign", "campaign"
 
     def __init__(self, context: IntegrationContext, dispatcher: Dispatcher):
         self.context = context
         self.dispatcher = dispatcher
+        self.timeout = context.settings.notify.campaign_timeout  # its job's lease is never shorter
 
     def run(self, variables: dict[str, Any], context: JobContext) -> dict[str, Any]:
         """Create (or find) the campaign, send what is still unsent, return its per-recipient counts."""
         follows = variables.get("onlyNonRespondersOf")
         plan = self.plan(variables, self._responded(follows))
         campaign_id = self._campaign(plan, context, str(follows) if follows else None)
-        outcomes = self.dispatcher.deliver(context, plan.planned, campaign_id=campaign_id, ack_message=plan.ack_message)
+        outcomes = self.dispatcher.deliver(context, plan.planned, campaign_id=campaign_id, ack_message=plan.ack_message,
+                                           concurrency=self.context.settings.notify.concurrency)
         with self.context.sessions() as session:
             counts = campaign_counts(session, campaign_id)
         return {"campaignId": campaign_id, "recipients": counts["recipients"], "sent": counts["sent"],

@@ -1,29 +1,34 @@
 """Store, then send, each message at most once: the notification row is the record of what went out.
 
-A job first writes one row per recipient and channel (keyed by job key + recipient + channel, so a
-retry finds them again), then sends only the rows still `queued`. Outcomes are written in batches, and
-always before an error leaves the job, so a retry after a 500 or a 429 resends only what was not accepted.
+A job first writes one row per recipient and channel (keyed by job key + recipient + channel, so a retry finds
+them again). Each row is then claimed on its own (`queued` → `sending`, committed) before the provider is
+called, so no second sender can take it; the provider's answer is written in batches. A row left `sending`
+(its sender died, or the answer was lost on the way) is never sent blindly again: once the answer could
+have come, the provider is asked whether it took the message; if the provider cannot say, a person decides.
+A campaign sends on several connections at once.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from integrations.notify.acks import ack_token, ack_url
-from integrations.notify.backends import Backend, OutgoingMessage, RecipientRejected
+from integrations.notify.backends import AnswerLost, Backend, OutgoingMessage
 from integrations.notify.models import Notification, NotificationStatus
+from integrations.notify.sending import Sender, Settler
 from integrations.notify.templates import TemplateProblem, render
-from integrations.registry import BusinessError, IntegrationContext, JobContext, TransientError
+from integrations.registry import BusinessError, IntegrationContext, JobContext, NeedsDecision, RetryLater
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 100  # outcomes written per transaction; bounds what a hard crash could leave unrecorded
 _KEY_CHUNK = 500  # keys per IN (…) query
+MIN_RETRY_SECONDS = 1.0  # a message waiting for the provider is asked about no more often than this
 
 
 @dataclass(frozen=True)
@@ -54,16 +59,22 @@ class Outcome:
 
 
 @dataclass
-class _Pending:
-    """A stored notification: the message as written, and its outcome so far."""
+class Pending:
+    """A stored notification: the message as written, its outcome so far and, while `sending`, its claim."""
 
     message: OutgoingMessage
-    attempts: int
     outcome: Outcome
+    claim_token: str | None = None
+    claimed_at: datetime | None = None
 
 
 def notification_key(job: JobContext, recipient_id: str, channel: str) -> str:
     return f"{job.idempotency_key}:{recipient_id}:{channel}"
+
+
+def claim_token(job: JobContext) -> str:
+    """Who holds a message while it is sent: this job and attempt (a worker that lost the job stops)."""
+    return f"job:{job.job_id}:{job.attempt}"
 
 
 class Dispatcher:
@@ -75,15 +86,35 @@ class Dispatcher:
         self.batch_size = batch_size
 
     def deliver(self, job: JobContext, planned: list[Planned], *, campaign_id: str | None = None,
-                ack_message: str | None = None, stop_on_rejection: bool = False) -> list[Outcome]:
-        """Store the messages (once), send what is still queued; returns one outcome per planned message."""
+                ack_message: str | None = None, stop_on_rejection: bool = False,
+                concurrency: int = 1) -> list[Outcome]:
+        """Store the messages (once), settle what an earlier attempt left `sending`, send what is queued;
+        returns one outcome per planned message. Raises RetryLater while a message's fate cannot be known yet
+        and NeedsDecision when only a person can tell it."""
         rows = self._store(job, planned, campaign_id, ack_message)
-        pending = [row for row in rows if row.outcome.status == NotificationStatus.QUEUED]
-        self._send(pending, stop_on_rejection, job.claim_lost)
+        settler = Settler(self.context, self.backend)
+        settler.settle([row for row in rows if row.outcome.status == NotificationStatus.SENDING])
+        queued = [row for row in rows if row.outcome.status == NotificationStatus.QUEUED]
+        try:
+            Sender(self.context, self.backend, self.batch_size).send(
+                queued, claim_token(job), job.claim_lost, concurrency=concurrency,
+                stop_on_rejection=stop_on_rejection)
+        except AnswerLost:
+            pass  # that message waits below until the provider can be asked about it
+        waiting = [row for row in rows if row.outcome.status == NotificationStatus.SENDING]
+        if waiting:
+            after = min(settler.due(row) for row in waiting) - self.context.now()
+            raise RetryLater(f"{len(waiting)} message(s) handed to the provider without an answer: asking the "
+                             "provider about them once its records can show them",
+                             max(after.total_seconds(), MIN_RETRY_SECONDS))
+        unknown = [row for row in rows if row.outcome.status == NotificationStatus.UNKNOWN]
+        if unknown:
+            raise NeedsDecision(f"{len(unknown)} message(s) may or may not have gone out and the provider cannot "
+                                "say: mark each as sent or send it again in the outbox, then retry")
         return [row.outcome for row in rows]
 
     def _store(self, job: JobContext, planned: list[Planned], campaign_id: str | None,
-               ack_message: str | None) -> list[_Pending]:
+               ack_message: str | None) -> list[Pending]:
         keys = [notification_key(job, p.recipient_id, p.channel) for p in planned]
         with self.context.sessions() as session, session.begin():
             existing = self._existing(session, keys)
@@ -97,12 +128,12 @@ class Dispatcher:
                 existing.update(self._existing(session, [row["idempotency_key"] for row in new_rows]))
         return [existing[key] for key in keys]
 
-    def _existing(self, session, keys: list[str]) -> dict[str, _Pending]:
-        found: dict[str, _Pending] = {}
+    def _existing(self, session, keys: list[str]) -> dict[str, Pending]:
+        found: dict[str, Pending] = {}
         columns = (Notification.idempotency_key, Notification.id, Notification.recipient_id, Notification.channel,
                    Notification.address, Notification.recipient_name, Notification.subject, Notification.body,
                    Notification.html, Notification.status, Notification.provider_message_id,
-                   Notification.error_code, Notification.error, Notification.send_attempts)
+                   Notification.error_code, Notification.error, Notification.claim_token, Notification.claimed_at)
         for start in range(0, len(keys), _KEY_CHUNK):
             chunk = keys[start:start + _KEY_CHUNK]
             for row in session.execute(select(*columns).where(Notification.idempotency_key.in_(chunk))):
@@ -110,7 +141,7 @@ class Dispatcher:
                                           row.body, row.html)
                 outcome = Outcome(row.id, row.recipient_id, row.channel, row.status, row.provider_message_id,
                                   row.error_code, row.error)
-                found[row.idempotency_key] = _Pending(message, row.send_attempts or 0, outcome)
+                found[row.idempotency_key] = Pending(message, outcome, row.claim_token, row.claimed_at)
         return found
 
     def _new_row(self, job: JobContext, key: str, plan: Planned, campaign_id: str | None,
@@ -140,54 +171,3 @@ class Dispatcher:
                        error=plan.rejected, failed_at=now)
         return row
 
-    def _send(self, pending: list[_Pending], stop_on_rejection: bool, claim_lost: threading.Event) -> None:
-        changes: list[dict[str, Any]] = []
-        try:
-            for item in pending:
-                if claim_lost.is_set():  # another worker may be sending the rest now: stop, never send twice
-                    raise TransientError("the job was handed to another worker while it was sending")
-                changes.append(self._send_one(item))
-                if item.outcome.status == NotificationStatus.FAILED and stop_on_rejection:
-                    break
-                if len(changes) >= self.batch_size:
-                    self._write(changes)
-                    changes = []
-        finally:
-            self._write(changes)
-
-    def _send_one(self, item: _Pending) -> dict[str, Any]:
-        """Send one message; its change is queued for writing before any error leaves this method."""
-        message, outcome = item.message, item.outcome
-        attempts = item.attempts + 1
-        try:
-            receipt = self.backend.send(message)
-        except RecipientRejected as exc:
-            now = self.context.now()
-            outcome.status, outcome.error_code, outcome.error = NotificationStatus.FAILED.value, exc.code, exc.message
-            log.info("notification %s refused by the provider: %s", message.notification_id, exc.code)
-            return {"id": message.notification_id, "status": outcome.status, "error_code": exc.code,
-                    "error": exc.message, "failed_at": now, "updated_at": now, "send_attempts": attempts}
-        except Exception as exc:
-            self._pending_error(message.notification_id, attempts, f"{type(exc).__name__}: {exc}")
-            raise
-        now = self.context.now()
-        outcome.status, outcome.provider_message_id = NotificationStatus.SENT.value, receipt.message_id
-        return {"id": message.notification_id, "status": outcome.status, "provider": receipt.provider,
-                "provider_message_id": receipt.message_id, "sent_at": now, "updated_at": now,
-                "send_attempts": attempts, "error_code": None, "error": None}
-
-    def _pending_error(self, notification_id: str, attempts: int, error: str) -> None:
-        """Note a failed attempt on a still-queued row, so the outbox page shows why it waits."""
-        now = self.context.now()
-        self._write([{"id": notification_id, "error": error[:2000], "send_attempts": attempts, "updated_at": now}])
-
-    def _write(self, changes: list[dict[str, Any]]) -> None:
-        if not changes:
-            return
-        with self.context.sessions() as session, session.begin():
-            # ORM bulk UPDATE by primary key: one executemany per set of changed columns
-            by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
-            for change in changes:
-                by_columns.setdefault(frozenset(change), []).append(change)
-            for group in by_columns.values():
-                session.execute(update(Notification), group)

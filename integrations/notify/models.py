@@ -13,7 +13,12 @@ from integrations.db import IntegrationsBase, UTCDateTime
 
 
 class NotificationStatus(enum.StrEnum):
-    QUEUED = "queued"  # stored, not yet accepted by a provider
+    QUEUED = "queued"  # stored, not yet handed to a provider
+    # claimed by one sender and handed to the provider, answer not yet stored: never sent again unless the
+    # provider, asked later, has no record of it
+    SENDING = "sending"
+    # the answer was lost and the provider could not be asked: a person decides (sent, or send again)
+    UNKNOWN = "unknown"
     SENT = "sent"  # accepted by the provider (or stored by the outbox)
     DELIVERED = "delivered"
     FAILED = "failed"  # refused by the provider or undeliverable
@@ -50,7 +55,8 @@ class Notification(IntegrationsBase):
     """One message to one recipient on one channel, with what was sent and what became of it."""
 
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_campaign_recipient", "campaign_id", "recipient_id"),)
+    __table_args__ = (Index("ix_notification_campaign_recipient", "campaign_id", "recipient_id"),
+                      Index("ix_notification_campaign_status", "campaign_id", "status"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     # job key + recipient id + channel: the same job never creates (or sends) it twice
     idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
@@ -70,6 +76,10 @@ class Notification(IntegrationsBase):
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
     send_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # who holds the message while it is `sending` (job id:attempt) and since when: only that sender calls the
+    # provider; after the provider's answer could have come, anyone may ask the provider what became of it
+    claim_token: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error_code: Mapped[str | None] = mapped_column(String(60))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

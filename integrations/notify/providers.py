@@ -12,19 +12,23 @@ import json
 import logging
 import re
 import urllib.error
+from datetime import datetime, timedelta
 
 import requests
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail, To
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
+from urllib3.exceptions import ConnectTimeoutError
 
 from integrations.config import NotifySettings
 from integrations.notify.backends import (
     INVALID_RECIPIENT,
     NOTIFICATION_ARG,
+    AnswerLost,
+    LookupUnavailable,
     OutgoingMessage,
     Receipt,
     RecipientRejected,
@@ -34,6 +38,8 @@ from integrations.registry import BusinessError, TransientError
 SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
 # Twilio errors that are about the sender or the account, not the recipient: no recipient would get through
 TWILIO_SENDER_ERRORS = frozenset({20003, 20404, 21212, 21603, 21606, 21659})
+# a provider's clock and ours may differ a little: its record of a message may look older than our claim
+CLOCK_SKEW = timedelta(minutes=5)
 _AUTHORIZATION = re.compile(r"""(authorization['"]?\s*[:=]\s*['"]?)[^'"\r\n]*""", re.IGNORECASE)
 
 
@@ -98,8 +104,53 @@ class ProvidersBackend:
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _twilio_error(exc) from None
         except requests.RequestException as exc:
+            if _request_reached_twilio(exc):
+                raise AnswerLost(f"Twilio did not answer: {type(exc).__name__}") from None
             raise TransientError(f"Twilio unreachable: {type(exc).__name__}") from None
         return Receipt("twilio", sent.sid)
+
+    def lookup(self, message: OutgoingMessage, since: datetime) -> Receipt | None:
+        """Ask the provider whether it took `message`: Twilio by recipient and text (an SMS carries no id of
+        ours), SendGrid by the notification id sent along as a custom argument."""
+        if message.channel == "sms":
+            return self._lookup_sms(message, since)
+        return self._lookup_email(message)
+
+    def _lookup_sms(self, message: OutgoingMessage, since: datetime) -> Receipt | None:
+        try:
+            found = self.twilio().messages.list(to=message.address, limit=50)
+        except TwilioException as exc:  # a list page that fails comes as ('Unable to fetch page', response)
+            status = int(getattr(exc, "status", 0) or getattr(exc.args[-1], "status_code", 0) or 0)
+            if status in (408, 429) or status >= 500:
+                raise TransientError(f"Twilio message list answered {status}") from None
+            raise LookupUnavailable(f"Twilio message list answered {status}") from None
+        except requests.RequestException as exc:
+            raise TransientError(f"Twilio unreachable: {type(exc).__name__}") from None
+        for sent in found:
+            created = sent.date_created
+            if sent.body == message.text and (created is None or created >= since - CLOCK_SKEW):
+                return Receipt("twilio", sent.sid)
+        return None
+
+    def _lookup_email(self, message: OutgoingMessage) -> Receipt | None:
+        query = f"unique_args['{NOTIFICATION_ARG}']=\"{message.notification_id}\""
+        try:
+            response = self.sendgrid().client.messages.get(query_params={"query": query, "limit": 1})
+        except SendGridHTTPError as exc:
+            status = int(getattr(exc, "status_code", 0) or 0)
+            if status in (408, 429) or status >= 500:
+                raise TransientError(f"SendGrid e-mail activity answered {status}") from None
+            # e.g. 403: the account has no e-mail activity history, so nobody can tell from here
+            raise LookupUnavailable(f"SendGrid e-mail activity answered {status}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+            raise TransientError(f"SendGrid unreachable: {type(exc).__name__}") from None
+        try:
+            messages = json.loads(response.body or b"{}").get("messages") or []
+        except (ValueError, AttributeError):
+            raise LookupUnavailable("SendGrid e-mail activity answered something else than JSON") from None
+        if not messages:
+            return None
+        return Receipt("sendgrid", str(messages[0].get("msg_id") or "").split(".")[0] or None)
 
     def _send_email(self, message: OutgoingMessage) -> Receipt:
         mail = Mail(from_email=self.settings.sendgrid_from, to_emails=To(message.address, message.name or None),
@@ -109,10 +160,23 @@ class ProvidersBackend:
             response = self.sendgrid().send(mail)
         except SendGridHTTPError as exc:
             raise _sendgrid_error(exc) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-            raise TransientError(f"SendGrid unreachable: {type(exc).__name__}") from None
+        except urllib.error.URLError as exc:  # connecting or sending failed: the request never arrived whole
+            raise TransientError(f"SendGrid unreachable: {type(exc.reason).__name__}") from None
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:  # sent, then no answer
+            raise AnswerLost(f"SendGrid did not answer: {type(exc).__name__}") from None
         headers = response.headers
         return Receipt("sendgrid", headers.get("X-Message-Id") if headers is not None else None)
+
+
+def _request_reached_twilio(exc: requests.RequestException) -> bool:
+    """False only when the connection could not even be made (the request never left); a timeout waiting
+    for the answer or a connection dropped mid-answer may hide a message Twilio took."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return not isinstance(reason, ConnectTimeoutError)  # NewConnectionError (refused) is one too
+    return True
 
 
 def _twilio_error(exc: TwilioRestException | TwilioServiceException) -> Exception:

@@ -71,7 +71,7 @@ def notify_settings(provider_server, sendgrid_signer) -> Callable[..., NotifySet
             twilio_from="+15550001000", twilio_base_url=provider_server.url, sendgrid_api_key=SENDGRID_KEY,
             sendgrid_from="recalls@loopline.test", sendgrid_host=provider_server.url,
             sendgrid_webhook_public_key=sendgrid_signer.public_key, ack_secret=ACK_SECRET,
-            ack_base_url=PUBLIC_URL, timeout=2.0,
+            ack_base_url=PUBLIC_URL, timeout=2.0, lookup_delay=1.0,
         )
         values.update(overrides)
         return NotifySettings(**values)

@@ -1,7 +1,9 @@
 """A loopback HTTP server standing in for Twilio and SendGrid: records requests, answers as scripted.
 
 The real SDKs talk to it (Twilio's `client.api.base_url` and SendGrid's `host` point here), so their
-request building, authentication and error handling run exactly as in production.
+request building, authentication and error handling run exactly as in production. As at the real providers,
+a message is taken when the server decides to accept it, whether or not the client is still there to read
+the answer; the messages taken can be listed as Twilio's message list and SendGrid's e-mail activity show them.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 TWILIO_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-f]{32})/Messages\.json$")
 SENDGRID_PATH = "/v3/mail/send"
+SENDGRID_ACTIVITY_PATH = "/v3/messages"
+SENDGRID_ARG_QUERY = re.compile(r"unique_args\['(?P<name>[^']+)'\]=\"(?P<value>[^\"]*)\"")
 TWILIO_ERRORS = {
     400: (21211, "The 'To' number is not a valid phone number."),
     401: (20003, "Authenticate"),
@@ -45,6 +51,7 @@ class Recorded:
     body: bytes
     status: int = 0
     message_id: str | None = None
+    taken_at: datetime | None = None
 
     @property
     def accepted(self) -> bool:
@@ -71,6 +78,9 @@ class ProviderServer:
     requests: list[Recorded] = field(default_factory=list)
     _scripts: dict[str, deque[Reply]] = field(default_factory=lambda: {"twilio": deque(), "sendgrid": deque()})
     _rules: list[tuple[Callable[[Recorded], bool], Reply]] = field(default_factory=list)
+    # what a lookup (message list / e-mail activity) answers: 0 lists what was taken, else this error status
+    lookup_status: int = 0
+    lookups: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
 
@@ -86,10 +96,15 @@ class ProviderServer:
             def do_POST(self):  # noqa: N802 - the http.server hook name
                 server._answer(self)
 
+            def do_GET(self):  # noqa: N802 - the http.server hook name
+                server._lookup(self)
+
             def log_message(self, format, *args):  # keep pytest output quiet
                 pass
 
+        Handler.protocol_version = "HTTP/1.1"  # keep-alive, as the providers' servers: Twilio's client reuses it
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.request_queue_size = 128
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
@@ -133,10 +148,15 @@ class ProviderServer:
             if reply is None:
                 reply = self._scripts[provider].popleft() if self._scripts[provider] else Reply()
             self.requests.append(record)
+        status, headers, payload = (self._twilio if provider == "twilio" else self._sendgrid)(record, reply.status)
+        with self._lock:
+            record.status = status  # taken (or refused) now: a slow answer changes nothing about it
+            record.taken_at = datetime.now(UTC)
         if reply.delay:
             time.sleep(reply.delay)
-        status, headers, payload = (self._twilio if provider == "twilio" else self._sendgrid)(record, reply.status)
-        record.status = status
+        self._send(handler, status, headers, payload)
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes) -> None:
         try:
             handler.send_response(status)
             for name, value in headers.items():
@@ -145,7 +165,38 @@ class ProviderServer:
             handler.end_headers()
             handler.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
-            record.status = 0  # the client gave up (timed out) before the answer: nothing was accepted
+            pass  # the client gave up before the answer; what was taken stays taken
+
+    def _lookup(self, handler: BaseHTTPRequestHandler) -> None:
+        """Twilio's message list filtered by To, or SendGrid's e-mail activity queried by a custom argument."""
+        url = urlsplit(handler.path)
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        with self._lock:
+            self.lookups += 1
+            taken = [r for r in self.requests if r.accepted]
+            status = self.lookup_status
+        if status:
+            self._send(handler, status, {"Content-Type": "application/json"},
+                       json.dumps({"errors": [{"message": f"error {status}"}], "code": status,
+                                   "message": "error", "status": status}).encode())
+            return
+        if TWILIO_PATH.match(url.path):
+            found = [r for r in taken if r.provider == "twilio" and r.form().get("To") == query.get("To")]
+            messages = [{"sid": r.message_id, "to": r.form().get("To"), "body": r.form().get("Body"),
+                         "status": "sent", "date_created": format_datetime(r.taken_at, usegmt=True)}
+                        for r in reversed(found)][: int(query.get("PageSize", 50))]
+            body = {"messages": messages, "page": 0, "page_size": len(messages), "next_page_uri": None,
+                    "first_page_uri": url.path, "previous_page_uri": None, "uri": handler.path,
+                    "start": 0, "end": max(len(messages) - 1, 0)}
+        elif url.path == SENDGRID_ACTIVITY_PATH and (match := SENDGRID_ARG_QUERY.fullmatch(query.get("query", ""))):
+            found = [r for r in taken if r.provider == "sendgrid"
+                     and r.json().get("custom_args", {}).get(match["name"]) == match["value"]]
+            body = {"messages": [{"msg_id": f"{r.message_id}.filter0001", "to_email": r.recipient,
+                                  "status": "delivered"} for r in found][: int(query.get("limit", 10))]}
+        else:
+            handler.send_error(404)
+            return
+        self._send(handler, 200, {"Content-Type": "application/json"}, json.dumps(body).encode())
 
     def _twilio(self, record: Recorded, status: int) -> tuple[int, dict[str, str], bytes]:
         headers = {"Content-Type": "application/json"}
