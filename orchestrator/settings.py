@@ -71,6 +71,10 @@ class Settings:
     # timers
     timer_sweep_interval: float = 1.0
     timer_batch_size: int = 200
+    # due instances fired per transaction, and the threads that claim such batches at once on PostgreSQL while
+    # more are due (SQLite has one writer: one thread). Engine work holds the GIL: past 2 threads nothing gained
+    timer_fires_per_transaction: int = 20
+    timer_sweep_threads: int = 2
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -108,6 +112,8 @@ class Settings:
             external_topics=frozenset(
                 t.strip() for t in env.get("LOOPLINE_EXTERNAL_TOPICS", "").split(",") if t.strip()),
             timer_sweep_interval=float(env.get("LOOPLINE_TIMER_INTERVAL", "1.0")),
+            timer_fires_per_transaction=int(env.get("LOOPLINE_TIMER_FIRES_PER_TRANSACTION", "20")),
+            timer_sweep_threads=int(env.get("LOOPLINE_TIMER_THREADS", "2")),
             attachment_max_bytes=int(env.get("LOOPLINE_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024))),
             attachment_types=tuple(
                 t.strip() for t in env.get("LOOPLINE_ATTACHMENT_TYPES", ",".join(cls.attachment_types)).split(",")
@@ -148,6 +154,10 @@ class Settings:
             raise SettingsError("LOOPLINE_SCRIPT_PROCESSES must be at least 1")
         if self.script_memory_mb < 16:
             raise SettingsError("LOOPLINE_SCRIPT_MEMORY_MB must be at least 16")
+        if self.timer_fires_per_transaction < 1:
+            raise SettingsError("LOOPLINE_TIMER_FIRES_PER_TRANSACTION must be at least 1")
+        if self.timer_sweep_threads < 1:
+            raise SettingsError("LOOPLINE_TIMER_THREADS must be at least 1")
         for topic in self.external_topics:
             if len(topic) > 200:
                 raise SettingsError(f"LOOPLINE_EXTERNAL_TOPICS: topic {topic[:40]!r}… is longer than 200 characters")
