@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import create_engine, event, exc, make_url
 from sqlalchemy.engine import Connection, Engine
@@ -57,14 +60,27 @@ def _ping_idle_connections(engine: Engine) -> None:
     @event.listens_for(engine.pool, "checkout")
     def _on_checkout(dbapi_connection, record, _proxy):
         idle_since = record.info.get("loopline_idle_since")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-            return  # new, or used a moment ago
+        if idle_since is None:
+            return  # new
+        if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and not _server_spoke(dbapi_connection):
+            return  # used a moment ago, and the server has not said goodbye since
         try:
             engine.dialect.do_ping(dbapi_connection)
             dbapi_connection.rollback()  # the ping's SELECT opened a transaction on the driver's connection
         except engine.dialect.loaded_dbapi.Error as error:
             # the pool discards this connection and checks out (or opens) another
             raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
+
+
+def _server_spoke(dbapi_connection) -> bool:
+    """Whether an idle connection has something to read: a server that terminates a backend (restart,
+    failover, pg_terminate_backend) sends its farewell and closes the socket. A poll of the socket costs no
+    round trip, so a connection cut a moment ago is replaced before a command meets it."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, AttributeError):
+        return True  # no socket to poll (closed already): let the ping decide
+    return bool(readable)
 
 
 def create_private_sqlite_file(url: str) -> None:
@@ -121,6 +137,55 @@ def recreate_schema(url: str, schema: str) -> None:
         engine.dispose()
 
 
+# Work the current request asks of the first statement of each write transaction it opens (the row of an
+# idempotency key, see orchestrator.idempotency); None on the ordinary path, which pays nothing for it.
+transaction_opening: ContextVar[Callable[[Session], None] | None] = ContextVar("transaction_opening", default=None)
+
+
+class _CommitWatch:
+    """Whether a command has sent a COMMIT (or an autocommitting statement) yet."""
+
+    sent = False
+
+
+_commit_watch: ContextVar[_CommitWatch | None] = ContextVar("commit_watch", default=None)
+
+
+def note_commit() -> None:
+    """Tell the running command a COMMIT is being sent: from here on, a lost connection is not retried."""
+    watch = _commit_watch.get()
+    if watch is not None:
+        watch.sent = True
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether `error` is the database connection breaking (the server closed it, the network dropped)."""
+    return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+Result = TypeVar("Result")
+
+
+def retry_lost_before_commit(command: Callable[[], Result], before_retry: Callable[[], None] = lambda: None) -> Result:
+    """Run `command`; if its connection broke before it sent any COMMIT, run it once more (the pool has
+    replaced the dead connection). A server that loses a connection rolls its open transaction back, so the
+    first run changed nothing. Never after a COMMIT was sent: its outcome is unknown, the caller answers 503."""
+    watch = _CommitWatch()
+    token = _commit_watch.set(watch)
+    try:
+        try:
+            return command()
+        except (exc.OperationalError, exc.InterfaceError) as error:
+            if watch.sent or not lost_connection(error):
+                raise
+            log.warning("database connection lost before commit; running the command again: %s", error)
+        before_retry()
+        watch.sent = False
+        return command()
+    finally:
+        _commit_watch.reset(token)
+
+
 class Database:
     """The engine plus a session factory; `transaction()` is the only way commands write."""
 
@@ -148,7 +213,12 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """Yield a session inside one transaction: commit on success, roll back on any error."""
         with self.sessions() as session, session.begin():
+            opening = transaction_opening.get()
+            if opening is not None:
+                opening(session)
             yield session
+            session.flush()  # the writes still pending: a connection lost up to here leaves nothing committed
+            note_commit()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -162,6 +232,7 @@ class Database:
         """Yield a connection for one statement that is a whole command by itself (an UPDATE … RETURNING that
         claims a row): on PostgreSQL it commits on its own, with no BEGIN and COMMIT round trips; on SQLite it
         runs in a write transaction like any command. Never for two statements that must commit together."""
+        note_commit()
         if self.autocommit_engine is self.engine:
             with self.engine.begin() as connection:
                 yield connection

@@ -263,3 +263,19 @@ class StartTimer(Base):
     # why the last occurrence started no instance (the schedule moved on regardless)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdempotencyRecord(Base):
+    """A command sent with an `Idempotency-Key`: inserted in the command's own transaction, so it exists
+    exactly when the command committed; the answer is added after commit, for a retry to hear again."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("caller", "route", "key", name="uq_idempotency_record_caller_route_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller: Mapped[str] = mapped_column(String(200))  # the person or API key that sent it
+    route: Mapped[str] = mapped_column(String(300))  # method and URL rule: the same key may serve other routes
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of the path and body: a reused key must not change them
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[int | None] = mapped_column(Integer)  # None until the answer is stored
+    body: Mapped[str | None] = mapped_column(Text)
