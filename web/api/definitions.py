@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from orchestrator.definitions import ModelFile
 from orchestrator.errors import InvalidInput, NotFound
 from web.api.context import actor, engine
+from web.api.idempotency import HEADER, command
 from web.api.presenters import definitions_view, instance_view, start_form_view
 from web.api.problems import PROBLEM
 from web.api.schemas import (
@@ -32,6 +33,7 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data
 @blp.doc(**UPLOAD_DOC)
 @blp.response(201, DeployedSchema(many=True))
 @blp.alt_response(422, description="The model was rejected; `errors` lists each problem", schema=ProblemSchema, content_type=PROBLEM)
+@command(runs_again=True)  # the same bundle deployed again changes nothing and names the same versions
 def deploy():
     """Deploy one or more .bpmn/.dmn files as one bundle (unchanged processes keep their version), with the
     models' translation files (`<model>.<language>.json`, e.g. returns.zh.json)."""
@@ -92,13 +94,10 @@ def get_start_form(args, key: str):
 @blp.response(201, InstanceSchema)
 @blp.alt_response(422, description="Missing or invalid variables (checked by the start form, see `start-form`); "
                   "`errors` names each", schema=ProblemSchema, content_type=PROBLEM)
-@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {
-    "type": "string", "minLength": 1, "maxLength": 200}, "description": "A retried request with the same key returns the same instance"}])
+@command(runs_again=True)  # the key is kept on the instance it started: a start again finds it
 def start(args, key: str):
     """Start an instance of the latest (or given) version."""
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
-        raise InvalidInput("invalid Idempotency-Key", {"Idempotency-Key": "1 to 200 characters"})
+    idempotency_key = request.headers.get(HEADER)
     row = engine().instances.start_instance(key, actor=actor(), business_key=args["businessKey"], variables=args["variables"],
                                   idempotency_key=idempotency_key, version=args["version"])
     return instance_view(*engine().queries.instance_for(actor(), row.id))

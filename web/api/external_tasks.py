@@ -18,6 +18,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 from orchestrator.actors import Actor
 from orchestrator.errors import EngineError, Forbidden, InvalidInput, NotFound, ProcessError
 from orchestrator.external_tasks import FetchRequest, TopicRequest, WrongWorker
+from web.api.idempotency import command
 from web.api.strict_json import JsonRefused, strict_loads
 from web.auth.apikeys import actor_for_token
 from web.auth.current import Unauthenticated
@@ -29,6 +30,10 @@ exempt_from_csrf(bp)
 
 WORKER_ID = fields.Str(required=True, validate=validate.Length(1, 170))
 MAX_LOCK_MS = 7 * 24 * 3600 * 1000
+
+# A report on a task may carry an Idempotency-Key: its retry hears 204 again and changes nothing. A fetch
+# needs none: what a lost answer locked is fetched again when the lock runs out, as Camunda does.
+report = command(lambda *_args, **_kwargs: Response(status=204), caller=lambda: _actor())
 
 
 class Body(Schema):
@@ -108,6 +113,7 @@ def fetch_and_lock():
 
 
 @bp.post("/external-task/<task_id>/complete")
+@report
 def complete(task_id: str):
     actor = _actor()
     body = _body(CompleteSchema())
@@ -117,6 +123,7 @@ def complete(task_id: str):
 
 
 @bp.post("/external-task/<task_id>/failure")
+@report
 def failure(task_id: str):
     actor = _actor()
     body = _body(FailureSchema())
@@ -126,6 +133,7 @@ def failure(task_id: str):
 
 
 @bp.post("/external-task/<task_id>/bpmnError")
+@report
 def bpmn_error(task_id: str):
     actor = _actor()
     body = _body(BpmnErrorSchema())
@@ -135,6 +143,7 @@ def bpmn_error(task_id: str):
 
 
 @bp.post("/external-task/<task_id>/extendLock")
+@report
 def extend_lock(task_id: str):
     actor = _actor()
     body = _body(ExtendLockSchema())
@@ -143,6 +152,7 @@ def extend_lock(task_id: str):
 
 
 @bp.post("/external-task/<task_id>/unlock")
+@report
 def unlock(task_id: str):
     _engine().external_tasks.unlock(task_id, actor=_actor())
     return Response(status=204)

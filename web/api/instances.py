@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from orchestrator.query_filters import InstanceFilter
 from web.api.context import actor, engine
+from web.api.idempotency import command
 from web.api.presenters import instance_view
 from web.api.schemas import (
     CancelArgs,
@@ -47,23 +48,31 @@ def history(instance_id: str):
     return engine().queries.history_for(actor(), instance_id)
 
 
+def _instance_now(*_parsed, instance_id: str) -> dict:
+    """The instance as it is now: the answer to each command here, and to its retry."""
+    return instance_view(*engine().queries.instance_for(actor(), instance_id))
+
+
 @blp.route("/<string:instance_id>/cancel", methods=["POST"])
 @blp.arguments(CancelArgs, required=False)
 @blp.response(200, InstanceSchema)
+@command(_instance_now)
 def cancel(args, instance_id: str):
     engine().instances.cancel_instance(instance_id, actor=actor(), reason=(args or {}).get("reason", ""))
-    return instance_view(*engine().queries.instance_for(actor(), instance_id))
+    return _instance_now(instance_id=instance_id)
 
 
 @blp.route("/<string:instance_id>/suspend", methods=["POST"])
 @blp.response(200, InstanceSchema)
+@command(_instance_now)
 def suspend(instance_id: str):
     engine().instances.suspend_instance(instance_id, actor=actor())
-    return instance_view(*engine().queries.instance_for(actor(), instance_id))
+    return _instance_now(instance_id=instance_id)
 
 
 @blp.route("/<string:instance_id>/resume", methods=["POST"])
 @blp.response(200, InstanceSchema)
+@command(_instance_now)
 def resume(instance_id: str):
     engine().instances.resume_instance(instance_id, actor=actor())
-    return instance_view(*engine().queries.instance_for(actor(), instance_id))
+    return _instance_now(instance_id=instance_id)

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from orchestrator.authorization import Permission, require
 from web.api.context import actor, engine
+from web.api.idempotency import command
 from web.api.problems import PROBLEM
 from web.api.schemas import (
     CircuitSchema,
@@ -27,6 +28,7 @@ blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Messa
 @blp.response(200, CorrelationSchema)
 @blp.alt_response(404, description="No instance waits for it and no process starts with it", schema=ProblemSchema, content_type=PROBLEM)
 @blp.alt_response(409, description="It matches several instances", schema=ProblemSchema, content_type=PROBLEM)
+@command()
 def correlate(args):
     """Deliver a message to the instance waiting for it (by business key or correlation key), or start one."""
     return engine().messages.correlate_message(args["messageName"], actor=actor(), business_key=args["businessKey"],
@@ -59,6 +61,7 @@ def list_circuits():
 
 @blp.route("/incidents/<int(max=2147483647):incident_id>/retry", methods=["POST"])
 @blp.response(200, IncidentSchema)
+@command()
 def retry_incident(incident_id: int):
     """Run the incident's job again from its first attempt."""
     return engine().jobs.retry_incident(incident_id, actor=actor())

@@ -8,6 +8,7 @@ from orchestrator.errors import InvalidInput
 from orchestrator.query_filters import TaskFilter
 from orchestrator.user_tasks import TaskOutcome
 from web.api.context import actor, engine
+from web.api.idempotency import command
 from web.api.presenters import task_detail_view, task_view
 from web.api.problems import PROBLEM
 from web.api.schemas import (
@@ -49,14 +50,21 @@ def get_task(task_id: str):
     return _detail(engine().queries.task_for(actor(), task_id))
 
 
+def _task_now(*_parsed, task_id: str) -> dict:
+    """The task as it is now: the answer to a retried command whose first answer was lost."""
+    return _detail(engine().queries.task_for(actor(), task_id))
+
+
 @blp.route("/<string:task_id>/claim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
+@command(_task_now)
 def claim(task_id: str):
     return _outcome(engine().tasks.claim_task(task_id, actor=actor()))
 
 
 @blp.route("/<string:task_id>/unclaim", methods=["POST"])
 @blp.response(200, TaskDetailSchema)
+@command(_task_now)
 def unclaim(task_id: str):
     return _outcome(engine().tasks.unclaim_task(task_id, actor=actor()))
 
@@ -64,6 +72,7 @@ def unclaim(task_id: str):
 @blp.route("/<string:task_id>/assign", methods=["POST"])
 @blp.arguments(AssignArgs)
 @blp.response(200, TaskDetailSchema)
+@command(_task_now)
 def assign(args, task_id: str):
     """Hand the task to a person or API key of one of its groups (admins: to anyone known)."""
     caller = actor()  # first: an anonymous caller must not learn who exists from a 422
@@ -78,6 +87,7 @@ def assign(args, task_id: str):
 @blp.response(200, TaskDetailSchema)
 @blp.alt_response(409, description="Already completed, or claimed by someone else", schema=ProblemSchema, content_type=PROBLEM)
 @blp.alt_response(422, description="Invalid form values; `errors` names each field", schema=ProblemSchema, content_type=PROBLEM)
+@command(_task_now)
 def complete(args, task_id: str):
     """Complete the task with form values (typed and checked by the form's field definitions)."""
     return _outcome(engine().tasks.complete_user_task(task_id, args["variables"], actor=actor()))

@@ -9,6 +9,7 @@ from integrations.traceability.models import TraceEvent
 from integrations.traceability.scope import recall_scope
 from orchestrator.authorization import Permission, require
 from web.api.context import actor
+from web.api.idempotency import command, writing_through
 from web.extensions import db
 
 blp = Blueprint("traceability", __name__, url_prefix="/api/v1", description="Traceability (EPCIS-style events)")
@@ -68,6 +69,7 @@ class ScopeSchema(Schema):
 @blp.route("/trace-events", methods=["POST"])
 @blp.arguments(TraceBatchSchema)
 @blp.response(201, StoredSchema)
+@command()
 def record_events(batch):
     """Record a batch of events; an event id seen before is ignored, so re-sending a file is safe."""
     require(actor(), Permission.RECORD_TRACE)
@@ -80,7 +82,7 @@ def record_events(batch):
             continue  # already recorded, or repeated within this batch
         seen.add(event_id)
         fresh.append(TraceEvent(**event))
-    db.session.add_all(fresh)
+    writing_through(db.session()).add_all(fresh)
     db.session.commit()
     return {"stored": len(fresh)}
 
