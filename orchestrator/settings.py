@@ -75,6 +75,9 @@ class Settings:
     # more are due (SQLite has one writer: one thread). Engine work holds the GIL: past 2 threads nothing gained
     timer_fires_per_transaction: int = 20
     timer_sweep_threads: int = 2
+    # processes firing instance timers in `loopline beat` on PostgreSQL (1: the loop alone); each one more
+    # adds a core's worth of engine work. Helpers use the system clock and an engine built from these settings
+    timer_sweep_processes: int = 1
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
@@ -114,6 +117,7 @@ class Settings:
             timer_sweep_interval=float(env.get("LOOPLINE_TIMER_INTERVAL", "1.0")),
             timer_fires_per_transaction=int(env.get("LOOPLINE_TIMER_FIRES_PER_TRANSACTION", "20")),
             timer_sweep_threads=int(env.get("LOOPLINE_TIMER_THREADS", "2")),
+            timer_sweep_processes=int(env.get("LOOPLINE_TIMER_PROCESSES", "1")),
             attachment_max_bytes=int(env.get("LOOPLINE_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024))),
             attachment_types=tuple(
                 t.strip() for t in env.get("LOOPLINE_ATTACHMENT_TYPES", ",".join(cls.attachment_types)).split(",")
@@ -158,6 +162,8 @@ class Settings:
             raise SettingsError("LOOPLINE_TIMER_FIRES_PER_TRANSACTION must be at least 1")
         if self.timer_sweep_threads < 1:
             raise SettingsError("LOOPLINE_TIMER_THREADS must be at least 1")
+        if self.timer_sweep_processes < 1:
+            raise SettingsError("LOOPLINE_TIMER_PROCESSES must be at least 1")
         for topic in self.external_topics:
             if len(topic) > 200:
                 raise SettingsError(f"LOOPLINE_EXTERNAL_TOPICS: topic {topic[:40]!r}… is longer than 200 characters")

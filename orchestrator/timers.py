@@ -45,6 +45,10 @@ class Timers(CommandGroup):
         fired = self._fire_instance_timers(limit)
         return fired + self.start_due_instances(limit)
 
+    def fire_due_instance_timers(self, limit: int | None = None) -> list[str]:
+        """Fire due instance timers only (up to `limit` instances): what a helper sweep process does."""
+        return self._fire_instance_timers(limit or self.core.settings.timer_batch_size)
+
     def _fire_instance_timers(self, limit: int) -> list[str]:
         """Fire due instances in batches, one transaction per batch; on PostgreSQL, while a batch comes back
         full, more threads claim batches of their own (SKIP LOCKED keeps them apart) so one fire's database

@@ -1,13 +1,20 @@
 """The sweep loop of `loopline beat` and of the embedded mode: fire timers when due, relay the outbox,
-look for recall signals now and then."""
+look for recall signals now and then. On PostgreSQL, helper processes may fire instance timers alongside
+(`LOOPLINE_TIMER_PROCESSES`): firing is engine work that holds the GIL, so a second process doubles it."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 
 from orchestrator.service import Engine
+from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -15,27 +22,88 @@ log = logging.getLogger(__name__)
 def run_scheduler(engine: Engine, stop: threading.Event) -> None:
     """Sleep until the next timer is due (at most one interval), fire due timers, relay jobs now and then; while
     a backlog of due timers lasts, sweep again at once."""
-    interval = engine.settings.timer_sweep_interval
     next_relay = 0.0
     next_signal = time.monotonic() + engine.settings.recall_signal_interval
-    while not stop.is_set():
-        backlog = False
+    helpers = TimerProcesses(engine.settings) if TimerProcesses.wanted(engine) else None
+
+    def sweep_round() -> bool:
+        nonlocal next_relay, next_signal
+        fired = engine.timers.fire_due_timers()
+        if time.monotonic() >= next_relay:
+            engine.relay.relay_jobs()
+            next_relay = time.monotonic() + engine.settings.relay_interval
+        if time.monotonic() >= next_signal:
+            engine.signals.start_recall_evaluations()
+            next_signal = time.monotonic() + engine.settings.recall_signal_interval
+        return len(fired) >= engine.settings.timer_batch_size
+
+    try:
+        sweep_until(engine, sweep_round, stop.is_set, stop.wait)
+    finally:
+        if helpers is not None:
+            helpers.stop()
+
+
+def sweep_until(engine: Engine, sweep_round: Callable[[], bool], stopped: Callable[[], bool],
+                wait: Callable[[float], object]) -> None:
+    """Run `sweep_round` (True: a backlog is left) until stopped: at once again while a backlog lasts, else
+    when the next timer is due, at most one interval later. A failing round is logged; the next one retries."""
+    interval = engine.settings.timer_sweep_interval
+    while not stopped():
         try:
-            fired = engine.timers.fire_due_timers()
-            backlog = len(fired) >= engine.settings.timer_batch_size  # more may be due: no sleeping, no asking
-            if time.monotonic() >= next_relay:
-                engine.relay.relay_jobs()
-                next_relay = time.monotonic() + engine.settings.relay_interval
-            if time.monotonic() >= next_signal:
-                engine.signals.start_recall_evaluations()
-                next_signal = time.monotonic() + engine.settings.recall_signal_interval
-            due = None if backlog else engine.timers.next_due_at()
+            if sweep_round():
+                continue  # more may be due: no sleeping, no asking
+            due = engine.timers.next_due_at()
         except Exception:  # keep sweeping through a database hiccup; the next round retries
             log.exception("timer sweep failed")
-            due, backlog = None, False
-        if backlog:
-            continue
-        wait = interval
-        if due is not None:
-            wait = min(interval, max(0.0, (due - engine.now()).total_seconds()) + 0.005)
-        stop.wait(wait)
+            due = None
+        wait(interval if due is None else min(interval, _seconds_until(engine, due) + 0.005))
+
+
+def _seconds_until(engine: Engine, due: datetime) -> float:
+    return max(0.0, (due - engine.now()).total_seconds())
+
+
+class TimerProcesses:
+    """`timer_sweep_processes - 1` helper processes that fire instance timers beside the scheduler loop (SKIP
+    LOCKED keeps their batches apart). They stop with the loop, or on their own once the loop's process is gone."""
+
+    def __init__(self, settings: Settings):
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        self.stop_event = context.Event()
+        self.processes = [context.Process(target=fire_instance_timers_until_stopped, name=f"loopline-timers-{n}",
+                                          args=(settings, self.stop_event, os.getpid()))
+                          for n in range(1, settings.timer_sweep_processes)]
+        for process in self.processes:
+            process.start()
+
+    @staticmethod
+    def wanted(engine: Engine) -> bool:
+        """Only for `loopline beat` on PostgreSQL: SQLite has one writer, and without a broker a helper could
+        not wake the in-process worker for the jobs its fires create."""
+        settings = engine.settings
+        return settings.timer_sweep_processes > 1 and engine.db.is_postgres and not settings.embedded
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for process in self.processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+
+
+def fire_instance_timers_until_stopped(settings: Settings, stop_event, parent_pid: int) -> None:
+    """A helper process: an engine of its own (waking workers as the loop's does) firing due instance timers."""
+    # imported here: the runtime imports the embedded mode, which imports this module
+    from tasks.runtime import build_runtime
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the loop stops its helpers
+    engine = build_runtime(settings, start_embedded=False).engine
+
+    def sweep_round() -> bool:
+        return len(engine.timers.fire_due_instance_timers()) >= settings.timer_batch_size
+
+    try:
+        sweep_until(engine, sweep_round, lambda: stop_event.is_set() or os.getppid() != parent_pid, stop_event.wait)
+    finally:
+        engine.db.dispose()
