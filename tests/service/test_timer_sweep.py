@@ -4,6 +4,7 @@ in any sweep thread is survived by the loop."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections import Counter
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from orchestrator.clock import SystemClock
 from orchestrator.db import Database
 from orchestrator.definitions import ModelFile
 from orchestrator.models import HistoryEvent, InstanceStatus, ProcessInstance
@@ -28,7 +30,7 @@ TWO_WAITS = ModelFile("two_waits.bpmn", """<?xml version="1.0" encoding="UTF-8"?
   <bpmn:startEvent id="start"/>
   <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="first_wait"/>
   <bpmn:intermediateCatchEvent id="first_wait">
-   <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
+   <bpmn:timerEventDefinition><bpmn:timeDuration>${first}</bpmn:timeDuration></bpmn:timerEventDefinition>
   </bpmn:intermediateCatchEvent>
   <bpmn:sequenceFlow id="f2" sourceRef="first_wait" targetRef="second_wait"/>
   <bpmn:intermediateCatchEvent id="second_wait">
@@ -42,10 +44,10 @@ TWO_WAITS = ModelFile("two_waits.bpmn", """<?xml version="1.0" encoding="UTF-8"?
 </bpmn:definitions>""")
 
 
-def start_waiting(engine, waits: list[str]) -> list[str]:
+def start_waiting(engine, waits: list[str], first: str = "PT1H") -> list[str]:
     engine.deployments.deploy([TWO_WAITS], actor=ADMIN)
     return [engine.instances.start_instance("two_waits", actor=ADMIN, business_key=f"W-{number}",
-                                            variables={"wait": wait}).id
+                                            variables={"first": first, "wait": wait}).id
             for number, wait in enumerate(waits)]
 
 
@@ -155,5 +157,27 @@ def test_a_database_error_in_a_sweep_round_is_survived_and_every_timer_fires_onc
     finally:
         stop.set()
         sweeper.join(timeout=10)
+    after = versions(engine)
+    assert {i: after[i] - before[i] for i in ids} == {i: 1 for i in ids}
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_helper_processes_of_the_sweep_loop_fire_timers_and_stop_with_it(make_engine, database, monkeypatch):
+    engine = make_engine(database, clock=SystemClock(), timer_sweep_processes=2, timer_batch_size=20,
+                         timer_fires_per_transaction=5, timer_sweep_interval=0.2,
+                         broker_url="redis://127.0.0.1:1/0")  # a beat's settings; these fires create no jobs to wake
+    monkeypatch.setattr(engine.timers, "_fire_instance_timers", lambda limit: [])  # the helper alone fires them
+    ids = start_waiting(engine, [GOOD] * 60, first="PT2S")
+    before = versions(engine)
+    stop = threading.Event()
+    sweeper = threading.Thread(target=run_scheduler, args=(engine, stop), daemon=True)
+    sweeper.start()
+    try:
+        wait_for(lambda: first_wait_fires(engine) == {i: 1 for i in ids}, timeout=60, what="every first timer")
+    finally:
+        stop.set()
+        sweeper.join(timeout=40)
+    assert not sweeper.is_alive()
+    assert multiprocessing.active_children() == []
     after = versions(engine)
     assert {i: after[i] - before[i] for i in ids} == {i: 1 for i in ids}
