@@ -1,7 +1,7 @@
 """Timer sweep throughput and lateness (reports only, asserts nothing): one JSON line per figure.
 
 Run:   python -m bench.timer_sweep [--due N] [--baseline-due N] [--rate R] [--seconds S] [--threads T]
-              [--per-transaction K] [--skip-sqlite]
+              [--per-transaction K] [--processes P] [--skip-sqlite]
        SQLite always; PostgreSQL as well when DATABASE_URL is set (see bench/engine_core.py), e.g.
        createdb -h 127.0.0.1 -U postgres benchtimers
        DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/benchtimers python -m bench.timer_sweep
@@ -20,6 +20,8 @@ per transaction, one thread) and for the sweep as configured now (`batched`; `se
   batched sweep's fires/s over the serial one's.
 - timer_steady: timers falling due at R per second for S seconds (200/s for 10 s): lateness p50/p95/max
   (the promise: p95 within 1 s).
+On PostgreSQL both also for the batched sweep in P processes (`batched_P_processes`: the loop and P - 1 helper
+processes, LOOPLINE_TIMER_PROCESSES); fire times then come from the history (when each fire's command began).
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, func, insert, select
 
 from bench.backends import QA, Backend, bench_engine, sqlite_backend
 from bench.rounds import emit
 from orchestrator.definitions import ModelFile
 from orchestrator.errors import EngineError
-from orchestrator.models import InstanceStatus, ProcessInstance
+from orchestrator.models import HistoryEvent, InstanceStatus, ProcessInstance
 from orchestrator.service import Engine
 from orchestrator.timers import TIMER, Timers
 from tasks.scheduler import run_scheduler
@@ -109,15 +111,15 @@ class WaitingTemplate:
         with engine.db.reading() as session:
             self.row = session.get(ProcessInstance, row.id)
 
-    def copies(self, dues: list[datetime]) -> list[dict]:
-        """Instance rows like the template, each with its own ids and due time."""
+    def copies(self, dues: list[datetime], marker: str = "bench") -> list[dict]:
+        """Instance rows like the template, each with its own ids and due time, started by `marker`."""
         rows = []
         for number, due in enumerate(dues):
             state = _UUID.sub(_FreshIds(), self.row.state)
             rows.append(dict(id=str(uuid.uuid4()), definition_id=self.row.definition_id,
                              business_key=f"BENCH-T-{number}", status=InstanceStatus.RUNNING, version=1,
                              state=state.replace(self.due.isoformat(), due.isoformat()), next_timer_at=due,
-                             started_by="bench", started_at=self.row.started_at, variables=self.row.variables))
+                             started_by=marker, started_at=self.row.started_at, variables=self.row.variables))
         return rows
 
 
@@ -170,26 +172,60 @@ class FireTimes:
         event.remove(self.engine.db.sessions, "after_commit", self._on_commit)
 
 
-def run_sweep(engine: Engine, timers: Timers, dues: list[datetime], template: WaitingTemplate) -> dict:
-    """Insert timers due at `dues`, sweep with `timers` until all fired; lateness per timer and the last fire."""
-    rows = template.copies(dues)
+def run_sweep(engine: Engine, timers: Timers, dues: list[datetime], template: WaitingTemplate,
+              helper_processes: int = 1) -> dict:
+    """Insert timers due at `dues`, sweep with `timers` (and `helper_processes` - 1 helper processes) until all
+    fired; lateness per timer and the last fire."""
+    marker = f"bench-{uuid.uuid4()}"
+    rows = template.copies(dues, marker)
     insert_instances(engine, rows)
     due_by_id = {row["id"]: row["next_timer_at"] for row in rows}
     watch = FireTimes(engine, set(due_by_id))
-    sweeping = engine.timers
+    sweeping, settings = engine.timers, engine.settings
     engine.timers = timers
+    engine.settings = replace(settings, timer_sweep_processes=helper_processes)
     stop = threading.Event()
     sweeper = threading.Thread(target=run_scheduler, args=(engine, stop), name="bench-sweep", daemon=True)
     sweeper.start()
     try:
-        watch.wait_all()
+        if helper_processes > 1:
+            fired_at = wait_for_history(engine, marker, due_by_id)
+        else:
+            watch.wait_all()
+            fired_at = watch.fired_at
     finally:
         stop.set()
         sweeper.join(timeout=60)
-        engine.timers = sweeping
+        engine.timers, engine.settings = sweeping, settings
         watch.close()
-    lateness = sorted((watch.fired_at[i] - due).total_seconds() for i, due in due_by_id.items())
-    return {"lateness": lateness, "last_fire": max(watch.fired_at.values())}
+    lateness = sorted((fired_at[i] - due).total_seconds() for i, due in due_by_id.items())
+    return {"lateness": lateness, "last_fire": max(fired_at.values())}
+
+
+def wait_for_history(engine: Engine, marker: str, due_by_id: dict[str, datetime],
+                     stall: float = 30) -> dict[str, datetime]:
+    """Fire times of timers that other processes fire too: each one's history event (the time its command
+    began, at most one batch earlier than its commit), once none of the instances started by `marker` waits."""
+    waiting = select(func.count()).select_from(ProcessInstance).where(
+        ProcessInstance.started_by == marker, ProcessInstance.next_timer_at.is_not(None))
+    with engine.db.reading() as session:
+        left, progress_at = session.scalar(waiting), time.monotonic()
+    while left:
+        time.sleep(0.1)
+        with engine.db.reading() as session:
+            still = session.scalar(waiting)
+        if still < left:
+            left, progress_at = still, time.monotonic()
+        elif time.monotonic() - progress_at > stall:
+            raise TimeoutError(f"{still} timers never fired")
+    with engine.db.reading() as session:
+        fired = session.execute(
+            select(HistoryEvent.instance_id, func.min(HistoryEvent.at))
+            .join(ProcessInstance, ProcessInstance.id == HistoryEvent.instance_id)
+            .where(ProcessInstance.started_by == marker, HistoryEvent.type == "element_completed",
+                   HistoryEvent.element_id == "remind_timer")
+            .group_by(HistoryEvent.instance_id)).all()
+    return dict(fired)
 
 
 def lateness_figures(lateness: list[float]) -> dict:
@@ -197,17 +233,18 @@ def lateness_figures(lateness: list[float]) -> dict:
             "max": round(lateness[-1], 3)}
 
 
-def burst(engine: Engine, timers: Timers, template: WaitingTemplate, count: int) -> dict:
+def burst(engine: Engine, timers: Timers, template: WaitingTemplate, count: int, processes: int = 1) -> dict:
     due = datetime.now(UTC) + timedelta(seconds=LEAD)
-    result = run_sweep(engine, timers, [due] * count, template)
+    result = run_sweep(engine, timers, [due] * count, template, processes)
     span = (result["last_fire"] - due).total_seconds()
     return {"due": count, "fires_per_s": round(count / span, 1), "lateness_s": lateness_figures(result["lateness"])}
 
 
-def steady(engine: Engine, timers: Timers, template: WaitingTemplate, rate: float, seconds: float) -> dict:
+def steady(engine: Engine, timers: Timers, template: WaitingTemplate, rate: float, seconds: float,
+           processes: int = 1) -> dict:
     first = datetime.now(UTC) + timedelta(seconds=LEAD)
     dues = [first + timedelta(seconds=n / rate) for n in range(int(rate * seconds))]
-    result = run_sweep(engine, timers, dues, template)
+    result = run_sweep(engine, timers, dues, template, processes)
     return {"due": len(dues), "rate_per_s": rate, "seconds": seconds, "lateness_s": lateness_figures(result["lateness"])}
 
 
@@ -225,11 +262,17 @@ def measure(backend: Backend, args) -> None:
                          if key.startswith("timer_")}
         before = burst(engine, serial, template, min(args.due, args.baseline_due))
         now = burst(engine, batched, template, args.due)
-        emit("timer_burst", backend=backend.name, settings=configuration, serial=before, batched=now,
+        helped = {}
+        if backend.is_postgres and args.processes > 1:
+            helped = {f"batched_{args.processes}_processes": burst(engine, batched, template, args.due, args.processes)}
+        emit("timer_burst", backend=backend.name, settings=configuration, serial=before, batched=now, **helped,
              ratio=round(now["fires_per_s"] / before["fires_per_s"], 2))
         before = steady(engine, serial, template, args.rate, args.baseline_seconds or args.seconds)
         now = steady(engine, batched, template, args.rate, args.seconds)
-        emit("timer_steady", backend=backend.name, settings=configuration, serial=before, batched=now)
+        if backend.is_postgres and args.processes > 1:
+            helped = {f"batched_{args.processes}_processes": steady(engine, batched, template, args.rate,
+                                                                    args.seconds, args.processes)}
+        emit("timer_steady", backend=backend.name, settings=configuration, serial=before, batched=now, **helped)
 
 
 def backends(skip_sqlite: bool) -> list[Backend]:
@@ -249,6 +292,8 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, help="the same for the serial sweep (default: --seconds)")
     parser.add_argument("--threads", type=int, help="sweep threads of the batched sweep (default: the setting)")
     parser.add_argument("--per-transaction", type=int, help="fires per transaction (default: the setting)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="also measure the batched sweep with this many sweep processes on PostgreSQL (default 2)")
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     for backend in backends(args.skip_sqlite):
