@@ -157,8 +157,8 @@ class Jobs(CommandGroup):
             self._system_answered(system)
             return self._report(self.fail_job, claimed, error=exc.message, code=exc.code, transient=False)
         except RetryLater as exc:
-            until = self.core.now() + timedelta(seconds=exc.after)
-            return self._until_stored(claimed, lambda: self._pause(claimed, None, until, reason=str(exc)))
+            until, reason = self.core.now() + timedelta(seconds=exc.after), str(exc)
+            return self._until_stored(claimed, lambda: self._pause(claimed, None, until, reason=reason))
         except NeedsDecision as exc:
             self._report(self.open_incident, claimed, message=str(exc))
             return "incident"

@@ -1,12 +1,13 @@
-"""Read-only pages for operators: the local backends' ledgers, the message outbox, every case's service jobs
-and incidents, and circuit breakers. The lists are filtered, sorted and paged in the database.
+"""Pages for operators: the local backends' ledgers, the message outbox, every case's service jobs and
+incidents, and circuit breakers. The lists are filtered, sorted and paged in the database. The one change
+made here: deciding what became of a message nobody can account for (it went out, or send it again).
 
 An acknowledgement link in the outbox answers for its recipient: only those who may send messages into
 processes see it live; for everyone else (auditors) its token is masked."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_security import current_user
 from sqlalchemy import func, or_, select
@@ -14,13 +15,14 @@ from sqlalchemy import func, or_, select
 from integrations.local_models import LocalRecord, StockLevel
 from integrations.notify.acks import redact_ack_links
 from integrations.notify.models import Channel, Notification, NotificationStatus
+from integrations.notify.undecided import NotUndecided, decide
 from orchestrator.authorization import Permission, can
 from orchestrator.errors import InvalidInput
 from orchestrator.models import JobStatus
 from orchestrator.query_filters import INCIDENT_SORTS, JOB_SORTS, IncidentFilter, JobFilter
 from web.auth.users import actor_for_user
 from web.extensions import ENGINE_KEY, db
-from web.pages.common import page_count
+from web.pages.common import page_count, safe_next
 from web.pages.common import page_number as current_page
 from web.pages.list_args import day_range, list_args
 
@@ -100,8 +102,25 @@ def messages():
                               .order_by(order.desc() if descending else order, Notification.id)
                               .limit(PAGE_SIZE).offset((page_number - 1) * PAGE_SIZE)).all()
     return render_template("operations/messages.html", rows=rows, total=total, args=args, shown=_shown(),
+                           may_decide=can(actor_for_user(current_user), Permission.RETRY_INCIDENTS),
                            page_number=page_number, pages=page_count(total, PAGE_SIZE),
                            statuses=list(NotificationStatus), channels=list(Channel))
+
+
+@pages.post("/messages/<string:notification_id>/decision")
+def decide_message(notification_id: str):
+    """A person who checked with the recipient (or the provider's console) says whether an `unknown` message
+    went out; the case's job, retried from its incident, then sends only what is to be sent again."""
+    if not can(actor_for_user(current_user), Permission.RETRY_INCIDENTS):
+        abort(403)
+    went_out = request.form.get("decision") == "sent"
+    try:
+        with _engine().db.transaction() as session:
+            decide(session, notification_id, went_out=went_out, by=current_user.email, now=_engine().now())
+        flash(_("Marked as sent.") if went_out else _("It will be sent again when the job is retried."), "info")
+    except NotUndecided:
+        flash(_("This message is no longer waiting for a decision."), "error")
+    return redirect(safe_next(request.form.get("next"), url_for("operations_pages.messages", status="unknown")))
 
 
 def _processes() -> dict[str, str]:

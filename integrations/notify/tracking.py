@@ -274,6 +274,8 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, int]:
             reached(Notification.delivered_at).label("delivered"),
             func.min(case((Notification.status.in_([NotificationStatus.FAILED, NotificationStatus.BOUNCED]), 1),
                           else_=0)).label("failed"),
+            func.max(case((Notification.status == NotificationStatus.SENDING, 1), else_=0)).label("in_flight"),
+            func.max(case((Notification.status == NotificationStatus.UNKNOWN, 1), else_=0)).label("in_doubt"),
             reached(Notification.opened_at).label("opened"),
             reached(Notification.clicked_at).label("clicked"),
             func.max(case((Notification.recipient_id.in_(acknowledged_recipients(campaign_id)), 1), else_=0))
@@ -284,7 +286,29 @@ def campaign_counts(session: Session, campaign_id: str) -> dict[str, int]:
         .subquery()
     )
     names = ("sent", "delivered", "failed", "opened", "clicked", "acknowledged")
-    totals = session.execute(select(*[func.coalesce(func.sum(per_recipient.c[name]), 0) for name in names])).one()
-    counts = {name: int(value) for name, value in zip(names, totals, strict=True)}
+    c = per_recipient.c
+    not_sent = c.sent == 0
+    totals = session.execute(select(
+        *[func.coalesce(func.sum(c[name]), 0) for name in names],
+        # a recipient not reached yet whose message is with the provider right now, or whose fate a person decides
+        func.coalesce(func.sum(case((not_sent & (c.in_flight == 1), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((not_sent & (c.in_flight == 0) & (c.in_doubt == 1), 1), else_=0)), 0),
+    )).one()
+    counts = {name: int(value) for name, value in zip((*names, "sending", "unknown"), totals, strict=True)}
     counts["failed"] += campaign.unreachable_count
     return {"recipients": campaign.recipient_count, **counts, "unreachable": campaign.unreachable_count}
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    campaign_id: str
+    name: str
+    created_at: datetime
+    counts: dict[str, int]
+
+
+def case_campaigns(session: Session, instance_id: str) -> list[CampaignProgress]:
+    """The campaigns a case sent, oldest first, each with its per-recipient progress as the rows say now."""
+    rows = session.execute(select(Campaign.id, Campaign.name, Campaign.created_at)
+                           .where(Campaign.instance_id == instance_id).order_by(Campaign.created_at)).all()
+    return [CampaignProgress(row.id, row.name, row.created_at, campaign_counts(session, row.id)) for row in rows]

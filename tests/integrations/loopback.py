@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,7 +64,7 @@ class Recorded:
     def json(self) -> dict:
         return json.loads(self.body)
 
-    @property
+    @cached_property
     def recipient(self) -> str:
         """The To of an SMS or the first e-mail address of a SendGrid request."""
         if self.provider == "twilio":
@@ -135,6 +136,9 @@ class ProviderServer:
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        if len(body) < length:  # the client died mid-request: a provider takes no half a message
+            handler.close_connection = True
+            return
         if TWILIO_PATH.match(handler.path):
             provider = "twilio"
         elif handler.path == SENDGRID_PATH:

@@ -10,7 +10,6 @@ from integrations.notify.models import NotificationStatus
 from orchestrator.models import InstanceStatus, JobStatus
 from tests.integrations.conftest import PUBLIC_URL, SENDGRID_KEY, TWILIO_SID, TWILIO_TOKEN
 from tests.integrations.helpers import job_context, notifications, start
-from tests.integrations.loopback import Reply
 from tests.support import inspect
 from tests.support.inspect import completed_elements, history, jobs, run_pending_jobs
 

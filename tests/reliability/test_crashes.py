@@ -10,8 +10,6 @@ import json
 import os
 import signal
 
-import pytest
-
 from orchestrator.clock import SystemClock
 from orchestrator.db import Database
 from orchestrator.models import InstanceStatus, JobStatus
@@ -19,22 +17,10 @@ from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from tasks.celery_app import create_celery
 from tasks.jobs import celery_waker
-from tests.conftest import ADMIN, deploy_fixture, reset_postgres
+from tests.conftest import ADMIN, deploy_fixture
 from tests.support import inspect
 from tests.support.processes import own_redis, start_loopline
 from tests.support.waiting import wait_for
-
-
-@pytest.fixture
-def shared_database(tmp_path):
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgresql"):
-        db = reset_postgres(url)
-    else:
-        db = Database(f"sqlite:///{tmp_path / 'shared.db'}")
-        db.create_schema()
-    yield db
-    db.dispose()
 
 
 def process_env(db: Database, broker: str, tmp_path, **extra) -> dict[str, str]:

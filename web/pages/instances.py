@@ -7,6 +7,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from integrations.notify.tracking import case_campaigns
 from orchestrator.authorization import Permission, can
 from orchestrator.errors import EngineError, NotFound
 from orchestrator.models import InstanceStatus
@@ -53,7 +54,10 @@ def instance_page(instance_id: str):
         return render_template("errors/not_found.html", what=_("case")), 404
     model = in_reader_language(case.model)
     markers = {"passed": case.passed_elements, "active": case.waiting_elements, "failed": case.failed_elements}
+    with engine().db.reading() as session:  # counted from the message rows as they are now
+        campaigns = case_campaigns(session, instance_id)
     return render_template("instances/detail.html", case=case, instance=case.instance, definition=case.definition,
+                           campaigns=campaigns,
                            context=case_data(model, case.instance, list(case.history)), markers=markers,
                            process_name=model.title, diagram_xml=model.texts.diagram(case.diagram_xml, model.language),
                            entered_values=lambda values: entered_values(model, values),

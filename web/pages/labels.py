@@ -12,6 +12,7 @@ LABELS = {
         "incident": _("incident"),
         # messages in the outbox (integrations.notify.models.NotificationStatus)
         "queued": _("queued"), "sent": _("sent"), "delivered": _("delivered"), "bounced": _("bounced"),
+        "sending": _("sending (with the provider)"), "unknown": _("unknown (a person decides)"),
     },
     "circuit": {  # orchestrator.models.CircuitState
         "closed": _("closed (calls go out)"), "open": _("open (calls paused)"),
