@@ -199,13 +199,14 @@ class Timers(CommandGroup):
                 schedule.last_error = message[:4000]
                 _move_on(session, schedule, now)
 
-    def next_due_at(self) -> datetime | None:
-        """When the earliest running timer or timer start is due, so a sweep loop can sleep exactly until then."""
-        with self.core.db.transaction() as session:
+    def next_due_at(self, starts: bool = True) -> datetime | None:
+        """When the earliest running timer (or, with `starts`, timer start) is due, so a sweep loop can sleep
+        exactly until then. A plain read: on SQLite it does not take the write lock."""
+        with self.core.db.reading() as session:
             instance_due = session.scalar(
                 select(func.min(ProcessInstance.next_timer_at)).where(ProcessInstance.status == InstanceStatus.RUNNING)
             )
-            start_due = session.scalar(select(func.min(StartTimer.next_due_at)))
+            start_due = session.scalar(select(func.min(StartTimer.next_due_at))) if starts else None
         return min((due for due in (instance_due, start_due) if due is not None), default=None)
 
 

@@ -38,22 +38,22 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
         return len(fired) >= engine.settings.timer_batch_size
 
     try:
-        sweep_until(engine, sweep_round, stop.is_set, stop.wait)
+        sweep_until(engine, sweep_round, engine.timers.next_due_at, stop.is_set, stop.wait)
     finally:
         if helpers is not None:
             helpers.stop()
 
 
-def sweep_until(engine: Engine, sweep_round: Callable[[], bool], stopped: Callable[[], bool],
-                wait: Callable[[float], object]) -> None:
+def sweep_until(engine: Engine, sweep_round: Callable[[], bool], next_due: Callable[[], datetime | None],
+                stopped: Callable[[], bool], wait: Callable[[float], object]) -> None:
     """Run `sweep_round` (True: a backlog is left) until stopped: at once again while a backlog lasts, else
-    when the next timer is due, at most one interval later. A failing round is logged; the next one retries."""
+    when `next_due` says, at most one interval later. A failing round is logged; the next one retries."""
     interval = engine.settings.timer_sweep_interval
     while not stopped():
         try:
             if sweep_round():
                 continue  # more may be due: no sleeping, no asking
-            due = engine.timers.next_due_at()
+            due = next_due()
         except Exception:  # keep sweeping through a database hiccup; the next round retries
             log.exception("timer sweep failed")
             due = None
@@ -104,6 +104,7 @@ def fire_instance_timers_until_stopped(settings: Settings, stop_event, parent_pi
         return len(engine.timers.fire_due_instance_timers()) >= settings.timer_batch_size
 
     try:
-        sweep_until(engine, sweep_round, lambda: stop_event.is_set() or os.getppid() != parent_pid, stop_event.wait)
+        sweep_until(engine, sweep_round, lambda: engine.timers.next_due_at(starts=False),
+                    lambda: stop_event.is_set() or os.getppid() != parent_pid, stop_event.wait)
     finally:
         engine.db.dispose()
