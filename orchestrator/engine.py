@@ -251,14 +251,16 @@ class EngineCore:
         variables = current_variables(ctx.workflow)
         values = dict(state=self.serializer.dumps(ctx.workflow), version=old_version + 1, variables=variables)
         is_new = write_rows(ctx, values, new_jobs)
-        append_events(ctx.session, row.id, ctx.now, ctx.events, instance=row)  # sets the row's chain head
+        append_events(ctx.session, row.id, ctx.now, ctx.events, instance=row,  # sets the row's chain head
+                      signing_key=self.settings.audit_signing_key)
         write_instance(ctx, values, old_version, is_new)  # state written once, with everything else changed
 
     def _save_record(self, ctx: CommandContext) -> None:
         """Write a command that left the workflow alone: version+1 and its history, if it recorded anything."""
         if ctx.events:
             ctx.instance.version += 1
-            append_events(ctx.session, ctx.instance.id, ctx.now, ctx.events)
+            append_events(ctx.session, ctx.instance.id, ctx.now, ctx.events,
+                          signing_key=self.settings.audit_signing_key)
 
     def wake_after_commit(self, session: Session, job_ids: list[int]) -> None:
         """The one way to wake workers: once the rows are committed, so a worker never misses a job."""

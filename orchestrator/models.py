@@ -89,6 +89,9 @@ class ProcessInstance(Base):
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest process data, for reading
     # hash of the instance's last history event: the next event chains to it without reading history_event
     history_head: Mapped[str | None] = mapped_column(String(64))
+    # events in that chain, and the HMAC of (id, count, head) under the audit key: a cut tail shows
+    history_count: Mapped[int | None] = mapped_column(Integer)
+    history_signature: Mapped[str | None] = mapped_column(String(64))
 
 
 class CaseSearch(Base):
@@ -211,6 +214,18 @@ class HistoryEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """Every case's chain head and length at one moment, signed: a case deleted since then is missed."""
+
+    __tablename__ = "audit_checkpoint"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # [[instance id, event count, head], ...] ordered by instance id
+    entries: Mapped[list[list[Any]]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(64))
 
 
 class Incident(Base):

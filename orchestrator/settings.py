@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +40,8 @@ class Settings:
     connector_modules: tuple[str, ...] = ()
     environment: str = "development"
     secret_key: str = ""
+    # signs each case's history head and the audit checkpoints; outside production derived from the secret key
+    audit_key: str = field(default="", repr=False)
     # failed sign-ins allowed per e-mail address, and per client address over all accounts ("" = off)
     login_rate_limit: str = "5 per minute;20 per hour"
     login_address_rate_limit: str = "30 per minute;300 per hour"
@@ -93,6 +98,7 @@ class Settings:
             connector_modules=tuple(m.strip() for m in env.get("LOOPLINE_CONNECTORS", "").split(",") if m.strip()),
             environment=env.get("LOOPLINE_ENV", "development"),
             secret_key=env.get("LOOPLINE_SECRET_KEY", ""),
+            audit_key=env.get("LOOPLINE_AUDIT_KEY", ""),
             login_rate_limit=env.get("LOOPLINE_LOGIN_RATE_LIMIT", cls.login_rate_limit),
             login_address_rate_limit=env.get("LOOPLINE_LOGIN_ADDRESS_RATE_LIMIT", cls.login_address_rate_limit),
             oidc_issuer=env.get("LOOPLINE_OIDC_ISSUER", "").rstrip("/"),
@@ -138,6 +144,16 @@ class Settings:
         """True when no broker is configured: worker and timers run inside the serving process."""
         return not self.broker_url
 
+    @cached_property
+    def audit_signing_key(self) -> bytes:
+        """The HMAC key of history heads and checkpoints. Without LOOPLINE_AUDIT_KEY (not allowed in production)
+        it is derived from the secret key, or from a well-known word: a development database then shows
+        accidents, not forgery."""
+        if self.audit_key:
+            return self.audit_key.encode("utf-8")
+        return hmac.new((self.secret_key or "loopline-development").encode("utf-8"), b"loopline audit key",
+                        hashlib.sha256).digest()
+
     def retry_policy(self, topic: str) -> RetryPolicy:
         return self.topic_retry.get(topic, self.default_retry)
 
@@ -148,6 +164,8 @@ class Settings:
         if self.environment == "production":
             if not self.secret_key:
                 raise SettingsError("LOOPLINE_SECRET_KEY is required when LOOPLINE_ENV=production")
+            if not self.audit_key:
+                raise SettingsError("LOOPLINE_AUDIT_KEY is required when LOOPLINE_ENV=production")
             if self.database_url.startswith("sqlite"):
                 raise SettingsError("production needs a server database: set DATABASE_URL to PostgreSQL")
         if self.oidc_issuer and not self.oidc_client_id:
