@@ -1,7 +1,8 @@
-"""The `loopline` command: serve, worker, beat, deploy, db upgrade."""
+"""The `loopline` command: serve, worker, beat, deploy, audit, db upgrade."""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -240,6 +241,73 @@ def _run(action):
     except EngineError as exc:
         details = "; ".join(f"{k}: {v}" for k, v in (getattr(exc, "errors", None) or {}).items())
         raise click.ClickException(f"{exc.message}{(' — ' + details) if details else ''}") from exc
+
+
+@main.group()
+def audit() -> None:
+    """Tamper evidence: verify every case's history, write signed checkpoints."""
+
+
+@audit.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def audit_verify(as_json: bool) -> None:
+    """Recompute every chain and check heads, signatures and the last checkpoint; exit 1 on any failure."""
+    from orchestrator.audit import verify_all
+
+    settings, database = _audit_database()
+    try:
+        report = verify_all(database, settings.audit_signing_key)
+    finally:
+        database.dispose()
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        for failure in report.failures:
+            seq = "" if failure.seq is None else f"seq {failure.seq}"
+            click.echo(f"FAILED {failure.check}\t{failure.instance_id or ''}\t{failure.business_key or ''}\t{seq}"
+                       f"\t{failure.detail}")
+        against = f" against checkpoint #{report.checkpoint_id}" if report.checkpoint_id else " (no checkpoint yet)"
+        verdict = "intact" if report.ok else f"{len(report.failures)} failure(s)"
+        click.echo(f"{report.cases} cases, {report.events} events verified{against}: {verdict}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Record every case's head and event count, signed; keep the printed digest somewhere else too."""
+    from orchestrator.checkpoints import write_checkpoint
+    from orchestrator.clock import SystemClock
+
+    settings, database = _audit_database()
+    try:
+        with database.engine.begin() as connection:
+            checkpoint = write_checkpoint(connection, settings.audit_signing_key, SystemClock().now())
+    finally:
+        database.dispose()
+    click.echo(f"checkpoint #{checkpoint.id} at {checkpoint.created_at.isoformat()}: {len(checkpoint.entries)} "
+               f"cases, digest {checkpoint.digest}")
+
+
+@audit.command("sign-heads")
+def audit_sign_heads() -> None:
+    """Sign the heads of cases recorded before heads were signed (run `audit verify` first)."""
+    from orchestrator.audit import sign_unsigned_heads
+
+    settings, database = _audit_database()
+    try:
+        signed = sign_unsigned_heads(database, settings.audit_signing_key)
+    finally:
+        database.dispose()
+    click.echo(f"signed {signed} head(s)")
+
+
+def _audit_database():
+    from orchestrator.db import Database
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    return settings, Database(settings.database_url)
 
 
 @main.group()
