@@ -28,6 +28,7 @@ from integrations.registry import BusinessError, IntegrationContext, JobContext,
 log = logging.getLogger(__name__)
 BATCH_SIZE = 100  # outcomes written per transaction; bounds what a hard crash could leave unrecorded
 _KEY_CHUNK = 500  # keys per IN (…) query
+STORE_CHUNK = 1000  # messages stored per transaction
 MIN_RETRY_SECONDS = 1.0  # a message waiting for the provider is asked about no more often than this
 
 
@@ -66,6 +67,14 @@ class Pending:
     outcome: Outcome
     claim_token: str | None = None
     claimed_at: datetime | None = None
+
+
+def _pending(row: dict[str, Any]) -> Pending:
+    """A row just written, as the sender needs it."""
+    message = OutgoingMessage(row["id"], row["channel"], row["address"], row["recipient_name"], row["subject"],
+                              row["body"], row["html"])
+    return Pending(message, Outcome(row["id"], row["recipient_id"], row["channel"], row["status"], None,
+                                    row["error_code"], row["error"]))
 
 
 def notification_key(job: JobContext, recipient_id: str, channel: str) -> str:
@@ -115,18 +124,22 @@ class Dispatcher:
 
     def _store(self, job: JobContext, planned: list[Planned], campaign_id: str | None,
                ack_message: str | None) -> list[Pending]:
+        """The rows of the planned messages, written where missing: a chunk per transaction, so a sender that
+        dies while storing a large campaign leaves what it stored for the next attempt."""
         keys = [notification_key(job, p.recipient_id, p.channel) for p in planned]
-        with self.context.sessions() as session, session.begin():
-            existing = self._existing(session, keys)
-            now = self.context.now()
-            new_rows = []
-            for key, plan in zip(keys, planned, strict=True):
-                if key not in existing:
-                    new_rows.append(self._new_row(job, key, plan, campaign_id, ack_message, now))
-            if new_rows:
-                session.execute(insert(Notification), new_rows)
-                existing.update(self._existing(session, [row["idempotency_key"] for row in new_rows]))
-        return [existing[key] for key in keys]
+        stored: dict[str, Pending] = {}
+        for start in range(0, len(keys), STORE_CHUNK):
+            chunk = list(zip(keys[start:start + STORE_CHUNK], planned[start:start + STORE_CHUNK], strict=True))
+            with self.context.sessions() as session, session.begin():
+                existing = self._existing(session, [key for key, _ in chunk])
+                now = self.context.now()
+                new_rows = [self._new_row(job, key, plan, campaign_id, ack_message, now)
+                            for key, plan in chunk if key not in existing]
+                if new_rows:
+                    session.execute(insert(Notification), new_rows)
+            stored.update(existing)
+            stored.update((row["idempotency_key"], _pending(row)) for row in new_rows)
+        return [stored[key] for key in keys]
 
     def _existing(self, session, keys: list[str]) -> dict[str, Pending]:
         found: dict[str, Pending] = {}

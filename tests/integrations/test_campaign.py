@@ -123,7 +123,7 @@ def test_a_recall_campaign_to_1000_recipients_tracks_delivery_and_acknowledgemen
     assert run_pending_jobs(engine) == ["completed"]
     status_job = next(j for j in jobs(engine, instance.id) if j.element_id == "status_report")
     expected = {"recipients": 1000, "sent": 992, "delivered": 992, "failed": 8, "opened": 300, "clicked": 100,
-                "acknowledged": 20, "unreachable": 3}
+                "acknowledged": 20, "sending": 0, "unknown": 0, "unreachable": 3}
     assert status_job.status == JobStatus.COMPLETED
     assert status_job.result == {"campaignStatus": {"campaignId": campaign_id, **expected}}
     assert inspect.instance(engine, instance.id).status == InstanceStatus.COMPLETED

@@ -48,4 +48,5 @@ def revoke_key(key_id: int):
         raise Conflict("a key cannot revoke itself; use another admin key or the CLI")
     key = revoke_api_key(writing_through(db.session()), key_id, engine().now())
     db.session.commit()
+    db.session.refresh(key)  # loaded now: the answer is drawn after the command closed the session
     return key
