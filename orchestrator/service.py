@@ -12,6 +12,7 @@ from orchestrator.external_tasks import ExternalTasks
 from orchestrator.instances import Instances
 from orchestrator.jobs import Jobs
 from orchestrator.message_connector import SendMessage
+from orchestrator.message_decisions import MessageDecisions
 from orchestrator.messages import Messages
 from orchestrator.queries import Queries
 from orchestrator.relay import Relay
@@ -40,6 +41,7 @@ class Engine(EngineCore):
         self.signals = RecallSignals(self, self.instances)
         self.queries = Queries(self)
         self.comments = Comments(self)
+        self.message_decisions = MessageDecisions(self)
         self.attachments = Attachments(self)
         self.case_views = CaseViews(self)
         self.case_index = CaseIndex(self)

@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 from integrations.local_models import LocalRecord, StockLevel
 from integrations.notify.acks import redact_ack_links
 from integrations.notify.models import Channel, Notification, NotificationStatus
-from integrations.notify.undecided import NotUndecided, decide
+from integrations.notify.undecided import NotUndecided
 from orchestrator.authorization import Permission, can
 from orchestrator.errors import InvalidInput
 from orchestrator.models import JobStatus
@@ -111,12 +111,12 @@ def messages():
 def decide_message(notification_id: str):
     """A person who checked with the recipient (or the provider's console) says whether an `unknown` message
     went out; the case's job, retried from its incident, then sends only what is to be sent again."""
-    if not can(actor_for_user(current_user), Permission.RETRY_INCIDENTS):
+    person = actor_for_user(current_user)
+    if not can(person, Permission.RETRY_INCIDENTS):
         abort(403)
     went_out = request.form.get("decision") == "sent"
     try:
-        with _engine().db.transaction() as session:
-            decide(session, notification_id, went_out=went_out, by=current_user.email, now=_engine().now())
+        _engine().message_decisions.decide_message(notification_id, went_out=went_out, actor=person)
         flash(_("Marked as sent.") if went_out else _("It will be sent again when the job is retried."), "info")
     except NotUndecided:
         flash(_("This message is no longer waiting for a decision."), "error")

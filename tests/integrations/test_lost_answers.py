@@ -9,7 +9,6 @@ from integrations.notify.backends import make_backend
 from integrations.notify.dispatch import Dispatcher, Planned
 from integrations.notify.models import NotificationStatus
 from integrations.notify.sending import Sender
-from integrations.notify.undecided import decide
 from integrations.registry import IntegrationContext
 from orchestrator.models import InstanceStatus, JobStatus
 from tests.conftest import ADMIN
@@ -93,9 +92,10 @@ def test_when_the_provider_cannot_say_a_person_decides_and_the_retry_follows_the
     assert job.status == JobStatus.INCIDENT and "mark each as sent or send it again" in job.last_error
 
     went_out, resend = notifications(engine)
-    with engine.db.transaction() as session:
-        decide(session, went_out.id, went_out=True, by="ops@loopline.test", now=clock.now())
-        decide(session, resend.id, went_out=False, by="ops@loopline.test", now=clock.now())
+    engine.message_decisions.decide_message(went_out.id, went_out=True, actor=ADMIN)
+    engine.message_decisions.decide_message(resend.id, went_out=False, actor=ADMIN)
+    decided = [e.payload for i in (first, second) for e in history(engine, i.id) if e.type == "message_decided"]
+    assert sorted(p["decision"] for p in decided) == ["send again", "went out"]  # in the cases' own history
     for incident in engine.queries.open_incidents(ADMIN):
         engine.jobs.retry_incident(incident.id, actor=ADMIN)
     assert sorted(run_pending_jobs(engine)) == ["completed", "completed"]

@@ -74,6 +74,7 @@ def test_a_message_nobody_can_account_for_is_decided_in_the_outbox(app, web_engi
     with web_engine.db.reading() as session:
         row = session.get(Notification, notification_id)
         assert (row.status, row.error) == ("sent", "confirmed sent by owner@demo.loopline")
+    assert not inspect.history(web_engine, "i")  # a message outside any case: the row alone says who decided
     again = owner.post(f"/operations/messages/{notification_id}/decision",
                        data={"decision": "again", "csrf_token": token}, follow_redirects=True)
     assert "no longer waiting for a decision" in again.data.decode()  # decided once, never twice

@@ -55,6 +55,7 @@ LABELS = {
         "job_result_dropped": _("late job result dropped"), "incident_opened": _("incident opened"),
         "incident_retried": _("incident retried"), "message_correlated": _("message received"),
         "timer_failed": _("timer failed"), "comment_added": _("comment added"),
+        "message_decided": _("message decided by a person"),
     },
 }
 
