@@ -15,6 +15,7 @@ from orchestrator.db import Database, recreate_schema, with_search_path
 from orchestrator.definitions import ModelFile
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
+from tests.integrations.loopback import ProviderServer
 from tests.support.connectors import Ledger, register
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,6 +50,14 @@ def reset_postgres(url: str) -> Database:
     db = Database(with_search_path(url, TEST_SCHEMA))
     db.create_schema()
     return db
+
+
+@pytest.fixture
+def provider_server():
+    """A loopback server standing in for Twilio and SendGrid (the real SDKs talk to it)."""
+    server = ProviderServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

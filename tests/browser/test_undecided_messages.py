@@ -30,13 +30,6 @@ NEEDS_DECISION = "mark each as sent or send it again in the outbox, then retry"
 
 
 @pytest.fixture
-def provider_server():
-    server = ProviderServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def notifying_server(request, monkeypatch, provider_server):
     """The browser ring's live server, configured (through its environment variables) to send with the
     providers backend to the loopback provider server, with the recall campaign fixture model deployed."""

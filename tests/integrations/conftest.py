@@ -15,7 +15,6 @@ from integrations.config import IntegrationSettings, NotifySettings
 from integrations.db import IntegrationsBase
 from orchestrator.service import Engine
 from tests.conftest import deploy_fixture
-from tests.integrations.loopback import ProviderServer
 from web.app import create_app
 from web.extensions import db
 
@@ -52,13 +51,6 @@ def sendgrid_signer() -> SendGridSigner:
 
 def twilio_signature(url: str, form: dict[str, str], token: str = TWILIO_TOKEN) -> str:
     return RequestValidator(token).compute_signature(url, form)
-
-
-@pytest.fixture
-def provider_server():
-    server = ProviderServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import random
 import signal
 import time
 
-import pytest
-
 from integrations.notify.tracking import case_campaigns
 from orchestrator.clock import SystemClock
 from orchestrator.models import InstanceStatus, JobStatus
@@ -23,19 +21,11 @@ from orchestrator.settings import Settings
 from tasks.celery_app import create_celery
 from tasks.jobs import celery_waker
 from tests.conftest import ADMIN, deploy_fixture
-from tests.integrations.loopback import ProviderServer
 from tests.support import inspect
 from tests.support.campaigns import addresses, people, provider_env
 from tests.support.processes import own_redis, start_loopline
 
 KILLS = 20
-
-
-@pytest.fixture
-def provider_server():
-    server = ProviderServer().start()
-    yield server
-    server.stop()
 
 
 def campaign_env(db, broker: str, tmp_path, provider_url: str) -> dict[str, str]:

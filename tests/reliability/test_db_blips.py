@@ -126,7 +126,7 @@ def test_cut_connections_give_503_or_one_command_never_500(shop_app):
     assert len(outcomes) == CLIENTS * RETURNS_EACH
     assert 500 not in answers.statuses and all(status < 500 or status == 503 for status in answers.statuses)
     assert sum(cuts) > 0
-    for business_key, (instance_id, started, completed, replay) in outcomes.items():
+    for business_key, (instance_id, _started, completed, replay) in outcomes.items():
         history = [event.type for event in inspect.history(engine, instance_id)]
         assert history.count("instance_started") == 1 and history.count("task_completed") == 1, business_key
         assert (replay.status_code, replay.get_json()) == (200, completed)  # the first answer, again

@@ -3,7 +3,6 @@ exactly one instance (on PostgreSQL the schedule rows are claimed with FOR UPDAT
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from orchestrator.db import Database
 from orchestrator.definitions import ModelFile
 from orchestrator.models import ProcessDefinition, ProcessInstance
 from tests.conftest import ADMIN
+from tests.support.sweeps import sweep_together
 
 PROCESSES = 12
 ROUNDS = 3
@@ -37,28 +37,6 @@ def started_per_process(engine) -> Counter:
     with engine.db.transaction() as session:
         return Counter(session.scalars(
             select(ProcessDefinition.key).join(ProcessInstance, ProcessInstance.definition_id == ProcessDefinition.id)))
-
-
-def sweep_together(*engines) -> dict[int, list[str]]:
-    """Each engine's `fire_due_timers()`, all called at the same moment from their own threads."""
-    barrier = threading.Barrier(len(engines))
-    results: dict[int, list[str]] = {}
-    errors: list[BaseException] = []
-
-    def sweep(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = engines[index].timers.fire_due_timers()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=sweep, args=(index,)) for index in range(len(engines))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
-    return results
 
 
 def test_two_sweeps_never_start_the_same_occurrence_twice(make_engine, database, clock):

@@ -19,6 +19,7 @@ from orchestrator.models import HistoryEvent, InstanceStatus, ProcessInstance
 from tasks.scheduler import run_scheduler
 from tests.conftest import ADMIN
 from tests.support import inspect
+from tests.support.sweeps import sweep_together
 from tests.support.waiting import wait_for
 
 GOOD, BAD = "PT1H", "P9999999999Y"  # the second wait's value: fine, or past the timer horizon when reached
@@ -87,28 +88,6 @@ def test_a_failing_timer_in_a_batch_is_parked_and_the_others_fire_once(make_engi
         [incident] = engine.queries.open_incidents(ADMIN, instance_id=instance_id)
         assert incident.element_id == "second_wait"
     assert engine.timers.fire_due_timers() == []  # nothing left due, nothing fired again
-
-
-def sweep_together(*engines) -> list[list[str]]:
-    """Each engine's `fire_due_timers()`, called at the same moment from threads of their own."""
-    barrier = threading.Barrier(len(engines))
-    results: list[list[str]] = [[] for _ in engines]
-    errors: list[BaseException] = []
-
-    def sweep(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = engines[index].timers.fire_due_timers()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=sweep, args=(index,)) for index in range(len(engines))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert errors == []
-    return results
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
