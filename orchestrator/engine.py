@@ -43,6 +43,7 @@ from orchestrator.pruning import PruneWhileRunning, prune_finished_tasks
 from orchestrator.script_engine import INSTANCE_ATTRIBUTE, SandboxedScriptEngine
 from orchestrator.serialization import StateSerializer
 from orchestrator.settings import Settings
+from orchestrator.step_state import record_state
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,7 @@ class EngineCore:
         prune_finished_tasks(ctx.workflow)  # after the effects saw every task, before the state is stored
         old_version = row.version if expected_version is None else expected_version
         variables = current_variables(ctx.workflow)
+        record_state(ctx, row.variables, variables)
         values = dict(state=self.serializer.dumps(ctx.workflow), version=old_version + 1, variables=variables)
         is_new = write_rows(ctx, values, new_jobs)
         append_events(ctx.session, row.id, ctx.now, ctx.events, instance=row,  # sets the row's chain head

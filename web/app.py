@@ -12,7 +12,17 @@ from sqlalchemy import text
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from web import ack, operations_pages, webhooks
-from web.api import apikeys, definitions, external_tasks, instances, operations, tasks, traceability
+from web.api import (
+    apikeys,
+    audit_exports,
+    definitions,
+    external_tasks,
+    instances,
+    operations,
+    reexecution,
+    tasks,
+    traceability,
+)
 from web.api.problems import problem, register_problem_handlers
 from web.api.strict_json import init_strict_json
 from web.auth.oidc import init_oidc
@@ -57,7 +67,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     init_login_throttle(app, settings)
     init_oidc(app, settings)
     api.init_app(app)
-    for module in (definitions, instances, tasks, operations, apikeys, traceability):
+    for module in (definitions, instances, tasks, operations, apikeys, traceability, audit_exports, reexecution):
         api.register_blueprint(module.blp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(external_tasks.bp)  # Camunda's protocol: its own errors, not in Loopline's OpenAPI
