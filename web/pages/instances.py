@@ -14,6 +14,7 @@ from orchestrator.models import InstanceStatus
 from orchestrator.query_filters import INSTANCE_SORTS, InstanceFilter
 from web.model_texts import in_reader_language
 from web.pages.case_data import case_data, entered_values
+from web.pages.case_replay import replay_data
 from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.inbox import case_models
@@ -61,7 +62,7 @@ def instance_page(instance_id: str):
                            context=case_data(model, case.instance, list(case.history)), markers=markers,
                            process_name=model.title, diagram_xml=model.texts.diagram(case.diagram_xml, model.language),
                            entered_values=lambda values: entered_values(model, values),
-                           may_retry=can(actor, Permission.RETRY_INCIDENTS))
+                           may_retry=can(actor, Permission.RETRY_INCIDENTS), replay=replay_data(case, model))
 
 
 @bp.post("/instances/<string:instance_id>/comments")

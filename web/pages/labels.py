@@ -56,6 +56,7 @@ LABELS = {
         "incident_retried": _("incident retried"), "message_correlated": _("message received"),
         "timer_failed": _("timer failed"), "comment_added": _("comment added"),
         "message_decided": _("message decided by a person"),
+        "state_recorded": _("tokens and variables recorded"),
     },
 }
 

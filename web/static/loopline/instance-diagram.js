@@ -1,4 +1,5 @@
-// Render the case's BPMN diagram with bpmn-js and mark the path taken, the waiting steps and incidents.
+// Render the case's BPMN diagram with bpmn-js and mark the path taken, the waiting steps and incidents;
+// window.looplineDiagram.paint(markers) repaints it (the replay uses it).
 (function () {
   "use strict";
   var container = document.getElementById("diagram");
@@ -9,20 +10,35 @@
   viewer.importXML(JSON.parse(source.textContent)).then(function () {
     var canvas = viewer.get("canvas");
     var registry = viewer.get("elementRegistry");
-    var passed = new Set(markers.passed || []);
-    var active = new Set(markers.active || []);
-    function mark(ids, cls) {
-      ids.forEach(function (id) { if (registry.get(id)) { canvas.addMarker(id, cls); } });
+    var painted = [];
+    // mark the path taken, the waiting steps, incidents and (in a replay) the step just passed
+    function paint(m) {
+      painted.forEach(function (p) { canvas.removeMarker(p[0], p[1]); });
+      painted = [];
+      var passed = new Set(m.passed || []);
+      var active = new Set(m.active || []);
+      function mark(ids, cls) {
+        ids.forEach(function (id) {
+          if (registry.get(id)) { canvas.addMarker(id, cls); painted.push([id, cls]); }
+        });
+      }
+      mark(m.passed || [], "ll-passed");
+      mark(m.active || [], "ll-active");
+      mark(m.failed || [], "ll-failed");
+      mark(m.current || [], "ll-current");
+      var shown = (m.current || []).map(function (id) { return registry.get(id); }).filter(Boolean)[0];
+      if (shown && canvas.scrollToElement) { canvas.scrollToElement(shown); }  // only if it is out of view
+      // a flow was taken when its source was passed and its target was reached
+      registry.filter(function (el) { return el.type === "bpmn:SequenceFlow"; }).forEach(function (flow) {
+        var from = flow.businessObject.sourceRef && flow.businessObject.sourceRef.id;
+        var to = flow.businessObject.targetRef && flow.businessObject.targetRef.id;
+        if (passed.has(from) && (passed.has(to) || active.has(to))) { mark([flow.id], "ll-passed"); }
+      });
     }
-    mark(markers.passed || [], "ll-passed");
-    mark(markers.active || [], "ll-active");
-    mark(markers.failed || [], "ll-failed");
-    // a flow was taken when its source was passed and its target was reached
-    registry.filter(function (el) { return el.type === "bpmn:SequenceFlow"; }).forEach(function (flow) {
-      var from = flow.businessObject.sourceRef && flow.businessObject.sourceRef.id;
-      var to = flow.businessObject.targetRef && flow.businessObject.targetRef.id;
-      if (passed.has(from) && (passed.has(to) || active.has(to))) { canvas.addMarker(flow.id, "ll-passed"); }
-    });
+    paint(markers);
+    // the case page's replay repaints the diagram step by step, and back to now
+    window.looplineDiagram = { paint: paint, now: markers };
+    document.dispatchEvent(new Event("loopline:diagram-ready"));
     canvas.zoom("fit-viewport");
     addZoomButtons(container, canvas);
     container.setAttribute("data-rendered", "true");
