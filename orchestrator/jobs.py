@@ -273,7 +273,8 @@ class Jobs(CommandGroup):
         boundary.task_spec.catch(boundary, event)
         boundary.task_spec._update(boundary)
         ctx.record("job_failed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
-                   error_code=code, error=error, caught_by=boundary.task_spec.bpmn_id)
+                   error_code=code, error=error, caught_by=boundary.task_spec.bpmn_id,
+                   **({"variables": variables} if variables else {}))  # what a re-execution hands the boundary
         ctx.run_engine()
         return "failed"
 
@@ -420,8 +421,11 @@ def _apply_result(ctx: CommandContext, job: Job, task, result: dict[str, Any]) -
     job.result = values
     job.finished_at = ctx.now
     job.locked_until = None
+    # `received`: the connector's result as it came, when output parameters picked from it (a re-execution
+    # maps it again); otherwise `result` is what came
     ctx.record("job_completed", element_id=job.element_id, task_id=job.task_id, job_id=job.id,
-               topic=job.topic, attempt=job.attempts, result=values)
+               topic=job.topic, attempt=job.attempts, result=values,
+               **({} if values is result else {"received": result}))
     ctx.run_engine()
     return "completed"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.attachments import Attachments
+from orchestrator.audit_exports import AuditExports
 from orchestrator.case_index import CaseIndex
 from orchestrator.case_view import CaseViews
 from orchestrator.comments import Comments
@@ -15,6 +16,7 @@ from orchestrator.message_connector import SendMessage
 from orchestrator.message_decisions import MessageDecisions
 from orchestrator.messages import Messages
 from orchestrator.queries import Queries
+from orchestrator.reexecution import Reexecution
 from orchestrator.relay import Relay
 from orchestrator.signals import RecallSignals
 from orchestrator.start_forms import StartForms
@@ -44,6 +46,8 @@ class Engine(EngineCore):
         self.message_decisions = MessageDecisions(self)
         self.attachments = Attachments(self)
         self.case_views = CaseViews(self)
+        self.audit_exports = AuditExports(self)
         self.case_index = CaseIndex(self)
+        self.reexecution = Reexecution(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))
