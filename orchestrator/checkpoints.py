@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from orchestrator.db import Database
 from orchestrator.models import AuditCheckpoint, ProcessInstance
 
 
@@ -57,10 +58,28 @@ def sign_checkpoint(key: bytes, created_at: datetime, digest: str) -> str:
 
 def write_checkpoint(connection: Connection, key: bytes, now: datetime) -> Checkpoint:
     """Record every case's head and count as they are now (one consistent read), signed."""
+    return _store(connection, key, now, _current_entries(connection))
+
+
+def checkpoint_if_changed(db: Database, key: bytes, now: datetime) -> Checkpoint | None:
+    """The sweep loop's checkpoint: written only when some case's head moved (or a case came or went) since
+    the last one, so a quiet system does not store the same list every hour."""
+    with db.engine.begin() as connection:
+        entries = _current_entries(connection)
+        last = last_checkpoint(connection)
+        if last is not None and last.digest == entries_digest(entries):
+            return None
+        return _store(connection, key, now, entries)
+
+
+def _current_entries(connection: Connection) -> tuple[CheckpointEntry, ...]:
     instances = ProcessInstance.__table__.c
     rows = connection.execute(select(instances.id, instances.business_key, instances.history_count,
                                      instances.history_head).order_by(instances.id))
-    entries = tuple(CheckpointEntry(id_, key_, count or 0, head) for id_, key_, count, head in rows)
+    return tuple(CheckpointEntry(id_, key_, count or 0, head) for id_, key_, count, head in rows)
+
+
+def _store(connection: Connection, key: bytes, now: datetime, entries: tuple[CheckpointEntry, ...]) -> Checkpoint:
     digest = entries_digest(entries)
     signature = sign_checkpoint(key, now, digest)
     checkpoint_id = connection.execute(

@@ -69,6 +69,8 @@ class Settings:
     recall_signal_threshold: int = 3
     recall_signal_window_days: int = 30
     recall_signal_interval: float = 300.0
+    # the sweep loop signs a checkpoint of every case's history head this often when any changed (0 = never)
+    audit_checkpoint_interval: float = 3600.0
     # files uploaded through form fields
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_types: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf",
@@ -131,6 +133,7 @@ class Settings:
             recall_signal_threshold=int(env.get("LOOPLINE_RECALL_SIGNAL_THRESHOLD", "3")),
             recall_signal_window_days=int(env.get("LOOPLINE_RECALL_SIGNAL_WINDOW_DAYS", "30")),
             recall_signal_interval=float(env.get("LOOPLINE_RECALL_SIGNAL_INTERVAL", "300")),
+            audit_checkpoint_interval=float(env.get("LOOPLINE_AUDIT_CHECKPOINT_INTERVAL", "3600")),
         )
         values.update(overrides)
         settings = cls(**values)

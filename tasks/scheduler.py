@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from orchestrator.checkpoints import checkpoint_if_changed
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
 
@@ -24,6 +25,7 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
     a backlog of due timers lasts, sweep again at once."""
     next_relay = 0.0
     next_signal = time.monotonic() + engine.settings.recall_signal_interval
+    checkpoints = AuditCheckpoints(engine)
     helpers = TimerProcesses(engine.settings) if TimerProcesses.wanted(engine) else None
 
     def sweep_round() -> bool:
@@ -35,6 +37,7 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
         if time.monotonic() >= next_signal:
             engine.signals.start_recall_evaluations()
             next_signal = time.monotonic() + engine.settings.recall_signal_interval
+        checkpoints.when_due()
         return len(fired) >= engine.settings.timer_batch_size
 
     try:
@@ -42,6 +45,27 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
     finally:
         if helpers is not None:
             helpers.stop()
+
+
+class AuditCheckpoints:
+    """Sign a checkpoint of every case's history head every `audit_checkpoint_interval` seconds, so a case
+    deleted whole is found by `loopline audit verify` without anyone remembering to run `audit checkpoint`.
+    The first one is written a minute after start (a restart loop does not write one each time)."""
+
+    def __init__(self, engine: Engine, first_after: float = 60.0):
+        self.engine = engine
+        self.interval = engine.settings.audit_checkpoint_interval
+        self.next_at = time.monotonic() + min(first_after, self.interval)
+
+    def when_due(self) -> None:
+        if self.interval <= 0 or time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + self.interval
+        checkpoint = checkpoint_if_changed(self.engine.db, self.engine.settings.audit_signing_key, self.engine.now())
+        if checkpoint is not None:
+            # the digest in the log is a copy outside the database: compare it with `audit verify` later
+            log.info("audit checkpoint #%s: %s cases, digest %s", checkpoint.id, len(checkpoint.entries),
+                     checkpoint.digest)
 
 
 def sweep_until(engine: Engine, sweep_round: Callable[[], bool], next_due: Callable[[], datetime | None],

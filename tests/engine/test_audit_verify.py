@@ -3,7 +3,10 @@ rewritten to the new last event), a deleted case; intact cases verify clean. On 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +14,9 @@ from sqlalchemy import delete, func, select, update
 
 from orchestrator.history import verify_chain
 from orchestrator.models import HistoryEvent, ProcessInstance
+from tasks.scheduler import run_scheduler
 from tests.conftest import ADMIN, deploy_fixture
+from tests.support.waiting import wait_for
 from web.cli import main
 
 AUDIT_KEY = "audit-key-for-tests"
@@ -60,6 +65,16 @@ def change(engine, statement) -> None:
         session.execute(statement)
 
 
+def delete_case(engine, instance_id: str) -> None:
+    """Remove a case whole, rows and history, as someone with database access could."""
+    with engine.db.transaction() as session:
+        for table in ("human_task", "job", "message_subscription", "case_search", "incident"):
+            session.execute(ProcessInstance.metadata.tables[table].delete()
+                            .where(ProcessInstance.metadata.tables[table].c.instance_id == instance_id))
+        session.execute(delete(HistoryEvent).where(HistoryEvent.instance_id == instance_id))
+        session.execute(delete(ProcessInstance).where(ProcessInstance.id == instance_id))
+
+
 def test_intact_cases_verify_clean_with_and_without_a_checkpoint(cases):
     engine, ids = cases
     code, output = audit("verify")
@@ -105,14 +120,37 @@ def test_a_cut_tail_with_a_rewritten_head_is_found_by_the_signature(cases):
 def test_a_deleted_case_is_found_by_the_last_checkpoint(cases):
     engine, ids = cases
     assert audit("checkpoint")[0] == 0
-    with engine.db.transaction() as session:
-        for table in ("human_task", "job", "message_subscription", "case_search", "incident"):
-            session.execute(ProcessInstance.metadata.tables[table].delete()
-                            .where(ProcessInstance.metadata.tables[table].c.instance_id == ids[1]))
-        session.execute(delete(HistoryEvent).where(HistoryEvent.instance_id == ids[1]))
-        session.execute(delete(ProcessInstance).where(ProcessInstance.id == ids[1]))
+    delete_case(engine, ids[1])
     assert [(f["check"], f["instance_id"], f["business_key"]) for f in failures()] == [
         ("deleted-case", ids[1], "RMA-1")]
+
+
+def test_the_sweep_loop_signs_checkpoints_by_itself_only_when_heads_moved(cases, monkeypatch):
+    """`loopline beat` (and the embedded mode) checkpoint on their own, so a case deleted whole is found
+    without anyone having run `audit checkpoint`; a quiet system adds no checkpoint."""
+    engine, ids = cases
+    monkeypatch.setattr(engine, "settings", dataclasses.replace(engine.settings, audit_checkpoint_interval=0.05))
+    table = ProcessInstance.metadata.tables["audit_checkpoint"]
+
+    def checkpoints() -> int:
+        with engine.db.reading() as session:
+            return session.scalar(select(func.count()).select_from(table))
+
+    stop = threading.Event()
+    sweeper = threading.Thread(target=run_scheduler, args=(engine, stop), daemon=True)
+    sweeper.start()
+    try:
+        wait_for(lambda: checkpoints() == 1, what="the first checkpoint")
+        time.sleep(0.3)  # several intervals with nothing changed
+        assert checkpoints() == 1
+        engine.comments.add_comment(ids[0], "the head moves", actor=ADMIN)
+        wait_for(lambda: checkpoints() == 2, what="a checkpoint of the new head")
+    finally:
+        stop.set()
+        sweeper.join(timeout=10)
+    assert failures() == []
+    delete_case(engine, ids[2])
+    assert [(f["check"], f["instance_id"]) for f in failures()] == [("deleted-case", ids[2])]
 
 
 def test_a_forged_checkpoint_is_refused(cases):
