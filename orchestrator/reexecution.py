@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import visible_instances_clause
