@@ -93,6 +93,7 @@ class StepComparison:
 class ReexecutionReport:
     instance_id: str
     business_key: str | None
+    definition_id: int
     definition_key: str
     definition_version: int
     status: str
@@ -118,7 +119,8 @@ class Reexecution(CommandGroup):
             row = session.get(ProcessInstance, instance_id)
             source = _Source.read(self.core, session, row, definition.id)
         report = _run(self.core, source, history)
-        return replace(report, business_key=instance.business_key, definition_key=definition.key,
+        return replace(report, business_key=instance.business_key, definition_id=definition.id,
+                       definition_key=definition.key,
                        definition_version=definition.version, status=instance.status)
 
     def readable_case_ids(self, *, actor: Actor, statuses: Iterable[str] = (InstanceStatus.COMPLETED,)) -> list[str]:
@@ -281,7 +283,8 @@ def _run(core: EngineCore, source: _Source, history: Sequence[HistoryEventView])
             source.instance.get("variables") or {}, replay.final_variables())
     ok = error is None and not finals and all(step.matches for step in steps)
     return ReexecutionReport(
-        instance_id=source.instance["id"], business_key=None, definition_key="", definition_version=0, status="",
+        instance_id=source.instance["id"], business_key=None, definition_id=source.instance["definition_id"],
+        definition_key="", definition_version=0, status="",
         states_recorded=states_recorded, steps=tuple(steps), skipped_commands=skipped,
         final_differences=finals, error=error, ok=ok)
 

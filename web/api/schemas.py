@@ -281,3 +281,67 @@ class CircuitSchema(Schema):
     openedAt = fields.DateTime(attribute="opened_at", allow_none=True)
     probeAt = fields.DateTime(attribute="probe_at", allow_none=True)
     lastError = fields.String(attribute="last_error", allow_none=True)
+
+
+class EventExportArgs(Schema):
+    """Which history events to export (every condition given must hold) and as what."""
+
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+    processKey = fields.String(validate=validate.Length(min=1, max=200))
+    after = fields.AwareDateTime(default_timezone=None, metadata={"description": "event time at or after"})
+    before = fields.AwareDateTime(default_timezone=None, metadata={"description": "event time before"})
+    type = fields.List(fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=50),
+                       metadata={"description": "event types; repeat for several"})
+    businessKey = fields.String(validate=validate.Length(min=1, max=200))
+    instanceId = fields.String(validate=validate.Length(min=1, max=36))
+    actor = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class PathStepSchema(Schema):
+    kind = fields.String(metadata={"description": "element_completed, element_cancelled, element_failed, "
+                                                  "instance_completed or instance_cancelled"})
+    elementId = fields.String(attribute="element_id", allow_none=True)
+
+
+class VariableDifferenceSchema(Schema):
+    """A variable the recorded step and its re-execution changed differently; a change is set, unset or
+    unchanged, and the value is null unless set."""
+
+    name = fields.String()
+    recordedChange = fields.String(attribute="recorded_change")
+    recorded = JSON_VALUE
+    reExecutedChange = fields.String(attribute="re_executed_change")
+    reExecuted = fields.Raw(attribute="re_executed", allow_none=True)
+
+
+class StepComparisonSchema(Schema):
+    number = fields.Integer()
+    seq = fields.Integer(metadata={"description": "the recorded command's first event"})
+    at = fields.DateTime()
+    actor = fields.String()
+    input = fields.String(metadata={"description": "the recorded input applied again, or timer"})
+    elementId = fields.String(attribute="element_id", allow_none=True)
+    recordedPath = fields.List(fields.Nested(PathStepSchema), attribute="recorded_path")
+    reExecutedPath = fields.List(fields.Nested(PathStepSchema), attribute="re_executed_path")
+    recordedWaiting = fields.List(fields.String(), attribute="recorded_waiting", allow_none=True)
+    reExecutedWaiting = fields.List(fields.String(), attribute="re_executed_waiting", allow_none=True)
+    variableDifferences = fields.List(fields.Nested(VariableDifferenceSchema), attribute="variable_differences")
+    error = fields.String(allow_none=True)
+    matches = fields.Boolean()
+
+
+class ReexecutionReportSchema(Schema):
+    """A case run again from its recorded inputs on the version it ran on, compared step by step."""
+
+    instanceId = fields.String(attribute="instance_id")
+    businessKey = fields.String(attribute="business_key", allow_none=True)
+    definitionKey = fields.String(attribute="definition_key")
+    definitionVersion = fields.Integer(attribute="definition_version")
+    status = fields.String()
+    ok = fields.Boolean()
+    statesRecorded = fields.Boolean(attribute="states_recorded", metadata={
+        "description": "false for a case recorded before states were: only paths and final variables compared"})
+    skippedCommands = fields.Integer(attribute="skipped_commands")
+    error = fields.String(allow_none=True)
+    steps = fields.List(fields.Nested(StepComparisonSchema))
+    finalDifferences = fields.List(fields.Nested(VariableDifferenceSchema), attribute="final_differences")
