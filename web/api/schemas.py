@@ -345,17 +345,3 @@ class ReexecutionReportSchema(Schema):
     error = fields.String(allow_none=True)
     steps = fields.List(fields.Nested(StepComparisonSchema))
     finalDifferences = fields.List(fields.Nested(VariableDifferenceSchema), attribute="final_differences")
-
-
-class EventExportArgs(Schema):
-    """Which history events to export (every condition given must hold) and as what."""
-
-    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
-    processKey = fields.String(validate=validate.Length(min=1, max=200))
-    after = fields.AwareDateTime(default_timezone=None, metadata={"description": "event time at or after"})
-    before = fields.AwareDateTime(default_timezone=None, metadata={"description": "event time before"})
-    type = fields.List(fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=50),
-                       metadata={"description": "event types; repeat for several"})
-    businessKey = fields.String(validate=validate.Length(min=1, max=200))
-    instanceId = fields.String(validate=validate.Length(min=1, max=36))
-    actor = fields.String(validate=validate.Length(min=1, max=200))
