@@ -302,6 +302,82 @@ def audit_sign_heads() -> None:
     click.echo(f"signed {signed} head(s)")
 
 
+@audit.command("reexecute")
+@click.argument("instance_id", required=False)
+@click.option("--all", "every_case", is_flag=True, help="every completed case")
+@click.option("--json", "as_json", is_flag=True, help="print the reports as JSON")
+def audit_reexecute(instance_id: str | None, every_case: bool, as_json: bool) -> None:
+    """Run a case (or every completed case) again from its recorded inputs on the version it ran on and compare
+    each step with its history; exit 1 if any step differs. Changes nothing."""
+    from orchestrator.service import Engine
+    from web.api.schemas import ReexecutionReportSchema
+
+    if every_case == bool(instance_id):
+        raise click.UsageError("give a case's id or --all")
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    engine = Engine(settings)
+    auditor = Actor("system:audit", roles=frozenset({"auditor"}))
+    reports, failures = [], 0
+    try:
+        ids = engine.reexecution.readable_case_ids(actor=auditor) if every_case else [instance_id]
+        for case_id in ids:
+            try:
+                report = engine.reexecution.reexecute(case_id, actor=auditor)
+            except EngineError as exc:
+                if not every_case:
+                    raise click.ClickException(exc.message) from exc
+                failures += 1
+                click.echo(f"FAILED\t{case_id}\t{exc.message}", err=True)
+                continue
+            failures += 0 if report.ok else 1
+            if as_json:
+                reports.append(ReexecutionReportSchema().dump(report))
+            else:
+                _echo_reexecution(report)
+    finally:
+        engine.db.dispose()
+    if as_json:
+        click.echo(json.dumps({"ok": not failures, "cases": len(ids), "differing": failures, "reports": reports},
+                              indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{len(ids)} case(s) re-executed: {'all match' if not failures else f'{failures} differ'}")
+    if failures:
+        raise SystemExit(1)
+
+
+def _echo_reexecution(report) -> None:
+    """One line per case, and one per differing step: which case, which step, what differs."""
+    case = f"{report.instance_id}\t{report.business_key or ''}\t{report.definition_key} v{report.definition_version}"
+    if report.ok:
+        click.echo(f"OK\t{case}\t{len(report.steps)} steps")
+        return
+    click.echo(f"DIFFERS\t{case}")
+    for step in report.differing_steps:
+        what = []
+        if step.recorded_path != step.re_executed_path:
+            what.append("path " + _path_text(step.recorded_path) + " -> " + _path_text(step.re_executed_path))
+        if step.recorded_waiting != step.re_executed_waiting:
+            what.append(f"waiting {list(step.recorded_waiting or [])} -> {list(step.re_executed_waiting or [])}")
+        what.extend(f"{d.name}: {d.recorded_change} {json.dumps(d.recorded, default=str)} -> "
+                    f"{d.re_executed_change} {json.dumps(d.re_executed, default=str)}"
+                    for d in step.variable_differences)
+        if step.error:
+            what.append(f"could not be re-executed: {step.error}")
+        element = f" {step.element_id}" if step.element_id else ""
+        click.echo(f"  step {step.number} (seq {step.seq}, {step.input}{element}): {'; '.join(what)}")
+    for difference in report.final_differences:
+        click.echo(f"  final variable {difference.name}: {json.dumps(difference.recorded, default=str)} -> "
+                   f"{json.dumps(difference.re_executed, default=str)}")
+    if report.error and not report.differing_steps:
+        click.echo(f"  {report.error}")
+
+
+def _path_text(path) -> str:
+    return "[" + ", ".join(step.element_id if step.kind == "element_completed" else
+                           f"{step.element_id or ''} ({step.kind})".lstrip() for step in path) + "]"
+
+
 def _audit_database():
     from orchestrator.db import Database
 
