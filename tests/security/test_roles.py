@@ -21,7 +21,6 @@ from orchestrator.errors import Forbidden, NotFound
 from orchestrator.models import ProcessInstance
 from tests.conftest import ADMIN, FIXTURES
 from tests.support import inspect
-from tests.web.conftest import ApiClient
 from web.auth.apikeys import create_api_key
 from web.auth.users import create_user, ensure_roles_and_groups
 from web.extensions import db
@@ -38,26 +37,6 @@ def database_fingerprint(engine) -> dict[str, int]:
         counts = {name: session.scalar(select(func.count()).select_from(table(name))) for name in names}
         counts["instance versions"] = session.scalar(select(func.coalesce(func.sum(ProcessInstance.version), 0)))
     return counts
-
-
-@pytest.fixture
-def claim(as_, web_engine) -> dict[str, str]:
-    """A refund claim started by the clerk, waiting for a sales manager."""
-    started = as_("clerk").post("/api/v1/process-definitions/refund_claim/start",
-                                json={"businessKey": "RC-AUDIT", "variables": {"amount": 9000, "customer": "Ada"}})
-    assert started.status_code == 201, started.get_json()
-    [task] = inspect.open_tasks(web_engine, started.get_json()["id"])
-    return {"instance": started.get_json()["id"], "task": task.id}
-
-
-@pytest.fixture
-def auditor_key(app, web_engine) -> ApiClient:
-    """An auditor key that is also in the task's group: reading is all its role allows, groups or not."""
-    with app.app_context():
-        token = create_api_key(db.session, "audit-in-group", "auditor", created_by="test", now=web_engine.now(),
-                               groups=["sales_manager"]).token
-        db.session.commit()
-    return ApiClient(app.test_client(), token)
 
 
 def sign_in(app, email: str, roles: tuple[str, ...], groups: tuple[str, ...]):
@@ -151,9 +130,8 @@ def test_an_auditor_cannot_comment_or_work_a_task_on_the_pages(app, web_engine, 
              (f"/tasks/{claim['task']}/assign", {"user": "audra@example.com"}),
              (f"/tasks/{claim['task']}", {"approved": "true"})]
     for path, data in posts:
-        refused = auditor.post(path, data={"csrf_token": auditor.csrf, "next": case_url, **data},
-                               follow_redirects=True)
-        assert refused.status_code == 200, path
+        refused = auditor.post(path, data={"csrf_token": auditor.csrf, "next": case_url, **data})
+        assert refused.status_code == 403, path
         assert "Your role does not allow this; nothing was changed." in refused.data.decode(), path
     assert database_fingerprint(web_engine) == before
     assert "comment_added" not in [e.type for e in inspect.history(web_engine, claim["instance"])]

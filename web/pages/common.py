@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, redirect, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_security import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
@@ -30,6 +30,16 @@ def refusal(exc: EngineError) -> str:
     if isinstance(exc, Forbidden):
         return _("Your role does not allow this; nothing was changed.")
     return exc.message
+
+
+def refused(exc: EngineError, back: str):
+    """The answer to a form a command refused: a role that may not do this gets a 403 page saying so (no
+    redirect that reads like success); any other refusal goes back to `back` with the reason flashed."""
+    if isinstance(exc, Forbidden):
+        return render_template("errors/message.html", heading=_("Not allowed"), message=refusal(exc),
+                               back=None), 403
+    flash(refusal(exc), "error")
+    return redirect(back)
 
 
 def check_csrf() -> None:

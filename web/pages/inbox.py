@@ -19,7 +19,7 @@ from orchestrator.views import TaskView
 from web.auth.users import groups_of
 from web.extensions import db
 from web.model_texts import in_reader_language
-from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
+from web.pages.common import engine, page_count, person, refused, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.models import SavedFilter
 
@@ -195,9 +195,10 @@ def assign(task_id: str):
 
 
 def _assignee_change(task_id: str, command, done: str):
+    back = safe_next(request.form.get("next"), url_for("inbox.inbox"))
     try:
         command()
-        flash(done, "info")
     except EngineError as exc:
-        flash(refusal(exc), "error")
-    return redirect(safe_next(request.form.get("next"), url_for("inbox.inbox")))
+        return refused(exc, back)
+    flash(done, "info")
+    return redirect(back)

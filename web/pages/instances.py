@@ -15,7 +15,7 @@ from orchestrator.query_filters import INSTANCE_SORTS, InstanceFilter
 from web.model_texts import in_reader_language
 from web.pages.case_data import case_data, entered_values
 from web.pages.case_replay import replay_data
-from web.pages.common import engine, page_count, person, refusal, safe_next, signed_in_pages
+from web.pages.common import engine, page_count, person, refused, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.inbox import case_models
 from web.pages.list_args import day_range, list_args
@@ -67,22 +67,24 @@ def instance_page(instance_id: str):
 
 @bp.post("/instances/<string:instance_id>/comments")
 def add_comment(instance_id: str):
+    back = safe_next(request.form.get("next"), url_for("case_pages.instance_page", instance_id=instance_id))
     try:
         engine().comments.add_comment(instance_id, request.form.get("text", ""), actor=person())
-        flash(_("Comment added."), "info")
     except EngineError as exc:
-        flash(refusal(exc), "error")
-    return redirect(safe_next(request.form.get("next"), url_for("case_pages.instance_page", instance_id=instance_id)))
+        return refused(exc, back)
+    flash(_("Comment added."), "info")
+    return redirect(back)
 
 
 @bp.post("/incidents/<int:incident_id>/retry")
 def retry_incident(incident_id: int):
+    back = safe_next(request.form.get("next"), url_for("inbox.inbox"))
     try:
         engine().jobs.retry_incident(incident_id, actor=person())
-        flash(_("The job runs again."), "info")
     except EngineError as exc:
-        flash(refusal(exc), "error")
-    return redirect(safe_next(request.form.get("next"), url_for("inbox.inbox")))
+        return refused(exc, back)
+    flash(_("The job runs again."), "info")
+    return redirect(back)
 
 
 @bp.get("/attachments/<string:attachment_id>")

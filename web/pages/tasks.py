@@ -15,7 +15,7 @@ from web.auth.models import Group, User
 from web.extensions import db
 from web.model_texts import in_reader_language, process_title
 from web.pages.case_data import case_data, task_facts
-from web.pages.common import engine, person, refusal, signed_in_pages
+from web.pages.common import engine, person, refusal, refused, signed_in_pages
 from web.pages.form_input import submitted_files, submitted_values
 from web.pages.inbox import sla_state
 
@@ -77,9 +77,8 @@ def complete(task_id: str):
         return render_template("errors/not_found.html", what=_("task")), 404
     except InvalidInput as exc:
         return _render_task(task_id, errors=exc.errors or {"_form": exc.message}, entered=entered, status=422)
-    except EngineError as exc:  # already completed, claimed by another, the case moved on
-        flash(refusal(exc), "error")
-        return redirect(url_for("inbox.inbox"))
+    except EngineError as exc:  # already completed, claimed by another, the case moved on; or a role that may not
+        return refused(exc, url_for("inbox.inbox"))
     shown = in_reader_language(done.model).step_name(done.task.element_id, done.task.name)  # no second read
     flash(_("“%(name)s” completed.", name=shown or done.task.element_id), "info")
     if request.form.get("after") == "next":
@@ -140,6 +139,8 @@ def start_page(key: str):
 def start(key: str):
     """Start a case from the start form; then straight to my first task of it, or to the case page."""
     actor = person()
+    if not can(actor, Permission.START):
+        abort(403)
     try:
         definition, form = engine().start_forms.start_form(key)
     except NotFound:
