@@ -60,8 +60,9 @@ class PathStep:
 
 @dataclass(frozen=True)
 class VariableDifference:
-    """A variable the two runs changed differently in one step (or, for `final_differences`, ended with
-    differently). `*_change` is "set", "unset" or "unchanged"; the value is None unless set."""
+    """A variable the two runs changed differently in one step (or, in `final_differences`, that the case's
+    stored variables and the re-execution's hold differently). `*_change` is "set", "unset" or "unchanged";
+    the value is None unless set."""
 
     name: str
     recorded_change: str
@@ -97,10 +98,12 @@ class ReexecutionReport:
     definition_key: str
     definition_version: int
     status: str
-    states_recorded: bool  # False: a case recorded before states were; only paths and final variables compared
+    # False: a case recorded before commands recorded their state; its steps compare paths only (as do the steps
+    # of a case from before that began recording them midway)
+    states_recorded: bool
     steps: tuple[StepComparison, ...]
     skipped_commands: int  # commands that moved nothing (comments, claims, job bookkeeping)
-    final_differences: tuple[VariableDifference, ...]  # only for cases recorded before states were
+    final_differences: tuple[VariableDifference, ...]  # the case's stored variables against the re-execution's
     error: str | None  # why the re-execution stopped early
     ok: bool
 
@@ -143,6 +146,7 @@ class Reexecution(CommandGroup):
 # -- what a re-execution starts from ------------------------------------------------------------------------
 
 def _columns(row) -> dict[str, Any]:
+    """A row's column values, to insert a copy of it elsewhere."""
     return {attribute.key: getattr(row, attribute.key) for attribute in inspect(type(row)).column_attrs}
 
 
@@ -163,7 +167,7 @@ class _Deployed:
 
 @dataclass
 class _Source:
-    instance: dict[str, Any]  # the real instance row's columns (the final variables)
+    instance: dict[str, Any]  # id, definition_id, started_at and variables of the real instance row
     definition: _Deployed
     called: list[_Deployed]  # versions of called processes, by deploy time: copied as the case reached them
 
@@ -179,7 +183,9 @@ class _Source:
                 if definition.id != definition_id and definition.id not in called:
                     called[definition.id] = _deployed(session, definition)
                     keys |= _called_keys(core, session, definition.id)
-        return cls(_columns(row), main, sorted(called.values(), key=lambda d: d.deployed_at))
+        instance = {"id": row.id, "definition_id": row.definition_id, "started_at": row.started_at,
+                    "variables": dict(row.variables or {})}  # not the stored state: it is not needed
+        return cls(instance, main, sorted(called.values(), key=lambda d: d.deployed_at))
 
 
 def _deployed(session: Session, definition: ProcessDefinition) -> _Deployed:
@@ -265,7 +271,7 @@ class _CannotApply(Exception):
 
 
 def _run(core: EngineCore, source: _Source, history: Sequence[HistoryEventView]) -> ReexecutionReport:
-    states_recorded = any(event.type == STATE_EVENT for event in history)
+    first_state = next((event.seq for event in history if event.type == STATE_EVENT), None)
     steps: list[StepComparison] = []
     skipped, error = 0, None
     with tempfile.TemporaryDirectory(prefix="loopline-reexecution-") as folder, _Replay(core, source, folder) as replay:
@@ -274,18 +280,17 @@ def _run(core: EngineCore, source: _Source, history: Sequence[HistoryEventView])
                 skipped += 1
                 replay.apply_status(group)
                 continue
-            step = replay.step(len(steps) + 1, group, states_recorded)
+            step = replay.step(len(steps) + 1, group, first_state is not None and group[-1].seq >= first_state)
             steps.append(step)
             if step.error is not None:
                 error = f"step {step.number} could not be re-executed: {step.error}"
                 break
-        finals = () if states_recorded or error else final_differences(
-            source.instance.get("variables") or {}, replay.final_variables())
+        finals = () if error else final_differences(source.instance["variables"], replay.final_variables())
     ok = error is None and not finals and all(step.matches for step in steps)
     return ReexecutionReport(
         instance_id=source.instance["id"], business_key=None, definition_id=source.instance["definition_id"],
         definition_key="", definition_version=0, status="",
-        states_recorded=states_recorded, steps=tuple(steps), skipped_commands=skipped,
+        states_recorded=first_state is not None, steps=tuple(steps), skipped_commands=skipped,
         final_differences=finals, error=error, ok=ok)
 
 
@@ -317,8 +322,9 @@ class _Replay:
     def __exit__(self, *exc_info) -> None:
         self.db.dispose()
 
-    def step(self, number: int, group: Sequence[HistoryEventView], states_recorded: bool) -> StepComparison:
-        """Apply one recorded command's input at its time and compare what it did."""
+    def step(self, number: int, group: Sequence[HistoryEventView], compare_state: bool) -> StepComparison:
+        """Apply one recorded command's input at its time and compare what it did (with `compare_state`, also
+        where it left the tokens and which variables it changed)."""
         first = group[0]
         self.clock.set(first.at)
         self._copy_called(first.at)
@@ -337,7 +343,7 @@ class _Replay:
         self._match_ids(group, replayed)
         recorded_state, replayed_state = _state(group), _state(replayed)
         recorded_path, replayed_path = _path(group), _path(replayed)
-        if states_recorded:
+        if compare_state:
             recorded_waiting = tuple(recorded_state["waiting"]) if recorded_state else None
             replayed_waiting = tuple(replayed_state["waiting"]) if replayed_state else None
             differences = variable_differences(recorded_state, replayed_state)

@@ -132,6 +132,15 @@ def test_a_case_recorded_before_states_compares_paths_and_final_variables(confir
                                                                               LABEL["trackingNumber"])
 
 
+def test_a_case_that_began_recording_states_midway_compares_them_from_there(confirmed_return, models):
+    early = [event_at_step(models, confirmed_return.id, number, STATE_EVENT).seq for number in (1, 2)]
+    change(models, delete(HistoryEvent).where(HistoryEvent.seq.in_(early)))
+    report = models.reexecution.reexecute(confirmed_return.id, actor=AUDITOR)
+    assert report.ok and report.states_recorded
+    assert [step.recorded_waiting is None for step in report.steps] == [True, True, False, False]
+    assert report.steps[2].re_executed_waiting == report.steps[2].recorded_waiting == ("send_rma_confirmation",)
+
+
 def test_only_readers_of_the_case_may_reexecute_it(confirmed_return, models):
     with pytest.raises(NotFound):
         models.reexecution.reexecute(confirmed_return.id, actor=staff("warehouse"))

@@ -1,5 +1,6 @@
-"""Every scenario of the bundled processes (tests/processes: returns, recall, CAPA) re-executes to the same
-path, steps waited in and variables as recorded, for every case it left behind (running ones too).
+"""Every scenario of the bundled processes (tests/processes: returns, recall, CAPA, the links between them, the
+recall signal and the engine gaps the models rely on) re-executes to the same path, steps waited in and
+variables as recorded, for every case it left behind (running ones too, and those started by message).
 
 Each scenario test of those modules is run here as it is, then every case in its engine is re-executed."""
 
@@ -12,10 +13,10 @@ from sqlalchemy import select
 
 from orchestrator.actors import Actor
 from orchestrator.models import ProcessInstance
-from tests.processes import test_capa, test_recall, test_returns
+from tests.processes import test_capa, test_engine_gaps, test_links, test_recall, test_returns, test_signal
 
 AUDITOR = Actor("auditor", roles=frozenset({"auditor"}))
-SCENARIOS = [test for module in (test_returns, test_recall, test_capa)
+SCENARIOS = [test for module in (test_returns, test_recall, test_capa, test_links, test_signal, test_engine_gaps)
              for name, test in sorted(vars(module).items()) if name.startswith("test_") and callable(test)]
 ON_EVERY_BACKEND = [test for test in SCENARIOS if "models_engine" in inspect.signature(test).parameters]
 ON_SQLITE = [test for test in SCENARIOS if test not in ON_EVERY_BACKEND]

@@ -340,8 +340,10 @@ class ReexecutionReportSchema(Schema):
     status = fields.String()
     ok = fields.Boolean()
     statesRecorded = fields.Boolean(attribute="states_recorded", metadata={
-        "description": "false for a case recorded before states were: only paths and final variables compared"})
+        "description": "false for a case recorded before commands recorded their state: its steps compare paths "
+                       "only"})
     skippedCommands = fields.Integer(attribute="skipped_commands")
     error = fields.String(allow_none=True)
     steps = fields.List(fields.Nested(StepComparisonSchema))
-    finalDifferences = fields.List(fields.Nested(VariableDifferenceSchema), attribute="final_differences")
+    finalDifferences = fields.List(fields.Nested(VariableDifferenceSchema), attribute="final_differences",
+                                   metadata={"description": "the case's stored variables against the re-execution's"})
