@@ -119,11 +119,9 @@ class Reexecution(CommandGroup):
         with self.core.db.reading() as session:
             instance, definition = readable_instance(session, actor, instance_id)
             history = case_history(session, instance_id)
-            row = session.get(ProcessInstance, instance_id)
-            source = _Source.read(self.core, session, row, definition.id)
+            source = _Source.read(self.core, session, session.get(ProcessInstance, instance_id), definition.id)
         report = _run(self.core, source, history)
-        return replace(report, business_key=instance.business_key, definition_id=definition.id,
-                       definition_key=definition.key,
+        return replace(report, business_key=instance.business_key, definition_key=definition.key,
                        definition_version=definition.version, status=instance.status)
 
     def readable_case_ids(self, *, actor: Actor, statuses: Iterable[str] = (InstanceStatus.COMPLETED,)) -> list[str]:
@@ -152,15 +150,14 @@ def _columns(row) -> dict[str, Any]:
 
 @dataclass
 class _Deployed:
-    """A definition with its deployment and files, as rows to copy into the throwaway database."""
+    """A definition with its deployment and files, as rows to copy (ids kept) into the throwaway database."""
 
     deployed_at: datetime
-    rows: list[dict[str, Any]]  # the columns of the deployment, its files and the definition, in that order
-    models: list[type]  # the model of each row
+    rows: list[tuple[type, dict[str, Any]]]  # the deployment, its files, the definition: (model, columns)
 
     def copy_into(self, session: Session) -> None:
-        for model, columns in zip(self.models, self.rows, strict=True):
-            if session.get(model, columns["id"]) is None:
+        for model, columns in self.rows:
+            if session.get(model, columns["id"]) is None:  # a deployment may hold several called processes
                 session.add(model(**columns))
                 session.flush()
 
@@ -179,7 +176,7 @@ class _Source:
         while keys - seen:  # called processes may call others in turn
             key = sorted(keys - seen)[0]
             seen.add(key)
-            for definition in session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)):
+            for definition in list(session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key))):
                 if definition.id != definition_id and definition.id not in called:
                     called[definition.id] = _deployed(session, definition)
                     keys |= _called_keys(core, session, definition.id)
@@ -192,8 +189,7 @@ def _deployed(session: Session, definition: ProcessDefinition) -> _Deployed:
     deployment = session.get(Deployment, definition.deployment_id)
     resources = session.scalars(select(DeploymentResource).where(
         DeploymentResource.deployment_id == deployment.id).order_by(DeploymentResource.id))
-    rows = [deployment, *resources, definition]
-    return _Deployed(deployment.deployed_at, [_columns(r) for r in rows], [type(r) for r in rows])
+    return _Deployed(deployment.deployed_at, [(type(r), _columns(r)) for r in (deployment, *resources, definition)])
 
 
 def _called_keys(core: EngineCore, session: Session, definition_id: int) -> set[str]:
@@ -339,6 +335,8 @@ class _Replay:
             error = str(exc)
         except (EngineError, SpiffWorkflowException) as exc:
             error = getattr(exc, "message", None) or str(exc)
+        except Exception as exc:  # noqa: BLE001 - an input the engine cannot take at all (an edited payload)
+            error = f"{type(exc).__name__}: {exc}"
         replayed = self._new_events()
         self._match_ids(group, replayed)
         recorded_state, replayed_state = _state(group), _state(replayed)

@@ -67,6 +67,10 @@ def test_a_recorded_case_reexecutes_step_by_step_and_changes_nothing(confirmed_r
     assert report.steps[-1].re_executed_waiting == ("await_parcel", "parcel_overdue", "parcel_received",
                                                     "parcel_reminder_due")
     assert (len(events_of(models, confirmed_return.id)), confirmed_return.row.version) == before
+    # the connector's result is recorded as it came (output parameters map it again), besides what was mapped
+    completed = event_at_step(models, confirmed_return.id, 4, "job_completed")
+    assert completed.payload["result"] == {"rmaState": "confirmed"}
+    assert completed.payload["received"]["status"] == "sent"
 
 
 def test_a_changed_recorded_variable_is_reported_at_its_step_only(confirmed_return, models):
