@@ -37,6 +37,7 @@ CJK_FONTS = (
 )
 MAX_REPORT_EVENTS = 5_000  # the timeline beyond is in history.jsonl (a report of thousands of pages helps no one)
 MAX_VALUE_CHARS = 600
+_SHOWN_ELSEWHERE = ("name", "element_type")  # the step's name is in the event's heading
 _LATIN1_STANDINS = str.maketrans({"→": "->", "—": "-", "–": "-", "…": "...", "“": '"', "”": '"', "‘": "'", "’": "'"})
 
 
@@ -179,7 +180,7 @@ def _event_lines(model, payload: dict[str, Any]) -> list[str]:
     for key, value in payload.items():
         if key in ("values", "variables") and isinstance(value, dict):
             lines.extend(f"{name}: {_short(_plain(text))}" for name, text in entered_values(model, value))
-        elif key not in ("name",) and value not in (None, "", [], {}):
+        elif key not in _SHOWN_ELSEWHERE and value not in (None, "", [], {}):
             lines.append(f"{key}: {_short(value)}")
     return lines
 
@@ -264,7 +265,7 @@ def render_case_report(audit: CaseAudit) -> bytes:
 
 def _draw(pdf: FPDF, fonts: _Fonts, block: _Block) -> None:
     family = fonts.family
-    write = dict(new_x="LMARGIN", new_y="NEXT")
+    write = dict(new_x="LMARGIN", new_y="NEXT", align="L")
     if block.kind == "title":
         pdf.set_font(family, "B", 15)
         pdf.multi_cell(0, 8, fonts.drawable(block.text), **write)
@@ -283,7 +284,7 @@ def _draw(pdf: FPDF, fonts: _Fonts, block: _Block) -> None:
         if pdf.will_page_break(label_height):
             pdf.add_page()
         top = pdf.get_y()
-        pdf.multi_cell(48, 5, text, new_x="RIGHT", new_y="TOP")
+        pdf.multi_cell(48, 5, text, new_x="RIGHT", new_y="TOP", align="L")
         pdf.set_font(family, "", 9)
         pdf.multi_cell(0, 5, fonts.drawable(block.value), **write)
         if pdf.get_y() < top + label_height:

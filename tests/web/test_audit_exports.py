@@ -17,10 +17,12 @@ from datetime import timedelta
 
 import openpyxl
 import pytest
+from sqlalchemy import delete, update
 
 from orchestrator.actors import Actor
 from orchestrator.audit_bundle import HISTORY_FIELDS, VERIFY_TEXT
 from orchestrator.event_export import COLUMNS, neutralised
+from orchestrator.models import HistoryEvent
 from tests.conftest import ADMIN
 from tests.support import inspect
 from web import audit_pdf
@@ -264,3 +266,18 @@ def test_pages_export_for_auditors_and_refuse_others(people, cases, monkeypatch)
     assert clerk.get(f"/instances/{refund_id}/audit-bundle").status_code == 404
     for path in ("/audit/events", "/audit/events.csv", "/audit/events.xlsx"):
         assert clerk.get(path).status_code == 403, path
+
+
+def test_a_tampered_history_is_exported_as_found_and_named_in_the_bundle(as_, cases, web_engine):
+    refund_id, formula_id = cases
+    events, last_of_formula = inspect.history(web_engine, refund_id), inspect.history(web_engine, formula_id)[-1]
+    with web_engine.db.transaction() as session:
+        session.execute(update(HistoryEvent).where(HistoryEvent.seq == events[3].seq).values(actor="someone else"))
+        session.execute(delete(HistoryEvent).where(HistoryEvent.seq == last_of_formula.seq))
+    archive, manifest = unpack(as_("auditor").get(f"/api/v1/instances/{refund_id}/audit-bundle"))
+    assert manifest["verification_at_export"] == {"status": "altered", "events_checked": len(events),
+                                                  "first_failing_seq": events[3].seq}
+    with pytest.raises(AssertionError):
+        recompute_chain(archive.read("history.jsonl").decode("utf-8").splitlines())
+    _archive, cut = unpack(as_("auditor").get(f"/api/v1/instances/{formula_id}/audit-bundle"))
+    assert cut["verification_at_export"]["status"] == "head-mismatch"
