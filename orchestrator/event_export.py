@@ -178,11 +178,13 @@ def events_xlsx(export: EventExport) -> ExportFile:
         header.append(cell)
     sheet.append(header)
 
-    def text_cell(value: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=_xlsx_text(value))
+    def text_cell(value: str) -> WriteOnlyCell | str:
+        text = _xlsx_text(value)
+        if not value.startswith(FORMULA_STARTS):
+            return text  # stored as text as it is (a plain value is cheaper than a cell of its own)
+        cell = WriteOnlyCell(sheet, value=text)
         cell.data_type = "s"  # openpyxl would store a text starting with "=" as a formula
-        if value.startswith(FORMULA_STARTS):
-            cell.quotePrefix = True  # and the spreadsheet keeps it text when someone edits the cell
+        cell.quotePrefix = True  # and the spreadsheet keeps it text when someone edits the cell
         return cell
 
     for row in export.rows:
