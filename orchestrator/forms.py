@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _clocked
+
+import orchestrator.clock  # noqa: F401 - installs the command clock that engine_now reads
+
+# A date is "not in the future" while it is today somewhere on earth (UTC+14), and "not in the past" while it is
+# still that day somewhere (UTC-12): a customer's "today" is never refused because the server runs on UTC.
+EARLIEST_ZONE, LATEST_ZONE = timedelta(hours=-12), timedelta(hours=14)
+# E.164: a plus, a country code not starting with 0, at most 15 digits in all (7 at least for a real number)
+E164 = re.compile(r"\+[1-9]\d{6,14}")
+PHONE_SEPARATORS = re.compile(r"[\s\-./()]")
+EMAIL = re.compile(r"(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)@"
+                   r"(?P<domain>([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})")
 
 
 class FormValidationError(ValueError):
@@ -34,15 +48,21 @@ def describe_form(form) -> list[dict[str, Any]]:
     return fields
 
 
-def coerce_form(fields: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
-    """Return the values typed by field type; raise FormValidationError naming every bad field."""
+def coerce_form(fields: list[dict[str, Any]], values: dict[str, Any], *, now: datetime | None = None,
+                current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the values typed by field type; raise FormValidationError naming every bad field.
+
+    `now` is the engine's clock for the date rules (default: the clock of the running command); `current`
+    holds the case's variables, which a requiredIf rule reads when its other field is not submitted."""
     if not isinstance(values, dict):
         raise FormValidationError({"_form": "values must be an object of field id → value"})
     if not fields:
         return dict(values)
+    moment = now or engine_now()
     known = {f["id"] for f in fields}
     errors = {name: "is not a field of this form" for name in values if name not in known}
     clean: dict[str, Any] = {}
+    left_blank: list[tuple[str, str]] = []
     for field in fields:
         rules = field.get("validation") or {}
         name = field["id"]
@@ -50,30 +70,89 @@ def coerce_form(fields: list[dict[str, Any]], values: dict[str, Any]) -> dict[st
         if _blank(raw):
             if "required" in rules and "readonly" not in rules:
                 errors[name] = "is required"
-            elif name in values:
+                continue
+            if name in values:
                 clean[name] = None
+            if "requiredIf" in rules and "readonly" not in rules:
+                left_blank.append((name, rules["requiredIf"]))
             continue
         if "readonly" in rules:
             errors[name] = "is read-only"
             continue
         try:
             value = _coerce(field, raw)
-            _check_rules(value, rules)
+            value = _check_rules(value, rules, moment)
         except ValueError as exc:
             errors[name] = str(exc)
             continue
         clean[name] = value
+    for name, config in left_blank:
+        try:
+            other, wanted = parse_required_if(config)
+        except ValueError as exc:
+            errors[name] = str(exc)
+            continue
+        seen = clean.get(other) if other in values and other in known else (current or {}).get(other)
+        if seen is not None and _as_text(seen) in wanted:
+            errors[name] = f"is required when {other} is {_as_text(seen)}"
     if errors:
         raise FormValidationError(errors)
     return clean
 
 
-def check_start_variables(fields: list[dict[str, Any]], variables: dict[str, Any]) -> dict[str, Any]:
+def check_start_variables(fields: list[dict[str, Any]], variables: dict[str, Any], *,
+                          now: datetime | None = None) -> dict[str, Any]:
     """Variables of a start with the start form's fields typed and checked as the form page checks them;
     variables the form does not declare (an integration's own data) pass unchanged."""
     declared = {field["id"] for field in fields}
-    clean = coerce_form(fields, {name: value for name, value in variables.items() if name in declared})
+    clean = coerce_form(fields, {name: value for name, value in variables.items() if name in declared},
+                        now=now, current=variables)
     return {**{name: value for name, value in variables.items() if name not in declared}, **clean}
+
+
+def engine_now() -> datetime:
+    """The running command's clock (orchestrator.clock installs it while a command runs), else UTC now."""
+    moment = _clocked.datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def date_limits(now: datetime) -> dict[str, str]:
+    """The dates `notPast` and `notFuture` accept at the edges, for the page's min/max attributes."""
+    return {"notPast": (now + EARLIEST_ZONE).date().isoformat(), "notFuture": (now + LATEST_ZONE).date().isoformat()}
+
+
+def parse_required_if(config: Any) -> tuple[str, set[str]]:
+    """`otherField=a|b` → ("otherField", {"a", "b"}); ValueError when the model wrote it otherwise."""
+    other, sep, wanted = str(config or "").partition("=")
+    values = {value.strip() for value in wanted.split("|")}
+    if not sep or not re.fullmatch(r"[A-Za-z_][\w.-]*", other.strip()) or "" in values:
+        raise ValueError(f"has a requiredIf rule the engine cannot read ({config!r}; write otherField=value|value)")
+    return other.strip(), values
+
+
+def normalise_phone(raw: str) -> str:
+    """A phone number as E.164 (+447700900123): spaces, dashes, dots and brackets people type are dropped,
+    a leading 00 becomes +."""
+    text = PHONE_SEPARATORS.sub("", raw.strip())
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not E164.fullmatch(text):
+        raise ValueError("must be a phone number in international format (E.164), e.g. +447700900123")
+    return text
+
+
+def normalise_email(raw: str) -> str:
+    """An e-mail address as one mailbox at a real-looking domain, the domain in lower case."""
+    match = EMAIL.fullmatch(raw.strip())
+    if not match or len(raw.strip()) > 254 or len(match["local"]) > 64:
+        raise ValueError("must be an e-mail address such as name@example.com")
+    return f"{match['local']}@{match['domain'].lower()}"
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _blank(raw: Any) -> bool:
@@ -149,9 +228,16 @@ def _coerce_date(raw: Any) -> str:
     raise ValueError(f"must be a date (YYYY-MM-DD), not {raw!r}")
 
 
-def _check_rules(value: Any, rules: dict[str, Any]) -> None:
+def _check_rules(value: Any, rules: dict[str, Any], now: datetime) -> Any:
+    """Check the field's constraints; return the value normalised by them (phone numbers, e-mail)."""
+    if "phone" in rules:
+        value = normalise_phone(str(value))
+    if "email" in rules:
+        value = normalise_email(str(value))
+    if "notFuture" in rules or "notPast" in rules:
+        value = _check_date_bounds(value, rules, now)
     for rule, config in rules.items():
-        if rule in ("required", "readonly"):
+        if rule in ("required", "readonly", "requiredIf", "phone", "email", "notFuture", "notPast"):
             continue
         if rule in ("minlength", "maxlength"):
             limit = int(config)
@@ -171,3 +257,14 @@ def _check_rules(value: Any, rules: dict[str, Any]) -> None:
         elif rule == "pattern":
             if not re.fullmatch(str(config), str(value)):
                 raise ValueError(f"must match the pattern {config}")
+    return value
+
+
+def _check_date_bounds(value: Any, rules: dict[str, Any], now: datetime) -> Any:
+    day = date.fromisoformat(str(value)[:10])
+    limits = date_limits(now)
+    if "notFuture" in rules and day > date.fromisoformat(limits["notFuture"]):
+        raise ValueError("must not be in the future")
+    if "notPast" in rules and day < date.fromisoformat(limits["notPast"]):
+        raise ValueError("must not be in the past")
+    return value

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.attachments import Upload
 from orchestrator.authorization import Permission, require
+from orchestrator.clock import using_clock
 from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.instances import Instances, latest_definition
@@ -64,8 +65,9 @@ class StartForms(CommandGroup):
         if not parsed.start_form:
             raise NotFound(f"process '{key}' has no start form")
         instance_id = str(uuid.uuid4())
-        clean = checked_values(self.core, session, parsed.start_form, values, uploads, actor, instance_id, None,
-                                     f"start form of '{key}'")
+        with using_clock(self.core.clock):  # date rules (notFuture, notPast) read the engine's clock
+            clean = checked_values(self.core, session, parsed.start_form, values, uploads, actor, instance_id, None,
+                                   f"start form of '{key}'")
         field = parsed.business_key_field
         if field and not business_key:
             business_key = str(clean.get(field) or "") or None
