@@ -186,8 +186,10 @@ def _event_lines(model, payload: dict[str, Any]) -> list[str]:
 
 
 def _state_lines(model, names: _Names, payload: dict[str, Any]) -> list[str]:
-    lines = [_("set %(name)s = %(value)s", name=name, value=_short(_plain(value)))
-             for name, value in entered_values(model, payload.get("set") or {})]
+    """What the command left behind (its state_recorded event), under its last event."""
+    lines = [_("After this command:")]
+    lines += [_("set %(name)s = %(value)s", name=name, value=_short(_plain(value)))
+              for name, value in entered_values(model, payload.get("set") or {})]
     if payload.get("unset"):
         lines.append(_("removed: %(names)s", names=", ".join(payload["unset"])))
     waiting = [names(element_id) for element_id in payload.get("waiting") or []]
