@@ -4,15 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from integrations.registry import BusinessError, ConnectorRegistry, IntegrationContext, JobContext
-from integrations.traceability.models import TraceEvent
 from integrations.traceability.scope import recall_scope
+from integrations.traceability.suspects import InvalidSuspects, Suspects, parse_suspects
+
+
+def suspects_from_variables(variables: dict[str, Any]) -> Suspects:
+    """The suspects a service task names: `suspectLots`, `suspectSerials`, `serialRanges`, or `sku` + `lot`."""
+    lots = variables.get("suspectLots") or []
+    if not lots and variables.get("lot"):
+        lots = [{"sku": variables.get("sku") or "", "lot": variables["lot"]}]
+    try:
+        suspects = parse_suspects(lots, variables.get("suspectSerials"), variables.get("serialRanges"))
+    except InvalidSuspects as exc:
+        raise BusinessError("E_INVALID_INPUT", f"trace.recall_scope: {exc}", {"field": exc.field}) from exc
+    if not suspects:
+        raise BusinessError("E_INVALID_INPUT", "trace.recall_scope needs suspectLots, suspectSerials, "
+                                               "serialRanges or sku + lot")
+    return suspects
 
 
 class RecallScope:
-    """Input: `suspectLots` [{sku, lot}] and/or `suspectSerials` [epc]; output: the scope (see scope.py)."""
+    """Input: `suspectLots` [{sku, lot}], `suspectSerials` [epc], `serialRanges` [{sku, from, to}] (any mix; or
+    the single `sku` + `lot`). Output: `scope` (see scope.py), its `warnings` included. When no recorded event
+    names any suspect the answer would be an empty scope built on missing data: that is the business error
+    E_NO_TRACE_DATA, so the model routes to completing the trace data instead of notifying nobody."""
 
     topic = "trace.recall_scope"
     system = None  # reads Loopline's own trace store
@@ -22,17 +38,14 @@ class RecallScope:
         self.context = context
 
     def run(self, variables: dict[str, Any], job: JobContext) -> dict[str, Any]:
-        lots = variables.get("suspectLots") or []
-        if isinstance(lots, dict):
-            lots = [lots]
-        serials = variables.get("suspectSerials") or []
-        if not lots and variables.get("lot"):
-            lots = [{"sku": variables.get("sku") or "", "lot": variables["lot"]}]
-        if not lots and not serials:
-            raise BusinessError("E_INVALID_INPUT", "trace.recall_scope needs suspectLots or suspectSerials")
+        suspects = suspects_from_variables(variables)
         with self.context.sessions() as session:
-            events = list(session.scalars(select(TraceEvent)))
-        return {"scope": recall_scope(events, lots, [str(s) for s in serials])}
+            scope = recall_scope(session, suspects)
+        named = len(suspects.lots) + len(suspects.serials) + len(suspects.ranges)
+        if len(scope["unknownSuspects"]) == named:
+            raise BusinessError("E_NO_TRACE_DATA", "no recorded trace event names any suspect: "
+                                + ", ".join(scope["unknownSuspects"]), {"unknownSuspects": scope["unknownSuspects"]})
+        return {"scope": scope}
 
 
 def register_builtin(registry: ConnectorRegistry, context: IntegrationContext) -> None:

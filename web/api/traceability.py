@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from integrations.traceability.backward import parse_start, trace_back
 from integrations.traceability.models import TraceEvent
 from integrations.traceability.scope import recall_scope
+from integrations.traceability.suspects import InvalidSuspects, parse_suspects
 from orchestrator.authorization import Permission, require
 from web.api.context import actor
 from web.api.idempotency import command, writing_through
+from web.api.problems import problem
 from web.extensions import db
 
 blp = Blueprint("traceability", __name__, url_prefix="/api/v1", description="Traceability (EPCIS-style events)")
@@ -40,6 +43,9 @@ class TraceEventSchema(Schema):
     destinationName = fields.String(attribute="destination_name", validate=validate.Length(max=200), allow_none=True)
     destinationKind = fields.String(attribute="destination_kind", validate=validate.Length(max=40), allow_none=True)
     contact = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), allow_none=True)
+    source = fields.String(validate=validate.Length(max=100), allow_none=True,
+                           metadata={"description": "receiving: the supplier's id (GLN, ERP vendor number)"})
+    sourceName = fields.String(attribute="source_name", validate=validate.Length(max=200), allow_none=True)
 
 
 class TraceBatchSchema(Schema):
@@ -50,20 +56,89 @@ class StoredSchema(Schema):
     stored = fields.Integer()
 
 
+SerialRangeSchema = Schema.from_dict({
+    "sku": fields.String(required=True, validate=validate.Length(min=1, max=100)),
+    "from": fields.String(required=True, validate=validate.Length(min=1, max=100),
+                          metadata={"example": "K2-000100"}),
+    "to": fields.String(required=True, validate=validate.Length(min=1, max=100), metadata={"example": "K2-000199"}),
+}, name="SerialRange")
+
+
 class ScopeArgs(Schema):
-    suspectLots = fields.List(fields.Nested(LotSchema), load_default=list)
-    suspectSerials = fields.List(fields.String(validate=validate.Length(max=100)), load_default=list)
+    suspectLots = fields.List(fields.Nested(LotSchema), load_default=list, validate=validate.Length(max=1000))
+    suspectSerials = fields.List(fields.String(validate=validate.Length(max=100)), load_default=list,
+                                 validate=validate.Length(max=10_000))
+    serialRanges = fields.List(fields.Nested(SerialRangeSchema), load_default=list, validate=validate.Length(max=100),
+                               metadata={"description": "serials commissioned under `sku` from `from` to `to`: same "
+                                                        "prefix, same length, trailing digits compared as numbers"})
+
+
+class ConsigneeSchema(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+    kind = fields.String()
+    contact = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True)
+    quantity = fields.Float()
+    firstShipped = fields.String()
+    lastShipped = fields.String()
+    lots = fields.List(fields.String())
 
 
 class ScopeSchema(Schema):
     lots = fields.List(fields.String())
+    lotCount = fields.Integer()
     units = fields.List(fields.String())
     unitCount = fields.Integer()
+    destroyedUnits = fields.Integer()
     shippedUnits = fields.Integer()
     quantity = fields.Float()
-    consignees = fields.List(fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True)))
+    consignees = fields.List(fields.Nested(ConsigneeSchema))
     consigneeCount = fields.Integer()
+    consigneesByKind = fields.Dict(keys=fields.String(), values=fields.Integer())
     identifiableCustomers = fields.Integer()
+    unknownSuspects = fields.List(fields.String())
+    warnings = fields.List(fields.String(), metadata={"description": "what to check before notifying, in words"})
+
+
+class TraceBackArgs(Schema):
+    serial = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "a unit, case or pallet"})
+    sku = fields.String(validate=validate.Length(max=100))
+    lot = fields.String(validate=validate.Length(min=1, max=100))
+
+
+class ReceiptSchema(Schema):
+    id = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    receivedAt = fields.String()
+    quantity = fields.Float(allow_none=True)
+
+
+class ComponentLotSchema(Schema):
+    sku = fields.String()
+    lot = fields.String()
+    label = fields.String()
+    depth = fields.Integer()
+    usedIn = fields.List(fields.String())
+    leaf = fields.Boolean()
+    suppliers = fields.List(fields.Nested(ReceiptSchema))
+
+
+class SupplierSchema(Schema):
+    id = fields.String()
+    name = fields.String(allow_none=True)
+    lots = fields.List(fields.String())
+
+
+class TraceBackSchema(Schema):
+    start = fields.Raw(metadata={"description": "the tree: type, label, sku/lot or serial, via, suppliers, "
+                                                "components (nested); `repeated` where a node was shown above"})
+    componentLots = fields.List(fields.Nested(ComponentLotSchema))
+    suppliers = fields.List(fields.Nested(SupplierSchema))
+    warnings = fields.List(fields.String())
+
+
+def _unprocessable(field: str, message: str):
+    return problem(422, "Unprocessable Content", f"{field}: {message}", errors={field: message})
 
 
 @blp.route("/trace-events", methods=["POST"])
@@ -91,6 +166,26 @@ def record_events(batch):
 @blp.arguments(ScopeArgs, required=False)
 @blp.response(200, ScopeSchema)
 def scope(args):
-    """Compute the recall scope of suspect lots/serials (the same as the trace.recall_scope service task)."""
+    """Preview the recall scope of suspect lots, serials and serial ranges (what trace.recall_scope computes),
+    with counts and warnings."""
     require(actor(), Permission.READ_ALL)
-    return recall_scope(list(db.session.scalars(db.select(TraceEvent))), args["suspectLots"], args["suspectSerials"])
+    try:
+        suspects = parse_suspects(args["suspectLots"], args["suspectSerials"], args["serialRanges"])
+    except InvalidSuspects as exc:
+        return _unprocessable(exc.field, exc.message)
+    if not suspects:
+        return _unprocessable("suspectLots", "name at least one suspect lot, serial or serial range")
+    return recall_scope(db.session(), suspects)
+
+
+@blp.route("/trace-back", methods=["POST"])
+@blp.arguments(TraceBackArgs)
+@blp.response(200, TraceBackSchema)
+def trace_back_view(args):
+    """Trace a unit, container or lot back to its component lots and their suppliers (root cause)."""
+    require(actor(), Permission.READ_ALL)
+    try:
+        start = parse_start(args.get("serial"), args.get("sku"), args.get("lot"))
+    except InvalidSuspects as exc:
+        return _unprocessable(exc.field, exc.message)
+    return trace_back(db.session(), start)
