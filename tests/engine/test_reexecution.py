@@ -12,6 +12,9 @@ from orchestrator.errors import NotFound
 from orchestrator.models import HistoryEvent, InstanceStatus, ProcessInstance
 from orchestrator.reexecution import command_groups
 from orchestrator.step_state import STATE_EVENT
+from tests.conformance.conftest import model
+from tests.conformance.test_call_activities_deployed import caller, child, complete_only_task, open_elements
+from tests.conftest import ADMIN
 from tests.processes.driver import CONNECTORS, deploy_models, staff
 from tests.processes.test_returns import LABEL, start
 
@@ -143,6 +146,25 @@ def test_a_case_that_began_recording_states_midway_compares_them_from_there(conf
     assert report.ok and report.states_recorded
     assert [step.recorded_waiting is None for step in report.steps] == [True, True, False, False]
     assert report.steps[2].re_executed_waiting == report.steps[2].recorded_waiting == ("send_rma_confirmation",)
+
+
+def test_a_call_reexecutes_on_the_version_of_the_called_process_deployed_when_it_started(make_engine, database,
+                                                                                         clock):
+    engine = make_engine(database)
+    engine.deployments.deploy([model(child("work_v1"), "child.bpmn")], actor=ADMIN)
+    engine.deployments.deploy([model(caller(), "caller.bpmn")], actor=ADMIN)
+    first = engine.instances.start_instance("caller", actor=ADMIN).id
+    clock.advance(minutes=1)
+    engine.deployments.deploy([model(child("work_v2"), "child.bpmn")], actor=ADMIN)
+    clock.advance(minutes=1)
+    second = engine.instances.start_instance("caller", actor=ADMIN).id
+    assert (open_elements(engine, first), open_elements(engine, second)) == (["work_v1"], ["work_v2"])
+    for instance_id in (first, second):
+        complete_only_task(engine, instance_id)
+
+    reports = [engine.reexecution.reexecute(instance_id, actor=AUDITOR) for instance_id in (first, second)]
+    assert all(report.ok for report in reports), [report.differing_steps for report in reports]
+    assert [report.steps[1].element_id for report in reports] == ["work_v1", "work_v2"]
 
 
 def test_only_readers_of_the_case_may_reexecute_it(confirmed_return, models):
