@@ -112,14 +112,14 @@ def parse_suspects(lots: Any = None, serials: Any = None, ranges: Any = None) ->
     """Suspect lots [{sku, lot}], serials [epc] and serial ranges [{sku, from, to}], validated and deduplicated."""
     parsed_lots: list[tuple[str, str]] = []
     for index, entry in enumerate(_listed(lots, "suspectLots", MAX_LOTS)):
-        field = f"suspectLots[{index}]"
+        field = f"suspectLots.{index}"
         if not isinstance(entry, Mapping):
             raise InvalidSuspects(field, 'must be an object {"sku": …, "lot": …}')
         parsed_lots.append((_text(entry.get("sku"), f"{field}.sku", required=False),
                             _text(entry.get("lot"), f"{field}.lot", required=True)))
-    parsed_serials = [_text(serial, f"suspectSerials[{index}]", required=True)
+    parsed_serials = [_text(serial, f"suspectSerials.{index}", required=True)
                       for index, serial in enumerate(_listed(serials, "suspectSerials", MAX_SERIALS))]
-    parsed_ranges = [parse_serial_range(entry, f"serialRanges[{index}]")
+    parsed_ranges = [parse_serial_range(entry, f"serialRanges.{index}")
                      for index, entry in enumerate(_listed(ranges, "serialRanges", MAX_RANGES))]
     return Suspects(_unique(parsed_lots), _unique(parsed_serials), _unique(parsed_ranges))
 

@@ -178,8 +178,8 @@ def scope(args):
     return recall_scope(db.session(), suspects)
 
 
-@blp.route("/trace-back", methods=["POST"])
-@blp.arguments(TraceBackArgs)
+@blp.route("/trace-back", methods=["GET"])
+@blp.arguments(TraceBackArgs, location="query")
 @blp.response(200, TraceBackSchema)
 def trace_back_view(args):
     """Trace a unit, container or lot back to its component lots and their suppliers (root cause)."""
