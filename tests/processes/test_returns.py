@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from orchestrator.errors import Conflict, NotFound
+from orchestrator.errors import Conflict, InvalidInput, NotFound
 from orchestrator.models import InstanceStatus
 from tests.processes.driver import Run, staff
 
@@ -83,6 +83,7 @@ def test_quality_defect_refund_requests_capa_and_scraps_with_approval(models_eng
             "product": "KETTLE-2",
             "rmaNumber": "RMA-1001",
             "carrier": "dhl",
+            "description": None,
         },
     }
     assert run.variables["rmaState"] == "confirmed"
@@ -102,6 +103,7 @@ def test_quality_defect_refund_requests_capa_and_scraps_with_approval(models_eng
             "lotNumber": "L-7",
             "faultCode": "F-ELEC",
             "responsibleParty": "supplier",
+            "customerDescription": None,
         },
     }
     assert run.task("approve_scrap").candidate_groups == ["asset_management"]
@@ -147,12 +149,15 @@ def test_quality_defect_refund_requests_capa_and_scraps_with_approval(models_eng
         "parcel_arrived",
         "await_parcel",
         "receive_parcel",
+        "gw_receipt_check",
+        "gw_receipt_ok",
         "notify_received",
         "inspect_return",
         "gw_inspection_done",
         "gw_capa_needed",
         "request_capa",
         "gw_capa_done",
+        "gw_customer_fault",
         "gw_disposition",
         "approve_scrap",
         "gw_scrap_approved",
@@ -243,7 +248,7 @@ def test_rejected_request_ends_after_telling_the_customer(fast_engine):
         {"reviewDecision": "reject", "rejectionReason": "out_of_period", "reviewNote": "Bought 2024"},
     )
     [(_, _, notice, _)] = run.run_jobs("notify_rejection")
-    assert notice["template"] == "return_rejected"
+    assert notice["template"] == "return_rejected" and notice["variables"]["note"] == "Bought 2024"
     assert run.path[-3:] == ["gw_review_decision", "notify_rejection", "end_rejected"]
     assert (run.status, run.variables["rmaState"]) == (InstanceStatus.COMPLETED, "rejected")
 
@@ -252,11 +257,15 @@ def test_customer_reply_reopens_review_and_silence_cancels_after_7_days(fast_eng
     run = start(fast_engine, returnReason="transit_damage", returnValue=500.0)
     run.complete("review_return", {"reviewDecision": "need_info", "reviewNote": "Please send a photo"})
     [(_, _, question, _)] = run.run_jobs("request_customer_info")
-    assert question["template"] == "return_need_info"
+    assert question["template"] == "return_need_info" and question["variables"]["note"] == "Please send a photo"
     run.correlate("CustomerInfoProvided", {"customerReply": "photo attached"}, rmaNumber="RMA-1001")
     assert run.open_task_ids() == ["review_return"] and run.variables["customerReply"] == "photo attached"
-    run.complete("review_return", {"reviewDecision": "need_info"})
-    run.run_jobs("request_customer_info")
+    with pytest.raises(InvalidInput) as refused:  # a question needs its text
+        run.complete("review_return", {"reviewDecision": "need_info"})
+    assert refused.value.errors == {"reviewNote": "is required when reviewDecision is need_info"}
+    run.complete("review_return", {"reviewDecision": "need_info", "reviewNote": "Which plug does it have?"})
+    [(_, _, again, _)] = run.run_jobs("request_customer_info")
+    assert again["variables"]["note"] == "Which plug does it have?"
     clock.advance(days=7, seconds=1)
     assert fast_engine.timers.fire_due_timers() == [run.id]
     [(_, _, notice, _)] = run.run_jobs("notify_cancel_no_reply")
@@ -324,7 +333,7 @@ def test_late_inspection_reminds_then_escalates_and_a_repair_is_shipped_back(fas
     run.complete("post_stock_manually", {"erpDocumentNumber": "WH-2231"})
     run.complete(
         "ship_repaired_item",
-        {"returnCarrier": "ups", "returnTrackingNumber": "1Z999", "shippedOn": "2026-01-12"},
+        {"returnCarrier": "ups", "returnTrackingNumber": "1Z999", "shippedOn": "2026-01-07"},
     )
     [(_, _, notice, _), _] = run.run_jobs("notify_repaired", "log_rma_closed")
     assert notice["variables"]["trackingNumber"] == "1Z999"
@@ -390,3 +399,146 @@ def test_refused_scrap_is_refurbished_and_an_out_of_stock_exchange_is_refunded(f
     assert _after(path, "replacement_out_of_stock") == "gw_refund_merge"
     assert run.variables["rmaState"] == "closed" and run.variables["creditNoteId"]
     assert run.status == InstanceStatus.COMPLETED
+
+
+def _received_and_inspected(run: Run, receipt=None, **inspection):
+    run.complete("review_return", {"reviewDecision": "accept"})
+    run.complete("issue_return_label", LABEL)
+    run.run_jobs("send_rma_confirmation")
+    run.correlate("ParcelReceived", {}, rmaNumber="RMA-1001")
+    run.complete("receive_parcel", receipt or RECEIPT)
+    if receipt is None:
+        run.run_jobs("notify_received")
+    if inspection:
+        grade_return(run, **inspection)
+
+
+CUSTOMER_FAULT = dict(grade="B", faultCode="F-MECH", responsibility="customer", disposition="refurbish")
+
+
+def test_customer_caused_damage_gets_a_quote_and_an_accepted_repair_is_shipped_back(fast_engine, ledger):
+    run = start(fast_engine, returnReason="transit_damage", returnValue=150.0, customerLanguage="zh",
+                description="Dropped it, the lid broke")
+    _received_and_inspected(run, **CUSTOMER_FAULT)
+    quote = run.task("prepare_repair_quote")
+    assert quote.candidate_groups == ["customer_service"] and run.pending_jobs() == []  # nothing refunded
+    run.complete("prepare_repair_quote", {"quoteOffer": "repair", "quoteAmount": "45", "quoteNote": "New lid"})
+    [(_, topic, offer, _)] = run.run_jobs("send_repair_quote")
+    assert (topic, offer["template"], offer["language"]) == ("notify.email", "return_repair_quote", "zh")
+    assert offer["variables"] == {"name": "Ada Lovelace", "product": "KETTLE-2", "rmaNumber": "RMA-1001",
+                                  "offer": "repair", "amount": 45.0, "currency": "EUR", "note": "New lid"}
+    assert run.variables["rmaState"] == "waiting_quote_answer"
+    with pytest.raises(InvalidInput) as refused:  # an accepted quote is paid first
+        run.complete("record_quote_answer", {"quoteAnswer": "accepted"})
+    assert refused.value.errors == {"quotePaymentReference": "is required when quoteAnswer is accepted"}
+    run.complete("record_quote_answer", {"quoteAnswer": "accepted", "quotePaymentReference": "PAY-991"})
+    run.complete("refurbish_item", {"repairAction": "new lid fitted", "refurbishedGrade": "A"})
+    [(_, _, posting, _)] = run.run_jobs("post_stock_movement")
+    assert (posting["location"], posting["quantity"]) == ("refurbishment", 1)
+    run.complete("ship_repaired_item",
+                 {"returnCarrier": "dpd", "returnTrackingNumber": "DPD-1", "shippedOn": "2026-01-05"})
+    [(_, _, shipped, _), _] = run.run_jobs("notify_repaired", "log_rma_closed")
+    assert (shipped["template"], shipped["language"]) == ("repair_shipped", "zh")
+    assert not ledger.effects("erp.create_credit_note") and "create_credit_note" not in run.path
+    path = run.path
+    assert _after(path, "gw_customer_fault") == "prepare_repair_quote"
+    assert _after(path, "gw_quote_answer") == "gw_refurbish_merge"
+    assert _after(path, "gw_settlement") == "ship_repaired_item"
+    assert run.status == InstanceStatus.COMPLETED and run.variables["rmaState"] == "closed"
+
+
+def test_a_declined_quote_sends_the_item_back_as_it_is_without_booking_or_refund(fast_engine, ledger):
+    run = start(fast_engine, returnReason="transit_damage", returnValue=150.0)
+    _received_and_inspected(run, **CUSTOMER_FAULT)
+    run.complete("prepare_repair_quote", {"quoteOffer": "replacement", "quoteAmount": 99.0})
+    run.run_jobs("send_repair_quote")
+    run.complete("record_quote_answer", {"quoteAnswer": "send_back", "quoteAnswerNote": "too dear"})
+    assert run.open_task_ids() == ["ship_repaired_item"] and run.pending_jobs() == []  # no stock posting
+    run.complete("ship_repaired_item",
+                 {"returnCarrier": "ups", "returnTrackingNumber": "1Z-BACK", "shippedOn": "2026-01-05"})
+    [(_, _, notice, _), _] = run.run_jobs("notify_repaired", "log_rma_closed")
+    assert notice["template"] == "return_sent_back" and notice["variables"]["trackingNumber"] == "1Z-BACK"
+    path = run.path
+    assert _after(path, "gw_quote_answer") == "gw_stock_done" and "post_stock_movement" not in path
+    assert not ledger.effects("erp.create_credit_note") and not ledger.effects("erp.adjust_stock")
+    assert run.status == InstanceStatus.COMPLETED
+
+
+def test_a_declined_quote_with_scrapping_needs_the_asset_approval_and_refunds_nothing(fast_engine, ledger):
+    run = start(fast_engine, returnReason="quality_defect", requestedOutcome="exchange", returnValue=150.0)
+    _received_and_inspected(run, **{**CUSTOMER_FAULT, "disposition": "restock"})
+    run.run_jobs("request_capa")  # a quality-defect return with a fault code still feeds CAPA
+    run.complete("prepare_repair_quote", {"quoteOffer": "repair", "quoteAmount": 60.0})
+    run.run_jobs("send_repair_quote")
+    run.complete("record_quote_answer", {"quoteAnswer": "scrap"})
+    run.complete("approve_scrap", {"scrapApproved": True})
+    [(_, _, posting, _), _] = run.run_jobs("post_stock_movement", "log_rma_closed")
+    assert posting["location"] == "scrap"
+    path = run.path
+    assert _after(path, "gw_quote_answer") == "approve_scrap"
+    assert _after(path, "gw_settlement") == "gw_settlement_done"
+    assert not ledger.effects("erp.create_credit_note") and not ledger.effects("erp.create_replacement_order")
+    assert run.status == InstanceStatus.COMPLETED
+
+
+def test_more_units_than_requested_wait_for_a_decision_and_only_the_accepted_are_booked(fast_engine, ledger):
+    run = start(fast_engine)
+    _received_and_inspected(run, {"parcelCondition": "intact", "receivedQuantity": 99, "serialNumberMatches": False})
+    decision = run.task("resolve_receipt")
+    assert decision.candidate_groups == ["customer_service"] and run.pending_jobs() == []  # nothing booked
+    with pytest.raises(InvalidInput) as refused:
+        run.complete("resolve_receipt", {"receiptDecision": "proceed", "receiptDecisionNote": "one is ours"})
+    assert refused.value.errors == {"acceptedQuantity": "is required when receiptDecision is proceed"}
+    run.complete("resolve_receipt", {"receiptDecision": "proceed", "acceptedQuantity": 1,
+                                     "receiptDecisionNote": "98 units are not from this order"})
+    run.run_jobs("notify_received")
+    grade_return(run)
+    run.run_jobs("request_capa")
+    run.complete("approve_scrap", {"scrapApproved": True})
+    jobs = run.run_jobs("post_stock_movement", "create_credit_note", "notify_refund", "log_rma_closed")
+    assert jobs[0][2]["quantity"] == 1 and jobs[1][2]["amount"] == 80.0
+    assert _after(run.path, "gw_receipt_check") == "resolve_receipt"
+    assert run.status == InstanceStatus.COMPLETED
+
+
+def test_fewer_units_than_requested_are_refunded_pro_rata(fast_engine, ledger):
+    run = start(fast_engine, quantity=2, returnValue=160.0, requestedOutcome="refund")
+    _received_and_inspected(run, {"parcelCondition": "packaging_damaged", "receivedQuantity": 1,
+                                  "serialNumberMatches": True})
+    run.complete("resolve_receipt", {"receiptDecision": "proceed", "acceptedQuantity": 1,
+                                     "receiptDecisionNote": "only one kettle in the parcel"})
+    run.run_jobs("notify_received")
+    grade_return(run, disposition="restock")
+    jobs = run.run_jobs("request_capa", "post_stock_movement", "create_credit_note", "notify_refund", "log_rma_closed")
+    assert jobs[1][2]["quantity"] == 1 and jobs[2][2]["amount"] == 80.0  # half the value: half the units
+    assert len(ledger.effects("erp.create_credit_note")) == 1
+
+
+def test_a_serial_number_that_does_not_match_can_be_refused_before_any_booking(fast_engine, ledger):
+    run = start(fast_engine)
+    _received_and_inspected(run, {"parcelCondition": "intact", "receivedQuantity": 1, "serialNumberMatches": False})
+    assert run.open_task_ids() == ["resolve_receipt"] and "notify_received" not in run.path
+    run.complete("resolve_receipt", {"receiptDecision": "refuse",
+                                     "receiptDecisionNote": "The serial number K2-999 is not the one sold to you."})
+    [(_, _, notice, _)] = run.run_jobs("notify_receipt_refused")
+    assert (notice["template"], notice["variables"]["note"]) == (
+        "return_rejected", "The serial number K2-999 is not the one sold to you.")
+    assert run.path[-2:] == ["notify_receipt_refused", "end_receipt_refused"]
+    assert (run.status, run.variables["rmaState"]) == (InstanceStatus.COMPLETED, "rejected")
+    assert not ledger.effects("erp.adjust_stock") and not ledger.effects("erp.create_credit_note")
+
+
+def test_a_start_with_values_later_steps_would_refuse_is_refused_by_field(fast_engine):
+    with pytest.raises(InvalidInput) as refused:
+        start(fast_engine, customerEmail="x(at)example", customerPhone="12", purchaseDate="2030-01-01")
+    assert refused.value.errors == {
+        "variables.customerEmail": "must be an e-mail address such as name@example.com",
+        "variables.customerPhone": "must be a phone number in international format (E.164), e.g. +447700900123",
+        "variables.purchaseDate": "must not be in the future",
+    }
+    run = start(fast_engine, customerPhone="+44 7700-900 123")
+    assert run.variables["customerPhone"] == "+447700900123"
+    with pytest.raises(InvalidInput) as refused:  # a rejection needs its reason
+        run.complete("review_return", {"reviewDecision": "reject"})
+    assert refused.value.errors == {"rejectionReason": "is required when reviewDecision is reject"}
+    assert run.open_task_ids() == ["review_return"]
