@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
+
+ACK_SECRET_FILE = "ack_secret"
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,13 @@ class IntegrationSettings:
     http_allowed_hosts: tuple[str, ...] = ()  # http.request may call only these hosts (host or host:port)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> IntegrationSettings:
+    def from_env(cls, environ: dict[str, str] | None = None, *, home: Path | None = None) -> IntegrationSettings:
+        """Read the connectors' settings. Without LOOPLINE_ACK_SECRET or LOOPLINE_SECRET_KEY, outside production,
+        acknowledgement links are signed with a secret kept in the instance folder: `home`, else (reading the
+        process environment) LOOPLINE_HOME as the other settings read it."""
         env = os.environ if environ is None else environ
+        if home is None and (environ is None or "LOOPLINE_HOME" in env):
+            home = Path(env.get("LOOPLINE_HOME", "instance")).resolve()
 
         def system(prefix: str) -> SystemSettings:
             return SystemSettings(
@@ -87,7 +96,7 @@ class IntegrationSettings:
                 sendgrid_from=env.get("SENDGRID_FROM", "noreply@loopline.invalid"),
                 sendgrid_host=env.get("LOOPLINE_SENDGRID_HOST", ""),
                 sendgrid_webhook_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY", ""),
-                ack_secret=env.get("LOOPLINE_ACK_SECRET", "") or env.get("LOOPLINE_SECRET_KEY", ""),
+                ack_secret=_ack_secret(env, home),
                 ack_base_url=env.get("LOOPLINE_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
                 timeout=float(env.get("LOOPLINE_NOTIFY_TIMEOUT", "10")),
                 concurrency=max(1, int(env.get("LOOPLINE_NOTIFY_CONCURRENCY", "8"))),
@@ -113,3 +122,32 @@ class IntegrationSettings:
         if self.notify.backend == "providers" and not (self.notify.twilio_account_sid or self.notify.sendgrid_api_key):
             problems.append("the providers notify backend needs TWILIO_* and/or SENDGRID_API_KEY")
         return problems
+
+
+def _ack_secret(env, home: Path | None) -> str:
+    explicit = env.get("LOOPLINE_ACK_SECRET", "") or env.get("LOOPLINE_SECRET_KEY", "")
+    if explicit or home is None or env.get("LOOPLINE_ENV") == "production":
+        return explicit  # production refuses to start without LOOPLINE_SECRET_KEY (orchestrator/settings.py)
+    return instance_ack_secret(home)
+
+
+def instance_ack_secret(home: Path) -> str:
+    """A secret made once per instance folder and kept there (owner-only), like the embedded default's secret
+    key: acknowledgement links sent before a restart still open after it."""
+    path = home / ACK_SECRET_FILE
+    if not path.exists():
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # written whole under a private name, then linked into place: a racing start reads a complete secret,
+        # and the first link wins
+        draft = home / f".{ACK_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+        finally:
+            draft.unlink()
+    return path.read_text(encoding="utf-8").strip()

@@ -2,7 +2,8 @@
 
 The signed link is the only credential (no login, no CSRF token). The answer is stored first, then
 handed to the waiting process as a message; if the hand-over fails, the next answer from the same
-recipient retries it without counting the acknowledgement twice.
+recipient retries it without counting the acknowledgement twice. The page speaks the language the notice
+was written in (else the browser's) and is titled with the product, never an internal number.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, render_template, request
+from flask_babel import force_locale
 
 from integrations.notify.acks import (
     REMEDIES,
@@ -24,6 +26,7 @@ from integrations.notify.tracking import record_acknowledgement
 from orchestrator.actors import Actor
 from orchestrator.errors import EngineError, NotFound
 from orchestrator.service import Engine
+from web.recall_notice import product_of_case
 from web.webhooks import ENGINE_KEY, exempt_from_csrf
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,24 @@ def _engine() -> Engine:
     return current_app.extensions[ENGINE_KEY]
 
 
-def _page(template: str, status: int = 200, **context):
-    return render_template(template, remedies=REMEDIES, **context), status, PRIVATE_HEADERS
+def _language(ack: Acknowledgement | None) -> str:
+    """The notice's language when the link is genuine, else the browser's: en or zh."""
+    wanted = (ack.language or "") if ack else ""
+    if not wanted:
+        wanted = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-Hans", "zh-SG", "zh-TW"]) or "en"
+    return "zh" if wanted.lower().startswith("zh") else "en"
+
+
+def _page(template: str, status: int = 200, ack: Acknowledgement | None = None, **context):
+    language = _language(ack)
+    product = None
+    if ack is not None:
+        with _engine().db.reading() as session:
+            product = product_of_case(session, ack.instance_id)
+    with force_locale("zh_Hans_CN" if language == "zh" else "en"):
+        page = render_template(template, remedies=REMEDIES, ack=ack, product=product,
+                               html_lang="zh-Hans" if language == "zh" else "en", **context)
+    return page, status, PRIVATE_HEADERS
 
 
 def _link_problem(exc: AckLinkInvalid):

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask, jsonify
 from sqlalchemy import text
 
+from integrations.config import IntegrationSettings
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from web import ack, operations_pages, webhooks
@@ -32,6 +33,7 @@ from web.browser_security import init_browser_security
 from web.extensions import ENGINE_KEY, api, db
 from web.i18n import init_i18n
 from web.pages import init_pages
+from web.recall_pages import init_recall_pages
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
@@ -61,7 +63,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             "info": {"description": "Loopline REST API: start processes, work tasks, correlate messages."},
         },
     )
-    app.extensions[ENGINE_KEY] = engine or Engine(settings)
+    # the embedded default keeps its acknowledgement-link secret in the instance folder, beside the secret key
+    app.extensions[ENGINE_KEY] = engine or Engine(
+        settings, integration_settings=IntegrationSettings.from_env(home=settings.home))
     db.init_app(app)
     init_security(app)
     init_login_throttle(app, settings)
@@ -73,6 +77,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.register_blueprint(external_tasks.bp)  # Camunda's protocol: its own errors, not in Loopline's OpenAPI
     app.register_blueprint(ack.bp)
     app.register_blueprint(operations_pages.pages)
+    init_recall_pages(app, settings)
     init_i18n(app)
     init_pages(app)
     register_problem_handlers(app)

@@ -102,6 +102,7 @@ class Acknowledgement:
     remedy: str | None
     quantity: int | None
     acknowledged_at: datetime | None
+    language: str | None = None  # the language the notice was written in: the page answers in it
     first: bool = False  # this call recorded it (False: it was already recorded, nothing changed)
     forwarded: bool = False  # the process has been told (or nothing was waiting)
 
@@ -188,6 +189,7 @@ def _describe(session: Session, notification: Notification, recorded: Notificati
         business_key=notification.business_key, recipient_id=notification.recipient_id,
         recipient_name=notification.recipient_name, message_name=notification.ack_message or DEFAULT_ACK_MESSAGE,
         remedy=source.ack_remedy if recorded else None, quantity=source.ack_quantity if recorded else None,
-        acknowledged_at=source.acknowledged_at if recorded else None, first=first,
+        acknowledged_at=source.acknowledged_at if recorded else None, language=notification.language,
+        first=first,
         forwarded=bool(recorded and recorded.ack_forwarded_at is not None and not first),
     )
