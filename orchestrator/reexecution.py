@@ -48,6 +48,10 @@ PATH_EVENTS = ELEMENT_EVENTS | {"instance_completed", "instance_cancelled"}
 MOVING_INPUTS = frozenset({"instance_started", "task_completed", "job_completed", "job_failed",
                            "message_correlated", "instance_cancelled"})
 STATUS_INPUTS = frozenset({"instance_suspended", "instance_resumed"})
+# the first event of a command that moves nothing (no recorded state ends it)
+BOOKKEEPING = STATUS_INPUTS | {"comment_added", "task_claimed", "task_unclaimed", "task_assigned", "job_paused",
+                               "job_retry_scheduled", "job_unlocked", "job_lease_expired", "job_result_dropped",
+                               "incident_retried", "timer_failed", "message_decided"}
 WORKER_NAME = "reexecution"
 UNCHANGED, SET, UNSET = "unchanged", "set", "unset"
 
@@ -209,13 +213,13 @@ def _is_moving_input(event) -> bool:
 
 def command_groups(events: Iterable[HistoryEventView]) -> list[list[HistoryEventView]]:
     """The recorded commands: consecutive events of one time and one actor, split after each recorded state
-    (the last event of a command that moved the case) and before a second input (commands in the same
-    instant by the same actor)."""
+    (the last event of a command that moved the case), before a command's first event that says what it did
+    and before a second input (commands in the same instant by the same actor)."""
     groups: list[list[HistoryEventView]] = []
     for event in events:
         current = groups[-1] if groups else None
         if (current is None or current[-1].type == STATE_EVENT or event.at != current[0].at
-                or event.actor != current[0].actor or event.type == "instance_started"
+                or event.actor != current[0].actor or event.type == "instance_started" or event.type in BOOKKEEPING
                 or (_is_moving_input(event) and any(_is_moving_input(e) for e in current))):
             groups.append([event])
         else:

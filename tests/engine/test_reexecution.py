@@ -10,15 +10,17 @@ from sqlalchemy import delete, func, select, update
 from orchestrator.actors import Actor
 from orchestrator.errors import NotFound
 from orchestrator.models import HistoryEvent, InstanceStatus, ProcessInstance
-from orchestrator.reexecution import command_groups
+from orchestrator.reexecution import PathStep, command_groups
 from orchestrator.step_state import STATE_EVENT
 from tests.conformance.conftest import model
 from tests.conformance.test_call_activities_deployed import caller, child, complete_only_task, open_elements
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, deploy_fixture
+from tests.support import inspect
 from tests.processes.driver import CONNECTORS, deploy_models, staff
 from tests.processes.test_returns import LABEL, start
 
 AUDITOR = Actor("auditor", roles=frozenset({"auditor"}))
+MANAGER = Actor("mia", groups=frozenset({"sales_manager"}), roles=frozenset({"staff"}))
 
 
 @pytest.fixture
@@ -165,6 +167,34 @@ def test_a_call_reexecutes_on_the_version_of_the_called_process_deployed_when_it
     reports = [engine.reexecution.reexecute(instance_id, actor=AUDITOR) for instance_id in (first, second)]
     assert all(report.ok for report in reports), [report.differing_steps for report in reports]
     assert [report.steps[1].element_id for report in reports] == ["work_v1", "work_v2"]
+
+
+def test_timers_retries_suspension_and_cancelling_are_re_executed_and_bookkeeping_is_skipped(
+        make_engine, database, clock, ledger):
+    engine = make_engine(database)
+    deploy_fixture(engine, "refund_claim.bpmn", "routing.dmn")
+    case = engine.instances.start_instance("refund_claim", actor=ADMIN, business_key="RMA-9",
+                                           variables={"amount": 7000, "customer": "ACME"}).id
+    engine.comments.add_comment(case, "called the customer", actor=ADMIN)
+    [task] = inspect.open_tasks(engine, case)
+    engine.tasks.claim_task(task.id, actor=MANAGER)
+    clock.advance(seconds=2)
+    assert engine.timers.fire_due_timers() == [case]  # the non-interrupting reminder
+    engine.instances.suspend_instance(case, actor=ADMIN)
+    engine.instances.resume_instance(case, actor=ADMIN)
+    engine.tasks.complete_user_task(task.id, {"approved": "true", "approvedAmount": "6500"}, actor=MANAGER)
+    ledger.script("test.refund", "transient")
+    assert sorted(inspect.run_pending_jobs(engine, case)) == ["completed", "retry"]  # the reminder, the refund
+    clock.advance(minutes=10)
+    assert inspect.run_pending_jobs(engine, case) == ["completed"]
+    engine.instances.cancel_instance(case, actor=ADMIN, reason="customer withdrew")
+
+    report = engine.reexecution.reexecute(case, actor=AUDITOR)
+    assert report.ok, report.differing_steps
+    assert [step.input for step in report.steps] == ["instance_started", "timer", "task_completed",
+                                                    "job_completed", "job_completed", "instance_cancelled"]
+    assert report.skipped_commands == 5  # comment, claim, suspend, resume, retry scheduled
+    assert report.steps[-1].re_executed_path[0] == PathStep("instance_cancelled", None)
 
 
 def test_only_readers_of_the_case_may_reexecute_it(confirmed_return, models):
