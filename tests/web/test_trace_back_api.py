@@ -1,11 +1,14 @@
-"""Over the API: a receipt names the supplier, the backward trace finds it; the scope preview counts and warns;
-malformed suspects and starts are refused by field."""
+"""Over the API and the page: a receipt names the supplier, the backward trace finds it; the scope preview counts
+and warns; malformed suspects and starts are refused by field."""
 
 from __future__ import annotations
 
+from integrations.traceability.models import TraceEvent
 from tests.integrations.test_trace_graph import RECEIPTS
 from tests.integrations.test_traceability import SUPPLY_CHAIN
+from tests.web.test_audit_exports import signed_in
 from tests.web.test_traceability_api import as_api
+from web.auth.demo import seed_demo_users
 
 
 def test_trace_back_and_scope_preview(as_):
@@ -38,3 +41,22 @@ def test_trace_back_and_scope_preview(as_):
     assert bad.status_code == 422 and list(bad.get_json()["errors"]) == ["serialRanges.0"]
     empty = reader.post("/api/v1/recall-scope", json={})
     assert empty.status_code == 422 and "at least one suspect" in empty.get_json()["detail"]
+
+
+def test_the_traceability_page_previews_and_traces_back(app, web_engine):
+    with app.app_context():
+        seed_demo_users(app.extensions["security"].datastore)
+    with web_engine.db.transaction() as session:
+        session.add_all(TraceEvent(**event) for event in RECEIPTS + SUPPLY_CHAIN)
+    auditor = signed_in(app, "auditor@demo.loopline")
+
+    page = auditor.get("/traceability/scope", query_string={"lots": "CELL/C1\nCELL C404", "serials": "S6"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="scope-result"' in html
+    assert "suspect lot CELL/C404 appears in no recorded event" in html and "Clean Shop" in html
+    back = auditor.get("/traceability/scope", query_string={"do": "back", "serial": "S3"}).get_data(as_text=True)
+    assert "Volta Cells Ltd" in back and "CELL/C1" in back
+    refused = auditor.get("/traceability/scope", query_string={"ranges": "K2 K2-1"})
+    assert refused.status_code == 422 and "write SKU FROM TO" in refused.get_data(as_text=True)
+    clerk = signed_in(app, "customer.service@demo.loopline")
+    assert clerk.get("/traceability/scope").status_code == 403
