@@ -91,8 +91,8 @@ def _remedies(variables: dict[str, Any]) -> tuple[list[str], str | None]:
     offered = REMEDY_CODES.get(_text(variables.get("remedy")) or "")
     listed = [REMEDY_CODES[r] for r in _texts(variables.get("remedyOptions")) if r in REMEDY_CODES]
     remedies = listed or list(REMEDIES)
-    if offered and offered not in remedies:
-        remedies.insert(0, offered)
+    if offered:  # the strategy's remedy first; the buyer may still choose another (GPSR Art. 37)
+        remedies = [offered, *(r for r in remedies if r != offered)]
     return remedies, offered
 
 
