@@ -15,7 +15,7 @@ from orchestrator.clock import using_clock
 from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.instances import Instances, latest_definition
-from orchestrator.models import InstanceStatus, ProcessDefinition, ProcessInstance
+from orchestrator.models import Attachment, InstanceStatus, ProcessDefinition, ProcessInstance
 from orchestrator.user_tasks import checked_values
 
 
@@ -65,9 +65,14 @@ class StartForms(CommandGroup):
         if not parsed.start_form:
             raise NotFound(f"process '{key}' has no start form")
         instance_id = str(uuid.uuid4())
-        with using_clock(self.core.clock):  # date rules (notFuture, notPast) read the engine's clock
+        with session.no_autoflush, using_clock(self.core.clock):  # date rules read the engine's clock
             clean = checked_values(self.core, session, parsed.start_form, values, uploads, actor, instance_id, None,
                                    f"start form of '{key}'")
+            # the case's row does not exist yet: its files wait outside the session until it does, so no
+            # flush (a query while the case starts) can write a file before its case
+            files = [row for row in session.new if isinstance(row, Attachment) and row.instance_id == instance_id]
+            for row in files:
+                session.expunge(row)
         field = parsed.business_key_field
         if field and not business_key:
             business_key = str(clean.get(field) or "") or None
@@ -77,8 +82,10 @@ class StartForms(CommandGroup):
             # messages correlate by business key: two running cases with one key could never receive them
             raise InvalidInput(f"a running '{key}' case already has the key {business_key}",
                                {field or "businessKey": f"{business_key} is already in use by a running case"})
-        return self.instances.start_in(session, definition, actor, business_key, clean, idempotency_key,
-                           instance_id=instance_id)
+        instance = self.instances.start_in(session, definition, actor, business_key, clean, idempotency_key,
+                                           instance_id=instance_id)
+        session.add_all(files)
+        return instance
 
     @staticmethod
     def _running_case(session: Session, key: str, business_key: str) -> bool:

@@ -19,7 +19,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 RETURN = {"rmaNumber": "RMA-WEB-1", "intakeSource": "web_form", "customerName": "Grace Hopper",
           "customerEmail": "grace@example.com", "customerPhone": "+447700900123",
           "customerAddress": "1 Navy Way", "orderReference": "SO-77", "customerSegment": "consumer", "sku": "KETTLE-2",
-          "lotNumber": "L-7", "purchaseDate": "2026-10-01", "quantity": "1", "returnValue": "80",
+          "lotNumber": "L-7", "purchaseDate": "2026-01-02", "quantity": "1", "returnValue": "80",
           "returnReason": "quality_defect", "requestedOutcome": "refund", "returnChannel": "carrier_parcel"}
 
 

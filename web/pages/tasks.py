@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from orchestrator.authorization import Permission, can, can_act_on_task
 from orchestrator.errors import EngineError, InvalidInput, NotFound
+from orchestrator.forms import date_limits
 from orchestrator.models import JobStatus
 from web.auth.models import Group, User
 from web.extensions import db
@@ -50,7 +51,7 @@ def _render_task(task_id: str, errors: dict[str, str] | None = None, entered: di
         facts=task_facts(model, task.element_id, instance.variables or {}, history),
         sla=sla_state(task.due_at, engine().now()), colleagues=colleagues(task.candidate_groups or []),
         may_act=can_act_on_task(actor, task, task.candidate_groups or []),
-        comments=engine().comments.comments_of(actor, instance.id),
+        comments=engine().comments.comments_of(actor, instance.id), date_limits=date_limits(engine().now()),
     ), status
 
 
@@ -123,6 +124,12 @@ def _shown_form(definition, form: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return in_reader_language(engine().queries.process_model(definition.id)).form(form)
 
 
+def _start_form_page(definition, form: list[dict[str, Any]], values: dict[str, Any], errors: dict[str, str]) -> str:
+    """The start form in the reader's language with what was typed, the errors, and today's date limits."""
+    return render_template("tasks/start.html", definition=definition, form=_shown_form(definition, form),
+                           values=values, errors=errors, date_limits=date_limits(engine().now()))
+
+
 @bp.get("/new/<string:key>")
 def start_page(key: str):
     if not can(person(), Permission.START):
@@ -132,7 +139,7 @@ def start_page(key: str):
     except NotFound:
         return render_template("errors/not_found.html", what=_("process")), 404
     defaults = {f["id"]: f.get("default") for f in form if f.get("default") is not None}
-    return render_template("tasks/start.html", definition=definition, form=_shown_form(definition, form), values=defaults, errors={})
+    return _start_form_page(definition, form, defaults, {})
 
 
 @bp.post("/new/<string:key>")
@@ -150,10 +157,8 @@ def start(key: str):
         instance = engine().start_forms.start_from_form(key, values, actor=actor, uploads=submitted_files(form, request),
                                             idempotency_key=request.form.get("submission_id") or None)
     except InvalidInput as exc:
-        return render_template("tasks/start.html", definition=definition, form=_shown_form(definition, form), values=values,
-                               errors=exc.errors or {"_form": exc.message}), 422
+        return _start_form_page(definition, form, values, exc.errors or {"_form": exc.message}), 422
     except EngineError as exc:
-        return render_template("tasks/start.html", definition=definition, form=_shown_form(definition, form), values=values,
-                               errors={"_form": refusal(exc)}), exc.status
+        return _start_form_page(definition, form, values, {"_form": refusal(exc)}), exc.status
     flash(_("%(process)s %(key)s started.", process=process_title(definition), key=instance.business_key or ""), "info")
     return _to_my_next_task(instance.id, otherwise=url_for("case_pages.instance_page", instance_id=instance.id))
