@@ -39,19 +39,15 @@ from orchestrator.models import (
     ProcessInstance,
 )
 from orchestrator.queries import case_history, readable_instance
-from orchestrator.step_state import ELEMENT_EVENTS, STATE_EVENT
+from orchestrator.recorded_commands import (
+    PATH_EVENTS,
+    STATUS_INPUTS,
+    command_groups,
+    is_moving_input,
+)
+from orchestrator.step_state import STATE_EVENT
 from orchestrator.views import HistoryEventView
 
-# what a path is made of: elements finished, and the case ending
-PATH_EVENTS = ELEMENT_EVENTS | {"instance_completed", "instance_cancelled"}
-# events that carry a command's input and move the workflow: a command has at most one of them
-MOVING_INPUTS = frozenset({"instance_started", "task_completed", "job_completed", "job_failed",
-                           "message_correlated", "instance_cancelled"})
-STATUS_INPUTS = frozenset({"instance_suspended", "instance_resumed"})
-# the first event of a command that moves nothing (no recorded state ends it)
-BOOKKEEPING = STATUS_INPUTS | {"comment_added", "task_claimed", "task_unclaimed", "task_assigned", "job_paused",
-                               "job_retry_scheduled", "job_unlocked", "job_lease_expired", "job_result_dropped",
-                               "incident_retried", "timer_failed", "message_decided"}
 WORKER_NAME = "reexecution"
 UNCHANGED, SET, UNSET = "unchanged", "set", "unset"
 
@@ -206,29 +202,8 @@ def _called_keys(core: EngineCore, session: Session, definition_id: int) -> set[
 
 # -- the recorded commands ---------------------------------------------------------------------------------
 
-def _is_moving_input(event) -> bool:
-    # a start by message records its message after instance_started, in the same command
-    return event.type in MOVING_INPUTS and not (event.type == "message_correlated" and event.payload.get("started"))
-
-
-def command_groups(events: Iterable[HistoryEventView]) -> list[list[HistoryEventView]]:
-    """The recorded commands: consecutive events of one time and one actor, split after each recorded state
-    (the last event of a command that moved the case), before a command's first event that says what it did
-    and before a second input (commands in the same instant by the same actor)."""
-    groups: list[list[HistoryEventView]] = []
-    for event in events:
-        current = groups[-1] if groups else None
-        if (current is None or current[-1].type == STATE_EVENT or event.at != current[0].at
-                or event.actor != current[0].actor or event.type == "instance_started" or event.type in BOOKKEEPING
-                or (_is_moving_input(event) and any(_is_moving_input(e) for e in current))):
-            groups.append([event])
-        else:
-            current.append(event)
-    return groups
-
-
 def _moves(group: Sequence) -> bool:
-    return any(e.type in PATH_EVENTS or e.type == STATE_EVENT or _is_moving_input(e) for e in group)
+    return any(e.type in PATH_EVENTS or e.type == STATE_EVENT or is_moving_input(e) for e in group)
 
 
 def _path(events: Iterable) -> tuple[PathStep, ...]:
@@ -328,7 +303,7 @@ class _Replay:
         first = group[0]
         self.clock.set(first.at)
         self._copy_called(first.at)
-        inputs = [e for e in group if _is_moving_input(e)]
+        inputs = [e for e in group if is_moving_input(e)]
         error = None
         try:
             if inputs:

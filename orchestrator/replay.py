@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from orchestrator.recorded_commands import command_groups
 from orchestrator.step_state import STATE_EVENT
 from orchestrator.views import HistoryEventView
 
@@ -32,19 +33,6 @@ class ReplayStep:
     unset: tuple[str, ...] = ()
     values: dict[str, Any] = field(default_factory=dict)  # what a person entered (form data)
     seconds_since_previous: float = 0.0
-
-
-def command_groups(events: Iterable[HistoryEventView]) -> list[list[HistoryEventView]]:
-    """Consecutive events of one command: a command writes all its events with one time and one actor, and
-    its state event last (so two commands in the same instant, as under a test's clock, stay apart)."""
-    groups: list[list[HistoryEventView]] = []
-    for event in events:
-        last = groups[-1] if groups else None
-        if last and last[0].at == event.at and last[0].actor == event.actor and last[-1].type != STATE_EVENT:
-            groups[-1].append(event)
-        else:
-            groups.append([event])
-    return groups
 
 
 def replay_steps(history: Sequence[HistoryEventView]) -> list[ReplayStep]:

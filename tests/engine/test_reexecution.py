@@ -10,7 +10,8 @@ from sqlalchemy import delete, func, select, update
 from orchestrator.actors import Actor
 from orchestrator.errors import NotFound
 from orchestrator.models import HistoryEvent, InstanceStatus, ProcessInstance
-from orchestrator.reexecution import PathStep, command_groups
+from orchestrator.recorded_commands import command_groups
+from orchestrator.reexecution import PathStep
 from orchestrator.step_state import STATE_EVENT
 from tests.conformance.conftest import model
 from tests.conformance.test_call_activities_deployed import caller, child, complete_only_task, open_elements
