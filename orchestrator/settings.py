@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -65,10 +66,16 @@ class Settings:
     relay_stale_after: float = 30.0
     # topics served by outside Camunda external-task clients (/engine-rest), never by Loopline's workers
     external_topics: frozenset[str] = frozenset()
-    # recall signal: N returns with one fault code on one lot within a window start one recall evaluation
+    # recall signal: N cases (returns, complaints, repairs) with one fault code on one lot, or M on one product
+    # model, within a window start one recall evaluation; after it, `rearm_after` cases it did not see start
+    # the next one for the same lot or model and fault (a "no recall" is not forever)
     recall_signal_threshold: int = 3
+    recall_signal_model_threshold: int = 5
+    recall_signal_rearm_after: int = 3
     recall_signal_window_days: int = 30
     recall_signal_interval: float = 300.0
+    # the product model (SKU family) of a SKU when a case does not name it: the regex's first group
+    recall_signal_model_pattern: str = r"^(.+?)(?:-[^-]+)?$"
     # the sweep loop signs a checkpoint of every case's history head this often when any changed (0 = never)
     audit_checkpoint_interval: float = 3600.0
     # files uploaded through form fields
@@ -131,6 +138,9 @@ class Settings:
                 t.strip() for t in env.get("LOOPLINE_ATTACHMENT_TYPES", ",".join(cls.attachment_types)).split(",")
                 if t.strip()),
             recall_signal_threshold=int(env.get("LOOPLINE_RECALL_SIGNAL_THRESHOLD", "3")),
+            recall_signal_model_threshold=int(env.get("LOOPLINE_RECALL_SIGNAL_MODEL_THRESHOLD", "5")),
+            recall_signal_rearm_after=int(env.get("LOOPLINE_RECALL_SIGNAL_REARM_AFTER", "3")),
+            recall_signal_model_pattern=env.get("LOOPLINE_RECALL_SIGNAL_MODEL_PATTERN", cls.recall_signal_model_pattern),
             recall_signal_window_days=int(env.get("LOOPLINE_RECALL_SIGNAL_WINDOW_DAYS", "30")),
             recall_signal_interval=float(env.get("LOOPLINE_RECALL_SIGNAL_INTERVAL", "300")),
             audit_checkpoint_interval=float(env.get("LOOPLINE_AUDIT_CHECKPOINT_INTERVAL", "3600")),
@@ -185,12 +195,27 @@ class Settings:
             raise SettingsError("LOOPLINE_TIMER_THREADS must be at least 1")
         if self.timer_sweep_processes < 1:
             raise SettingsError("LOOPLINE_TIMER_PROCESSES must be at least 1")
+        self._validate_recall_signal()
         for topic in self.external_topics:
             if len(topic) > 200:
                 raise SettingsError(f"LOOPLINE_EXTERNAL_TOPICS: topic {topic[:40]!r}… is longer than 200 characters")
         for topic, policy in {"default": self.default_retry, **self.topic_retry}.items():
             if policy.max_attempts < 1:
                 raise SettingsError(f"retry policy for {topic}: max_attempts must be at least 1")
+
+    def _validate_recall_signal(self) -> None:
+        for name, value in (("THRESHOLD", self.recall_signal_threshold),
+                            ("MODEL_THRESHOLD", self.recall_signal_model_threshold),
+                            ("REARM_AFTER", self.recall_signal_rearm_after),
+                            ("WINDOW_DAYS", self.recall_signal_window_days)):
+            if value < 1:
+                raise SettingsError(f"LOOPLINE_RECALL_SIGNAL_{name} must be at least 1")
+        try:
+            groups = re.compile(self.recall_signal_model_pattern).groups
+        except re.error as exc:
+            raise SettingsError(f"LOOPLINE_RECALL_SIGNAL_MODEL_PATTERN is no regular expression: {exc}") from exc
+        if groups < 1:
+            raise SettingsError("LOOPLINE_RECALL_SIGNAL_MODEL_PATTERN needs a group: (…) marks the model in the SKU")
 
 
 def _retry_policy(spec: dict) -> RetryPolicy:

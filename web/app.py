@@ -20,6 +20,7 @@ from web.api import (
     external_tasks,
     instances,
     operations,
+    quality_events,
     reexecution,
     tasks,
     traceability,
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     init_login_throttle(app, settings)
     init_oidc(app, settings)
     api.init_app(app)
-    for module in (definitions, instances, tasks, operations, apikeys, traceability, audit_exports, reexecution):
+    for module in (definitions, instances, tasks, operations, apikeys, traceability, audit_exports, reexecution,
+                   quality_events):
         api.register_blueprint(module.blp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(external_tasks.bp)  # Camunda's protocol: its own errors, not in Loopline's OpenAPI

@@ -1,11 +1,17 @@
 """Every path of bpmn/capa.bpmn through the engine: each gateway branch, timer and error boundary, and the
-multi-instance countersign. The message start (CapaRequested) is covered in test_links.py."""
+multi-instance countersign. The message start (CapaRequested) is covered in test_links.py, one CAPA per problem
+in test_capa_links.py."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from orchestrator.errors import InvalidInput
 from orchestrator.models import InstanceStatus
+from orchestrator.quality_events import QualityEventInput
+from tests.conftest import ADMIN
 from tests.processes.driver import Run, staff
 
 MANUAL = dict(
@@ -77,7 +83,15 @@ def countersign(run: Run, verdicts: dict[str, str]):
         run.engine.tasks.complete_user_task(tasks[group].id, {"countersignVerdict": verdict}, actor=staff(group))
 
 
-def after_countersign(run: Run, verify_after_days: int, clock):
+def record_complaints(engine, count: int, *, lot="L-7", sku="KETTLE-2", fault="F-ELEC", prefix="CMP") -> None:
+    """Complaints reported by the service desk, as `POST /api/v1/quality-events` records them."""
+    for number in range(count):
+        engine.signals.quality_events.record_event(
+            QualityEventInput("complaint", f"{prefix}-{lot}-{number}", sku, fault, engine.now(), lot), actor=ADMIN)
+
+
+def after_countersign(run: Run, verify_after_days: int, clock, recurrences: int = 0):
+    """D5 to the effectiveness check; `recurrences` complaints of the problem come in after the fix."""
     run.complete("review_countersign", {"rootCauseConfirmed": True})
     run.complete(
         "choose_corrective_action",
@@ -96,7 +110,8 @@ def after_countersign(run: Run, verify_after_days: int, clock):
         },
     )
     run.run_jobs("open_action_ticket")
-    run.complete("confirm_implementation", {"implementedOn": "2026-02-10"})
+    run.complete("confirm_implementation", {"implementedOn": clock.now().date().isoformat()})
+    run.run_jobs("count_cases_since_opened")
     run.complete(
         "standardise",
         {
@@ -107,8 +122,11 @@ def after_countersign(run: Run, verify_after_days: int, clock):
     )
     run.run_jobs("mark_effectiveness_check")
     assert run.row.next_timer_at == clock.now() + timedelta(days=verify_after_days)
+    record_complaints(run.engine, recurrences, prefix=f"CMP-{clock.now().date()}")
     clock.advance(days=verify_after_days, seconds=1)
     assert run.engine.timers.fire_due_timers() == [run.id]
+    run.run_jobs("count_recurrence")
+    assert run.variables["recurrenceCount"] == recurrences
 
 
 def test_critical_defect_runs_all_eight_disciplines(models_engine, clock, ledger):
@@ -158,8 +176,7 @@ def test_critical_defect_runs_all_eight_disciplines(models_engine, clock, ledger
     assert sorted(t.candidate_groups[0] for t in signatures) == ["engineering", "legal", "management", "qa"]
     assert all(t.due_at == clock.now() + timedelta(days=3) for t in signatures)
     countersign(run, {"qa": "agree", "engineering": "agree", "management": "agree", "legal": "agree"})
-    after_countersign(run, 30, clock)  # critical: effectiveness checked after 30 days
-    run.complete("verify_effectiveness", {"recurrenceCount": 0, "effective": True})
+    after_countersign(run, 30, clock)  # critical: effectiveness checked after 30 days; nothing recurred
     assert run.task("close_capa").candidate_groups == ["management"]
     run.complete(
         "close_capa", {"closureSummary": "Relay replaced, supplier requalified", "teamRecognised": True}
@@ -192,11 +209,13 @@ def test_critical_defect_runs_all_eight_disciplines(models_engine, clock, ledger
         "plan_implementation",
         "open_action_ticket",
         "confirm_implementation",
+        "count_cases_since_opened",
         "standardise",
         "mark_effectiveness_check",
         "effectiveness_due",
-        "verify_effectiveness",
-        "gw_effective",
+        "count_recurrence",
+        "gw_recurred",
+        "gw_close_merge",
         "close_capa",
         "close_capa_ticket",
         "end_capa_closed",
@@ -281,7 +300,8 @@ def test_late_containment_refused_quarantine_objection_and_ineffective_action_lo
         {"actionOwner": "Ken", "actionDueDate": "2026-03-01", "implementationPlan": "New packaging spec"},
     )
     run.run_jobs("open_action_ticket")
-    run.complete("confirm_implementation", {"implementedOn": "2026-02-20"})
+    run.complete("confirm_implementation", {"implementedOn": clock.now().date().isoformat()})
+    run.run_jobs("count_cases_since_opened")
     run.complete(
         "standardise",
         {
@@ -291,16 +311,22 @@ def test_late_containment_refused_quarantine_objection_and_ineffective_action_lo
         },
     )
     run.run_jobs("mark_effectiveness_check")
+    record_complaints(fast_engine, 3)  # the same fault on the same lot after the fix
     clock.advance(days=60, seconds=1)  # major: 60 days
     assert fast_engine.timers.fire_due_timers() == [run.id]
-    run.complete("verify_effectiveness", {"recurrenceCount": 3, "effective": False})
+    run.run_jobs("count_recurrence")
+    assert run.variables["recurrenceCount"] == 3 and len(run.variables["recurrenceCases"]) == 3
+    with pytest.raises(InvalidInput) as refused:  # judged effective all the same: say why
+        run.complete("verify_effectiveness", {"effective": True})
+    assert set(refused.value.errors) == {"effectivenessNotes"}
+    run.complete("verify_effectiveness", {"effective": False})
     assert run.open_task_ids() == ["analyse_root_cause"]  # not effective: back to D4
     run.complete(
         "analyse_root_cause", {**ROOT_CAUSE, "rootCause": "Pallet stacking", "ishikawaCategory": "method"}
     )
     countersign(run, {"qa": "agree", "engineering": "agree", "warehouse": "agree"})
-    after_countersign(run, 60, clock)
-    run.complete("verify_effectiveness", {"recurrenceCount": 0, "effective": True})
+    after_countersign(run, 60, clock, recurrences=1)  # one more, from stock made before the fix
+    run.complete("verify_effectiveness", {"effective": True, "effectivenessNotes": "Unit built before the fix"})
     run.complete("close_capa", {"closureSummary": "Packaging and stacking fixed"})
     run.run_jobs("close_capa_ticket")
     assert run.status == InstanceStatus.COMPLETED
@@ -316,7 +342,7 @@ def test_late_containment_refused_quarantine_objection_and_ineffective_action_lo
         assert element in path, element
     assert path.count("analyse_root_cause") == 3 and path.count("review_countersign") == 3
     assert path.count("choose_corrective_action") == 3 and path.count("gw_action_merge") == 3
-    assert path.count("verify_effectiveness") == 2
+    assert path.count("verify_effectiveness") == 2 and path.count("count_recurrence") == 2
     assert path.index("quarantine_manually") < path.index("gw_containment_done")
 
 
@@ -329,7 +355,6 @@ def test_minor_issue_without_quarantine_is_checked_after_90_days(fast_engine, cl
     run.complete("analyse_root_cause", ROOT_CAUSE)
     countersign(run, {"qa": "agree", "warehouse": "agree"})
     after_countersign(run, 90, clock)
-    run.complete("verify_effectiveness", {"recurrenceCount": 0, "effective": True})
     run.complete("close_capa", {"closureSummary": "Carrier changed"})
     run.run_jobs("close_capa_ticket")
     assert run.status == InstanceStatus.COMPLETED
