@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
+from integrations import recall_progress
 from integrations.http_client import SystemClient
 from integrations.local_ledger import apply_once
 from integrations.local_models import StockLevel
@@ -205,3 +206,5 @@ def register_builtin(registry: ConnectorRegistry, context: IntegrationContext) -
         clients[name] = SystemClient(name, system_settings) if system_settings.backend == "http" else None
     for connector_class in CONNECTORS:
         registry.register(connector_class(context, clients[connector_class.system]))
+    # the recall's effectiveness figures and RMA outcomes: registered with the business connectors the recall uses
+    recall_progress.register_builtin(registry, context)

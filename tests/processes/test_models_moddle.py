@@ -50,6 +50,8 @@ TOPICS = {
     "notify.campaign",
     "notify.campaign_status",
     "trace.recall_scope",
+    "trace.record_event",
+    "recall.progress",
     "loopline.send_message",
 }
 DECISIONS = {
@@ -81,6 +83,7 @@ def test_the_three_processes_and_their_decisions_are_there():
     assert [p.name for p in BPMN_FILES] == ["capa.bpmn", "recall.bpmn", "returns.bpmn"]
     assert [p.name for p in DMN_FILES] == [
         "capa_countersign.dmn",
+        "recall_effectiveness.dmn",
         "recall_risk.dmn",
         "recall_strategy.dmn",
         "returns_routing.dmn",
@@ -185,7 +188,6 @@ def test_modelling_rules(name, root):
         "standardLoopCharacteristics",
         "eventBasedGateway",
         "intermediateThrowEvent",
-        'triggeredByEvent="true"',
         "camunda:class",
         "camunda:delegateExpression",
     ):
@@ -225,9 +227,11 @@ def decide(decision: str, **inputs):
 
 
 def test_dmn_files_parse_with_one_decision_each():
-    assert sorted(DECISIONS) == ["capa_countersign", "recall_risk", "recall_strategy", "return_routing"]
+    assert sorted(DECISIONS) == ["capa_countersign", "recall_effectiveness_sample", "recall_risk", "recall_strategy",
+                                 "return_routing"]
     assert {d: t.hit_policy for d, t in DECISIONS.items()} == {
         "capa_countersign": "COLLECT",
+        "recall_effectiveness_sample": "UNIQUE",
         "recall_risk": "FIRST",
         "recall_strategy": "FIRST",
         "return_routing": "FIRST",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from orchestrator.models import InstanceStatus
-from tests.processes.driver import Run
+from orchestrator.service import Engine
+from tests.processes.driver import CONNECTORS, Run, deploy_models
 from tests.support.process_connectors import SCOPE_CONSIGNEES
 
 SIGNAL = dict(
@@ -26,16 +29,12 @@ STRATEGY = dict(
     partnerInstructions="Stop selling, quarantine, return to the DC.",
     consumerInstructions="Stop using the kettle; we refund it.",
     coordinatorContact="recall@loopline.example",
+    unitValue=80.0,
 )
-REPORT = dict(
-    notifiedCount=2,
-    respondedCount=2,
-    quantityOnHandAtNotice=40.0,
-    returnedOrCorrectedQuantity=40.0,
-    nonResponderCount=0,
-    effectivenessChecksDone=2,
-    estimatedCompletion="2026-02-15",
-)
+REPORT = dict(estimatedCompletion="2026-02-15")
+# the notices go to recording connectors, so the figures come from recall_progress_answers (scripted per test)
+RECALL_CONNECTORS = (*CONNECTORS, "tests.processes.recall_progress_answers")
+AUTHORITY = "market-surveillance@authority.example"
 PARTNERS = [c for c in SCOPE_CONSIGNEES if c["kind"] != "consumer"]
 TRADE_IDS = [c["id"] for c in PARTNERS]
 CONSUMER_IDS = ["CUST-881"]  # the consumer with a contact; CUST-882 cannot be told directly
@@ -112,6 +111,20 @@ TRADE_NOBODY_ANSWERS = [
 ]
 
 
+@pytest.fixture
+def models_engine(make_engine, database) -> Engine:
+    engine = make_engine(database, connector_modules=RECALL_CONNECTORS)
+    deploy_models(engine)
+    return engine
+
+
+@pytest.fixture
+def fast_engine(make_engine, sqlite_database) -> Engine:
+    engine = make_engine(sqlite_database, connector_modules=RECALL_CONNECTORS)
+    deploy_models(engine)
+    return engine
+
+
 def start(engine) -> Run:
     return Run.start(engine, "recall", SIGNAL, business_key="RC-L-7-F-ELEC")
 
@@ -135,7 +148,7 @@ def evaluate_hazard(run: Run, severity="serious", likelihood="occasional", injur
         {
             "injuriesReported": injuries,
             "authorityNotificationRequired": True,
-            "authorityEmail": "market-surveillance@authority.example",
+            "authorityEmail": AUTHORITY,
         },
     )
 
@@ -161,9 +174,9 @@ def consumer_recall(engine, ledger) -> Run:
     assert (run.variables["partnerCount"], run.variables["consumerCount"]) == (0, 1)
     assert strategy(run, depth="consumer")["depth"] == "wholesale"
     run.complete("approve_strategy", {"strategyApproved": True})
-    [(_, _, campaign, _)] = run.run_jobs("notify_consumers")
+    [_, (_, _, campaign, _)] = run.run_jobs("notify_authority", "notify_consumers")
     assert [r["id"] for r in campaign["recipients"]] == CONSUMER_IDS
-    assert run.variables["consumerCampaignId"] == "CMP-00003" and "partnerCampaignId" not in run.variables
+    assert run.variables["consumerCampaignId"] == "CMP-00004" and "partnerCampaignId" not in run.variables
     return run
 
 
@@ -176,7 +189,7 @@ def class_one_recall(engine, *notices: str) -> Run:
     run.run_jobs("compute_scope")
     assert strategy(run)["depth"] == "consumer"
     run.complete("approve_strategy", {"strategyApproved": True})
-    run.run_jobs(*notices)
+    run.run_jobs("notify_authority", *notices)
     run.complete(
         "publish_public_warning",
         {
@@ -204,16 +217,22 @@ def _scope(ledger, consignees: list[dict]):
 
 
 def status_report(run: Run, clock, days: int, complete: bool):
+    """The report is due: its figures are counted, the coordinator judges, the authority gets its copy."""
     clock.advance(days=days, seconds=1)
     assert run.engine.timers.fire_due_timers() == [run.id]
+    run.run_jobs("count_recall_progress")
     run.complete("compile_status_report", {**REPORT, "recallEffortComplete": complete})
     [(_, topic, report, _)] = run.run_jobs("send_status_report")
-    assert (topic, report["to"], report["template"]) == (
-        "notify.email",
-        "market-surveillance@authority.example",
-        "recall_status_report",
-    )
+    assert (topic, report["to"], report["template"]) == ("notify.email", AUTHORITY, "recall_status_report")
     return report
+
+
+def authority_decides(run: Run, decision: str = "terminated"):
+    """Termination is asked of the authority, whose answer legal records."""
+    [(_, topic, request, _)] = run.run_jobs("request_termination")
+    assert (topic, request["to"], request["template"]) == ("notify.email", AUTHORITY, "recall_termination_request")
+    run.complete("record_authority_decision", {"authorityDecision": decision, "authorityReference": "MS-1",
+                                               "authorityDecisionDate": "2026-03-01"})
 
 
 def _after(path, element):
@@ -290,8 +309,13 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
     }
     run.complete("approve_strategy", {"strategyApproved": True})
     notices = {
-        element: job_input for element, _, job_input, _ in run.run_jobs("notify_partners", "notify_consumers")
+        element: job_input
+        for element, _, job_input, _ in run.run_jobs("notify_authority", "notify_partners", "notify_consumers")
     }
+    authority = notices["notify_authority"]  # legal said the authority must be told (21 CFR 7.46)
+    assert (authority["to"], authority["template"]) == (AUTHORITY, "recall_authority_notice")
+    assert {k: authority["variables"][k] for k in ("recallNumber", "recallClass", "quantityInScope", "depth")} == {
+        "recallNumber": "RC-L-7-F-ELEC", "recallClass": "I", "quantityInScope": 1802.0, "depth": "consumer"}
     partners = notices["notify_partners"]
     assert (partners["template"], partners["channels"], partners["ackMessage"]) == (
         "recall_notice_partner",
@@ -320,8 +344,8 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
         },
     )
     assert (run.variables["partnerCampaignId"], run.variables["consumerCampaignId"]) == (
-        "CMP-00003",
         "CMP-00004",
+        "CMP-00005",
     )
 
     # three days on: both partners clicked their acknowledgement link, the consumer has not
@@ -335,12 +359,12 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
         trade=2,
         consumers=0,
     )
-    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00003"})
-    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
+    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
+    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00005"})
     assert reminder_to(jobs["remind_consumer_non_responders"]) == (
         "notify.campaign",
         ["email"],
-        "CMP-00004",  # only consumers who have not acknowledged the consumer notice
+        "CMP-00005",  # only consumers who have not acknowledged the consumer notice
         CONSUMER_IDS,
     )
     assert jobs["remind_consumer_non_responders"][1]["campaign"] == "Recall reminder (consumers) QMS-00001"
@@ -352,7 +376,8 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
     assert (variables["consumersAcknowledged"], variables["consumerAckChecks"]) == (1, 2)
     assert run.row.next_timer_at == clock.now() + timedelta(days=7)  # statusReportInterval P7D
     status_report(run, clock, 7, complete=True)
-    run.complete("check_effectiveness", {"sampleSize": 2, "checksPassed": 2, "recallEffective": True})
+    assert run.variables["effectivenessSampleSize"] == 3  # level A: every consignee notified
+    run.complete("check_effectiveness", {"sampleSize": 3, "checksPassed": 3, "recallEffective": True})
     run.complete(
         "approve_termination",
         {
@@ -361,6 +386,7 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
             "terminationRationale": "All units accounted for",
         },
     )
+    authority_decides(run)
     [(_, _, closing, _), (_, topic, capa, _)] = run.run_jobs("close_recall_case", "request_root_cause_capa")
     assert closing == {"ticketId": "QMS-00001", "status": "terminated", "note": "All units accounted for"}
     assert topic == "loopline.send_message" and capa == {
@@ -459,17 +485,17 @@ def test_missing_trace_data_rejected_strategy_and_silent_partners_are_escalated(
     )
     strategy(run, depth="retail", publicWarning=False)
     run.complete("approve_strategy", {"strategyApproved": True})
-    run.run_jobs("notify_partners")
+    run.run_jobs("notify_authority", "notify_partners")
     assert run.open_tasks() == []  # no consumer campaign, no public warning
     assert "consumerCampaignId" not in run.variables  # no consumer notice: nothing to follow up there
 
     for check in (1, 2):
         jobs = follow_up_round(run, clock, ledger, "check_acknowledgements", "remind_non_responders", trade=1)
-        assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
+        assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00005"})
         assert reminder_to(jobs["remind_non_responders"]) == (
             "notify.campaign",
             ["email"],
-            "CMP-00004",
+            "CMP-00005",
             TRADE_IDS,
         )
         assert run.variables["ackChecks"] == check
@@ -477,7 +503,7 @@ def test_missing_trace_data_rejected_strategy_and_silent_partners_are_escalated(
     assert reminder_to(jobs["escalate_non_responders"]) == (
         "notify.campaign",
         ["sms"],
-        "CMP-00004",
+        "CMP-00005",
         TRADE_IDS,
     )
     assert run.task("call_non_responders").candidate_groups == ["customer_service"]
@@ -502,7 +528,7 @@ def test_status_reports_repeat_until_the_recall_is_effective_and_terminated(fast
     run = consumer_recall(fast_engine, ledger)
     assert run.row.next_timer_at == clock.now() + timedelta(days=3)  # the consumer follow-up comes first
     jobs = follow_up_round(run, clock, ledger, "check_consumer_acknowledgements", consumers=1)
-    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00003"})
+    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
     assert run.row.next_timer_at == clock.now() + timedelta(days=30)  # all acknowledged: on to the reports
 
     status_report(run, clock, 30, complete=False)
@@ -530,6 +556,7 @@ def test_status_reports_repeat_until_the_recall_is_effective_and_terminated(fast
         "approve_termination",
         {"terminationApproved": True, "productDisposition": "destroyed", "terminationRationale": "Done"},
     )
+    authority_decides(run)
     run.run_jobs("close_recall_case", "request_root_cause_capa")
     assert run.status == InstanceStatus.COMPLETED
     path = run.path
@@ -551,7 +578,7 @@ def test_silent_partners_and_consumers_are_reminded_per_campaign_then_texted(fas
     non-responders are reminded by e-mail, the third check texts both; the reports wait for the calls."""
     run = class_one_recall(fast_engine, "notify_partners", "notify_consumers")
     trade, consumers = run.variables["partnerCampaignId"], run.variables["consumerCampaignId"]
-    assert (trade, consumers) == ("CMP-00003", "CMP-00004")
+    assert (trade, consumers) == ("CMP-00004", "CMP-00005")
     for check in (1, 2):
         jobs = follow_up_round(
             run,
@@ -621,10 +648,10 @@ def test_silent_consumers_alone_are_reminded_twice_then_texted(fast_engine, cloc
         )
         assert jobs["check_consumer_acknowledgements"] == (
             "notify.campaign_status",
-            {"campaignId": "CMP-00003"},
+            {"campaignId": "CMP-00004"},
         )
         reminder = jobs["remind_consumer_non_responders"]
-        assert reminder_to(reminder) == ("notify.campaign", ["email"], "CMP-00003", CONSUMER_IDS)
+        assert reminder_to(reminder) == ("notify.campaign", ["email"], "CMP-00004", CONSUMER_IDS)
         assert reminder[1]["campaign"] == "Recall reminder (consumers) QMS-00001"
         assert run.variables["consumerAckChecks"] == check
     jobs = follow_up_round(
@@ -633,7 +660,7 @@ def test_silent_consumers_alone_are_reminded_twice_then_texted(fast_engine, cloc
     assert reminder_to(jobs["escalate_consumer_non_responders"]) == (
         "notify.campaign",
         ["sms"],
-        "CMP-00003",
+        "CMP-00004",
         CONSUMER_IDS,
     )
     assert run.open_tasks() == [] and run.row.next_timer_at == clock.now() + timedelta(days=30)
@@ -652,7 +679,7 @@ def test_consumer_level_without_reachable_consumers_follows_up_the_trade_only(fa
     assert (variables["depth"], variables["consumerCount"], variables["partnerCount"]) == ("consumer", 0, 2)
     assert "consumerCampaignId" not in variables
     jobs = follow_up_round(run, clock, ledger, "check_acknowledgements", trade=2)
-    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00003"})
+    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
     assert run.row.next_timer_at == clock.now() + timedelta(days=7)
     path = run.path
     assert "notify_consumers" not in path

@@ -85,16 +85,18 @@ def test_recipients_come_from_the_trace_data(real_engine):
 
     strategy(run)
     run.complete("approve_strategy", {"strategyApproved": True})
-    campaigns = {element: (topic, job_input, outcome)
-                 for element, topic, job_input, outcome in run.run_jobs("notify_partners", "notify_consumers")}
+    campaigns = {element: (topic, job_input, outcome) for element, topic, job_input, outcome
+                 in run.run_jobs("notify_authority", "notify_partners", "notify_consumers")}
     assert {element: (topic, outcome) for element, (topic, _, outcome) in campaigns.items()} == {
+        "notify_authority": ("notify.email", "completed"),  # legal said the authority must be told
         "notify_partners": ("notify.campaign", "completed"),
         "notify_consumers": ("notify.campaign", "completed"),
     }
     assert campaigns["notify_partners"][1]["recipients"] == variables["partnerRecipients"]
     assert campaigns["notify_consumers"][1]["recipients"] == variables["consumerRecipients"]
 
-    sent = sorted((n.recipient_id, n.channel, n.address, n.status) for n in notifications(real_engine))
+    sent = sorted((n.recipient_id, n.channel, n.address, n.status) for n in notifications(real_engine)
+                  if n.campaign_id is not None)  # the notices; the authority's report is an e-mail of its own
     assert sent == [
         ("CUST-881", "email", "ada@example.com", "sent"),
         ("CUST-881", "sms", "+4915112345678", "sent"),
@@ -118,7 +120,7 @@ def _notified(engine) -> Run:
     run.run_jobs("compute_scope")
     strategy(run)
     run.complete("approve_strategy", {"strategyApproved": True})
-    run.run_jobs("notify_partners", "notify_consumers")
+    run.run_jobs("notify_authority", "notify_partners", "notify_consumers")
     run.complete("publish_public_warning", {"noticeUrl": "https://loopline.example/recalls/kettle-2",
                                             "publishedOn": "2026-01-06", "authoritiesInformed": True})
     return run
@@ -175,7 +177,7 @@ def test_non_responders_of_each_campaign_are_reminded_through_the_real_notify_co
     assert _sent_by(real_engine, run, "escalate_non_responders") == []
     assert _sent_by(real_engine, run, "escalate_consumer_non_responders") == [("CUST-881", "sms", ADA["phone"])]
     reminders = sorted((n.recipient_id, n.channel) for n in notifications(real_engine)
-                       if n.campaign_id not in (trade, consumers))
+                       if n.campaign_id is not None and n.campaign_id not in (trade, consumers))
     assert reminders == [("CUST-881", "email"), ("CUST-881", "email"), ("CUST-881", "sms")]  # never GLN-D1
     with real_engine.db.reading() as session:
         counts = sorted((c.name.split(" QMS-")[0], c.recipient_count, c.unreachable_count) for c in session.scalars(
