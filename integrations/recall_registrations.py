@@ -2,7 +2,7 @@
 
 A recall's public page has its own random id (never the case's id or ticket number), made once and kept, so a
 printed QR code stays valid. Each registration is one row; `count_for` and `totals_for` are what a status
-report counts.
+report counts, and the `recall.registrations` service task hands them to the recall process.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from integrations.db import IntegrationsBase, UTCDateTime
+from integrations.registry import ConnectorRegistry, IntegrationContext, JobContext
 
 PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -187,3 +188,32 @@ def latest_for(session: Session, recall_instance_id: str, limit: int = 50) -> li
     return [StoredRegistration(name=r.name, email=r.email, phone=r.phone, product=r.product,
                                lot_or_serial=r.lot_or_serial, quantity=r.quantity, remedy=r.remedy, note=r.note,
                                language=r.language, created_at=r.created_at) for r in rows]
+
+
+def public_page_url(session: Session, instance_id: str, base_url: str, now: datetime) -> str:
+    """The public page's address for a notice or a print-out (base: LOOPLINE_PUBLIC_URL)."""
+    return f"{base_url.rstrip('/')}/recalls/{page_id_for(session, instance_id, now)}"
+
+
+class RecallRegistrationsCount:
+    """recall.registrations: the calling recall case's registrations so far, for its status report.
+    Output: `registrations`, `registeredQuantity`, `registrationsByRemedy` and `publicPageUrl`."""
+
+    topic = "recall.registrations"
+    system = None  # reads Loopline's own tables
+    timeout = 30.0
+
+    def __init__(self, context: IntegrationContext):
+        self.context = context
+
+    def run(self, variables: dict[str, Any], job: JobContext) -> dict[str, Any]:
+        with self.context.sessions() as session, session.begin():
+            totals = totals_for(session, job.instance_id)
+            url = public_page_url(session, job.instance_id, self.context.settings.notify.ack_base_url,
+                                  self.context.now())
+        return {"registrations": totals.count, "registeredQuantity": totals.quantity,
+                "registrationsByRemedy": totals.by_remedy, "publicPageUrl": url}
+
+
+def register_builtin(registry: ConnectorRegistry, context: IntegrationContext) -> None:
+    registry.register(RecallRegistrationsCount(context))

@@ -9,7 +9,8 @@ import re
 import pytest
 import segno
 
-from integrations.recall_registrations import count_for, page_id_for, totals_for
+from integrations.recall_registrations import RecallRegistrationsCount, count_for, page_id_for, totals_for
+from integrations.registry import IntegrationContext, JobContext
 from tests.processes.driver import CONNECTORS, Run, deploy_models
 from tests.processes.test_recall import SIGNAL, STRATEGY, evaluate_hazard, strategy
 from web.app import create_app
@@ -137,6 +138,13 @@ def test_a_registration_is_stored_and_counted(public):
     with engine.db.reading() as session:
         totals = totals_for(session, run.id)
     assert (totals.count, totals.quantity, totals.by_remedy) == (2, 5, {"refund": 1, "repair": 1})
+    # what a service task of the recall (topic recall.registrations) hands the process for its status report
+    connector = RecallRegistrationsCount(IntegrationContext(engine.integration_settings, engine.db.sessions,
+                                                            engine.now))
+    job = JobContext(1, run.id, "RC-PUBLIC-1", "count_registrations", connector.topic, 1, "key")
+    assert connector.run({}, job) == {
+        "registrations": 2, "registeredQuantity": 5, "registrationsByRemedy": {"refund": 1, "repair": 1},
+        "publicPageUrl": f"{engine.integration_settings.notify.ack_base_url}/recalls/{public_id}"}
 
 
 @pytest.mark.parametrize("spam", ["honeypot", "too_fast", "expired", "forged", "other_page", "missing"])
