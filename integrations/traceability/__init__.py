@@ -1,4 +1,4 @@
-"""Traceability after GS1 EPCIS 2.0: events in, recall scope out (`trace.recall_scope`)."""
+"""Traceability after GS1 EPCIS 2.0: events in; recall scope (`trace.recall_scope`) and backward trace out."""
 
 from integrations.traceability.connector import register_builtin
 

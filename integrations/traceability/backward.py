@@ -14,7 +14,7 @@ from sqlalchemy import Float, String, text
 from sqlalchemy.orm import Session
 
 from integrations.db import UTCDateTime
-from integrations.traceability.graph import dialect_of, lot_label, seed_cte
+from integrations.traceability.graph import dialect_of, lot_label, run_walk, seed_cte
 from integrations.traceability.scope import unknown_suspects
 from integrations.traceability.suspects import InvalidSuspects, Suspects, parse_suspects
 
@@ -65,8 +65,8 @@ def trace_back(session: Session, start: Suspects) -> dict[str, Any]:
     """The components of `start` as a tree and as a flat list of lots, with the suppliers that delivered them."""
     dialect = dialect_of(session)
     seed, params = seed_cte(dialect, start)
-    edges = session.execute(text(EDGES_SQL.format(seed=seed)), {**params, "limit": MAX_EDGES + 1}).all()
-    receipts = session.execute(text(RECEIPTS_SQL.format(seed=seed)).columns(**RECEIPT_TYPES), params).all()
+    edges = run_walk(session, text(EDGES_SQL.format(seed=seed)), {**params, "limit": MAX_EDGES + 1})
+    receipts = run_walk(session, text(RECEIPTS_SQL.format(seed=seed)).columns(**RECEIPT_TYPES), params)
 
     roots = [(sku, lot, "") for sku, lot in start.lots] + [("", "", serial) for serial in start.serials]
     components: dict[Node, list[tuple[Node, str]]] = defaultdict(list)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import Row, text
+from sqlalchemy.orm import Session
+
 from integrations.traceability.suspects import SerialRange, Suspects
 
 JSON_ROWS = {
@@ -25,7 +28,7 @@ ALL_DIGITS = {
 }
 
 
-def dialect_of(session) -> str:
+def dialect_of(session: Session) -> str:
     name = session.get_bind().dialect.name
     if name not in JSON_ROWS:
         raise RuntimeError(f"traceability queries support SQLite and PostgreSQL, not {name}")
@@ -52,12 +55,42 @@ def range_params(number: int, serial_range: SerialRange) -> dict[str, Any]:
 def seed_cte(dialect: str, suspects: Suspects) -> tuple[str, dict[str, Any]]:
     """`seed(sku, lot, epc) AS (…)`: the suspects as graph nodes, and its parameters."""
     nodes = [[sku, lot, ""] for sku, lot in suspects.lots] + [["", "", serial] for serial in suspects.serials]
-    parts = [JSON_ROWS[dialect]]
-    params: dict[str, Any] = {"seeds": json.dumps(nodes)}
+    # the LIMIT tells PostgreSQL's planner how many rows the JSON gives (it assumes 100 for any set-returning
+    # function); with that overestimate compounded by the recursion it would hash-join whole tables
+    parts = [f"SELECT * FROM ({JSON_ROWS[dialect]} LIMIT :seed_count) AS listed"]
+    params: dict[str, Any] = {"seeds": json.dumps(nodes), "seed_count": len(nodes)}
     for number, serial_range in enumerate(suspects.ranges):
         parts.append(range_rows(dialect, number))
         params.update(range_params(number, serial_range))
     return "seed(sku, lot, epc) AS (" + " UNION ALL ".join(parts) + ")", params
+
+
+# Every join of a walk is a probe by key on an index. PostgreSQL's estimates for recursive CTEs compound
+# (each level assumed ten times the last), so left alone it hash- or merge-joins whole tables (a million
+# events: seconds, plus seconds of JIT compiling). Nested loops only, without JIT, for the walk alone.
+WALK_SETTINGS = {"enable_hashjoin": "off", "enable_mergejoin": "off", "jit": "off"}
+SET_CONFIG = ", ".join(f"set_config('{name}', :{name}, :local)" for name in WALK_SETTINGS)
+
+
+def run_walk(session: Session, statement, params: dict[str, Any]) -> list[Row]:
+    """All rows of a walk statement; on PostgreSQL under WALK_SETTINGS, which end with it."""
+    if dialect_of(session) != "postgresql":
+        return list(session.execute(statement, params).all())
+    if session.connection().get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # a reading session runs each statement on its own: set for the session, run, put the values back
+        current = session.execute(text("SELECT " + ", ".join(f"current_setting('{n}')" for n in WALK_SETTINGS))).one()
+        session.execute(text(f"SELECT {SET_CONFIG}"), {**WALK_SETTINGS, "local": False})
+        try:
+            return list(session.execute(statement, params).all())
+        finally:
+            session.execute(text(f"SELECT {SET_CONFIG}"), {**dict(zip(WALK_SETTINGS, current, strict=True)),
+                                                            "local": False})
+    savepoint = session.begin_nested()  # inside a transaction: local settings that the rollback takes back
+    try:
+        session.execute(text(f"SELECT {SET_CONFIG}"), {**WALK_SETTINGS, "local": True})
+        return list(session.execute(statement, params).all())
+    finally:
+        savepoint.rollback()
 
 
 def lot_label(sku: str | None, lot: str | None) -> str:

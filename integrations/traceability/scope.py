@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Float, Integer, String, text
 from sqlalchemy.orm import Session
 
 from integrations.db import UTCDateTime
-from integrations.traceability.graph import dialect_of, lot_label, seed_cte
+from integrations.traceability.graph import dialect_of, lot_label, run_walk, seed_cte
 from integrations.traceability.suspects import Suspects
 
 DESTROYED = "(e.biz_step = 'destroying' OR e.disposition = 'destroyed')"
@@ -97,7 +97,7 @@ def recall_scope(session: Session, suspects: Suspects) -> dict[str, Any]:
     dialect = dialect_of(session)
     seed, params = seed_cte(dialect, suspects)
     statement = text(SCOPE_SQL.format(seed=seed, destroyed=DESTROYED)).columns(**ROW_TYPES)
-    rows = session.execute(statement, params).all()
+    rows = run_walk(session, statement, params)
 
     lots: set[tuple[str, str]] = set()
     units: set[str] = set()
