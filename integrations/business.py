@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
-from integrations import recall_progress
+from integrations import recall_progress, recall_registrations
 from integrations.http_client import SystemClient
 from integrations.local_ledger import apply_once
 from integrations.local_models import StockLevel
@@ -206,5 +206,7 @@ def register_builtin(registry: ConnectorRegistry, context: IntegrationContext) -
         clients[name] = SystemClient(name, system_settings) if system_settings.backend == "http" else None
     for connector_class in CONNECTORS:
         registry.register(connector_class(context, clients[connector_class.system]))
-    # the recall's effectiveness figures and RMA outcomes: registered with the business connectors the recall uses
+    # the recall's effectiveness figures, RMA outcomes and public page registrations: registered with the business
+    # connectors the recall uses
     recall_progress.register_builtin(registry, context)
+    recall_registrations.register_builtin(registry, context)

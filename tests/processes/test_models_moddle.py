@@ -52,6 +52,7 @@ TOPICS = {
     "trace.recall_scope",
     "trace.record_event",
     "recall.progress",
+    "recall.registrations",
     "loopline.send_message",
 }
 DECISIONS = {

@@ -174,13 +174,20 @@ def consumer_recall(engine, ledger) -> Run:
     assert (run.variables["partnerCount"], run.variables["consumerCount"]) == (0, 1)
     assert strategy(run, depth="consumer")["depth"] == "wholesale"
     run.complete("approve_strategy", {"strategyApproved": True})
-    [_, (_, _, campaign, _)] = run.run_jobs("notify_authority", "notify_consumers")
+    campaign = notices(run, "notify_authority", "notify_consumers")["notify_consumers"]
     assert [r["id"] for r in campaign["recipients"]] == CONSUMER_IDS
-    assert run.variables["consumerCampaignId"] == "CMP-00004" and "partnerCampaignId" not in run.variables
+    assert run.variables["consumerCampaignId"].startswith("CMP-") and "partnerCampaignId" not in run.variables
     return run
 
 
-def class_one_recall(engine, *notices: str) -> Run:
+def notices(run: Run, *expected: str) -> dict[str, dict]:
+    """Run the notices of the audiences (side by side, in no fixed order); their inputs by element."""
+    sent = {element: job_input for element, _, job_input, _ in run.run_jobs()}
+    assert sorted(sent) == sorted(expected)
+    return sent
+
+
+def class_one_recall(engine, *sent: str) -> Run:
     """Class I: the notices named are sent and the public warning is published."""
     run = start(engine)
     run.run_jobs("open_recall_case")
@@ -189,7 +196,7 @@ def class_one_recall(engine, *notices: str) -> Run:
     run.run_jobs("compute_scope")
     assert strategy(run)["depth"] == "consumer"
     run.complete("approve_strategy", {"strategyApproved": True})
-    run.run_jobs("notify_authority", *notices)
+    notices(run, "notify_authority", *sent)
     run.complete(
         "publish_public_warning",
         {
@@ -220,7 +227,7 @@ def status_report(run: Run, clock, days: int, complete: bool):
     """The report is due: its figures are counted, the coordinator judges, the authority gets its copy."""
     clock.advance(days=days, seconds=1)
     assert run.engine.timers.fire_due_timers() == [run.id]
-    run.run_jobs("count_recall_progress")
+    run.run_jobs("count_recall_progress", "count_registrations")
     run.complete("compile_status_report", {**REPORT, "recallEffortComplete": complete})
     [(_, topic, report, _)] = run.run_jobs("send_status_report")
     assert (topic, report["to"], report["template"]) == ("notify.email", AUTHORITY, "recall_status_report")
@@ -308,10 +315,8 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
         "statusReportInterval": "P7D",
     }
     run.complete("approve_strategy", {"strategyApproved": True})
-    notices = {
-        element: job_input
-        for element, _, job_input, _ in run.run_jobs("notify_authority", "notify_partners", "notify_consumers")
-    }
+    notices = {element: job_input for element, _, job_input, _ in run.run_jobs()}  # three branches side by side
+    assert sorted(notices) == ["notify_authority", "notify_consumers", "notify_partners"]
     authority = notices["notify_authority"]  # legal said the authority must be told (21 CFR 7.46)
     assert (authority["to"], authority["template"]) == (AUTHORITY, "recall_authority_notice")
     assert {k: authority["variables"][k] for k in ("recallNumber", "recallClass", "quantityInScope", "depth")} == {
@@ -343,10 +348,8 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
             "authoritiesInformed": True,
         },
     )
-    assert (run.variables["partnerCampaignId"], run.variables["consumerCampaignId"]) == (
-        "CMP-00004",
-        "CMP-00005",
-    )
+    trade, consumer = run.variables["partnerCampaignId"], run.variables["consumerCampaignId"]
+    assert trade.startswith("CMP-") and consumer.startswith("CMP-") and trade != consumer
 
     # three days on: both partners clicked their acknowledgement link, the consumer has not
     jobs = follow_up_round(
@@ -359,12 +362,12 @@ def test_class_one_recall_notifies_everyone_and_ends_in_a_capa_request(models_en
         trade=2,
         consumers=0,
     )
-    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
-    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00005"})
+    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": trade})
+    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": consumer})
     assert reminder_to(jobs["remind_consumer_non_responders"]) == (
         "notify.campaign",
         ["email"],
-        "CMP-00005",  # only consumers who have not acknowledged the consumer notice
+        consumer,  # only consumers who have not acknowledged the consumer notice
         CONSUMER_IDS,
     )
     assert jobs["remind_consumer_non_responders"][1]["campaign"] == "Recall reminder (consumers) QMS-00001"
@@ -485,17 +488,18 @@ def test_missing_trace_data_rejected_strategy_and_silent_partners_are_escalated(
     )
     strategy(run, depth="retail", publicWarning=False)
     run.complete("approve_strategy", {"strategyApproved": True})
-    run.run_jobs("notify_authority", "notify_partners")
+    notices(run, "notify_authority", "notify_partners")
+    trade = run.variables["partnerCampaignId"]
     assert run.open_tasks() == []  # no consumer campaign, no public warning
     assert "consumerCampaignId" not in run.variables  # no consumer notice: nothing to follow up there
 
     for check in (1, 2):
         jobs = follow_up_round(run, clock, ledger, "check_acknowledgements", "remind_non_responders", trade=1)
-        assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00005"})
+        assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": trade})
         assert reminder_to(jobs["remind_non_responders"]) == (
             "notify.campaign",
             ["email"],
-            "CMP-00005",
+            trade,
             TRADE_IDS,
         )
         assert run.variables["ackChecks"] == check
@@ -503,7 +507,7 @@ def test_missing_trace_data_rejected_strategy_and_silent_partners_are_escalated(
     assert reminder_to(jobs["escalate_non_responders"]) == (
         "notify.campaign",
         ["sms"],
-        "CMP-00005",
+        trade,
         TRADE_IDS,
     )
     assert run.task("call_non_responders").candidate_groups == ["customer_service"]
@@ -528,7 +532,8 @@ def test_status_reports_repeat_until_the_recall_is_effective_and_terminated(fast
     run = consumer_recall(fast_engine, ledger)
     assert run.row.next_timer_at == clock.now() + timedelta(days=3)  # the consumer follow-up comes first
     jobs = follow_up_round(run, clock, ledger, "check_consumer_acknowledgements", consumers=1)
-    assert jobs["check_consumer_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
+    assert jobs["check_consumer_acknowledgements"] == (
+        "notify.campaign_status", {"campaignId": run.variables["consumerCampaignId"]})
     assert run.row.next_timer_at == clock.now() + timedelta(days=30)  # all acknowledged: on to the reports
 
     status_report(run, clock, 30, complete=False)
@@ -578,7 +583,7 @@ def test_silent_partners_and_consumers_are_reminded_per_campaign_then_texted(fas
     non-responders are reminded by e-mail, the third check texts both; the reports wait for the calls."""
     run = class_one_recall(fast_engine, "notify_partners", "notify_consumers")
     trade, consumers = run.variables["partnerCampaignId"], run.variables["consumerCampaignId"]
-    assert (trade, consumers) == ("CMP-00004", "CMP-00005")
+    assert trade.startswith("CMP-") and consumers.startswith("CMP-") and trade != consumers
     for check in (1, 2):
         jobs = follow_up_round(
             run,
@@ -637,6 +642,7 @@ def test_silent_consumers_alone_are_reminded_twice_then_texted(fast_engine, cloc
     """Consumers only: two e-mail reminders to those who have not acknowledged the consumer notice, then an
     SMS; nobody is called, and the status reports follow at once."""
     run = consumer_recall(fast_engine, ledger)
+    consumers = run.variables["consumerCampaignId"]
     for check in (1, 2):
         jobs = follow_up_round(
             run,
@@ -648,10 +654,10 @@ def test_silent_consumers_alone_are_reminded_twice_then_texted(fast_engine, cloc
         )
         assert jobs["check_consumer_acknowledgements"] == (
             "notify.campaign_status",
-            {"campaignId": "CMP-00004"},
+            {"campaignId": consumers},
         )
         reminder = jobs["remind_consumer_non_responders"]
-        assert reminder_to(reminder) == ("notify.campaign", ["email"], "CMP-00004", CONSUMER_IDS)
+        assert reminder_to(reminder) == ("notify.campaign", ["email"], consumers, CONSUMER_IDS)
         assert reminder[1]["campaign"] == "Recall reminder (consumers) QMS-00001"
         assert run.variables["consumerAckChecks"] == check
     jobs = follow_up_round(
@@ -660,7 +666,7 @@ def test_silent_consumers_alone_are_reminded_twice_then_texted(fast_engine, cloc
     assert reminder_to(jobs["escalate_consumer_non_responders"]) == (
         "notify.campaign",
         ["sms"],
-        "CMP-00004",
+        consumers,
         CONSUMER_IDS,
     )
     assert run.open_tasks() == [] and run.row.next_timer_at == clock.now() + timedelta(days=30)
@@ -679,7 +685,7 @@ def test_consumer_level_without_reachable_consumers_follows_up_the_trade_only(fa
     assert (variables["depth"], variables["consumerCount"], variables["partnerCount"]) == ("consumer", 0, 2)
     assert "consumerCampaignId" not in variables
     jobs = follow_up_round(run, clock, ledger, "check_acknowledgements", trade=2)
-    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": "CMP-00004"})
+    assert jobs["check_acknowledgements"] == ("notify.campaign_status", {"campaignId": variables["partnerCampaignId"]})
     assert run.row.next_timer_at == clock.now() + timedelta(days=7)
     path = run.path
     assert "notify_consumers" not in path

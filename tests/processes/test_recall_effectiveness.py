@@ -14,6 +14,7 @@ from integrations.config import IntegrationSettings, NotifySettings
 from integrations.db import IntegrationsBase
 from integrations.notify.acks import ack_token, record_acknowledgement
 from integrations.notify.models import Notification
+from integrations.recall_registrations import Registration, add_registration, page_id_for
 from integrations.traceability.models import TraceEvent
 from orchestrator.actors import Actor
 from orchestrator.errors import InvalidInput
@@ -63,7 +64,7 @@ RMA_STEPS = {
     "prepare_supplier_return": {"supplierName": "Thermo Parts GmbH", "supplierRmaNumber": "SUP-RMA-9",
                                 "shippingDate": "2026-01-25"},
     "refurbish_item": {"repairAction": "new thermostat relay", "refurbishedGrade": "A"},
-    "ship_repaired_item": {"returnCarrier": "ups", "returnTrackingNumber": "1Z999", "shippedOn": "2026-01-28"},
+    "ship_repaired_item": {"returnCarrier": "ups", "returnTrackingNumber": "1Z999"},  # shippedOn: today
 }
 
 
@@ -135,6 +136,8 @@ def settle_rma(run: Run, rma_number: str, inspection: dict) -> list[str]:
         if tasks:
             task = tasks[0]
             values = inspection if task.element_id == "inspect_return" else RMA_STEPS[task.element_id]
+            if task.element_id == "ship_repaired_item":
+                values = {**values, "shippedOn": run.engine.now().date().isoformat()}
             run.complete(task.element_id, values)
         elif not parcel_sent and "send_rma_confirmation" in ran:
             run.correlate("ParcelReceived", {"parcelScannedAt": "2026-01-20T10:00:00Z"}, rmaNumber=rma_number)
@@ -185,6 +188,12 @@ def test_consumer_remedies_open_rmas_that_are_counted_in_computed_status_reports
     assert recorded == {f"RMA-{CASE}-CUST-881": ("destroying", 1.0, "CUST-881"),
                         f"RMA-{CASE}-CUST-883": ("returning", 1.0, "CUST-883")}
 
+    with recall_engine.db.transaction() as session:  # a buyer the trace data does not know registers on the page
+        add_registration(session, page_id_for(session, run.id, recall_engine.now()),
+                         Registration(name="Edsger", email="ed@example.com", phone=None, product="Kettle 2",
+                                      lot_or_serial="L-7", quantity=2, remedy="refund", note=None),
+                         language="en", now=recall_engine.now())
+
     # the follow-up rounds pass (GLN-R1 never answers), then the first status report is due
     for _ in range(3):
         clock.advance(days=3, seconds=1)
@@ -193,8 +202,9 @@ def test_consumer_remedies_open_rmas_that_are_counted_in_computed_status_reports
     run.complete("call_non_responders", {"partnersReached": 1, "stillUnreachable": 0})
     clock.advance(days=14, seconds=1)
     assert recall_engine.timers.fire_due_timers() == [run.id]
-    [(_, topic, counting, outcome)] = run.run_jobs("count_recall_progress")
-    assert (topic, outcome) == ("recall.progress", "completed")
+    [(_, topic, counting, outcome), (_, _, _, counted)] = run.run_jobs("count_recall_progress", "count_registrations")
+    assert (topic, outcome, counted) == ("recall.progress", "completed", "completed")
+    assert (run.variables["registrations"], run.variables["registeredQuantity"]) == (1, 2)
     assert counting["rmaPrefix"] == f"RMA-{CASE}-"
     progress = run.variables["recallProgress"]
     assert {k: progress["consumers"][k] for k in ("scopeQuantity", "notified", "responded", "quantityOnHand",
@@ -221,9 +231,10 @@ def test_consumer_remedies_open_rmas_that_are_counted_in_computed_status_reports
     [(_, topic, sent, _)] = run.run_jobs("send_status_report")
     assert (topic, sent["to"], sent["template"]) == ("notify.email", AUTHORITY, "recall_status_report")
     assert {k: sent["variables"][k] for k in ("recallNumber", "notified", "responded", "onHandAtNotice",
-                                              "returnedOrCorrected", "destroyed", "percentOfScope")} == {
+                                              "returnedOrCorrected", "destroyed", "percentOfScope",
+                                              "registrations")} == {
         "recallNumber": CASE, "notified": 4, "responded": 3, "onHandAtNotice": 402, "returnedOrCorrected": 1.0,
-        "destroyed": 301.0, "percentOfScope": 24.1}
+        "destroyed": 301.0, "percentOfScope": 24.1, "registrations": 1}
     assert recall_engine.queries.open_incidents(ADMIN) == []
 
 
@@ -231,7 +242,7 @@ def _terminate(run: Run, clock, *, checks: list[int]):
     """The next status report says the effort is complete; the checks run until the sample is reached."""
     clock.advance(days=14, seconds=1)
     assert run.engine.timers.fire_due_timers() == [run.id]
-    run.run_jobs("count_recall_progress")
+    run.run_jobs("count_recall_progress", "count_registrations")
     run.complete("compile_status_report", {"estimatedCompletion": "2026-03-01", "recallEffortComplete": True})
     run.run_jobs()
     for checked in checks:
