@@ -40,6 +40,7 @@ from orchestrator.db import Database
 EVENT_COLUMNS = ("id", "kind", "action", "event_time", "biz_step", "disposition", "biz_location", "sku", "lot",
                  "quantity", "epcs", "parent", "inputs", "outputs", "destination", "destination_name",
                  "destination_kind", "contact", "source", "source_name")
+UNIT_COLUMNS = ("event_id", "epc", "biz_step", "disposition")
 ITEM_COLUMNS = ("event_id", "role", "sku", "lot", "epc", "quantity")
 LOTS_PER_COPY = 10
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,7 +121,7 @@ def rows_of(event: dict[str, Any]) -> tuple[tuple, list[tuple], list[tuple]]:
                               event.get("outputs"))
     row = [event.get(column) or [] if column in ("epcs", "inputs", "outputs") else event.get(column)
            for column in EVENT_COLUMNS]
-    return (tuple(row), [(event["id"], epc) for epc in units],
+    return (tuple(row), [(event["id"], epc, event.get("biz_step"), event.get("disposition")) for epc in units],
             [(event["id"], *(item[c] for c in ITEM_COLUMNS[1:])) for item in items])
 
 
@@ -145,14 +146,15 @@ def _write(db: Database, events: list[tuple], units: list[tuple], items: list[tu
     if not db.is_postgres:
         with db.engine.begin() as connection:
             connection.execute(insert(TraceEvent.__table__), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in events])
-            connection.execute(insert(TraceEventUnit.__table__), [{"event_id": e, "epc": u} for e, u in units])
+            connection.execute(insert(TraceEventUnit.__table__), [dict(zip(UNIT_COLUMNS, row, strict=True))
+                                                                  for row in units])
             connection.execute(insert(TraceEventItem.__table__), [dict(zip(ITEM_COLUMNS, row, strict=True)) for row in items])
         return
     raw = db.engine.raw_connection()
     try:
         with raw.cursor() as cursor:
-            for table, columns, rows in (("trace_event", EVENT_COLUMNS, events), ("trace_event_unit", ("event_id", "epc"),
-                                         units), ("trace_event_item", ITEM_COLUMNS, items)):
+            for table, columns, rows in (("trace_event", EVENT_COLUMNS, events), ("trace_event_unit", UNIT_COLUMNS, units),
+                                         ("trace_event_item", ITEM_COLUMNS, items)):
                 with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(tuple(_copy_value(value) for value in row))

@@ -63,16 +63,19 @@ class TraceEvent(IntegrationsBase):
         super().__init__(**values)
         units, items = index_rows(self.kind, self.action, self.biz_step, self.sku, self.lot, self.epcs,
                                   self.parent, self.inputs, self.outputs)
-        self.units = [TraceEventUnit(epc=epc) for epc in units]
+        self.units = [TraceEventUnit(epc=epc, biz_step=self.biz_step, disposition=self.disposition) for epc in units]
         self.items = [TraceEventItem(**item) for item in items]
 
 
 class TraceEventUnit(IntegrationsBase):
-    """An EPC (serial, case or pallet id) one event names in its `epcs`."""
+    """An EPC (serial, case or pallet id) one event names in its `epcs`; the event's step and disposition are
+    copied so that the walk keeps shipments and destructions without reading every event that names a unit."""
 
     __tablename__ = "trace_event_unit"
     event_id: Mapped[int] = mapped_column(ForeignKey("trace_event.id", ondelete="CASCADE"), primary_key=True)
     epc: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    biz_step: Mapped[str | None] = mapped_column(String(40))
+    disposition: Mapped[str | None] = mapped_column(String(40))
 
 
 class TraceEventItem(IntegrationsBase):

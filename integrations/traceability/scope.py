@@ -8,18 +8,24 @@ recall coordinator must see before the notices go out (e.g. a scope that reaches
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, text
+from sqlalchemy import JSON, Float, Integer, Row, String, text
 from sqlalchemy.orm import Session
 
 from integrations.db import UTCDateTime
 from integrations.traceability.graph import dialect_of, lot_label, run_walk, seed_cte
 from integrations.traceability.suspects import Suspects
 
-DESTROYED = "(e.biz_step = 'destroying' OR e.disposition = 'destroyed')"
+DESTROYED = "({t}.biz_step = 'destroying' OR {t}.disposition = 'destroyed')"
 
+# reach: the suspect lots and units, forward through transformations and commissioning;
+# held: (unit, holder) for every suspect unit and each case/pallet it was packed into, up to the top;
+# named: per distinct holder, the shipments naming it (in epcs or as parent) and, for units, destructions.
+# Rows out: 'ship' (a shipment of a holder), 'held' (a unit, and in the lot column the container it is in),
+# 'lotship' (a suspect lot shipped
+# by quantity), 'lot' (with its destroyed quantity), 'unit' (with whether it was destroyed).
 SCOPE_SQL = """
 WITH RECURSIVE {seed},
 reach(sku, lot, epc) AS (
@@ -38,21 +44,22 @@ held(unit, holder) AS (
     JOIN trace_event_item c ON c.epc = h.holder AND c.lot = '' AND c.sku = '' AND c.role = 'child'
     JOIN trace_event_item p ON p.event_id = c.event_id AND p.role = 'parent'
 ),
-destroyed(unit) AS (
-    SELECT DISTINCT u.epc FROM reach r
-    JOIN trace_event_unit u ON u.epc = r.epc
-    JOIN trace_event e ON e.id = u.event_id
-    WHERE r.epc <> '' AND {destroyed}
-),
-hit(event_pk, unit) AS (
-    SELECT u.event_id, h.unit FROM held h JOIN trace_event_unit u ON u.epc = h.holder
-    UNION
-    SELECT e.id, h.unit FROM held h JOIN trace_event e ON e.parent = h.holder
+holders(holder) AS (SELECT DISTINCT holder FROM held),
+named(holder, event_pk, destroyed) AS (
+    SELECT d.holder, u.event_id, CASE WHEN u.biz_step = 'shipping' THEN 0 ELSE 1 END
+    FROM holders d JOIN trace_event_unit u ON u.epc = d.holder
+    WHERE u.biz_step = 'shipping' OR {unit_destroyed}
+    UNION ALL
+    SELECT d.holder, e.id, 0 FROM holders d JOIN trace_event e ON e.parent = d.holder
+    WHERE e.biz_step = 'shipping'
 )
-SELECT 'ship' AS row_kind, s.sku, s.lot, x.unit, s.id AS event_pk, s.event_time, s.quantity, s.destination,
-       s.destination_name, s.destination_kind, s.contact, 0 AS flag
-FROM hit x JOIN trace_event s ON s.id = x.event_pk
-WHERE s.biz_step = 'shipping' AND s.destination IS NOT NULL AND x.unit NOT IN (SELECT unit FROM destroyed)
+SELECT 'ship' AS row_kind, s.sku, s.lot, n.holder AS unit, s.id AS event_pk, s.event_time, s.quantity,
+       s.destination, s.destination_name, s.destination_kind, s.contact, 0 AS flag
+FROM named n JOIN trace_event s ON s.id = n.event_pk
+WHERE n.destroyed = 0 AND s.biz_step = 'shipping' AND s.destination IS NOT NULL
+UNION ALL
+SELECT 'held', NULL, h.holder, h.unit, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0
+FROM held h WHERE h.holder <> h.unit
 UNION ALL
 SELECT 'lotship', s.sku, s.lot, NULL, s.id, s.event_time, s.quantity, s.destination, s.destination_name,
        s.destination_kind, s.contact, 0
@@ -62,12 +69,12 @@ WHERE r.epc = '' AND s.biz_step = 'shipping' AND s.destination IS NOT NULL AND s
 UNION ALL
 SELECT 'lot', r.sku, r.lot, NULL, NULL, NULL,
        (SELECT SUM(e.quantity) FROM trace_event e WHERE e.lot = r.lot AND COALESCE(e.sku, '') = r.sku
-          AND {destroyed} AND NOT EXISTS (SELECT 1 FROM trace_event_unit eu WHERE eu.event_id = e.id)),
+          AND {event_destroyed} AND NOT EXISTS (SELECT 1 FROM trace_event_unit eu WHERE eu.event_id = e.id)),
        NULL, NULL, NULL, NULL, 0
 FROM reach r WHERE r.epc = ''
 UNION ALL
 SELECT 'unit', NULL, NULL, r.epc, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       CASE WHEN r.epc IN (SELECT unit FROM destroyed) THEN 1 ELSE 0 END
+       CASE WHEN r.epc IN (SELECT holder FROM named WHERE destroyed = 1) THEN 1 ELSE 0 END
 FROM reach r WHERE r.epc <> ''
 """
 
@@ -96,15 +103,17 @@ def recall_scope(session: Session, suspects: Suspects) -> dict[str, Any]:
     """The affected lots, units, quantities and consignees of the suspects, with counts and warnings."""
     dialect = dialect_of(session)
     seed, params = seed_cte(dialect, suspects)
-    statement = text(SCOPE_SQL.format(seed=seed, destroyed=DESTROYED)).columns(**ROW_TYPES)
+    statement = text(SCOPE_SQL.format(seed=seed, unit_destroyed=DESTROYED.format(t="u"),
+                                      event_destroyed=DESTROYED.format(t="e"))).columns(**ROW_TYPES)
     rows = run_walk(session, statement, params)
 
     lots: set[tuple[str, str]] = set()
     units: set[str] = set()
     destroyed_units: set[str] = set()
     destroyed_quantity = 0.0
-    shipments: dict[int, dict[str, Any]] = {}
-    lot_shipments = False
+    inside: dict[str, set[str]] = defaultdict(set)  # container → the suspect units packed in it, at any depth
+    shipped_holders: list[Row] = []
+    lot_shipments: list[Row] = []
     for row in rows:
         if row.row_kind == "lot":
             lots.add((row.sku, row.lot))
@@ -113,12 +122,18 @@ def recall_scope(session: Session, suspects: Suspects) -> dict[str, Any]:
             units.add(row.unit)
             if row.flag:
                 destroyed_units.add(row.unit)
+        elif row.row_kind == "held":
+            inside[row.lot].add(row.unit)
+        elif row.row_kind == "ship":
+            shipped_holders.append(row)
         else:
-            lot_shipments |= row.row_kind == "lotship"
-            shipment = shipments.setdefault(row.event_pk, {"row": row, "units": set()})
-            if row.unit is not None:
-                shipment["units"].add(row.unit)
+            lot_shipments.append(row)
 
+    shipments: dict[int, dict[str, Any]] = {row.event_pk: {"row": row, "units": set()} for row in lot_shipments}
+    for row in shipped_holders:
+        hit = (inside.get(row.unit, set()) | ({row.unit} & units)) - destroyed_units
+        if hit:
+            shipments.setdefault(row.event_pk, {"row": row, "units": set()})["units"] |= hit
     consignees, shipped_units = _consignees(shipments)
     in_scope = units - destroyed_units
     total = sum(c["quantity"] for c in consignees.values()) - destroyed_quantity

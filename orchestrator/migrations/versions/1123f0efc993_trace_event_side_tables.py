@@ -15,7 +15,7 @@ depends_on = None
 BATCH = 2000
 EVENTS = sa.table(
     'trace_event', sa.column('id', sa.Integer()), sa.column('kind', sa.String()), sa.column('action', sa.String()),
-    sa.column('biz_step', sa.String()), sa.column('sku', sa.String()), sa.column('lot', sa.String()),
+    sa.column('biz_step', sa.String()), sa.column('disposition', sa.String()), sa.column('sku', sa.String()), sa.column('lot', sa.String()),
     sa.column('epcs', sa.JSON()), sa.column('parent', sa.String()), sa.column('inputs', sa.JSON()),
     sa.column('outputs', sa.JSON()))
 
@@ -27,6 +27,8 @@ def upgrade() -> None:
     op.create_table('trace_event_unit',
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('epc', sa.String(length=100), nullable=False),
+    sa.Column('biz_step', sa.String(length=40), nullable=True),
+    sa.Column('disposition', sa.String(length=40), nullable=True),
     sa.ForeignKeyConstraint(['event_id'], ['trace_event.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('event_id', 'epc')
     )
@@ -52,7 +54,8 @@ def upgrade() -> None:
 
 def backfill(connection) -> None:
     """Derive the side-table rows of the events already recorded (the rule models.index_rows follows today)."""
-    units_table = sa.table('trace_event_unit', sa.column('event_id'), sa.column('epc'))
+    units_table = sa.table('trace_event_unit', sa.column('event_id'), sa.column('epc'), sa.column('biz_step'),
+                           sa.column('disposition'))
     items_table = sa.table('trace_event_item', sa.column('event_id'), sa.column('role'), sa.column('sku'),
                            sa.column('lot'), sa.column('epc'), sa.column('quantity'))
     last = 0
@@ -64,7 +67,8 @@ def backfill(connection) -> None:
         units, items = [], []
         for event in events:
             epcs, rows = _rows(event)
-            units += [{"event_id": event.id, "epc": epc} for epc in epcs]
+            units += [{"event_id": event.id, "epc": epc, "biz_step": event.biz_step,
+                       "disposition": event.disposition} for epc in epcs]
             items += [{"event_id": event.id, **row} for row in rows]
         if units:
             connection.execute(units_table.insert(), units)
