@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from integrations.registry import BusinessError, ConnectorRegistry, IntegrationContext, JobContext
@@ -10,10 +11,13 @@ from integrations.traceability.suspects import InvalidSuspects, Suspects, parse_
 
 
 def suspects_from_variables(variables: dict[str, Any]) -> Suspects:
-    """The suspects a service task names: `suspectLots`, `suspectSerials`, `serialRanges`, or `sku` + `lot`."""
+    """The suspects a service task names: `suspectLots`, `suspectSerials`, `serialRanges`, and `sku` + `lot`
+    (the one lot a recall case starts from, added to the others)."""
     lots = variables.get("suspectLots") or []
-    if not lots and variables.get("lot"):
-        lots = [{"sku": variables.get("sku") or "", "lot": variables["lot"]}]
+    if isinstance(lots, Mapping):
+        lots = [lots]
+    if variables.get("lot") and isinstance(lots, list):
+        lots = [*lots, {"sku": variables.get("sku") or "", "lot": variables["lot"]}]
     try:
         suspects = parse_suspects(lots, variables.get("suspectSerials"), variables.get("serialRanges"))
     except InvalidSuspects as exc:
@@ -25,8 +29,8 @@ def suspects_from_variables(variables: dict[str, Any]) -> Suspects:
 
 
 class RecallScope:
-    """Input: `suspectLots` [{sku, lot}], `suspectSerials` [epc], `serialRanges` [{sku, from, to}] (any mix; or
-    the single `sku` + `lot`). Output: `scope` (see scope.py), its `warnings` included. When no recorded event
+    """Input: `suspectLots` [{sku, lot}], `suspectSerials` [epc] (or text, one per line), `serialRanges`
+    [{sku, from, to}], `sku` + `lot`: any mix, at least one. Output: `scope` (see scope.py), its `warnings` included. When no recorded event
     names any suspect the answer would be an empty scope built on missing data: that is the business error
     E_NO_TRACE_DATA, so the model routes to completing the trace data instead of notifying nobody."""
 

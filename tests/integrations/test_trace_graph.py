@@ -174,6 +174,9 @@ def test_an_empty_or_unknown_scope_is_said_out_loud(make_engine, database):
     with pytest.raises(BusinessError) as bad_range:
         connector.run({"serialRanges": [{"sku": "K2", "from": "A1", "to": "A10"}]}, JOB)
     assert bad_range.value.code == "E_INVALID_INPUT" and "differ in length" in bad_range.value.message
+    # the case's own sku + lot joins the other suspects
+    both = connector.run({"sku": "CELL", "lot": "C1", "suspectLots": [{"sku": "CELL", "lot": "C2"}]}, JOB)["scope"]
+    assert both["lots"] == ["CELL/C1", "CELL/C2", "PHONE/F1", "PHONE/F2"]
     # serials pasted from a form field, one per line, are taken as a list
     scope = connector.run({"suspectSerials": "S1\nS4"}, JOB)["scope"]
     assert scope["units"] == ["S1", "S4"] and scope["consigneeCount"] == 2
