@@ -101,7 +101,10 @@
       row.setAttribute("data-variable", key);
       var change = !has ? "removed" : !had ? "added" : same(state.before[key], state.vars[key]) ? "" : "changed";
       if (change) { row.className = change; }
-      row.appendChild(el("td", key));
+      var labelled = data.labels && data.labels[key];
+      var nameCell = el("td", labelled || key);
+      if (labelled && labelled !== key) { nameCell.appendChild(el("span", " " + key, "muted small")); }
+      row.appendChild(nameCell);
       var cell = el("td");
       if (change === "changed") { cell.appendChild(el("span", show(state.before[key]), "was")); }
       cell.appendChild(el("span", show(has ? state.vars[key] : state.before[key])));
