@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from integrations.recall_registrations import count_for, page_id_for
 from integrations.traceability.models import TraceEvent
+from tests.browser.test_return_in_the_browser import sign_in
 from tests.processes.driver import Run
 from tests.processes.test_recall import SIGNAL, evaluate_hazard, strategy
 from tests.processes.test_recall_real_connectors import TRACE
@@ -86,11 +87,18 @@ def test_a_buyer_reads_the_notice_registers_and_finds_the_qr_code(live_server, p
         zh.goto(live_server(f"/recalls/{public_id}"))  # the browser's language, no parameter
         expect(zh.locator("html")).to_have_attribute("lang", "zh-Hans")
         expect(zh.locator("nav.languages a[aria-current]")).to_have_text("中文")
+        expect(zh.locator("h1")).to_contain_text("产品安全召回")
         zh.screenshot(path=str(screenshot_dir / "public-recall-page-zh.png"), full_page=True)
         assert zh_violations == []
     finally:
         chinese.close()
 
+    sign_in(page, live_server, "qa")  # staff find the link, the QR code and the registration on the case
+    page.goto(live_server(f"/recalls/case/{run.id}"))
+    expect(page.locator("main")).to_contain_text(f"{live_server.url}/recalls/{public_id}")
+    expect(page.locator("main")).to_contain_text("1 registration(s), 2 unit(s) reported.")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    page.screenshot(path=str(screenshot_dir / "public-recall-staff-view.png"), full_page=True)
     assert violations == []
     # Chromium's own viewer of a bare image styles itself inline, which the site's policy reports: not our page
     qr = page.goto(live_server(f"/recalls/{public_id}/qr.png"))

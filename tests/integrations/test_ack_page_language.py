@@ -60,6 +60,7 @@ def test_a_chinese_notice_gets_a_chinese_page_whatever_the_browser_says(notify_e
     done = client.post(link, data={"remedy": "refund", "quantity": "1"}, headers={"Accept-Language": "en-US"})
 
     assert '<html lang="zh-Hans">' in form.get_data(as_text=True) and "Heater H1" in form.get_data(as_text=True)
+    assert "产品安全召回" in form.get_data(as_text=True)
     assert wrong.status_code == 422 and '<html lang="zh-Hans">' in wrong.get_data(as_text=True)
     assert done.status_code == 200 and '<html lang="zh-Hans">' in done.get_data(as_text=True)
     assert TICKET not in form.get_data(as_text=True) + done.get_data(as_text=True)

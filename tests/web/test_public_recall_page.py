@@ -225,6 +225,7 @@ def test_the_page_speaks_chinese_when_asked(public):
     english = client.get(f"/recalls/{public_id}", headers={"Accept-Language": "en-GB"}).get_data(as_text=True)
 
     assert '<html lang="zh-Hans">' in by_parameter and '<html lang="zh-Hans">' in by_browser
+    assert "产品安全召回" in by_parameter and "产品安全召回" in by_browser and "产品安全召回" not in english
     assert '<html lang="en">' in english
     assert 'name="lang" value="zh"' in by_parameter  # the answer keeps the language
     assert 'lang="zh-Hans"\n     aria-current="true">中文</a>' in by_parameter
