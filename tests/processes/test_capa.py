@@ -358,3 +358,20 @@ def test_minor_issue_without_quarantine_is_checked_after_90_days(fast_engine, cl
     run.complete("close_capa", {"closureSummary": "Carrier changed"})
     run.run_jobs("close_capa_ticket")
     assert run.status == InstanceStatus.COMPLETED
+
+
+def test_quarantine_without_a_sku_is_refused_at_d3_and_changes_nothing(fast_engine, ledger):
+    run = start(fast_engine)
+    classify(run)
+    run.run_jobs("open_capa_ticket")
+    run.complete("form_team", TEAM)
+    run.complete("describe_problem", PROBLEM)
+    version = run.row.version
+    with pytest.raises(InvalidInput) as refused:
+        run.complete("define_containment", {"containmentActions": "Block lot L-7", "quarantineStock": True,
+                                             "quarantineLot": "L-7", "quarantineQuantity": 80})
+    assert refused.value.errors == {"quarantineSku": "is required when quarantineStock is true"}
+    assert run.row.version == version and run.open_task_ids() == ["define_containment"]
+    assert ledger.effects("erp.quarantine_stock") == []
+    run.complete("define_containment", {"containmentActions": "Watch the line", "quarantineStock": False})
+    assert run.open_task_ids() == ["analyse_root_cause"]  # no quarantine: no SKU needed
