@@ -3,6 +3,8 @@ has an open CAPA joins it instead of opening another, and the CAPA counts its pr
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -176,3 +178,24 @@ def test_the_engine_sends_capa_requests_through_the_finder_unless_a_site_brings_
     assert {"capa.request", "capa.count_cases"} <= set(shipped.known_topics())
     with_double = make_engine(sqlite_database, connector_modules=CONNECTORS)  # the process tests' recorder
     assert not isinstance(with_double.connectors.get("loopline.send_message"), CapaRequestingSendMessage)
+
+
+def test_two_requests_for_one_problem_at_once_open_one_capa(models_engine):
+    """The per-problem lock (PostgreSQL: an advisory lock; SQLite: one writer) keeps two at once from both
+    finding no open CAPA."""
+    engine = models_engine
+    start_together = threading.Barrier(2)
+    answers = {}
+
+    def requesting(rma: str) -> None:
+        start_together.wait()
+        answers[rma] = request(engine, rma)
+
+    threads = [threading.Thread(target=requesting, args=(rma,)) for rma in ("RMA-A", "RMA-B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answer["capaJoined"] for answer in answers.values()) == [False, True]
+    [capa] = capas(engine)
+    assert sorted(reference for _, reference, _ in linked(engine, capa.id)) == ["RMA-A", "RMA-B"]
