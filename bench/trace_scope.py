@@ -137,8 +137,10 @@ def fill(db: Database, events: int, lot_size: int) -> tuple[int, int]:
         with db.engine.begin() as connection:
             connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('trace_event', 'id'), "
                                        "(SELECT max(id) FROM trace_event))")
+        # a settled database (autovacuum has run): statistics, and the visibility map for index-only probes
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             for table in ("trace_event", "trace_event_unit", "trace_event_item"):
-                connection.exec_driver_sql(f"ANALYZE {table}")
+                connection.exec_driver_sql(f"VACUUM ANALYZE {table}")
     return chain.next_id - 1, lots
 
 

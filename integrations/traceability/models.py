@@ -10,13 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from integrations.db import IntegrationsBase, UTCDateTime
 
 # roles of a trace_event_item row: forward goes input → output, containment child → parent
 INPUT, OUTPUT, CHILD, PARENT = "input", "output", "child", "parent"
+# shipments and destructions: what the recall scope needs of the events naming a unit (scope.py says it alike)
+MOVES = "biz_step = 'shipping' OR biz_step = 'destroying' OR disposition = 'destroyed'"
 
 
 class TraceEvent(IntegrationsBase):
@@ -72,6 +74,9 @@ class TraceEventUnit(IntegrationsBase):
     copied so that the walk keeps shipments and destructions without reading every event that names a unit."""
 
     __tablename__ = "trace_event_unit"
+    # the rows the scope looks for among the many that name a unit (commissioned, packed, received, sold …)
+    __table_args__ = (Index("ix_trace_event_unit_moves", "epc", "biz_step", "event_id",
+                            postgresql_where=text(MOVES), sqlite_where=text(MOVES)),)
     event_id: Mapped[int] = mapped_column(ForeignKey("trace_event.id", ondelete="CASCADE"), primary_key=True)
     epc: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
     biz_step: Mapped[str | None] = mapped_column(String(40))
@@ -85,8 +90,9 @@ class TraceEventItem(IntegrationsBase):
     """
 
     __tablename__ = "trace_event_item"
-    __table_args__ = (Index("ix_trace_event_item_node", "epc", "lot", "sku", "role"),
-                      Index("ix_trace_event_item_event", "event_id", "role"))
+    # every column a walk reads is in its index, so the probes need not visit the table
+    __table_args__ = (Index("ix_trace_event_item_node", "epc", "lot", "sku", "role", "event_id"),
+                      Index("ix_trace_event_item_event", "event_id", "role", "sku", "lot", "epc"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("trace_event.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(10))

@@ -16,9 +16,12 @@ from sqlalchemy.orm import Session
 
 from integrations.db import UTCDateTime
 from integrations.traceability.graph import dialect_of, lot_label, run_walk, seed_cte
+from integrations.traceability.models import MOVES
 from integrations.traceability.suspects import Suspects
 
 DESTROYED = "({t}.biz_step = 'destroying' OR {t}.disposition = 'destroyed')"
+# word for word the predicate of the partial index ix_trace_event_unit_moves, so both databases use it
+UNIT_MOVES = "(" + " OR ".join(f"u.{term}" for term in MOVES.split(" OR ")) + ")"
 
 # reach: the suspect lots and units, forward through transformations and commissioning;
 # held: (unit, holder) for every suspect unit and each case/pallet it was packed into, up to the top;
@@ -48,7 +51,7 @@ holders(holder) AS (SELECT DISTINCT holder FROM held),
 named(holder, event_pk, destroyed) AS (
     SELECT d.holder, u.event_id, CASE WHEN u.biz_step = 'shipping' THEN 0 ELSE 1 END
     FROM holders d JOIN trace_event_unit u ON u.epc = d.holder
-    WHERE u.biz_step = 'shipping' OR {unit_destroyed}
+    WHERE {unit_moves}
     UNION ALL
     SELECT d.holder, e.id, 0 FROM holders d JOIN trace_event e ON e.parent = d.holder
     WHERE e.biz_step = 'shipping'
@@ -103,7 +106,7 @@ def recall_scope(session: Session, suspects: Suspects) -> dict[str, Any]:
     """The affected lots, units, quantities and consignees of the suspects, with counts and warnings."""
     dialect = dialect_of(session)
     seed, params = seed_cte(dialect, suspects)
-    statement = text(SCOPE_SQL.format(seed=seed, unit_destroyed=DESTROYED.format(t="u"),
+    statement = text(SCOPE_SQL.format(seed=seed, unit_moves=UNIT_MOVES,
                                       event_destroyed=DESTROYED.format(t="e"))).columns(**ROW_TYPES)
     rows = run_walk(session, statement, params)
 

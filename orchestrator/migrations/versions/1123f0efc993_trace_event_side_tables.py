@@ -13,6 +13,7 @@ branch_labels = None
 depends_on = None
 
 BATCH = 2000
+MOVES = "biz_step = 'shipping' OR biz_step = 'destroying' OR disposition = 'destroyed'"
 EVENTS = sa.table(
     'trace_event', sa.column('id', sa.Integer()), sa.column('kind', sa.String()), sa.column('action', sa.String()),
     sa.column('biz_step', sa.String()), sa.column('disposition', sa.String()), sa.column('sku', sa.String()), sa.column('lot', sa.String()),
@@ -47,9 +48,11 @@ def upgrade() -> None:
     # indexes after the back-fill: one build instead of a million updates
     with op.batch_alter_table('trace_event_unit', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_trace_event_unit_epc'), ['epc'], unique=False)
+        batch_op.create_index('ix_trace_event_unit_moves', ['epc', 'biz_step', 'event_id'], unique=False,
+                              postgresql_where=sa.text(MOVES), sqlite_where=sa.text(MOVES))
     with op.batch_alter_table('trace_event_item', schema=None) as batch_op:
-        batch_op.create_index('ix_trace_event_item_event', ['event_id', 'role'], unique=False)
-        batch_op.create_index('ix_trace_event_item_node', ['epc', 'lot', 'sku', 'role'], unique=False)
+        batch_op.create_index('ix_trace_event_item_event', ['event_id', 'role', 'sku', 'lot', 'epc'], unique=False)
+        batch_op.create_index('ix_trace_event_item_node', ['epc', 'lot', 'sku', 'role', 'event_id'], unique=False)
 
 
 def backfill(connection) -> None:
@@ -103,6 +106,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_trace_event_item_event')
     op.drop_table('trace_event_item')
     with op.batch_alter_table('trace_event_unit', schema=None) as batch_op:
+        batch_op.drop_index('ix_trace_event_unit_moves')
         batch_op.drop_index(batch_op.f('ix_trace_event_unit_epc'))
     op.drop_table('trace_event_unit')
     with op.batch_alter_table('trace_event', schema=None) as batch_op:
