@@ -1,6 +1,7 @@
 """`recall.progress` for the recall tests whose notices go to recording connectors (no campaigns are stored):
 answers with the shape of integrations/recall_progress.py, the figures the test scripts in the ledger
-(`ledger.script("recall.progress", 'result:{"consumers": {...}, "total": {...}}')`), zeros otherwise."""
+(`ledger.script("recall.progress", 'result:{"consumers": {...}, "total": {...}}')`), zeros otherwise. The recall
+scenarios install it on the engine they are given, so it also serves when another test runs them."""
 
 from __future__ import annotations
 
@@ -32,5 +33,6 @@ class RecallProgressAnswers(LedgerConnector):
         return {"recallProgress": progress}
 
 
-def register(registry) -> None:
-    registry.register(RecallProgressAnswers("recall.progress", Ledger(os.environ["LOOPLINE_TEST_LEDGER"])))
+def answer_recall_progress(engine) -> None:
+    """Replace the engine's `recall.progress` (its campaigns are not stored when notices go to the ledger)."""
+    engine.connectors.register(RecallProgressAnswers("recall.progress", Ledger(os.environ["LOOPLINE_TEST_LEDGER"])))

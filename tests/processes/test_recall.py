@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
-
 from orchestrator.models import InstanceStatus
-from orchestrator.service import Engine
-from tests.processes.driver import CONNECTORS, Run, deploy_models
+from tests.processes.driver import Run
+from tests.processes.recall_progress_answers import answer_recall_progress
 from tests.support.process_connectors import SCOPE_CONSIGNEES
 
 SIGNAL = dict(
@@ -32,8 +30,6 @@ STRATEGY = dict(
     unitValue=80.0,
 )
 REPORT = dict(estimatedCompletion="2026-02-15")
-# the notices go to recording connectors, so the figures come from recall_progress_answers (scripted per test)
-RECALL_CONNECTORS = (*CONNECTORS, "tests.processes.recall_progress_answers")
 AUTHORITY = "market-surveillance@authority.example"
 PARTNERS = [c for c in SCOPE_CONSIGNEES if c["kind"] != "consumer"]
 TRADE_IDS = [c["id"] for c in PARTNERS]
@@ -111,21 +107,8 @@ TRADE_NOBODY_ANSWERS = [
 ]
 
 
-@pytest.fixture
-def models_engine(make_engine, database) -> Engine:
-    engine = make_engine(database, connector_modules=RECALL_CONNECTORS)
-    deploy_models(engine)
-    return engine
-
-
-@pytest.fixture
-def fast_engine(make_engine, sqlite_database) -> Engine:
-    engine = make_engine(sqlite_database, connector_modules=RECALL_CONNECTORS)
-    deploy_models(engine)
-    return engine
-
-
 def start(engine) -> Run:
+    answer_recall_progress(engine)  # the notices go to recording connectors: the figures come from the ledger
     return Run.start(engine, "recall", SIGNAL, business_key="RC-L-7-F-ELEC")
 
 
