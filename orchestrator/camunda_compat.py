@@ -7,6 +7,7 @@ import re
 
 from lxml import etree
 
+from orchestrator.compensation import compile_compensation
 from orchestrator.completeness import BPMN_NS, FLOW_NODES, ElementIds
 from orchestrator.parser import CAMUNDA_MODEL_NS
 from orchestrator.translation import ModelProblem
@@ -21,8 +22,8 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     _collection_expressions(root)
     _prefixed_references(root)
     _undeclared_errors(root)
-    problems = _unnamed_messages(root) + _ignored_extensions(root)
     ids = ElementIds(root)
+    problems = compile_compensation(root, ids) + _unnamed_messages(root) + _ignored_extensions(root)
     for container in _flow_containers(root):
         _implicit_splits(container, ids)
         _unconditional_gateway_flows(container)

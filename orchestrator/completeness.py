@@ -87,10 +87,6 @@ def structural_problems(root: etree._Element) -> list[ModelProblem]:
                                                                     f"'{element.get(end) or ''}' is not in the model"))
         elif local in UNSUPPORTED:
             problems.append(ModelProblem(element.get("id"), UNSUPPORTED[local]))
-        elif local == "compensateEventDefinition" or (local in FLOW_NODES and element.get("isForCompensation") == "true"):
-            owner = element.getparent() if local == "compensateEventDefinition" else element
-            problems.append(ModelProblem(owner.get("id"), "compensation is not supported yet: undo the work with an "
-                                                          "error boundary event and an explicit path instead"))
     return problems
 
 

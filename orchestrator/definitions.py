@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from orchestrator.call_activities import bundle_subprocess_specs, deployed_calls
 from orchestrator.camunda_compat import apply_camunda_semantics
+from orchestrator.compensation import CompensationPlan, plan_of
 from orchestrator.completeness import assign_missing_ids, missing_from_spec, structural_problems
 from orchestrator.delegates import bind_delegates
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
@@ -75,6 +76,8 @@ class ParsedProcess:
     initiator_variable: str | None = None
     # names, documentation, form labels and option names in each language the bundle translates them to
     texts: ModelTexts = field(default_factory=ModelTexts)
+    # compensation handlers moved into their throws, and the activities they undo (orchestrator/compensation.py)
+    compensation: CompensationPlan = field(default_factory=CompensationPlan)
 
     @cached_property
     def form_fields(self) -> dict[str, dict]:
@@ -219,6 +222,7 @@ def parse_bundle(
                 business_key_field=properties.get("businessKeyField") or None,
                 initiator_variable=_initiator_variable(process),
                 texts=texts[model.name],
+                compensation=plan_of(roots[model.name]),
             )
     if problems:
         raise DeploymentError(problems)

@@ -39,18 +39,23 @@ def deploy(engine, *files: ModelFile):
 
 def reachable_equals_drawn(file: ModelFile, parsed: dict) -> None:
     """Accepted ⇒ the elements a run can reach are exactly the elements the XML draws (plus the gateways
-    and end events Loopline adds to give implicit Camunda flow its meaning, named `…__split`/`…__end`)."""
+    and events Loopline adds to give implicit Camunda flow and compensation their meaning, named `…__…`;
+    a compensation boundary event is drawn but never runs: its handler runs inside the throw)."""
     root = etree.fromstring(file.content.encode("utf-8"))
     for key, process in parsed.items():
         if process.source_file != file.name:
             continue
         element = next(p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == key)
         drawn = {e.get("id") for e in element.iter() if isinstance(e.tag, str)
-                 and etree.QName(e).localname in FLOW_NODES}
-        reached = {e for e in reachable_elements(process.spec, process.subprocess_specs)
-                   if "__split" not in e and "__end" not in e}
+                 and etree.QName(e).localname in FLOW_NODES and not _compensation_boundary(e)}
+        reached = {e for e in reachable_elements(process.spec, process.subprocess_specs) if "__" not in e}
         assert drawn <= reached, f"{file.name}: drawn but never reached: {sorted(drawn - reached)}"
         assert reached <= drawn | _called_elements(root, process), f"{file.name}: reached but not drawn"
+
+
+def _compensation_boundary(element) -> bool:
+    return (etree.QName(element).localname == "boundaryEvent"
+            and element.find(f"{{{BPMN_NS}}}compensateEventDefinition") is not None)
 
 
 def _called_elements(root, process) -> set[str]:

@@ -75,7 +75,7 @@ def test_sequence_flows_without_id_run_to_the_end(conformance_engine):
         <bpmn:boundaryEvent id="undo_booking" attachedToRef="book"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>
         <bpmn:userTask id="cancel_booking" isForCompensation="true"/>
         <bpmn:sequenceFlow id="f2" sourceRef="book" targetRef="e"/><bpmn:endEvent id="e"/></bpmn:process>""",
-     "undo_booking", "compensation is not supported yet"),
+     "undo_booking", "needs an association to its handler"),
     ("""<bpmn:process name="Unnamed key" isExecutable="true"><bpmn:startEvent id="s"/></bpmn:process>""",
      "Unnamed key", "the process has no id"),
 ])

@@ -1,0 +1,230 @@
+"""Compensation as Camunda 7 runs it: a compensation throw event undoes the completed activities of its scope
+that have a compensation handler, the most recently completed first, each once, and then the flow goes on.
+
+SpiffWorkflow does not run compensation, so it is built from what it does run:
+- at parse, each compensation throw event becomes an embedded subprocess with the throw's id that loops: an
+  exclusive gateway asks which activity is to be undone next (`loopline_compensation` names it), runs that
+  activity's handler and asks again; with none left the subprocess ends. Compensation boundary events and
+  their associations are removed, and each handler moves into every throw that may need it;
+- at run time the engine logs each completion of a compensable activity (in the instance's data, under a key
+  no script or reader sees) and marks the entry undone when its handler completes.
+A throw with `activityRef` undoes only that activity. A throw undoes activities of its own scope (process or
+subprocess), as Camunda does for activities that are not subprocesses.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.task import TaskState
+
+from orchestrator.completeness import BPMN_NS, ElementIds
+from orchestrator.effects import all_tasks
+from orchestrator.translation import ModelProblem
+
+LOG_KEY = "_loopline_compensation"  # in the top workflow's data; names starting with "_" reach no script
+DUE_NAME = "loopline_compensation"  # what the rewritten gateways read: the activity to undo next, or None
+PLAN_ATTRIBUTE = "loopline_compensation_plan"  # set on the workflow for a command, as the instance's id is
+HANDLER_OF = "loopline_compensates"
+ONLY = "loopline_compensates_only"  # on a throw's loop: the activity its activityRef names  # a moved handler's marker: the activity it undoes
+_B = f"{{{BPMN_NS}}}"
+THROWS = ("intermediateThrowEvent", "endEvent")
+
+
+def _local(element) -> str | None:
+    return etree.QName(element).localname if isinstance(element.tag, str) else None
+
+
+def _compensate_definition(element) -> etree._Element | None:
+    return element.find(f"{_B}compensateEventDefinition")
+
+
+def compile_compensation(root: etree._Element, ids: ElementIds) -> list[ModelProblem]:
+    """Rewrite every compensation in the model (see the module's docstring); return what cannot run."""
+    problems: list[ModelProblem] = []
+    associations = {a.get("sourceRef"): a for a in root.iter(f"{_B}association")}
+    for start in root.iter(f"{_B}startEvent"):
+        if _compensate_definition(start) is not None:
+            problems.append(ModelProblem(start.get("id"), "compensation event subprocesses are not supported; "
+                                                          "attach a compensation boundary event to the activity "
+                                                          "and associate its handler"))
+    containers = list(root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"))
+    handled: dict[etree._Element, dict[str, etree._Element]] = {}
+    for container in containers:
+        handled[container] = _handlers(container, associations, problems)
+    for container in containers:
+        throws = [e for e in container if _local(e) in THROWS and _compensate_definition(e) is not None]
+        for throw in throws:
+            pairs = handled[container]
+            target = _compensate_definition(throw).get("activityRef")
+            if target:
+                if target not in pairs:
+                    problems.append(ModelProblem(throw.get("id"), f"activityRef '{target}' names no activity of this "
+                                                                  "scope with a compensation handler"))
+                    continue
+                pairs = {target: pairs[target]}
+            elif not pairs and any(handled[c] for c in handled if c is not container and container in c.iterancestors()):
+                problems.append(ModelProblem(throw.get("id"), "this throw would undo nothing: the activities with "
+                                                              "compensation handlers are inside a subprocess; throw "
+                                                              "the compensation inside that subprocess"))
+                continue
+            _replace_throw(container, throw, pairs, ids, only=target)
+    for handlers in handled.values():
+        for handler in handlers.values():
+            if handler.getparent() is not None:
+                handler.getparent().remove(handler)
+    for association in associations.values():
+        if association.get("loopline_compensation") == "used" and association.getparent() is not None:
+            association.getparent().remove(association)
+    return problems
+
+
+def _handlers(container, associations, problems) -> dict[str, etree._Element]:
+    """activity id → its handler, for the compensation boundary events of this container (removed here)."""
+    pairs: dict[str, etree._Element] = {}
+    children = {e.get("id"): e for e in container if isinstance(e.tag, str)}
+    for boundary in [e for e in container if _local(e) == "boundaryEvent"]:
+        if _compensate_definition(boundary) is None:
+            continue
+        activity = boundary.get("attachedToRef")
+        association = associations.get(boundary.get("id"))
+        handler = children.get(association.get("targetRef")) if association is not None else None
+        if handler is None:
+            problems.append(ModelProblem(boundary.get("id"), "a compensation boundary event needs an association "
+                                                             "to its handler activity in the same scope"))
+            continue
+        if handler.get("isForCompensation") != "true":
+            problems.append(ModelProblem(handler.get("id"), "a compensation handler must be marked "
+                                                            "isForCompensation=\"true\""))
+            continue
+        if any(f.get("sourceRef") == handler.get("id") or f.get("targetRef") == handler.get("id")
+               for f in container.findall(f"{_B}sequenceFlow")):
+            problems.append(ModelProblem(handler.get("id"), "a compensation handler has no sequence flows"))
+            continue
+        association.set("loopline_compensation", "used")
+        pairs[activity] = handler
+        container.remove(boundary)
+    return pairs
+
+
+def _bpmn(local: str, **attributes: str | None) -> etree._Element:
+    return etree.Element(f"{_B}{local}", {k: v for k, v in attributes.items() if v is not None})
+
+
+def _flow(ids: ElementIds, source: str, target: str, condition: str | None = None) -> etree._Element:
+    flow = _bpmn("sequenceFlow", id=ids.new(f"{source}__to__{target}"), sourceRef=source, targetRef=target)
+    if condition is not None:
+        expression = _bpmn("conditionExpression")
+        expression.set("{http://www.w3.org/2001/XMLSchema-instance}type", "bpmn:tFormalExpression")
+        expression.text = condition
+        flow.append(expression)
+    return flow
+
+
+def _replace_throw(container, throw, pairs: dict[str, etree._Element], ids: ElementIds, only: str | None) -> None:
+    """The throw becomes a looping subprocess with its id; an end event throw is followed by a plain end."""
+    throw_id = throw.get("id")
+    loop = _bpmn("subProcess", id=throw_id, name=throw.get("name"), **{ONLY: only})
+    start, choose, done = ids.new(f"{throw_id}__start"), ids.new(f"{throw_id}__next"), ids.new(f"{throw_id}__done")
+    loop.append(_bpmn("startEvent", id=start))
+    gateway = _bpmn("exclusiveGateway", id=choose)
+    loop.append(gateway)
+    loop.append(_bpmn("endEvent", id=done))
+    loop.append(_flow(ids, start, choose))
+    finished = _flow(ids, choose, done)
+    loop.append(finished)
+    gateway.set("default", finished.get("id"))
+    for activity, handler in pairs.items():
+        moved = copy.deepcopy(handler)
+        moved.attrib.pop("isForCompensation", None)
+        if handler.get("loopline_moved"):  # a second throw runs the same handler: a copy with an id of its own
+            moved.set("id", ids.new(f"{handler.get('id')}__{throw_id}"))
+        handler.set("loopline_moved", "true")
+        moved.attrib.pop("loopline_moved", None)
+        moved.set(HANDLER_OF, activity)
+        loop.append(moved)
+        loop.append(_flow(ids, choose, moved.get("id"), f"${{{DUE_NAME} == '{activity}'}}"))
+        loop.append(_flow(ids, moved.get("id"), choose))
+    throw.addprevious(loop)
+    container.remove(throw)
+    if _local(throw) == "endEvent":
+        end = ids.new(f"{throw_id}__end")
+        container.append(_bpmn("endEvent", id=end))
+        container.append(_flow(ids, throw_id, end))
+
+
+# -- at run time ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CompensationPlan:
+    """What the rewrite left for the run: the activities that have handlers, and each moved handler's
+    element id → the activity it undoes."""
+
+    compensable: frozenset[str] = frozenset()
+    handlers: dict[str, str] = field(default_factory=dict)
+    only: dict[str, str] = field(default_factory=dict)  # throw id → the one activity it undoes (activityRef)
+
+    def __bool__(self) -> bool:
+        return bool(self.compensable)
+
+
+def plan_of(root: etree._Element) -> CompensationPlan:
+    handlers = {e.get("id"): e.get(HANDLER_OF) for e in root.iter() if isinstance(e.tag, str) and e.get(HANDLER_OF)}
+    only = {e.get("id"): e.get(ONLY) for e in root.iter(f"{_B}subProcess") if e.get(ONLY)}
+    return CompensationPlan(frozenset(handlers.values()), handlers, only)
+
+
+def _log(workflow) -> dict[str, Any]:
+    return workflow.top_workflow.data.setdefault(LOG_KEY, {"next": 1, "open": [], "done": {}})
+
+
+def _scope(workflow) -> str:
+    return "" if workflow is workflow.top_workflow else str(workflow.parent_task_id)
+
+
+def settle(workflow, plan: CompensationPlan) -> None:
+    """Bring the log up to date with the task tree, in completion order: each completed compensable
+    activity logged once, each completed handler marking the latest open entry of its activity in its
+    throw's scope. Called before finished tasks are pruned and before a rewritten gateway decides."""
+    if not plan:
+        return
+    log = _log(workflow)
+    logged = {e["task"] for e in log["open"]} | set(log["done"])
+    handled = set(log["done"].values())
+    finished = sorted((t for t in all_tasks(workflow.top_workflow) if t.state == TaskState.COMPLETED),
+                      key=lambda t: t.last_state_change or 0)
+    for task in finished:
+        bpmn_id, key = getattr(task.task_spec, "bpmn_id", None), str(task.id)
+        if bpmn_id in plan.compensable and key not in logged and not isinstance(task.task_spec, MultiInstanceTask):
+            log["open"].append({"task": key, "activity": bpmn_id, "scope": _scope(task.workflow), "seq": log["next"]})
+            log["next"] += 1
+            logged.add(key)
+        elif bpmn_id in plan.handlers and key not in handled:
+            entry = _latest_open(log, _throw_scope(task.workflow), plan.handlers[bpmn_id])
+            if entry is not None:
+                log["open"].remove(entry)
+                log["done"][entry["task"]] = key
+            handled.add(key)
+
+
+def _throw_scope(loop_workflow) -> str:
+    """The scope a rewritten throw undoes: the one holding the throw's subprocess task."""
+    parent = getattr(loop_workflow, "parent_workflow", None)
+    return _scope(parent) if parent is not None else ""
+
+
+def _latest_open(log: dict[str, Any], scope: str, activity: str | None = None) -> dict[str, Any] | None:
+    due = [e for e in log["open"] if e["scope"] == scope and (activity is None or e["activity"] == activity)]
+    return max(due, key=lambda e: e["seq"]) if due else None
+
+
+def gateway_names(task, plan: CompensationPlan) -> dict[str, Any]:
+    """The name a rewritten gateway reads: the activity its throw undoes next (most recently completed first;
+    only the one its activityRef names, if it names one), or None when nothing is left to undo."""
+    settle(task.workflow, plan)
+    latest = _latest_open(_log(task.workflow), _throw_scope(task.workflow), plan.only.get(task.workflow.spec.name))
+    return {DUE_NAME: latest["activity"] if latest else None}

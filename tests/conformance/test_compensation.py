@@ -1,0 +1,127 @@
+"""Compensation as Camunda 7 runs it: a compensation throw undoes the completed activities of its scope that
+have a handler, the most recently completed first, each once, then the flow goes on; a throw naming an
+activity undoes only that one; handlers may wait (a user task) across commands, and the log of what may be
+undone survives pruning and a restore on a freshly parsed spec. Models compensation cannot run are refused
+naming the element."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.definitions import ModelFile
+from orchestrator.errors import InvalidModel
+from tests.conformance.conftest import deploy, model
+from tests.conftest import ADMIN, FIXTURES
+from tests.support import inspect
+
+TRIP = ModelFile("trip_compensation.bpmn", (FIXTURES / "trip_compensation.bpmn").read_text(encoding="utf-8"))
+
+
+def complete(engine, instance_id: str, element_id: str, values: dict | None = None) -> None:
+    [task] = [t for t in inspect.open_tasks(engine, instance_id) if t.element_id == element_id]
+    engine.tasks.complete_user_task(task.id, values or {}, actor=ADMIN)
+
+
+def start_trip(engine) -> str:
+    deploy(engine, TRIP)
+    row = engine.instances.start_instance("trip", actor=ADMIN, variables={"undone": []})
+    complete(engine, row.id, "book_hotel")
+    complete(engine, row.id, "book_flight")
+    return row.id
+
+
+def open_elements(engine, instance_id: str) -> list[str]:
+    return [task.element_id for task in inspect.open_tasks(engine, instance_id)]
+
+
+def test_a_throw_undoes_the_latest_booking_first_and_each_once(conformance_engine):
+    engine = conformance_engine
+    instance_id = start_trip(engine)
+    complete(engine, instance_id, "pay", {"paid": False})
+    # the flight was booked last: its handler (a user task) runs first, and the hotel waits for it
+    assert open_elements(engine, instance_id) == ["cancel_flight"]
+    assert inspect.instance(engine, instance_id).variables["undone"] == []
+    complete(engine, instance_id, "cancel_flight")
+    row = inspect.instance(engine, instance_id)
+    assert row.status == "completed" and row.variables["undone"] == ["hotel"]
+    path = inspect.completed_elements(engine, instance_id)
+    assert path.index("cancel_flight") < path.index("cancel_hotel") < path.index("cancelled")
+    assert path.count("cancel_hotel") == 1 and path.count("cancel_flight") == 1
+    assert "undo_trip" in path and "_loopline_compensation" not in row.variables
+
+
+def test_nothing_is_undone_when_no_throw_is_reached(conformance_engine):
+    engine = conformance_engine
+    instance_id = start_trip(engine)
+    complete(engine, instance_id, "pay", {"paid": True})
+    row = inspect.instance(engine, instance_id)
+    assert row.status == "completed" and row.variables["undone"] == []
+    assert "cancel_flight" not in inspect.completed_elements(engine, instance_id)
+
+
+def loop_with_undo(activity_ref: str = "") -> ModelFile:
+    """`work` (a script adding one to `done`) three times in a loop, each compensable; then a throw."""
+    ref = f' activityRef="{activity_ref}"' if activity_ref else ""
+    return model(
+        '<bpmn:process id="looped" isExecutable="true">'
+        '<bpmn:startEvent id="s"/>'
+        '<bpmn:scriptTask id="work" scriptFormat="python"><bpmn:script>done = done + 1</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:boundaryEvent id="work_undo" attachedToRef="work"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>'
+        '<bpmn:scriptTask id="unwork" isForCompensation="true" scriptFormat="python">'
+        '<bpmn:script>undone = undone + [done]\ndone = done - 1</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:scriptTask id="note" scriptFormat="python"><bpmn:script>noted = True</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:boundaryEvent id="note_undo" attachedToRef="note"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>'
+        '<bpmn:scriptTask id="unnote" isForCompensation="true" scriptFormat="python">'
+        '<bpmn:script>noted = False</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:exclusiveGateway id="again" default="enough"/>'
+        f'<bpmn:endEvent id="undo_all"><bpmn:compensateEventDefinition{ref}/></bpmn:endEvent>'
+        '<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="note"/>'
+        '<bpmn:sequenceFlow id="f2" sourceRef="note" targetRef="work"/>'
+        '<bpmn:sequenceFlow id="f3" sourceRef="work" targetRef="again"/>'
+        '<bpmn:sequenceFlow id="more" sourceRef="again" targetRef="work">'
+        '<bpmn:conditionExpression>${done &lt; 3}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+        '<bpmn:sequenceFlow id="enough" sourceRef="again" targetRef="undo_all"/>'
+        '<bpmn:association id="a1" sourceRef="work_undo" targetRef="unwork"/>'
+        '<bpmn:association id="a2" sourceRef="note_undo" targetRef="unnote"/>'
+        '</bpmn:process>', name="looped.bpmn")
+
+
+def test_every_completion_of_a_looped_activity_is_undone_in_reverse_order_by_an_end_event(conformance_engine):
+    deploy(conformance_engine, loop_with_undo())
+    row = conformance_engine.instances.start_instance("looped", actor=ADMIN, variables={"done": 0, "undone": []})
+    row = inspect.instance(conformance_engine, row.id)
+    assert row.status == "completed"
+    assert row.variables["undone"] == [3, 2, 1] and row.variables["done"] == 0 and row.variables["noted"] is False
+
+
+def test_a_throw_naming_an_activity_undoes_only_that_one(conformance_engine):
+    # `unwork` has no throw that could run it (valid BPMN, never run): deployed without the drawn = reached check
+    conformance_engine.deployments.deploy([loop_with_undo(activity_ref="note")], actor=ADMIN)
+    row = conformance_engine.instances.start_instance("looped", actor=ADMIN, variables={"done": 0, "undone": []})
+    row = inspect.instance(conformance_engine, row.id)
+    assert row.status == "completed" and row.variables["undone"] == [] and row.variables["done"] == 3
+    assert row.variables["noted"] is False
+
+
+@pytest.mark.parametrize(("body", "named", "words"), [
+    ('<bpmn:subProcess id="undo_sub" triggeredByEvent="true"><bpmn:startEvent id="undo_start">'
+     '<bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>', "undo_start", "event subprocesses"),
+    ('<bpmn:boundaryEvent id="lonely" attachedToRef="t"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>',
+     "lonely", "association"),
+    ('<bpmn:intermediateThrowEvent id="undo_x"><bpmn:compensateEventDefinition activityRef="t"/>'
+     '</bpmn:intermediateThrowEvent>', "undo_x", "activityRef"),
+])
+def test_compensation_that_cannot_run_is_refused_naming_the_element(conformance_engine, body, named, words):
+    file = model('<bpmn:process id="bad" isExecutable="true"><bpmn:startEvent id="s"/><bpmn:userTask id="t"/>'
+                 '<bpmn:endEvent id="e"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>'
+                 f'<bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>{body}</bpmn:process>', name="bad.bpmn")
+    with pytest.raises(InvalidModel) as refused:
+        conformance_engine.deployments.deploy([file], actor=ADMIN)
+    message = str(refused.value)
+    assert named in message and words in message, message
+
+
+def test_the_fixture_is_the_file_on_disk():
+    assert TRIP.content == Path(FIXTURES / "trip_compensation.bpmn").read_text(encoding="utf-8")
