@@ -54,6 +54,8 @@ TOPICS = {
     "recall.progress",
     "recall.registrations",
     "loopline.send_message",
+    "capa.count_cases",
+    "capa.request",
 }
 DECISIONS = {
     decision: table

@@ -22,6 +22,7 @@ NOT_RECORD_DOORS = {
     "inbox.delete_filter": "the caller's own saved inbox filter",
     "traceability.scope": "computes a recall scope from the request, stores nothing (a query sent as POST)",
     "ack.ack_submit": "a recipient's signed one-time link, not a signed-in person",
+    "recall_pages.register": "a buyer's registration on the public recall page: anyone may send it, signed in or not",
     "webhooks.sendgrid_events": "the provider, checked by its signature",
     "webhooks.twilio_status": "the provider, checked by its signature",
 }

@@ -72,6 +72,8 @@ def write_requests(claim: dict[str, str], incident: int, key_id: int) -> list[tu
         ("post", f"/api/v1/incidents/{incident}/retry", {}),
         ("post", "/api/v1/api-keys", {"json": {"name": "minted", "role": "admin"}}),
         ("delete", f"/api/v1/api-keys/{key_id}", {}),
+        ("post", "/api/v1/quality-events", {"json": {"kind": "complaint", "reference": "CMP-AUDIT", "sku": "KETTLE-2",
+                                                     "faultCode": "F-ELEC", "occurredAt": "2026-01-05T09:00:00Z"}}),
         ("post", "/api/v1/trace-events", {"json": {"events": [{"kind": "object",
                                                                 "eventTime": "2026-01-05T09:00:00Z"}]}}),
     ]
