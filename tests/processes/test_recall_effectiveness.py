@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from integrations.config import IntegrationSettings, NotifySettings
 from integrations.db import IntegrationsBase
@@ -18,7 +18,7 @@ from integrations.recall_registrations import Registration, add_registration, pa
 from integrations.traceability.models import TraceEvent
 from orchestrator.actors import Actor
 from orchestrator.errors import InvalidInput
-from orchestrator.models import InstanceStatus
+from orchestrator.models import InstanceStatus, ProcessInstance
 from tests.conftest import ADMIN
 from tests.integrations.helpers import notifications
 from tests.processes.driver import Run, deploy_models
@@ -302,7 +302,17 @@ def test_without_the_authority_nothing_is_sent_to_it_and_termination_is_internal
     assert AUTHORITY not in {n.address for n in notifications(recall_engine)}
 
 
-def test_a_case_number_that_is_no_recall_number_is_refused(recall_engine):
+def test_the_start_form_files_the_case_under_its_recall_number_and_refuses_another(recall_engine):
+    """The recall case number is the business key (acknowledgements and RMAs find the case by it); a second
+    running case with the same number and a number that is no recall number are refused, nothing started."""
+    values = {**{k: str(v) for k, v in SIGNAL.items()}, "recallReference": CASE}
+    row = recall_engine.start_forms.start_from_form("recall", values, actor=ADMIN)
+    assert row.business_key == CASE
+    with pytest.raises(InvalidInput) as twice:
+        recall_engine.start_forms.start_from_form("recall", values, actor=ADMIN)
+    assert "recallReference" in twice.value.details["errors"]
     with pytest.raises(InvalidInput) as refused:
-        Run.start(recall_engine, "recall", {**SIGNAL, "recallReference": "85b07663"})
+        recall_engine.start_forms.start_from_form("recall", {**values, "recallReference": "85b07663"}, actor=ADMIN)
     assert "recallReference" in str(refused.value.details)
+    with recall_engine.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 1
