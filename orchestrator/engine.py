@@ -162,7 +162,7 @@ class EngineCore:
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.clock = clock or SystemClock()
-        self.integration_settings = integration_settings or IntegrationSettings.from_env()
+        self.integration_settings = integration_settings or IntegrationSettings.from_env(home=settings.home)
         self.connectors = connectors or default_registry(
             settings.connector_modules, IntegrationContext(self.integration_settings, self.db.sessions, self.now)
         )

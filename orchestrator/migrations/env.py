@@ -3,10 +3,16 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from integrations import local_models  # noqa: F401  (the local backends' tables)
+from integrations import (
+    local_models,  # noqa: F401  (the local backends' tables)
+    recall_registrations,  # noqa: F401  (the public recall pages' tables)
+)
 from integrations.notify import models as notify_models  # noqa: F401
 from integrations.traceability import models as trace_models  # noqa: F401
-from orchestrator import models  # noqa: F401  (registers the tables)
+from orchestrator import (
+    models,  # noqa: F401  (registers the tables)
+    quality_models,  # noqa: F401
+)
 from orchestrator.db import Base
 
 # one metadata for every table; the web layer's (people, API keys) are in it when the caller imported them

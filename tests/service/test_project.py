@@ -15,7 +15,9 @@ from sqlalchemy import create_engine
 
 import integrations.local_models  # noqa: F401
 import integrations.notify.models  # noqa: F401
+import integrations.recall_registrations  # noqa: F401
 import integrations.traceability.models  # noqa: F401
+import orchestrator.quality_models  # noqa: F401
 import web.auth.models  # noqa: F401  (the web layer's tables are migrated too)
 import web.pages.models  # noqa: F401
 from integrations.db import IntegrationsBase
