@@ -112,7 +112,7 @@ class Instances(CommandGroup):
         page checks them; InvalidInput names every missing or invalid variable before anything is stored."""
         fields = self.core.definitions.get(session, definition.id).start_form
         try:
-            variables = check_start_variables(fields, variables)
+            variables = check_start_variables(fields, variables, now=self.core.now())
         except FormValidationError as exc:
             raise InvalidInput(f"'{definition.key}' cannot start with these variables: {exc}",
                                {f"variables.{name}": problem for name, problem in exc.errors.items()}) from exc

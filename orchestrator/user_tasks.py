@@ -74,7 +74,7 @@ class UserTasks(CommandGroup):
                 if read_form is not None:
                     values, uploads = read_form(row.form or [])
                 clean = checked_values(self.core, session, row.form, values, uploads, actor, row.instance_id, task_id,
-                                             f"task '{row.element_id}'")
+                                       f"task '{row.element_id}'", current=task.data)
                 task.set_data(**clean)
                 task.run()
                 row.state = HumanTaskState.COMPLETED
@@ -113,8 +113,9 @@ class UserTasks(CommandGroup):
 
 def checked_values(core: EngineCore, session: Session, form: list[dict[str, Any]], values: dict[str, Any] | None,
                    uploads: dict[str, list[Upload]] | None, actor: Actor, instance_id: str,
-                   task_id: str | None, where: str) -> dict[str, Any]:
-    """Values typed by the form, files stored in this transaction; InvalidInput names every bad field."""
+                   task_id: str | None, where: str, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Values typed by the form, files stored in this transaction; InvalidInput names every bad field.
+    `current`: the case's variables as the task sees them, for requiredIf rules on fields of other forms."""
     values = dict(values or {})
     upload_errors: dict[str, str] = {}
     if uploads:
@@ -124,7 +125,7 @@ def checked_values(core: EngineCore, session: Session, form: list[dict[str, Any]
             actor=actor, now=core.now())
         values.update(references)
     try:
-        clean = coerce_form(form, values)
+        clean = coerce_form(form, values, now=core.now(), current=current)
     except FormValidationError as exc:
         raise InvalidInput(f"{where}: invalid form values", {**exc.errors, **upload_errors}) from exc
     if upload_errors:
