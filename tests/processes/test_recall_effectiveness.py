@@ -285,6 +285,17 @@ def test_termination_waits_for_the_authority_and_goes_on_when_it_refuses(recall_
     assert recall_engine.queries.open_incidents(ADMIN) == []
 
 
+def test_legal_names_the_authority_whenever_it_must_be_told(recall_engine):
+    run = Run.start(recall_engine, "recall", {**SIGNAL, "recallReference": CASE}, business_key=CASE)
+    run.run_jobs("open_recall_case")
+    for address in ("", "not an address"):
+        with pytest.raises(InvalidInput) as refused:
+            run.complete("assess_hazard_legal", {"injuriesReported": 0, "authorityNotificationRequired": True,
+                                                 "authorityEmail": address})
+        assert "authorityEmail" in str(refused.value.details)
+    assert run.task("assess_hazard_legal")  # still open: nothing changed
+
+
 def test_without_the_authority_nothing_is_sent_to_it_and_termination_is_internal(recall_engine, clock):
     run = notified_class_two_recall(recall_engine, authority=False)
     for _ in range(3):
