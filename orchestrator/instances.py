@@ -110,12 +110,14 @@ class Instances(CommandGroup):
                        variables: dict[str, Any], idempotency_key: str | None) -> ProcessInstance:
         """Start with the variables checked by the start event's form (types, required, patterns), as the form
         page checks them; InvalidInput names every missing or invalid variable before anything is stored."""
-        fields = self.core.definitions.get(session, definition.id).start_form
+        parsed = self.core.definitions.get(session, definition.id)
         try:
-            variables = check_start_variables(fields, variables, now=self.core.now())
+            variables = check_start_variables(parsed.start_form, variables, now=self.core.now())
         except FormValidationError as exc:
             raise InvalidInput(f"'{definition.key}' cannot start with these variables: {exc}",
                                {f"variables.{name}": problem for name, problem in exc.errors.items()}) from exc
+        if not business_key and parsed.business_key_field:  # as the start page does: the case is findable by it
+            business_key = str(variables.get(parsed.business_key_field) or "")[:200] or None
         return self.start_in(session, definition, actor, business_key, variables, idempotency_key)
 
     def start_once(self, key: str, idempotency_key: str | None,
