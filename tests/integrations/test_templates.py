@@ -97,7 +97,8 @@ def test_every_template_file_renders(kind):
     values = {**VALUES, "carrier": "DHL", "order": "RO-1", "trackingNumber": "JD0001", "inspectionGroup": "qa",
               "capa": "CAPA-1", "severity": "major", "teamLeader": "Li", "departments": ["QA", "Production"],
               "recallNumber": "RC-1", "lots": "L1", "notified": 10, "responded": 7, "onHandAtNotice": 40,
-              "returnedOrCorrected": 12, "nonResponders": 3, "checksDone": 1, "estimatedCompletion": "2026-03-01"}
+              "returnedOrCorrected": 12, "nonResponders": 3, "checksDone": 1, "estimatedCompletion": "2026-03-01",
+              "offer": "repair", "note": "The fan needs replacing."}
     for language in ("en", "zh"):
         email, sms = render(kind, language, "email", values), render(kind, language, "sms", values)
         assert email.subject and email.text.strip() and email.html and sms.text.strip()
