@@ -16,9 +16,9 @@ from orchestrator.step_state import STATE_EVENT
 from tests.conformance.conftest import model
 from tests.conformance.test_call_activities_deployed import caller, child, complete_only_task, open_elements
 from tests.conftest import ADMIN, deploy_fixture
-from tests.support import inspect
 from tests.processes.driver import CONNECTORS, deploy_models, staff
 from tests.processes.test_returns import LABEL, start
+from tests.support import inspect
 
 AUDITOR = Actor("auditor", roles=frozenset({"auditor"}))
 MANAGER = Actor("mia", groups=frozenset({"sales_manager"}), roles=frozenset({"staff"}))
