@@ -28,7 +28,7 @@ from orchestrator.translation import ModelProblem
 
 LOG_KEY = "_loopline_compensation"  # in the top workflow's data; names starting with "_" reach no script
 DUE_NAME = "loopline_compensation"  # what the rewritten gateways read: the activity to undo next, or None
-PLAN_ATTRIBUTE = "loopline_compensation_plan"  # set on the workflow for a command, as the instance's id is
+SPEC_ATTRIBUTE = "loopline_compensation_plan"  # on each parsed spec of a bundle with compensation
 HANDLER_OF = "loopline_compensates"
 ONLY = "loopline_compensates_only"  # on a throw's loop: the activity its activityRef names  # a moved handler's marker: the activity it undoes
 _B = f"{{{BPMN_NS}}}"
@@ -161,8 +161,9 @@ def _replace_throw(container, throw, pairs: dict[str, etree._Element], ids: Elem
 
 @dataclass(frozen=True)
 class CompensationPlan:
-    """What the rewrite left for the run: the activities that have handlers, and each moved handler's
-    element id → the activity it undoes."""
+    """What the rewrite left for the run: the activities that have handlers, each moved handler's element id →
+    the activity it undoes, and the throws that name one activity. Kept on every parsed spec of a bundle
+    (`mark_specs`), so a called process, deployed with the caller or on its own, brings its own plan."""
 
     compensable: frozenset[str] = frozenset()
     handlers: dict[str, str] = field(default_factory=dict)
@@ -171,11 +172,32 @@ class CompensationPlan:
     def __bool__(self) -> bool:
         return bool(self.compensable)
 
+    def __or__(self, other: CompensationPlan) -> CompensationPlan:
+        return CompensationPlan(self.compensable | other.compensable, {**self.handlers, **other.handlers},
+                                {**self.only, **other.only})
+
 
 def plan_of(root: etree._Element) -> CompensationPlan:
     handlers = {e.get("id"): e.get(HANDLER_OF) for e in root.iter() if isinstance(e.tag, str) and e.get(HANDLER_OF)}
     only = {e.get("id"): e.get(ONLY) for e in root.iter(f"{_B}subProcess") if e.get(ONLY)}
     return CompensationPlan(frozenset(handlers.values()), handlers, only)
+
+
+def mark_specs(specs, plan: CompensationPlan) -> None:
+    """Give each spec the bundle's plan (nothing for a bundle without compensation)."""
+    if plan:
+        for spec in specs:
+            setattr(spec, SPEC_ATTRIBUTE, plan)
+
+
+def _plan(workflow) -> CompensationPlan | None:
+    return getattr(workflow.spec, SPEC_ATTRIBUTE, None)
+
+
+def has_compensation(workflow) -> bool:
+    """Whether the instance runs any spec with compensation (checked before a prune: a few attribute reads)."""
+    top = workflow.top_workflow
+    return bool(_plan(top)) or any(_plan(sub) for sub in top.subprocesses.values())
 
 
 def _log(workflow) -> dict[str, Any]:
@@ -186,21 +208,26 @@ def _scope(workflow) -> str:
     return "" if workflow is workflow.top_workflow else str(workflow.parent_task_id)
 
 
-def settle(workflow, plan: CompensationPlan) -> None:
+def settle(workflow) -> None:
     """Bring the log up to date with the task tree, in completion order: each completed compensable
     activity logged once, each completed handler marking the latest open entry of its activity in its
     throw's scope. Called before finished tasks are pruned and before a rewritten gateway decides."""
-    if not plan:
+    top = workflow.top_workflow
+    if not has_compensation(top):
         return
-    log = _log(workflow)
+    log = _log(top)
     logged = {e["task"] for e in log["open"]} | set(log["done"])
     handled = set(log["done"].values())
-    finished = sorted((t for t in all_tasks(workflow.top_workflow) if t.state == TaskState.COMPLETED),
+    finished = sorted((t for t in all_tasks(top) if t.state == TaskState.COMPLETED),
                       key=lambda t: t.last_state_change or 0)
     for task in finished:
+        plan = _plan(task.workflow)
+        if not plan:
+            continue
         bpmn_id, key = getattr(task.task_spec, "bpmn_id", None), str(task.id)
         if bpmn_id in plan.compensable and key not in logged and not isinstance(task.task_spec, MultiInstanceTask):
-            log["open"].append({"task": key, "activity": bpmn_id, "scope": _scope(task.workflow), "seq": log["next"]})
+            log["open"].append({"task": key, "activity": bpmn_id, "scope": _scope(task.workflow),
+                                "at": task.last_state_change or 0, "seq": log["next"]})
             log["next"] += 1
             logged.add(key)
         elif bpmn_id in plan.handlers and key not in handled:
@@ -219,12 +246,13 @@ def _throw_scope(loop_workflow) -> str:
 
 def _latest_open(log: dict[str, Any], scope: str, activity: str | None = None) -> dict[str, Any] | None:
     due = [e for e in log["open"] if e["scope"] == scope and (activity is None or e["activity"] == activity)]
-    return max(due, key=lambda e: e["seq"]) if due else None
+    return max(due, key=lambda e: (e.get("at", 0), e["seq"])) if due else None
 
 
-def gateway_names(task, plan: CompensationPlan) -> dict[str, Any]:
+def gateway_names(task) -> dict[str, Any]:
     """The name a rewritten gateway reads: the activity its throw undoes next (most recently completed first;
     only the one its activityRef names, if it names one), or None when nothing is left to undo."""
-    settle(task.workflow, plan)
+    settle(task.workflow)
+    plan = _plan(task.workflow) or CompensationPlan()
     latest = _latest_open(_log(task.workflow), _throw_scope(task.workflow), plan.only.get(task.workflow.spec.name))
     return {DUE_NAME: latest["activity"] if latest else None}

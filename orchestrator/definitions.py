@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from orchestrator.call_activities import bundle_subprocess_specs, deployed_calls
 from orchestrator.camunda_compat import apply_camunda_semantics
-from orchestrator.compensation import CompensationPlan, plan_of
+from orchestrator.compensation import CompensationPlan, mark_specs, plan_of
 from orchestrator.completeness import assign_missing_ids, missing_from_spec, structural_problems
 from orchestrator.delegates import bind_delegates
 from orchestrator.expressions import ExpressionError, translate_expression, translate_timer
@@ -76,8 +76,6 @@ class ParsedProcess:
     initiator_variable: str | None = None
     # names, documentation, form labels and option names in each language the bundle translates them to
     texts: ModelTexts = field(default_factory=ModelTexts)
-    # compensation handlers moved into their throws, and the activities they undo (orchestrator/compensation.py)
-    compensation: CompensationPlan = field(default_factory=CompensationPlan)
 
     @cached_property
     def form_fields(self) -> dict[str, dict]:
@@ -222,12 +220,17 @@ def parse_bundle(
                 business_key_field=properties.get("businessKeyField") or None,
                 initiator_variable=_initiator_variable(process),
                 texts=texts[model.name],
-                compensation=plan_of(roots[model.name]),
             )
     if problems:
         raise DeploymentError(problems)
     if not processes and any(model.kind == "bpmn" for model in files):
         raise DeploymentError(['no executable process (isExecutable="true") in the bundle'])
+    # a called process of the bundle may throw compensation: every spec carries the bundle's plan
+    plan = CompensationPlan()
+    for root in roots.values():
+        plan = plan | plan_of(root)
+    for process in processes.values():
+        mark_specs([process.spec, *process.subprocess_specs.values()], plan)
     return processes  # empty for a DMN-only bundle: its decisions serve processes deployed later
 
 

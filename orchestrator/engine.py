@@ -24,7 +24,7 @@ from orchestrator.breaker import Breakers
 from orchestrator.call_activities import RESOLVER_ATTRIBUTE
 from orchestrator.called_processes import CalledProcesses
 from orchestrator.clock import Clock, SystemClock, using_clock
-from orchestrator.compensation import LOG_KEY, PLAN_ATTRIBUTE
+from orchestrator.compensation import LOG_KEY
 from orchestrator.db import Database
 from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
 from orchestrator.effects import all_tasks, apply_effects, json_safe, record_element_changes, snapshot
@@ -73,8 +73,6 @@ class CommandContext:
         if self.workflow is not None:  # what JUEL's execution.getBusinessKey()/getProcessInstanceId() read
             setattr(self.workflow, INSTANCE_ATTRIBUTE, {"id": self.instance.id,
                                                         "business_key": self.instance.business_key})
-            if self.definition is not None and self.definition.compensation:
-                setattr(self.workflow, PLAN_ATTRIBUTE, self.definition.compensation)
             if self.definition is not None and self.definition.has_deployed_calls:
                 setattr(self.workflow, RESOLVER_ATTRIBUTE, self.engine.called_processes.resolver(self.session))
 

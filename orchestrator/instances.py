@@ -118,6 +118,10 @@ class Instances(CommandGroup):
                                {f"variables.{name}": problem for name, problem in exc.errors.items()}) from exc
         if not business_key and parsed.business_key_field:  # as the start page does: the case is findable by it
             business_key = str(variables.get(parsed.business_key_field) or "")[:200] or None
+            if business_key and running_case_with_key(session, definition.key, business_key):
+                raise InvalidInput(f"a running '{definition.key}' case already has the key {business_key}",
+                                   {f"variables.{parsed.business_key_field}":
+                                    f"{business_key} is already in use by a running case"})
         return self.start_in(session, definition, actor, business_key, variables, idempotency_key)
 
     def start_once(self, key: str, idempotency_key: str | None,
@@ -234,3 +238,13 @@ def _set_status(ctx: CommandContext, expected: str, new: str) -> None:
     if row.status != expected:
         raise Conflict(f"process instance '{row.id}' is {row.status}, not {expected}", status=row.status)
     row.status = new
+
+
+def running_case_with_key(session: Session, key: str, business_key: str) -> bool:
+    """Whether a running or suspended case of this process has the key: messages correlate by business key, so
+    two such cases could never be told apart."""
+    return session.scalar(
+        select(ProcessInstance.id).join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+        .where(ProcessDefinition.key == key, ProcessInstance.business_key == business_key,
+               ProcessInstance.status.in_((InstanceStatus.RUNNING, InstanceStatus.SUSPENDED))).limit(1)
+    ) is not None

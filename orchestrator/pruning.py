@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.task import Task, TaskState
 
-from orchestrator.compensation import PLAN_ATTRIBUTE, settle
+from orchestrator.compensation import settle
 
 
 def prune_finished_tasks(workflow: BpmnWorkflow, on_drop: Callable[[list[Task]], None] | None = None) -> int:
@@ -31,9 +31,7 @@ def prune_finished_tasks(workflow: BpmnWorkflow, on_drop: Callable[[list[Task]],
     ``on_drop`` sees them first (to record what they did). Returns how many were dropped."""
     if workflow.is_completed():
         return 0
-    plan = getattr(workflow, PLAN_ATTRIBUTE, None)
-    if plan:
-        settle(workflow, plan)  # a completed activity may need undoing after its task is gone
+    settle(workflow)  # a completed activity with a compensation handler may need undoing after its task is gone
     dropped = 0
     for graph in [workflow, *workflow.subprocesses.values()]:
         dropped += _prune(graph, on_drop)

@@ -10,7 +10,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.task import TaskState
 
-from orchestrator.compensation import DUE_NAME, PLAN_ATTRIBUTE, CompensationPlan, gateway_names
+from orchestrator.compensation import DUE_NAME, gateway_names
 from orchestrator.expressions import ExpressionError, SafeEvaluator
 from orchestrator.expressions.script_pool import ScriptPool, shared_pool
 
@@ -36,8 +36,7 @@ class SandboxedScriptEngine(PythonScriptEngine):
         names.update(multi_instance_variables(task))
         names.update(task.data)
         if DUE_NAME in expression:  # a rewritten compensation throw's gateway
-            plan = getattr(task.workflow.top_workflow, PLAN_ATTRIBUTE, None) or CompensationPlan()
-            names.update(gateway_names(task, plan))
+            names.update(gateway_names(task))
         if "execution" in expression:  # built only for expressions that read it
             names["execution"] = execution_view(task, names)
         try:

@@ -14,8 +14,8 @@ from orchestrator.authorization import Permission, require
 from orchestrator.clock import using_clock
 from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import InvalidInput, NotFound
-from orchestrator.instances import Instances, latest_definition
-from orchestrator.models import Attachment, InstanceStatus, ProcessDefinition, ProcessInstance
+from orchestrator.instances import Instances, latest_definition, running_case_with_key
+from orchestrator.models import Attachment, ProcessDefinition, ProcessInstance
 from orchestrator.user_tasks import checked_values
 
 
@@ -78,7 +78,7 @@ class StartForms(CommandGroup):
             business_key = str(clean.get(field) or "") or None
         if business_key is not None and len(business_key) > 200:
             raise InvalidInput("business key too long", {field or "businessKey": "at most 200 characters"})
-        if business_key and self._running_case(session, key, business_key):
+        if business_key and running_case_with_key(session, key, business_key):
             # messages correlate by business key: two running cases with one key could never receive them
             raise InvalidInput(f"a running '{key}' case already has the key {business_key}",
                                {field or "businessKey": f"{business_key} is already in use by a running case"})
@@ -87,10 +87,3 @@ class StartForms(CommandGroup):
         session.add_all(files)
         return instance
 
-    @staticmethod
-    def _running_case(session: Session, key: str, business_key: str) -> bool:
-        return session.scalar(
-            select(ProcessInstance.id).join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-            .where(ProcessDefinition.key == key, ProcessInstance.business_key == business_key,
-                   ProcessInstance.status.in_((InstanceStatus.RUNNING, InstanceStatus.SUSPENDED))).limit(1)
-        ) is not None

@@ -61,6 +61,32 @@ def test_nothing_is_undone_when_no_throw_is_reached(conformance_engine):
     assert "cancel_flight" not in inspect.completed_elements(engine, instance_id)
 
 
+CALLER = model('<bpmn:process id="journey" isExecutable="true"><bpmn:startEvent id="js"/>'
+               '<bpmn:callActivity id="go" calledElement="trip"><bpmn:extensionElements>'
+               '<camunda:in variables="all"/><camunda:out variables="all"/></bpmn:extensionElements>'
+               '</bpmn:callActivity><bpmn:endEvent id="je"/>'
+               '<bpmn:sequenceFlow id="j1" sourceRef="js" targetRef="go"/>'
+               '<bpmn:sequenceFlow id="j2" sourceRef="go" targetRef="je"/></bpmn:process>', name="journey.bpmn")
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["same bundle", "deployed apart"])
+def test_a_called_process_undoes_its_own_activities(conformance_engine, together):
+    engine = conformance_engine
+    if together:
+        engine.deployments.deploy([CALLER, TRIP], actor=ADMIN)
+    else:
+        engine.deployments.deploy([TRIP], actor=ADMIN)
+        engine.deployments.deploy([CALLER], actor=ADMIN)
+    row = engine.instances.start_instance("journey", actor=ADMIN, variables={"undone": []})
+    complete(engine, row.id, "book_hotel")
+    complete(engine, row.id, "book_flight")
+    complete(engine, row.id, "pay", {"paid": False})
+    assert open_elements(engine, row.id) == ["cancel_flight"]
+    complete(engine, row.id, "cancel_flight")
+    row = inspect.instance(engine, row.id)
+    assert row.status == "completed" and row.variables["undone"] == ["hotel"]
+
+
 def loop_with_undo(activity_ref: str = "") -> ModelFile:
     """`work` (a script adding one to `done`) three times in a loop, each compensable; then a throw."""
     ref = f' activityRef="{activity_ref}"' if activity_ref else ""

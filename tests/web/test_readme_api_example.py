@@ -105,3 +105,12 @@ def test_the_readme_api_example_works_as_pasted(served):
     started = answers[0]
     assert started["businessKey"] == "RMA-1001" and started["status"] == "running"
     assert json.loads(json.dumps(answers[-1]))["total"] == 1  # the second request finds the case it started
+
+    # the same start without a business key or Idempotency-Key: the key comes from rmaNumber, and a second running
+    # case with it is refused (messages correlate by it), naming the variable
+    start = curl_request(commands[1], variables)
+    body = json.loads(start["data"])
+    body.pop("businessKey")
+    headers = {k: v for k, v in start["headers"].items() if k.lower() != "idempotency-key"}
+    again = client.open(start["path"], method="POST", headers=headers, data=json.dumps(body))
+    assert again.status_code == 422 and "variables.rmaNumber" in again.get_json()["errors"], again.get_json()
