@@ -233,7 +233,7 @@ def _request(capa_links: CapaLinks, variables: dict[str, Any], job: JobContext) 
 def _case_of(variables: dict[str, Any], business_key: str | None, model_pattern: str, now: datetime) -> QualityCase:
     sku = _text(variables.get("sku"))
     return QualityCase(
-        kind=_text(variables.get("source")) or "request",
+        kind=(_text(variables.get("source")) or "request")[:20],  # what a link row holds
         reference=_text(variables.get("sourceReference")) or business_key or "",
         sku=sku, model=_text(variables.get("productModel")) or model_of(sku, model_pattern),
         lot=_text(variables.get("lotNumber")), fault_code=_text(variables.get("faultCode")), at=now)

@@ -108,6 +108,10 @@ class RecallSignals(CommandGroup):
         instances started now. A crash between the two is repaired by the next sweep (same idempotency key)."""
         started = []
         for signal in self.find_recall_signals():
+            if len(signal.scope_value) > 100 or len(signal.fault_code) > 100:  # what an evaluation row can hold
+                log.warning("recall signal on %s %r / fault %r skipped: the text is longer than 100 characters",
+                            signal.scope, signal.scope_value[:120], signal.fault_code[:120])
+                continue
             key = f"recall-signal:{signal.scope}:{signal.scope_value}:{signal.fault_code}:{signal.evaluation_number}"
             business_key = f"SIGNAL-{signal.scope.upper()}-{signal.scope_value}-{signal.fault_code}"
             if signal.evaluation_number > 1:

@@ -35,8 +35,9 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
             engine.relay.relay_jobs()
             next_relay = time.monotonic() + engine.settings.relay_interval
         if time.monotonic() >= next_signal:
-            engine.signals.start_recall_evaluations()
+            # moved on first: a failing evaluation waits for the next interval, it does not hold every round
             next_signal = time.monotonic() + engine.settings.recall_signal_interval
+            engine.signals.start_recall_evaluations()
         checkpoints.when_due()
         return len(fired) >= engine.settings.timer_batch_size
 
