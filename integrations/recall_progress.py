@@ -8,6 +8,7 @@ an RMA and units a distributor destroyed are counted the same way.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -120,10 +121,17 @@ class RecallProgress:
             events = list(session.scalars(select(TraceEvent).where(
                 TraceEvent.biz_location.in_(list(kind_of)) if kind_of else TraceEvent.id.is_(None))))
             settled = {e.event_id: _outcome(e) for e in events if e.event_id}
-        for event in events:
+        counted_units: set[str] = set()
+        for event in sorted(events, key=lambda e: e.event_time, reverse=True):  # a unit counts by its latest outcome
             outcome = _outcome(event)
-            if outcome and (event.sku or "", event.lot or "") in lots:
-                figures[audience_of(kind_of.get(event.biz_location or ""))][outcome] += _units(event)
+            if not outcome or (event.sku or "", event.lot or "") not in lots:
+                continue
+            units = [epc for epc in (event.epcs or []) if epc not in counted_units]
+            if event.epcs and not units:
+                continue  # every unit named here already counted under a later outcome
+            counted_units.update(units)
+            amount = float(len(units)) if event.epcs else _units(event)
+            figures[audience_of(kind_of.get(event.biz_location or ""))][outcome] += amount
         for audience in AUDIENCES:
             bucket = figures[audience]
             bucket["remedies"] = dict(sorted(remedies[audience].items()))
@@ -157,13 +165,15 @@ class RecordTraceEvent:
                      ("lot", _text(variables, "lot")), ("location", _text(variables, "location"))) if not value]
         try:
             quantity = float(variables.get("quantity") or 0)
-            if quantity < 0:
+            if quantity < 0 or not math.isfinite(quantity):
                 raise ValueError
         except (TypeError, ValueError):
             problems.append("quantity must be a number of at least 0")
             quantity = 0.0
-        if len(event_id) > 100:
-            problems.append("eventId must be at most 100 characters")
+        for name, limit in (("eventId", 100), ("bizStep", 40), ("sku", 100), ("lot", 100), ("location", 100),
+                            ("serial", 100), ("disposition", 40)):  # what the trace event's columns hold
+            if len(_text(variables, name)) > limit:
+                problems.append(f"{name} must be at most {limit} characters")
         if problems:
             raise BusinessError("E_INVALID_INPUT", "trace.record_event: " + "; ".join(problems))
         serial = _text(variables, "serial")

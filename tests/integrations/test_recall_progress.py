@@ -34,6 +34,16 @@ def events(engine) -> int:
         return session.scalar(select(func.count()).select_from(TraceEvent))
 
 
+def test_a_unit_returned_and_then_destroyed_counts_once_by_its_latest_outcome(engine, clock):
+    run(engine, "trace.record_event", {**RMA_OUTCOME, "serial": "K2-1"})
+    clock.advance(hours=1)
+    run(engine, "trace.record_event", {**RMA_OUTCOME, "eventId": "K2-1-scrapped", "bizStep": "destroying",
+                                       "serial": "K2-1"})
+    progress = run(engine, "recall.progress", SCOPE)["recallProgress"]
+    assert (progress["consumers"]["returned"], progress["consumers"]["destroyed"]) == (0.0, 1.0)
+    assert progress["consumers"]["percentOfScope"] == 100.0
+
+
 @pytest.mark.parametrize(("change", "named"), [
     ({"consignees": "GLN-D1"}, "consignees"),
     ({"consignees": [{"kind": "consumer"}]}, "consignees"),
