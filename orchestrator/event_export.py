@@ -146,7 +146,8 @@ def _file_stem(export: EventExport) -> str:
 def events_csv(export: EventExport) -> ExportFile:
     """UTF-8 with a byte-order mark (so spreadsheets read non-ASCII right), a header row, one row per event."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    # every field quoted: a spreadsheet that splits on ";" still keeps "x;=y" in one cell, not a formula cell
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
     for row in export.rows:
         writer.writerow([neutralised(cell) if cell is not None else "" for cell in row.cells()])
