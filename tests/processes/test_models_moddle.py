@@ -55,7 +55,6 @@ TOPICS = {
     "recall.registrations",
     "loopline.send_message",
     "capa.count_cases",
-    "capa.request",
 }
 DECISIONS = {
     decision: table

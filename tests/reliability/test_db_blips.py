@@ -75,10 +75,11 @@ def _until_answered(client: ApiClient, answers: Answers, kind: str, path: str, k
 
 
 def _open_task(client: ApiClient, business_key: str) -> str:
-    for _ in range(50):
+    for _ in range(200):  # connections are cut every 30 ms: a read may need many tries, reads are not the subject
         try:
             answer = client.get(f"/api/v1/tasks?businessKey={business_key}")
-        except Exception:  # noqa: BLE001 - a read whose teardown met a cut connection; reads are not the subject
+        except Exception:  # noqa: BLE001 - a read whose teardown met a cut connection
+            time.sleep(0.05)
             continue
         if answer.status_code != 503:
             return answer.get_json()["items"][0]["id"]

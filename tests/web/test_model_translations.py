@@ -138,8 +138,8 @@ def test_every_bundled_text_has_its_chinese_translation_in_the_deployed_model(si
         missing = [key for key in model.texts.source if key not in model.texts.translations.get("zh", {})]
         assert not missing, f"{model.source_file}: no zh text for {missing[:10]}"
     assert sorted(p.name for p in (REPO_ROOT / "bpmn").glob("*.zh.json")) == [
-        "capa.zh.json", "capa_countersign.zh.json", "recall.zh.json", "recall_risk.zh.json",
-        "recall_strategy.zh.json", "returns.zh.json", "returns_routing.zh.json"]
+        "capa.zh.json", "capa_countersign.zh.json", "recall.zh.json", "recall_effectiveness.zh.json",
+        "recall_risk.zh.json", "recall_strategy.zh.json", "returns.zh.json", "returns_routing.zh.json"]
 
 
 DECIDING = """<?xml version="1.0" encoding="UTF-8"?>

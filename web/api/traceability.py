@@ -64,10 +64,19 @@ SerialRangeSchema = Schema.from_dict({
 }, name="SerialRange")
 
 
+NOT_BLANK = validate.Regexp(r"^\s*\S.{0,99}$", error="must hold a character other than a space")
+SuspectLotSchema = Schema.from_dict({
+    "sku": fields.String(required=True, validate=[validate.Length(min=1, max=100), NOT_BLANK]),
+    "lot": fields.String(required=True, validate=[validate.Length(min=1, max=100), NOT_BLANK]),
+}, name="SuspectLot")
+
+
 class ScopeArgs(Schema):
-    suspectLots = fields.List(fields.Nested(LotSchema), load_default=list, validate=validate.Length(max=1000))
-    suspectSerials = fields.List(fields.String(validate=validate.Length(max=100)), load_default=list,
-                                 validate=validate.Length(max=10_000))
+    """At least one suspect in any of the three lists (checked with the suspects: 422 naming the field)."""
+
+    suspectLots = fields.List(fields.Nested(SuspectLotSchema), load_default=list, validate=validate.Length(max=1000))
+    suspectSerials = fields.List(fields.String(validate=[validate.Length(min=1, max=100), NOT_BLANK]),
+                                 load_default=list, validate=validate.Length(max=10_000))
     serialRanges = fields.List(fields.Nested(SerialRangeSchema), load_default=list, validate=validate.Length(max=100),
                                metadata={"description": "serials commissioned under `sku` from `from` to `to`: same "
                                                         "prefix, same length, trailing digits compared as numbers"})
