@@ -24,6 +24,7 @@ from integrations.notify.models import Notification
 from orchestrator.actors import Actor
 from orchestrator.models import JobStatus
 from orchestrator.query_filters import InstanceFilter
+from tests.browser.test_return_in_the_browser import sign_in
 from tests.support.waiting import wait_for
 
 RMA = "RMA-ZH-WALK-1"
@@ -40,16 +41,6 @@ def small_png(width: int = 24, height: int = 16) -> bytes:
                                       for x in range(width)) for y in range(height))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-def sign_in(page, live_server, who: str) -> None:
-    page.context.clear_cookies()
-    page.goto(live_server("/login"))
-    page.fill("input[name=email]", f"{who}@demo.loopline")
-    page.fill("input[name=password]", live_server.password)
-    with page.expect_navigation():
-        page.press("input[name=password]", "Enter")
-    expect(page.locator(".who")).to_have_text(f"{who}@demo.loopline")
 
 
 def choose(page, field: str, value: str) -> None:
