@@ -46,6 +46,9 @@ def run_config(token: str) -> SchemathesisConfig:
     """`--checks all` as an admin; valid data answered 2xx or a documented refusal (see the module docstring)."""
     config = SchemathesisConfig.from_dict({
         "seed": ENGINE_SEED,
+        # correctness, not speed, is checked here: a busy CI machine once took over the default 10 s to draw
+        # an audit bundle's PDF, which the engine reports as an error
+        "request-timeout": 60,
         "headers": {"Authorization": f"Bearer {token}"},
         "generation": {"max-examples": ENGINE_EXAMPLES},
         "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_VALID_DATA}},
