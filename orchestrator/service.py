@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.attachments import Attachments
 from orchestrator.audit_exports import AuditExports
 from orchestrator.case_index import CaseIndex
+from orchestrator.case_repair import CaseRepair
 from orchestrator.case_view import CaseViews
 from orchestrator.comments import Comments
 from orchestrator.deployments import Deployments
@@ -43,6 +44,7 @@ class Engine(EngineCore):
         self.signals = RecallSignals(self, self.instances)
         self.queries = Queries(self)
         self.comments = Comments(self)
+        self.case_repair = CaseRepair(self, self.messages)
         self.message_decisions = MessageDecisions(self)
         self.attachments = Attachments(self)
         self.case_views = CaseViews(self)

@@ -1,19 +1,23 @@
-"""Process instances: search, read, history, cancel / suspend / resume."""
+"""Process instances: search, read, history, cancel / suspend / resume, repair their variables."""
 
 from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from orchestrator.case_repair import VariableEdit
 from orchestrator.query_filters import InstanceFilter
 from web.api.context import actor, engine
 from web.api.idempotency import command
 from web.api.presenters import instance_view
+from web.api.problems import PROBLEM
 from web.api.schemas import (
     CancelArgs,
     HistoryEventSchema,
     InstanceListArgs,
     InstancePageSchema,
     InstanceSchema,
+    ProblemSchema,
+    VariableEditArgs,
 )
 
 blp = Blueprint("instances", __name__, url_prefix="/api/v1/instances", description="Process instances")
@@ -75,4 +79,22 @@ def suspend(instance_id: str):
 @command(_instance_now)
 def resume(instance_id: str):
     engine().instances.resume_instance(instance_id, actor=actor())
+    return _instance_now(instance_id=instance_id)
+
+
+@blp.route("/<string:instance_id>/variables", methods=["PATCH"])
+@blp.arguments(VariableEditArgs)
+@blp.response(200, InstanceSchema)
+@blp.alt_response(404, description="No such instance", schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(409, description="The instance has ended", schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(422, description="A blank comment, an invalid name or value, a variable to remove the instance "
+                  "does not have, or nothing to change; `errors` names each field", schema=ProblemSchema,
+                  content_type=PROBLEM)
+@command(_instance_now)
+def edit_variables(args, instance_id: str):
+    """Set, change or remove variables of a running or suspended instance, saying why (a process owner repairing
+    a stuck case): the history records who changed which value from what to what, and why; jobs not yet taken
+    by a worker get their input from the new values, so a retried incident uses them."""
+    engine().case_repair.edit_variables(
+        instance_id, VariableEdit(args["comment"], args["values"], tuple(args["remove"])), actor=actor())
     return _instance_now(instance_id=instance_id)

@@ -212,6 +212,19 @@ class CancelArgs(Schema):
     reason = fields.String(load_default="", validate=validate.Length(max=1000))
 
 
+class VariableEditArgs(Schema):
+    comment = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=4000),
+                  validate.Regexp(r"[\s\S]*\S", error="is required: say why the case's data is changed")],
+        metadata={"description": "Why the data is changed (required, not blank); kept in the case's history"})
+    values = variables_field(load_default=dict, metadata={
+        "description": "Variables to add or change: name → new value (a JSON value)"})
+    remove = fields.List(fields.String(validate=validate.Regexp(VARIABLE_NAME.pattern)), load_default=list,
+                         validate=validate.Length(max=500),
+                         metadata={"description": "Names of variables to remove from the case"})
+
+
 class JobSchema(Schema):
     id = fields.Integer()
     instanceId = fields.String(attribute="instance_id")

@@ -1,4 +1,5 @@
-"""Cases: the list, and one case with its diagram, timeline, variables, files, comments and incidents."""
+"""Cases: the list, and one case with its diagram, timeline, variables, files, comments and incidents; for
+process owners the case's repair: its data edited with a reason, cancel, suspend, resume, a message delivered."""
 
 from __future__ import annotations
 
@@ -8,14 +9,23 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
 from integrations.notify.tracking import case_campaigns
-from orchestrator.authorization import Permission, can
-from orchestrator.errors import EngineError, NotFound
+from orchestrator.authorization import Permission, can, require
+from orchestrator.errors import EngineError, Forbidden, InvalidInput, NotFound
 from orchestrator.models import InstanceStatus
 from orchestrator.query_filters import INSTANCE_SORTS, InstanceFilter
 from web.model_texts import in_reader_language
 from web.pages.case_data import case_data, entered_values
+from web.pages.case_operations import (
+    MESSAGE_ROWS,
+    RepairForm,
+    has_errors,
+    message_variables,
+    place_errors,
+    read_repair_form,
+    repair_form,
+)
 from web.pages.case_replay import replay_data
-from web.pages.common import engine, page_count, person, refused, safe_next, signed_in_pages
+from web.pages.common import engine, page_count, person, refusal, refused, safe_next, signed_in_pages
 from web.pages.common import page_number as current_page
 from web.pages.inbox import case_models
 from web.pages.list_args import day_range, list_args
@@ -48,6 +58,11 @@ def instance_list():
 
 @bp.get("/instances/<string:instance_id>")
 def instance_page(instance_id: str):
+    return _case_page(instance_id)
+
+
+def _case_page(instance_id: str, repair: RepairForm | None = None, status: int = 200):
+    """The case page; `repair` is the edit form as entered, shown again with its errors."""
     actor = person()
     try:
         case = engine().case_views.case_view(actor, instance_id)
@@ -57,12 +72,111 @@ def instance_page(instance_id: str):
     markers = {"passed": case.passed_elements, "active": case.waiting_elements, "failed": case.failed_elements}
     with engine().db.reading() as session:  # counted from the message rows as they are now
         campaigns = case_campaigns(session, instance_id)
+    may_manage = can(actor, Permission.MANAGE_INSTANCES)
+    open_case = case.instance.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
+    if may_manage and open_case and repair is None:
+        repair = repair_form(model, case.instance.variables)
     return render_template("instances/detail.html", case=case, instance=case.instance, definition=case.definition,
                            campaigns=campaigns,
                            context=case_data(model, case.instance, list(case.history)), markers=markers,
                            process_name=model.title, diagram_xml=model.texts.diagram(case.diagram_xml, model.language),
                            entered_values=lambda values: entered_values(model, values),
-                           may_retry=can(actor, Permission.RETRY_INCIDENTS), replay=replay_data(case, model))
+                           may_retry=can(actor, Permission.RETRY_INCIDENTS), replay=replay_data(case, model),
+                           may_manage=may_manage and open_case, repair=repair if open_case else None,
+                           may_deliver=may_manage and can(actor, Permission.CORRELATE)
+                           and case.instance.status == InstanceStatus.RUNNING, message_rows=MESSAGE_ROWS), status
+
+
+def _back_to_case(instance_id: str, anchor: str = "") -> str:
+    return url_for("case_pages.instance_page", instance_id=instance_id) + anchor
+
+
+@bp.post("/instances/<string:instance_id>/variables")
+def edit_variables(instance_id: str):
+    """Change the case's data with a reason; then, if asked, retry its incidents so the case goes on."""
+    actor = person()
+    try:
+        require(actor, Permission.MANAGE_INSTANCES)  # before the form is read: a role without it hears 403
+        case = engine().case_views.case_view(actor, instance_id)
+    except NotFound:
+        return render_template("errors/not_found.html", what=_("case")), 404
+    except EngineError as exc:
+        return refused(exc, _back_to_case(instance_id))
+    model = in_reader_language(case.model)
+    shown, edit = read_repair_form(request.form, model, case.instance.variables)
+    if not edit.comment.strip():
+        shown.comment_error = _("Say why the case's data is changed.")
+    if has_errors(shown):
+        return _case_page(instance_id, shown, 422)
+    try:
+        engine().case_repair.edit_variables(instance_id, edit, actor=actor)
+    except InvalidInput as exc:
+        place_errors(shown, exc.errors, exc.message)
+        return _case_page(instance_id, shown, 422)
+    except EngineError as exc:
+        return refused(exc, _back_to_case(instance_id))
+    flash(_("The case's data was changed."), "info")
+    if shown.retry:
+        _retry_incidents(actor, case.incidents)
+    return redirect(_back_to_case(instance_id))
+
+
+def _retry_incidents(actor, incidents) -> None:
+    for incident in incidents:
+        try:
+            engine().jobs.retry_incident(incident.id, actor=actor)
+        except EngineError as exc:
+            flash(refusal(exc), "error")
+        else:
+            flash(_("The job runs again with the new data."), "info")
+
+
+@bp.post("/instances/<string:instance_id>/cancel")
+def cancel_instance(instance_id: str):
+    reason = request.form.get("reason", "").strip()
+    if not can(person(), Permission.MANAGE_INSTANCES):
+        return refused(Forbidden("may not cancel cases"), _back_to_case(instance_id))
+    if not reason:
+        flash(_("Say why the case is cancelled; it was not cancelled."), "error")
+        return redirect(_back_to_case(instance_id, "#case-operations"))
+    return _operation(instance_id, lambda: engine().instances.cancel_instance(
+        instance_id, actor=person(), reason=reason[:1000]), _("The case was cancelled."))
+
+
+@bp.post("/instances/<string:instance_id>/suspend")
+def suspend_instance(instance_id: str):
+    return _operation(instance_id, lambda: engine().instances.suspend_instance(instance_id, actor=person()),
+                      _("The case is suspended: no timer fires and no job starts until it is resumed."))
+
+
+@bp.post("/instances/<string:instance_id>/resume")
+def resume_instance(instance_id: str):
+    return _operation(instance_id, lambda: engine().instances.resume_instance(instance_id, actor=person()),
+                      _("The case runs again."))
+
+
+@bp.post("/instances/<string:instance_id>/messages")
+def deliver_message(instance_id: str):
+    """Hand the case a message it waits for, with the variables entered as name/value rows."""
+    variables, errors = message_variables(request.form)
+    if not (can(person(), Permission.MANAGE_INSTANCES) and can(person(), Permission.CORRELATE)):
+        return refused(Forbidden("may not deliver messages"), _back_to_case(instance_id))
+    if errors:
+        flash(_("Message not delivered: %(problem)s", problem=next(iter(errors.values()))), "error")
+        return redirect(_back_to_case(instance_id, "#case-messages"))
+    name = request.form.get("message", "")
+    return _operation(instance_id, lambda: engine().case_repair.deliver_message(
+        instance_id, name, variables, actor=person()), _("Message %(name)s delivered.", name=name))
+
+
+def _operation(instance_id: str, command, done: str):
+    """Run one command on the case; its refusal (already ended, not allowed) is flashed, never a 500."""
+    try:
+        command()
+    except EngineError as exc:
+        return refused(exc, _back_to_case(instance_id))
+    flash(done, "info")
+    return redirect(_back_to_case(instance_id))
 
 
 @bp.post("/instances/<string:instance_id>/comments")

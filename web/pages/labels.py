@@ -57,6 +57,7 @@ LABELS = {
         "timer_failed": _("timer failed"), "comment_added": _("comment added"),
         "message_decided": _("message decided by a person"),
         "state_recorded": _("tokens and variables recorded"),
+        "variables_edited": _("case data changed by hand"),
     },
 }
 
