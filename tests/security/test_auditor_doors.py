@@ -44,6 +44,12 @@ def page_posts(claim: dict[str, str], incident: int, key_id: int, user_id: int) 
     return [
         (f"/instances/{case}/comments", {"text": "The auditor was here"}),
         (f"/incidents/{incident}/retry", {}),
+        (f"/instances/{case}/variables", {"name": "amount", "value.amount": "1", "original.amount": "number:9000",
+                                          "kind.amount": "number", "comment": "The auditor was here"}),
+        (f"/instances/{case}/cancel", {"reason": "The auditor was here"}),
+        (f"/instances/{case}/suspend", {}),
+        (f"/instances/{case}/resume", {}),
+        (f"/instances/{case}/messages", {"message": "ParcelReceived"}),
         (f"/tasks/{claim['task']}/claim", {}),
         (f"/tasks/{claim['task']}/unclaim", {}),
         (f"/tasks/{claim['task']}/assign", {"user": "audra@example.com"}),
