@@ -108,7 +108,7 @@ class Acknowledgement:
 
     def message_variables(self) -> dict[str, Any]:
         return {"recipientId": self.recipient_id, "remedy": self.remedy, "quantityOnHand": self.quantity,
-                "campaignId": self.campaign_id}
+                "campaignId": self.campaign_id, "recipientLanguage": self.language}
 
 
 def check_answer(remedy: Any, quantity: Any) -> tuple[str, int]:

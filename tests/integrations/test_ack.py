@@ -67,7 +67,7 @@ def test_posting_the_form_records_the_ack_and_correlates_the_waiting_instance(re
     assert event.actor == "system:ack" and event.payload["business_key"] == "RECALL-9"
     campaign_id = sms.campaign_id
     assert event.payload["variables"] == {"recipientId": "P2", "remedy": "replace", "quantityOnHand": 12,
-                                          "campaignId": campaign_id}
+                                          "campaignId": campaign_id, "recipientLanguage": "en"}
     assert run_pending_jobs(engine) == ["completed"]  # the status report after the acknowledgement
     report = next(j for j in jobs(engine, instance.id) if j.element_id == "status_report")
     assert report.result["campaignStatus"]["acknowledged"] == 1

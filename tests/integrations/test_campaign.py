@@ -119,7 +119,7 @@ def test_a_recall_campaign_to_1000_recipients_tracks_delivery_and_acknowledgemen
     correlated = [e for e in history(engine, instance.id) if e.type == "message_correlated"]
     assert len(correlated) == 1
     assert correlated[0].payload["variables"] == {"recipientId": "R0000", "remedy": "repair", "quantityOnHand": 1,
-                                                  "campaignId": campaign_id}
+                                                  "campaignId": campaign_id, "recipientLanguage": "en"}
     assert run_pending_jobs(engine) == ["completed"]
     status_job = next(j for j in jobs(engine, instance.id) if j.element_id == "status_report")
     expected = {"recipients": 1000, "sent": 992, "delivered": 992, "failed": 8, "opened": 300, "clicked": 100,

@@ -1,7 +1,7 @@
 """The recall's effectiveness loop on the built-in connectors: acknowledgements reach the case by its business
-key, a consumer's remedy opens an RMA (the returns process, called with the consumer's data and the recall
-named), what the RMAs and the trade took back is counted against the scope, and the status report, the
-effectiveness checks and the termination follow the figures and the authority."""
+key, a consumer's remedy opens an RMA (a return case of its own, started by message under its RMA number with the
+consumer's data and the recall named), what the RMAs and the trade took back is counted against the scope, and
+the status report, the effectiveness checks and the termination follow the figures and the authority."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from integrations.traceability.models import TraceEvent
 from orchestrator.actors import Actor
 from orchestrator.errors import InvalidInput
 from orchestrator.models import InstanceStatus, ProcessInstance
+from orchestrator.query_filters import InstanceFilter
 from tests.conftest import ADMIN
 from tests.integrations.helpers import notifications
 from tests.processes.driver import Run, deploy_models
@@ -125,8 +126,26 @@ def acknowledge(engine, recipient_id: str, remedy: str, quantity: int) -> None:
                                       variables=ack.message_variables())
 
 
-def settle_rma(run: Run, rma_number: str, inspection: dict) -> list[str]:
-    """Work the RMA through the returns steps as its staff would; returns the elements its jobs ran."""
+def open_rma(recall: Run, rma_number: str) -> Run:
+    """The recall sends the remedy to the returns process: the RMA is a running case of its own, under its number."""
+    [(element, topic, _, outcome)] = recall.run_jobs("open_remedy_rma")
+    assert (topic, outcome) == ("loopline.send_message", "completed")
+    with recall.engine.db.reading() as session:
+        [rma] = session.scalars(select(ProcessInstance).where(ProcessInstance.business_key == rma_number)).all()
+    assert recall.variables.get("rmaCaseId") in (None, rma.id)
+    run = Run(recall.engine, rma.id)
+    assert run.status == InstanceStatus.RUNNING and run.path[0] == "recall_remedy_requested"
+    return run
+
+
+def settle_rma(recall: Run, rma_number: str, inspection: dict) -> list[str]:
+    """Open the RMA and work it to closed; returns the elements its jobs ran."""
+    return settle_rma_case(open_rma(recall, rma_number), inspection)
+
+
+def settle_rma_case(run: Run, inspection: dict) -> list[str]:
+    """Work the RMA through the returns steps as its staff would, to closed; returns the elements its jobs ran."""
+    rma_number = run.variables["rmaNumber"]
     ran, parcel_sent = [], False
     for _ in range(40):
         done = run.run_jobs()
@@ -143,6 +162,7 @@ def settle_rma(run: Run, rma_number: str, inspection: dict) -> list[str]:
             run.correlate("ParcelReceived", {"parcelScannedAt": "2026-01-20T10:00:00Z"}, rmaNumber=rma_number)
             parcel_sent = True
         else:
+            assert run.status == InstanceStatus.COMPLETED and run.path[-1] == "end_return_closed", run.path
             return ran
     raise AssertionError(f"the RMA {rma_number} did not settle; open: {run.open_task_ids()}")
 
@@ -159,21 +179,27 @@ def test_consumer_remedies_open_rmas_that_are_counted_in_computed_status_reports
     assert authority_notice["variables"]["reason"] == "Reversible burns"
 
     acknowledge(recall_engine, "CUST-881", "replace", 1)
-    review = run.task("review_return")  # the RMA runs: its first step waits for customer service
+    assert run.open_tasks() == []  # the recall waits for no one: the RMA is a case of its own
+    rma_case = open_rma(run, f"RMA-{CASE}-CUST-881")
+    review = rma_case.task("review_return")  # its first step waits for customer service, in their inbox
     assert review.candidate_groups == ["customer_service"]
-    rma = run.variables
-    assert (rma["rmaNumber"], rma["requestedOutcome"], rma["recallCase"]) == (f"RMA-{CASE}-CUST-881", "exchange", CASE)
+    rma = rma_case.variables
+    assert (rma["rmaNumber"], rma["requestedOutcome"], rma["recallCase"], rma["recallRecipient"]) == (
+        f"RMA-{CASE}-CUST-881", "exchange", CASE, "CUST-881")
     assert (rma["customerName"], rma["customerEmail"], rma["customerPhone"]) == (
         ADA["name"], ADA["email"], ADA["phone"])
     assert (rma["quantity"], rma["returnValue"], rma["purchaseDate"]) == (1, 80.0, "2026-01-05")
+    assert rma["customerLanguage"] == "en"  # the language of the notice Ada answered
+    listed = recall_engine.queries.list_instances(ADMIN, InstanceFilter(text=f"RMA-{CASE}-CUST-881"))
+    assert [case.id for case, _ in listed.items] == [rma_case.id]  # found in the case list by its RMA number
     scrap = {"grade": "C", "faultCode": "F-ELEC", "responsibility": "supplier", "disposition": "scrap"}
-    ran = settle_rma(run, f"RMA-{CASE}-CUST-881", scrap)
-    assert "create_replacement_order" in ran and ran[-1] == "record_rma_outcome"
+    ran = settle_rma_case(rma_case, scrap)
+    assert "create_replacement_order" in ran and ran[-1] == "record_recall_outcome"
 
     acknowledge(recall_engine, "CUST-883", "refund", 1)
     supplier = {"grade": "C", "faultCode": "F-ELEC", "responsibility": "supplier", "disposition": "return_to_supplier"}
     ran = settle_rma(run, f"RMA-{CASE}-CUST-883", supplier)
-    assert "create_credit_note" in ran and ran[-1] == "record_rma_outcome"
+    assert "create_credit_note" in ran and ran[-1] == "record_recall_outcome"
 
     acknowledge(recall_engine, "GLN-D1", "refund", 400)  # the trade follows its notice: no RMA
     assert run.open_tasks() == []
@@ -257,7 +283,7 @@ def test_termination_waits_for_the_authority_and_goes_on_when_it_refuses(recall_
         acknowledge(recall_engine, recipient, "repair", 1)
         ran = settle_rma(run, f"RMA-{CASE}-{recipient}", {"grade": "B", "faultCode": "F-ELEC",
                                                            "responsibility": "supplier", "disposition": "refurbish"})
-        assert ran[-1] == "record_rma_outcome"
+        assert ran[-1] == "record_recall_outcome"
     for _ in range(3):
         clock.advance(days=3, seconds=1)
         recall_engine.timers.fire_due_timers()

@@ -172,6 +172,7 @@ def test_quality_defect_refund_requests_capa_and_scraps_with_approval(models_eng
         "notify_refund",
         "gw_settlement_done",
         "log_rma_closed",
+        "gw_recall_remedy",
         "end_return_closed",
     ]
     final = run.variables
