@@ -16,9 +16,11 @@ from web import ack, operations_pages, webhooks
 from web.api import (
     apikeys,
     audit_exports,
+    batches,
     definitions,
     external_tasks,
     instances,
+    modeler,
     operations,
     quality_events,
     reexecution,
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     init_oidc(app, settings)
     api.init_app(app)
     for module in (definitions, instances, tasks, operations, apikeys, traceability, audit_exports, reexecution,
-                   quality_events):
+                   quality_events, modeler, batches):
         api.register_blueprint(module.blp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(external_tasks.bp)  # Camunda's protocol: its own errors, not in Loopline's OpenAPI

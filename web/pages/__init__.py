@@ -12,14 +12,26 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from orchestrator.authorization import Permission, can
 from web.api.problems import problem
-from web.pages import admin, audit_exports, inbox, instances, reexecution, tasks, traceability
+from web.pages import (
+    admin,
+    audit_exports,
+    batches,
+    inbox,
+    instances,
+    modeler,
+    processes,
+    reexecution,
+    tasks,
+    traceability,
+)
 from web.pages.common import engine, person, safe_next
 from web.pages.field_errors import translated_field_error
 from web.pages.labels import group_names, label
 
 
 def init_pages(app: Flask) -> None:
-    for module in (inbox, tasks, instances, admin, audit_exports, reexecution, traceability):
+    for module in (inbox, tasks, instances, admin, audit_exports, reexecution, traceability, processes, modeler,
+                   batches):
         app.register_blueprint(module.bp)
     app.register_error_handler(CSRFError, _form_expired)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
