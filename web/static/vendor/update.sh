@@ -24,4 +24,16 @@ for file in bpmn.eot bpmn.woff2 bpmn.woff bpmn.ttf bpmn.svg; do
 done
 cp node_modules/bpmn-js/LICENSE "$target/"
 
+# dmn-js modeler (decision tables, DRD, literal expressions): its prebuilt bundle and CSS, copied unchanged.
+src=node_modules/dmn-js/dist
+target=web/static/vendor/dmn-js
+rm -rf "$target"
+mkdir -p "$target/assets"
+cp "$src/dmn-modeler.production.min.js" "$target/"
+cp -r "$src/assets/." "$target/assets/"
+cp node_modules/dmn-js/LICENSE "$target/"
+
+# bpmn-js modeler + Camunda 7 properties panel: bundled from web/static/modeler-src/ with esbuild.
+npm run --silent build-modeler
+
 echo "vendored files updated in web/static/vendor"
