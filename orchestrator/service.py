@@ -16,6 +16,7 @@ from orchestrator.jobs import Jobs
 from orchestrator.message_connector import SendMessage
 from orchestrator.message_decisions import MessageDecisions
 from orchestrator.messages import Messages
+from orchestrator.process_catalog import ProcessCatalog
 from orchestrator.queries import Queries
 from orchestrator.reexecution import Reexecution
 from orchestrator.relay import Relay
@@ -51,5 +52,6 @@ class Engine(EngineCore):
         self.audit_exports = AuditExports(self)
         self.case_index = CaseIndex(self)
         self.reexecution = Reexecution(self)
+        self.process_catalog = ProcessCatalog(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))
