@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.attachments import Attachments
 from orchestrator.audit_exports import AuditExports
 from orchestrator.case_index import CaseIndex
+from orchestrator.case_migration import CaseMigration
 from orchestrator.case_repair import CaseRepair
 from orchestrator.case_view import CaseViews
 from orchestrator.comments import Comments
@@ -52,6 +53,7 @@ class Engine(EngineCore):
         self.audit_exports = AuditExports(self)
         self.case_index = CaseIndex(self)
         self.reexecution = Reexecution(self)
+        self.case_migration = CaseMigration(self)
         self.process_catalog = ProcessCatalog(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))
