@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import Response, request
 from flask_smorest import Blueprint
 
@@ -11,6 +13,7 @@ from web.api.context import actor, engine
 from web.api.idempotency import HEADER, command
 from web.api.presenters import definitions_view, instance_view, start_form_view
 from web.api.problems import PROBLEM
+from web.api.process_schemas import DiffArgs, VersionDiffSchema, VersionSummarySchema, diff_view
 from web.api.schemas import (
     DefinitionSchema,
     DeployedSchema,
@@ -101,3 +104,48 @@ def start(args, key: str):
     row = engine().instances.start_instance(key, actor=actor(), business_key=args["businessKey"], variables=args["variables"],
                                   idempotency_key=idempotency_key, version=args["version"])
     return instance_view(*engine().queries.instance_for(actor(), row.id))
+
+
+# the process catalog: process owners (Permission.DEPLOY) and auditors (Permission.READ_ALL) read it
+CATALOG_REFUSALS = {"403": {"description": "Only process owners, auditors and admins read the deployed versions"}}
+FILE_TYPES = {"bpmn": "application/xml", "dmn": "application/xml", "texts": "application/json"}
+
+
+@blp.route("/process-definitions/<string:key>/versions", methods=["GET"])
+@blp.response(200, VersionSummarySchema(many=True))
+@blp.alt_response(404, description="The process was never deployed", schema=ProblemSchema, content_type=PROBLEM)
+@blp.doc(responses=CATALOG_REFUSALS)
+def list_versions(key: str):
+    """Every version of a process, newest first: who deployed it, when, in which deployment, and its cases by
+    status (with the cases that have open incidents)."""
+    return engine().process_catalog.versions(actor(), key)
+
+
+@blp.route("/process-definitions/<string:key>/versions/<int:version>/files/<path:name>", methods=["GET"])
+@blp.alt_response(404, description="No such version, or the version's deployment has no file of that name",
+                  schema=ProblemSchema, content_type=PROBLEM)
+@blp.doc(responses={"200": {"description": "The file byte for byte as deployed: BPMN and DMN as XML, a "
+                                           "translation (`<model>.<language>.json`) as JSON",
+                            "content": {"application/xml": {"schema": {"type": "string"}},
+                                        "application/json": {"schema": {}}}}, **CATALOG_REFUSALS})
+def get_version_file(key: str, version: int, name: str):
+    """One file deployed with the version (its BPMN file, the DMN files and translations deployed with it)."""
+    found = engine().process_catalog.version_file(actor(), key, version, name)
+    return Response(found.content, mimetype=FILE_TYPES.get(found.kind, "application/octet-stream"), headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name, safe='')}",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@blp.route("/process-definitions/<string:key>/diff", methods=["GET"])
+@blp.arguments(DiffArgs, location="query")
+@blp.response(200, VersionDiffSchema)
+@blp.alt_response(404, description="The process or one of the versions is not deployed", schema=ProblemSchema,
+                  content_type=PROBLEM)
+@blp.alt_response(422, description="`from` or `to` missing, not a version number, or the same",
+                  schema=ProblemSchema, content_type=PROBLEM)
+@blp.doc(responses=CATALOG_REFUSALS)
+def diff_versions(args, key: str):
+    """What changed in the process model from version `from` to version `to`: elements and flows added, removed
+    and changed (matched by id; for a changed one, each attribute, documentation or extension such as
+    camunda:formData with its short text before and after), and the deployments' files that differ."""
+    return diff_view(engine().process_catalog.diff(actor(), key, args["from_"], args["to"]))

@@ -130,12 +130,29 @@ def _start_form_page(definition, form: list[dict[str, Any]], values: dict[str, A
                            values=values, errors=errors, date_limits=date_limits(engine().now()))
 
 
+def _chosen_version() -> int | None:
+    """The version asked for (?version= or the form's hidden field: a process owner starting an older version
+    from the Processes page); None starts the latest."""
+    version = request.values.get("version", type=int)
+    return version if version and version > 0 else None
+
+
+def _start_form_of(key: str, version: int | None):
+    """The latest (or chosen) version and its start form; NotFound when it has none."""
+    if version is None:
+        return engine().start_forms.start_form(key)
+    definition, form = engine().start_forms.start_fields(key, version)
+    if not form:
+        raise NotFound(f"process '{key}' version {version} has no start form")
+    return definition, form
+
+
 @bp.get("/new/<string:key>")
 def start_page(key: str):
     if not can(person(), Permission.START):
         abort(403)
     try:
-        definition, form = engine().start_forms.start_form(key)
+        definition, form = _start_form_of(key, _chosen_version())
     except NotFound:
         return render_template("errors/not_found.html", what=_("process")), 404
     defaults = {f["id"]: f.get("default") for f in form if f.get("default") is not None}
@@ -148,16 +165,27 @@ def start(key: str):
     actor = person()
     if not can(actor, Permission.START):
         abort(403)
+    version = _chosen_version()
     try:
-        definition, form = engine().start_forms.start_form(key)
+        definition, form = _start_form_of(key, version)
     except NotFound:
         return render_template("errors/not_found.html", what=_("process")), 404
     values = submitted_values(form, request)
+    if version is not None and (files := submitted_files(form, request)):  # never dropped without a word
+        return _start_form_page(definition, form, values, {name: _(
+            "Files cannot be attached when a chosen version is started; attach them on the case's first task.")
+            for name in files}), 422
     try:
-        instance = engine().start_forms.start_from_form(key, values, actor=actor, uploads=submitted_files(form, request),
-                                            idempotency_key=request.form.get("submission_id") or None)
+        if version is None:
+            instance = engine().start_forms.start_from_form(key, values, actor=actor,
+                                                            uploads=submitted_files(form, request),
+                                                            idempotency_key=request.form.get("submission_id") or None)
+        else:  # a chosen version: its start form checks the values (files are not taken on this path)
+            instance = engine().instances.start_instance(key, actor=actor, variables=values, version=version,
+                                                         idempotency_key=request.form.get("submission_id") or None)
     except InvalidInput as exc:
-        return _start_form_page(definition, form, values, exc.errors or {"_form": exc.message}), 422
+        errors = {name.removeprefix("variables."): problem for name, problem in (exc.errors or {}).items()}
+        return _start_form_page(definition, form, values, errors or {"_form": exc.message}), 422
     except EngineError as exc:
         return _start_form_page(definition, form, values, {"_form": refusal(exc)}), exc.status
     flash(_("%(process)s %(key)s started.", process=process_title(definition), key=instance.business_key or ""), "info")
