@@ -27,6 +27,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
@@ -398,10 +399,11 @@ class CaseMigration(CommandGroup):
         return self.migrate_to(instance_id, target.id, mapping, actor=actor)
 
     def migrate_to(self, instance_id: str, definition_id: int, mapping: dict | None = None, *,
-                   actor: Actor) -> ProcessInstance:
-        """Move one case to the given definition (of the same process key); see `migrate_instance`."""
+                   actor: Actor, session: Session | None = None) -> ProcessInstance:
+        """Move one case to the given definition (of the same process key); see `migrate_instance`. With an
+        outer `session` the caller commits (a batch counts the case in the same transaction)."""
         require(actor, Permission.MANAGE_INSTANCES)
-        with self.core.command(instance_id, actor, statuses=None) as ctx:
+        with self.core.command(instance_id, actor, statuses=None, session=session) as ctx:
             if ctx.instance.status not in MIGRATABLE:
                 raise Conflict(f"process instance '{instance_id}' is {ctx.instance.status}: only running or "
                                "suspended cases move", status=ctx.instance.status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestrator.attachments import Attachments
 from orchestrator.audit_exports import AuditExports
+from orchestrator.batch_operations import BatchOperations
 from orchestrator.case_index import CaseIndex
 from orchestrator.case_migration import CaseMigration
 from orchestrator.case_repair import CaseRepair
@@ -54,6 +55,7 @@ class Engine(EngineCore):
         self.case_index = CaseIndex(self)
         self.reexecution = Reexecution(self)
         self.case_migration = CaseMigration(self)
+        self.batches = BatchOperations(self, self.instances, self.jobs, self.case_migration)
         self.process_catalog = ProcessCatalog(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))

@@ -39,7 +39,8 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
             next_signal = time.monotonic() + engine.settings.recall_signal_interval
             engine.signals.start_recall_evaluations()
         checkpoints.when_due()
-        return len(fired) >= engine.settings.timer_batch_size
+        batches = engine.batches.run_round()  # a slice of a batch operation's cases; resumes where it stopped
+        return len(fired) >= engine.settings.timer_batch_size or batches.more
 
     try:
         sweep_until(engine, sweep_round, engine.timers.next_due_at, stop.is_set, stop.wait)

@@ -176,3 +176,24 @@ def test_staff_may_not_migrate(returns_engine):
     with pytest.raises(Forbidden):
         returns_engine.case_migration.migrate_instance(run.id, version, actor=staff("customer_service"))
     assert inspect.instance(returns_engine, run.id).version == stored
+
+
+def test_a_return_waiting_for_its_parcel_keeps_its_timers_and_message_wait(returns_engine, clock):
+    engine = returns_engine
+    run = start_return(engine, "RMA-7003")
+    run.complete("review_return", {"reviewDecision": "accept"})
+    run.complete("issue_return_label", {"carrier": "dhl", "trackingNumber": "JD0140000001"})
+    run.run_jobs()
+    before = inspect.instance(engine, run.id)
+    timers = engine.queries.waiting_timers_of(OWNER, run.id)
+    waits = engine.queries.message_waits_of(OWNER, run.id)
+    assert before.next_timer_at is not None and waits
+    version = deploy_v2(engine)
+    clock.advance(hours=1)
+    engine.case_migration.migrate_instance(run.id, version, actor=OWNER)
+    after = inspect.instance(engine, run.id)
+    assert after.next_timer_at == before.next_timer_at  # the running timers keep their due times
+    assert engine.queries.waiting_timers_of(OWNER, run.id) == timers
+    assert engine.queries.message_waits_of(OWNER, run.id) == waits
+    run.correlate("ParcelReceived", {"parcelScannedAt": "2026-01-07T10:00:00Z"}, rmaNumber="RMA-7003")
+    assert run.open_task_ids() == ["receive_parcel"]
