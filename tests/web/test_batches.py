@@ -169,3 +169,36 @@ def test_bad_batches_are_refused(web_engine, as_):
 def _actor(person):
     email, roles, groups = person
     return Actor(email, roles=frozenset(roles), groups=frozenset(groups))
+
+
+def test_the_migration_page_dry_runs_and_queues_a_batch_whose_page_shows_progress(web_engine, app):
+    cases = shop_returns(web_engine, 2)
+    version = deploy_shop_return_v2(web_engine)
+    owner = sign_in(app, *OWNER)
+    page = owner.get(f"/processes/shop_return/migrate?from=1&to={version}&dry=1")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Migrate 2 cases" in text and "RMA-B-0" in text and "Cannot move" not in text
+    answer = owner.post("/processes/shop_return/migrate", data={"csrf_token": owner.csrf, "from": 1, "to": version})
+    assert answer.status_code == 302
+    progress_url = answer.headers["Location"]
+    queued = owner.get(progress_url).get_data(as_text=True)
+    assert 'http-equiv="refresh"' in queued and "0 done, 0 failed of 2 cases" in queued
+    run_batch(web_engine, int(progress_url.rsplit("/", 1)[1]))
+    done = owner.get(progress_url).get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in done and "2 done, 0 failed of 2 cases" in done
+    assert progress_url.rsplit("/", 1)[1] in owner.get("/batches").get_data(as_text=True)
+    assert all(events(web_engine, instance_id, INSTANCE_MIGRATED) for instance_id in cases)
+    history = owner.get(f"/instances/{cases[0]}").get_data(as_text=True)
+    assert "case moved to another version" in history
+
+
+def test_a_removed_element_needs_a_choice_on_the_migration_page(web_engine, app):
+    shop_returns(web_engine, 1)
+    xml = (FIXTURES / "web_return.bpmn").read_text(encoding="utf-8").replace('"provide_details"', '"details"')
+    [deployed] = web_engine.deployments.deploy([ModelFile("web_return.bpmn", xml)], actor=ADMIN)
+    owner = sign_in(app, *OWNER)
+    text = owner.get(f"/processes/shop_return/migrate?from=1&to={deployed.version}&dry=1").get_data(as_text=True)
+    assert 'name="map-provide_details"' in text and "Cannot move" in text and "Migrate" not in text.split("dry-run")[-1]
+    mapped = owner.get(f"/processes/shop_return/migrate?from=1&to={deployed.version}&dry=1&map-provide_details=details")
+    assert "Migrate 1 case" in mapped.get_data(as_text=True)

@@ -58,6 +58,7 @@ LABELS = {
         "message_decided": _("message decided by a person"),
         "state_recorded": _("tokens and variables recorded"),
         "variables_edited": _("case data changed by hand"),
+        "instance_migrated": _("case moved to another version"),
     },
 }
 
