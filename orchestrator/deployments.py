@@ -36,6 +36,24 @@ class Deployments(CommandGroup):
     def deploy(self, files: list[ModelFile], *, actor: Actor, name: str = "") -> list[DeployedDefinition]:
         """Store a bundle; a process whose content is unchanged keeps its version (idempotent)."""
         require(actor, Permission.DEPLOY)
+        files, parsed = self._checked(files)
+        for attempt in range(3):
+            try:
+                if not parsed:  # a DMN-only bundle
+                    return self._store_decisions(files, actor, name)
+                return self._store(files, parsed, actor, name)
+            except IntegrityError:
+                if attempt == 2:  # another process deploys the same keys right now
+                    raise
+        raise AssertionError("unreachable")
+
+    def check(self, files: list[ModelFile], *, actor: Actor) -> None:
+        """Run every check a deploy runs and store nothing; raise InvalidModel listing each problem."""
+        require(actor, Permission.DEPLOY)
+        self._checked(files)
+
+    def _checked(self, files: list[ModelFile]) -> tuple[list[ModelFile], dict]:
+        """The bundle with the deployed decisions it names, and its parsed processes; InvalidModel if rejected."""
         files = [*files, *self._deployed_decisions(files)]
         try:
             parsed = parse_bundle(files, max_bytes=self.core.settings.max_model_bytes,
@@ -46,15 +64,7 @@ class Deployments(CommandGroup):
             with self.core.db.reading() as session:
                 if unresolved := unresolved_calls(session, parsed):
                     raise InvalidModel(unresolved)
-        for attempt in range(3):
-            try:
-                if not parsed:  # a DMN-only bundle
-                    return self._store_decisions(files, actor, name)
-                return self._store(files, parsed, actor, name)
-            except IntegrityError:
-                if attempt == 2:  # another process deploys the same keys right now
-                    raise
-        raise AssertionError("unreachable")
+        return files, parsed
 
     def _deployed_decisions(self, files: list[ModelFile]) -> list[ModelFile]:
         """The latest deployed DMN file (with its translation files) of each decision a business rule task names

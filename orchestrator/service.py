@@ -18,6 +18,7 @@ from orchestrator.jobs import Jobs
 from orchestrator.message_connector import SendMessage
 from orchestrator.message_decisions import MessageDecisions
 from orchestrator.messages import Messages
+from orchestrator.model_drafts import ModelDrafts
 from orchestrator.process_catalog import ProcessCatalog
 from orchestrator.queries import Queries
 from orchestrator.reexecution import Reexecution
@@ -54,6 +55,7 @@ class Engine(EngineCore):
         self.audit_exports = AuditExports(self)
         self.case_index = CaseIndex(self)
         self.reexecution = Reexecution(self)
+        self.model_drafts = ModelDrafts(self, self.deployments)
         self.case_migration = CaseMigration(self)
         self.batches = BatchOperations(self, self.instances, self.jobs, self.case_migration)
         self.process_catalog = ProcessCatalog(self)

@@ -27,6 +27,7 @@ NOT_RECORD_DOORS = {
     "webhooks.twilio_status": "the provider, checked by its signature",
 }
 EXTERNAL_TASK = "00000000-0000-0000-0000-000000000001"
+DRAFT = 1  # a modeler draft id: the role is refused before the draft is looked up
 
 
 def write_endpoints(app) -> set[str]:
@@ -62,6 +63,24 @@ def page_posts(claim: dict[str, str], incident: int, key_id: int, user_id: int) 
         ("/admin/groups", {"name": "auditors-own-group"}),
         ("/admin/api-keys", {"name": "minted", "role": "admin"}),
         (f"/admin/api-keys/{key_id}/revoke", {}),
+        ("/modeler/new", {"key": "auditor_process", "name": "The auditor's process"}),
+        ("/modeler/open", {"key": "refund_claim"}),
+        (f"/modeler/drafts/{DRAFT}/save", {"content": "<x/>"}),
+        (f"/modeler/drafts/{DRAFT}/validate", {}),
+        (f"/modeler/drafts/{DRAFT}/deploy", {}),
+        (f"/modeler/drafts/{DRAFT}/delete", {}),
+    ]
+
+
+def modeler_requests() -> list[tuple[str, str, dict]]:
+    """The modeler API's writes (drafts are a process owner's own, but they deploy models)."""
+    draft = f"/api/v1/modeler/drafts/{DRAFT}"
+    return [
+        ("post", "/api/v1/modeler/drafts", {"json": {"source": "deployed", "key": "refund_claim"}}),
+        ("put", draft, {"json": {"content": "<x/>"}}),
+        ("delete", draft, {}),
+        ("post", f"{draft}/validate", {}),
+        ("post", f"{draft}/deploy", {}),
     ]
 
 
@@ -97,6 +116,7 @@ def incident_and_key(app, web_engine, ledger):
 def test_every_write_door_is_either_refused_to_an_auditor_here_or_named_as_no_record(app, claim, incident_and_key):
     incident, key_id = incident_and_key
     tried = ({endpoint_of(app, method, path) for method, path, _ in write_requests(claim, incident, key_id)}
+             | {endpoint_of(app, method, path) for method, path, _ in modeler_requests()}
              | {endpoint_of(app, "post", path) for path, _ in page_posts(claim, incident, key_id, 1)}
              | {endpoint_of(app, "post", path) for path, _ in external_task_calls()})
     assert not tried & set(NOT_RECORD_DOORS)
@@ -112,7 +132,7 @@ def test_an_auditor_is_refused_with_403_at_every_door_and_nothing_changes(
     before = database_fingerprint(web_engine)
 
     answers = {}
-    for method, path, kwargs in write_requests(claim, incident, key_id):
+    for method, path, kwargs in [*write_requests(claim, incident, key_id), *modeler_requests()]:
         answers[f"API {method.upper()} {path}"] = getattr(auditor_key, method)(path, **kwargs).status_code
     for path, data in external_task_calls():
         answers[f"external task POST {path}"] = auditor_key.post(path, json=data).status_code
