@@ -27,20 +27,75 @@
     });
   }
 
-  // both diagrams show the region that holds either version's elements, at one scale
+  // the box around the marked elements (shapes and flows) of the drawn diagrams, or null when none is marked
+  function markedBox(drawn) {
+    var box = null;
+    function add(x, y, width, height) {
+      if (!box) { box = { x: x, y: y, right: x + width, bottom: y + height }; return; }
+      box.x = Math.min(box.x, x); box.y = Math.min(box.y, y);
+      box.right = Math.max(box.right, x + width); box.bottom = Math.max(box.bottom, y + height);
+    }
+    drawn.forEach(function (d) {
+      d.marked.forEach(function (element) {
+        if (element.waypoints) {
+          element.waypoints.forEach(function (p) { add(p.x, p.y, 0, 0); });
+        } else {
+          add(element.x, element.y, element.width, element.height);
+        }
+      });
+    });
+    return box;
+  }
+
+  // both diagrams show the same region at one scale: around the changes (not closer than 1:1), else all of
+  // either version's elements
   function fitBoth(drawn) {
-    var boxes = drawn.map(function (d) { return d.canvas.viewbox().inner; });
-    var x = Math.min(boxes[0].x, boxes[1].x);
-    var y = Math.min(boxes[0].y, boxes[1].y);
-    var right = Math.max(boxes[0].x + boxes[0].width, boxes[1].x + boxes[1].width);
-    var bottom = Math.max(boxes[0].y + boxes[0].height, boxes[1].y + boxes[1].height);
-    var pad = 20;
-    var region = { x: x - pad, y: y - pad, width: right - x + 2 * pad, height: bottom - y + 2 * pad };
+    var marked = markedBox(drawn);
+    var region;
+    if (marked) {
+      var pad = 120;
+      region = { x: marked.x - pad, y: marked.y - pad, width: marked.right - marked.x + 2 * pad,
+                 height: marked.bottom - marked.y + 2 * pad };
+    } else {
+      var boxes = drawn.map(function (d) { return d.canvas.viewbox().inner; });
+      var x = Math.min(boxes[0].x, boxes[1].x);
+      var y = Math.min(boxes[0].y, boxes[1].y);
+      region = { x: x - 20, y: y - 20,
+                 width: Math.max(boxes[0].x + boxes[0].width, boxes[1].x + boxes[1].width) - x + 40,
+                 height: Math.max(boxes[0].y + boxes[0].height, boxes[1].y + boxes[1].height) - y + 40 };
+    }
     drawn.forEach(function (d) {
       var outer = d.canvas.viewbox().outer;
-      var scale = Math.min(outer.width / region.width, outer.height / region.height);
-      d.canvas.viewbox({ x: region.x, y: region.y, width: outer.width / scale, height: outer.height / scale });
+      var scale = Math.min(outer.width / region.width, outer.height / region.height, 1);
+      var width = outer.width / scale;
+      var height = outer.height / scale;
+      d.canvas.viewbox({ x: region.x + (region.width - width) / 2, y: region.y + (region.height - height) / 2,
+                         width: width, height: height });
     });
+  }
+
+  // +, − and "whole diagram" buttons over a diagram (the other one follows)
+  function addZoomButtons(container, canvas) {
+    var zh = (document.documentElement.lang || "").indexOf("zh") === 0;
+    var words = zh ? { zoomIn: "放大", zoomOut: "缩小", fit: "显示整个图" }
+                   : { zoomIn: "Zoom in", zoomOut: "Zoom out", fit: "Show the whole diagram" };
+    var bar = document.createElement("div");
+    bar.className = "diagram-zoom";
+    function button(text, title, act) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "small";
+      b.textContent = text;
+      b.title = title;
+      b.setAttribute("aria-label", title);
+      b.addEventListener("click", act);
+      bar.appendChild(b);
+    }
+    button("+", words.zoomIn, function () { canvas.zoom(Math.min(canvas.zoom() * 1.25, 4), "auto"); });
+    button("\u2212", words.zoomOut, function () { canvas.zoom(Math.max(canvas.zoom() / 1.25, 0.05), "auto"); });
+    button("\u2922", words.fit, function () { canvas.zoom("fit-viewport", "auto"); });
+    container.classList.add("diagram-frame");
+    container.appendChild(bar);
   }
 
   function draw(side) {
@@ -52,16 +107,18 @@
     return viewer.importXML(JSON.parse(source.textContent)).then(function () {
       var canvas = viewer.get("canvas");
       var registry = viewer.get("elementRegistry");
-      var marked = 0;
+      var marked = [];
       Object.keys(CLASSES).forEach(function (change) {
         (markers[change] || []).forEach(function (id) {
-          if (registry.get(id)) { canvas.addMarker(id, CLASSES[change]); marked += 1; }
+          var element = registry.get(id);
+          if (element) { canvas.addMarker(id, CLASSES[change]); marked.push(element); }
         });
       });
       canvas.zoom("fit-viewport");
-      container.setAttribute("data-marked", String(marked));
+      addZoomButtons(container, canvas);
+      container.setAttribute("data-marked", String(marked.length));
       container.setAttribute("data-rendered", "true");
-      return { canvas: canvas, eventBus: viewer.get("eventBus") };
+      return { canvas: canvas, eventBus: viewer.get("eventBus"), marked: marked };
     }).catch(function (err) {
       container.textContent = "The diagram could not be shown: " + err.message;
     });
