@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require, visible_instances_clause
@@ -39,6 +39,7 @@ ROUND_SECONDS = 0.5  # a sweep round gives timers their turn again after this lo
 LEASE = timedelta(seconds=60)
 MAX_REASON = 4000
 ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
+_WITHOUT_CASES = defer(BatchOperation.instance_ids)  # views show counts, not the (long) list of cases
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ class BatchOperations(CommandGroup):
     def get_batch(self, batch_id: int, *, actor: Actor) -> BatchView:
         require(actor, Permission.MANAGE_INSTANCES)
         with self.core.db.reading() as session:
-            row = session.get(BatchOperation, batch_id)
+            row = session.get(BatchOperation, batch_id, options=[_WITHOUT_CASES])
             if row is None:
                 raise NotFound(f"batch {batch_id} does not exist")
             return BatchView.of(row)
@@ -187,7 +188,7 @@ class BatchOperations(CommandGroup):
         """The newest batches first."""
         require(actor, Permission.MANAGE_INSTANCES)
         with self.core.db.reading() as session:
-            rows = session.scalars(select(BatchOperation).order_by(BatchOperation.id.desc())
+            rows = session.scalars(select(BatchOperation).options(_WITHOUT_CASES).order_by(BatchOperation.id.desc())
                                    .limit(min(limit, 200)).offset(offset))
             return [BatchView.of(row) for row in rows]
 
@@ -212,11 +213,13 @@ class BatchOperations(CommandGroup):
             handled += 1
         finished = position >= len(ids)
         with self.core.db.transaction() as session:
-            row = session.get(BatchOperation, batch_id)
-            row.locked_until = None
+            values: dict[str, Any] = {"locked_until": None}
             if finished:
-                row.status = BatchStatus.FAILED if row.failed and not row.done else BatchStatus.DONE
-                row.finished_at = self.core.now()
+                done, failed = session.execute(select(BatchOperation.done, BatchOperation.failed)
+                                               .where(BatchOperation.id == batch_id)).one()
+                values.update(status=BatchStatus.FAILED if failed and not done else BatchStatus.DONE,
+                              finished_at=self.core.now())
+            session.execute(update(BatchOperation).where(BatchOperation.id == batch_id).values(**values))
         return Round(batch_id, handled, not finished or self.has_work())
 
     def has_work(self) -> bool:
@@ -259,17 +262,17 @@ class BatchOperations(CommandGroup):
             self._count(session, batch_id, position, instance_id, reason)
 
     def _count(self, session: Session, batch_id: int, position: int, instance_id: str, reason: str | None) -> None:
-        """Count one case done or failed, once: a case counted already (its position passed) is left alone."""
-        row = session.get(BatchOperation, batch_id, with_for_update=True)
-        if row.position > position:
-            return
-        row.position = position + 1
-        row.locked_until = self.core.now() + LEASE
+        """Count one case done or failed, once: a case counted already (its position passed) is left alone. The
+        row's case list is not read (it may hold 100,000 ids)."""
+        table = BatchOperation
+        values: dict[str, Any] = {"position": position + 1, "locked_until": self.core.now() + LEASE}
         if reason is None:
-            row.done += 1
+            values["done"] = table.done + 1
         else:
-            row.failed += 1
-            row.failures = {**(row.failures or {}), instance_id: reason[:MAX_REASON]}
+            failures = session.scalar(select(table.failures).where(table.id == batch_id).with_for_update())
+            values["failed"] = table.failed + 1
+            values["failures"] = {**(failures or {}), instance_id: reason[:MAX_REASON]}
+        session.execute(update(table).where(table.id == batch_id, table.position == position).values(**values))
 
     def _migrate(self, session: Session, parameters: dict, instance_id: str, actor: Actor) -> None:
         definition_id = parameters["_definition_id"]

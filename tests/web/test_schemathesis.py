@@ -27,6 +27,8 @@ from schemathesis.engine import Status, events
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from orchestrator.batch_operations import BatchRequest
+from orchestrator.definitions import ModelFile
 from tests.conftest import ADMIN, FIXTURES
 from tests.support import inspect
 from web.auth.apikeys import create_api_key
@@ -131,8 +133,13 @@ class RealData:
         """Real values for each named path parameter, made for one operation."""
         makers = {"key": lambda: ["refund_claim", "shop_return"], "instance_id": self.instance_ids,
                   "task_id": self.task_ids, "incident_id": lambda: [self._incident(), self.resolved_incident],
-                  "key_id": self.key_ids}
+                  "key_id": self.key_ids, "batch_id": self.batch_ids}
         return {name: makers[name]() for name in names}
+
+    def batch_ids(self) -> list[int]:
+        """A queued batch (retrying a case without incidents: nothing runs it here)."""
+        return [self.engine.batches.create_batch(BatchRequest("retry", instance_ids=[self.refund(9000)]),
+                                                 actor=ADMIN).id]
 
 
 def test_api_conforms_to_its_openapi_document(app, tokens, web_engine, ledger):
@@ -228,6 +235,16 @@ def explicit_valid_cases(operations, data: RealData, call_and_check, upload) -> 
         media_type="application/json"))
     assert delivered.status_code == 200, delivered.text
     assert delivered.json() == {"instanceId": waiting, "started": False}
+
+    shop_return_v2 = (FIXTURES / "web_return.bpmn").read_text(encoding="utf-8").replace("P2D", "P3D")
+    data.engine.deployments.deploy([ModelFile("web_return.bpmn", shop_return_v2)], actor=ADMIN)
+    dry_run = call_and_check(operations["POST /api/v1/migrations/dry-run"].Case(
+        body={"processKey": "shop_return", "fromVersion": 1, "toVersion": 2}, media_type="application/json"))
+    assert dry_run.status_code == 200, dry_run.text
+    batch = call_and_check(operations["POST /api/v1/batches"].Case(
+        body={"kind": "migrate", "filter": {"definitionKey": "shop_return", "status": "running"},
+              "parameters": {"toVersion": 2}}, media_type="application/json"))
+    assert batch.status_code == 201, batch.text
 
 
 def test_schemathesis_run_with_every_check_finds_nothing(app, tokens, web_engine, ledger):

@@ -68,7 +68,7 @@ def list_batches(args):
     return engine().batches.list_batches(actor=actor(), limit=args["limit"], offset=args["offset"])
 
 
-@blp.route("/batches/<int:batch_id>", methods=["GET"])
+@blp.route("/batches/<int(max=2147483647):batch_id>", methods=["GET"])
 @blp.response(200, BatchSchema)
 @blp.alt_response(403, description=FORBIDDEN, schema=ProblemSchema, content_type=PROBLEM)
 @blp.alt_response(404, description="No such batch", schema=ProblemSchema, content_type=PROBLEM)

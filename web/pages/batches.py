@@ -152,7 +152,7 @@ def batch_list():
     return render_template("batches/list.html", batches=engine().batches.list_batches(actor=actor))
 
 
-@bp.get("/batches/<int:batch_id>")
+@bp.get("/batches/<int(max=2147483647):batch_id>")
 def batch_page(batch_id: int):
     """A batch's progress (done, failed, total) and its failures; the page refreshes itself until it is done."""
     actor = person()
