@@ -197,17 +197,20 @@ class ModelDrafts(CommandGroup):
                                        definition.deployment_id, new=False)]
 
     def _bundle(self, draft_id: int, actor: Actor) -> list[ModelFile]:
-        """The draft's file with the translation files deployed with the version it was opened from
-        (`<model>.<language>.json`): a deployed edit keeps the model's other languages. Decisions the process
+        """The draft's file with the translation files deployed with the version it was opened from (a DMN
+        file: its last deployment) (`<model>.<language>.json`): a deployed edit keeps the model's other languages. Decisions the process
         names come from the deployed DMN files, as in any deploy."""
         with self.core.db.reading() as session:
             row = _own(session, draft_id, actor)
             files = [ModelFile(row.file_name, row.content)]
             if row.based_on is not None:
-                definition = session.get(ProcessDefinition, row.based_on)
+                deployment_id = session.get(ProcessDefinition, row.based_on).deployment_id
+            else:  # a DMN file (or a new process): the deployment that last stored a file of this name
+                deployment_id = session.scalar(select(func.max(DeploymentResource.deployment_id)).where(
+                    DeploymentResource.name == row.file_name, DeploymentResource.kind == row.kind))
+            if deployment_id is not None:
                 texts = session.execute(select(DeploymentResource.name, DeploymentResource.content).where(
-                    DeploymentResource.deployment_id == definition.deployment_id,
-                    DeploymentResource.kind == "texts")).all()
+                    DeploymentResource.deployment_id == deployment_id, DeploymentResource.kind == "texts")).all()
                 files += [ModelFile(name, content) for name, content in texts if translates(name, row.file_name)]
         return files
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from orchestrator.actors import Actor
 from orchestrator.draft_models import ModelDraft
 from orchestrator.errors import Forbidden, NotFound
-from orchestrator.models import Deployment, ProcessDefinition
+from orchestrator.models import Deployment, DeploymentResource, ProcessDefinition
 from orchestrator.settings import REPO_ROOT
 from tests.conftest import ADMIN
 from tests.security.test_roles import sign_in
@@ -113,7 +113,6 @@ def test_a_fixed_draft_with_a_new_due_date_deploys_as_v2_and_a_case_on_v2_runs_w
     assert (deployed.key, deployed.version, deployed.new) == ("returns", 2, True)
     assert web_engine.model_drafts.list_drafts(owner) == []  # the deployed draft is done with
     with web_engine.db.reading() as session:  # the translations of v1 came along
-        from orchestrator.models import DeploymentResource
         names = set(session.scalars(select(DeploymentResource.name).where(
             DeploymentResource.deployment_id == deployed.deployment_id)))
     assert {"returns.bpmn", "returns.zh.json", "returns_routing.dmn"} <= names
@@ -194,3 +193,22 @@ def test_staff_see_no_modeler_and_the_api_answers_403(site, as_, web_engine):
         web_engine.model_drafts.list_drafts(as_actor(STAFF))
     with web_engine.db.reading() as session:
         assert session.scalar(select(func.count()).select_from(ModelDraft)) == 1
+
+
+def test_a_decision_table_draft_deploys_with_its_translations(site, web_engine):
+    owner = as_actor(OWNER)
+    draft = web_engine.model_drafts.open_decision("return_routing", actor=owner)
+    assert (draft.file_name, draft.kind) == ("returns_routing.dmn", "dmn")
+    assert web_engine.model_drafts.validate_draft(draft.id, actor=owner) == []
+    edited = draft.content.replace("Route a return", "Route a returned item")
+    assert edited != draft.content
+    web_engine.model_drafts.save_draft(draft.id, edited, actor=owner)
+    before = counts(web_engine)
+    assert web_engine.model_drafts.deploy_draft(draft.id, actor=owner) == []  # decisions only: no process version
+    after = counts(web_engine)
+    assert (after[0], after[1]) == (before[0] + 1, before[1])
+    with web_engine.db.reading() as session:
+        latest = session.scalar(select(func.max(DeploymentResource.deployment_id)))
+        names = set(session.scalars(select(DeploymentResource.name).where(
+            DeploymentResource.deployment_id == latest)))
+    assert names == {"returns_routing.dmn", "returns_routing.zh.json"}

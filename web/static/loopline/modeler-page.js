@@ -53,6 +53,9 @@
   modeler.importXML(JSON.parse(source.textContent)).then(function () {
     if (kind === "dmn") {
       modeler.on("views.changed", watchChanges);
+      // a decision table is what a process owner edits: open the first one instead of the diagram
+      var table = modeler.getViews().filter(function (view) { return view.type === "decisionTable"; })[0];
+      if (table) { modeler.open(table); }
     } else {
       modeler.get("canvas").zoom("fit-viewport");
     }
@@ -139,12 +142,15 @@
       open.textContent = text("open-version");
       result.appendChild(open);
       result.appendChild(document.createTextNode(" · "));
+    } else {
+      line.textContent = text("decisions-deployed") + " ";
+      result.appendChild(line);
     }
     var back = document.createElement("a");
     back.href = body.landing;
     back.textContent = text("back");
     result.appendChild(back);
-    say(first ? line.textContent : "", "ok");
+    say(line.textContent, "ok");
   }
 
   function clearMarks() {
