@@ -1,6 +1,7 @@
 """The browser modeler: a process owner opens returns.bpmn, breaks a gateway condition in the properties panel,
 validates (the problem is marked on its flow with the message, and listed), is refused at deploy (nothing
-changes), fixes the condition, changes the review's due date and deploys version 2, which new cases run.
+changes), fixes the condition, changes the review's due date and deploys version 2, which new cases run; a
+decision opens on its table in dmn-js.
 Screenshots (1280 px wide) go to test-artifacts/screenshots."""
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def test_a_process_owner_breaks_fixes_and_deploys_returns_v2(live_server, page, 
     page.set_viewport_size(WIDE)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: errors.append(message.text)
+            if "Content Security Policy" in message.text else None)
     sign_in(page, live_server, "owner")
 
     page.goto(live_server("/modeler"))
@@ -97,7 +100,15 @@ def test_a_process_owner_breaks_fixes_and_deploys_returns_v2(live_server, page, 
     expect(page.locator(".ll-problem-note")).to_have_count(0)
     expect(page.locator("#modeler-new-version")).to_be_visible()
     page.screenshot(path=str(shots / "modeler-4-deployed-v2.png"))
-    assert errors == []
+
+    # a decision opens on its table in dmn-js, with its watermark
+    page.goto(live_server("/modeler"))
+    page.click("button[data-open-decision=return_routing]")
+    expect(page.locator("#modeler-page")).to_have_attribute("data-ready", "true", timeout=20_000)
+    expect(page.locator(".tjs-table")).to_contain_text("quality_defect")
+    expect(page.locator("#modeler-canvas a.bjs-powered-by")).to_be_visible()
+    page.screenshot(path=str(shots / "modeler-5-decision-table.png"))
+    assert errors == []  # no script error, no style the policy refused
 
     case = engine.instances.start_instance("returns", actor=ADMIN, variables={**RETURN, "rmaNumber": "RMA-MODELER-2"})
     [task] = inspect.open_tasks(engine, case.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import asdict
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -11,10 +13,19 @@ from werkzeug.routing import BuildError
 from orchestrator.authorization import Permission, can
 from orchestrator.errors import EngineError, Forbidden, InvalidInput, InvalidModel, NotFound
 from orchestrator.model_drafts import structured_problems
+from web.browser_security import CONTENT_SECURITY_POLICY
 from web.pages.common import engine, person, refusal, signed_in_pages
 
 bp = Blueprint("modeler_pages", __name__)
 signed_in_pages(bp)
+
+# The style attributes the editors write as HTML (the properties panel's containers; dmn-js's watermark and its
+# logo), which the site's policy would drop: the editor page allows exactly these values and no other inline style.
+EDITOR_STYLE_ATTRIBUTES = ("height: 100%", "flex: none; height: auto", "vertical-align:middle",
+                           "position: absolute; bottom: 15px; right: 15px; z-index: 100;")
+EDITOR_POLICY = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-hashes' " + " ".join(
+    f"'sha256-{base64.b64encode(hashlib.sha256(value.encode()).digest()).decode()}'"
+    for value in EDITOR_STYLE_ATTRIBUTES))
 
 
 def _refused():
@@ -95,7 +106,7 @@ def editor(draft_id: int):
         draft = engine().model_drafts.open_draft(draft_id, actor=actor)
     except NotFound:
         return _not_found()
-    return render_template("modeler/editor.html", draft=draft)
+    return render_template("modeler/editor.html", draft=draft), {"Content-Security-Policy": EDITOR_POLICY}
 
 
 @bp.post("/modeler/drafts/<int:draft_id>/delete")
