@@ -69,6 +69,18 @@ def page_posts(claim: dict[str, str], incident: int, key_id: int, user_id: int) 
         (f"/modeler/drafts/{DRAFT}/validate", {}),
         (f"/modeler/drafts/{DRAFT}/deploy", {}),
         (f"/modeler/drafts/{DRAFT}/delete", {}),
+        ("/processes/refund_claim/migrate", {"from": "1", "to": "2"}),
+        ("/batches", {"kind": "cancel", "reason": "The auditor was here", "process": "refund_claim"}),
+    ]
+
+
+def batch_requests(case: str) -> list[tuple[str, str, dict]]:
+    """Batch operations and the migration dry run (which stores nothing, but only case managers may ask)."""
+    return [
+        ("post", "/api/v1/batches", {"json": {"kind": "cancel", "instanceIds": [case],
+                                              "parameters": {"reason": "The auditor was here"}}}),
+        ("post", "/api/v1/migrations/dry-run", {"json": {"processKey": "refund_claim", "fromVersion": 1,
+                                                         "toVersion": 2}}),
     ]
 
 
@@ -117,6 +129,7 @@ def test_every_write_door_is_either_refused_to_an_auditor_here_or_named_as_no_re
     incident, key_id = incident_and_key
     tried = ({endpoint_of(app, method, path) for method, path, _ in write_requests(claim, incident, key_id)}
              | {endpoint_of(app, method, path) for method, path, _ in modeler_requests()}
+             | {endpoint_of(app, method, path) for method, path, _ in batch_requests(claim["instance"])}
              | {endpoint_of(app, "post", path) for path, _ in page_posts(claim, incident, key_id, 1)}
              | {endpoint_of(app, "post", path) for path, _ in external_task_calls()})
     assert not tried & set(NOT_RECORD_DOORS)
@@ -132,7 +145,8 @@ def test_an_auditor_is_refused_with_403_at_every_door_and_nothing_changes(
     before = database_fingerprint(web_engine)
 
     answers = {}
-    for method, path, kwargs in [*write_requests(claim, incident, key_id), *modeler_requests()]:
+    for method, path, kwargs in [*write_requests(claim, incident, key_id), *modeler_requests(),
+                                 *batch_requests(claim["instance"])]:
         answers[f"API {method.upper()} {path}"] = getattr(auditor_key, method)(path, **kwargs).status_code
     for path, data in external_task_calls():
         answers[f"external task POST {path}"] = auditor_key.post(path, json=data).status_code
