@@ -104,6 +104,14 @@ class VersionDiff:
     changed_files: tuple[tuple[str, str], ...]  # (file name, added | removed | changed) among the deployments' files
 
 
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers: a larger number names no version
+
+
+def _check_version(key: str, version: int) -> None:
+    if not 1 <= version <= MAX_VERSION:
+        raise NotFound(f"process definition '{key}' version {version} is not deployed")
+
+
 def require_reader(actor: Actor) -> None:
     """Process owners and auditors read the catalog; others are refused."""
     if not (can(actor, Permission.DEPLOY) or can(actor, Permission.READ_ALL)):
@@ -187,6 +195,7 @@ class ProcessCatalog(CommandGroup):
     def version_file(self, actor: Actor, key: str, version: int, name: str) -> FileContent:
         """One file of the version's deployment, byte for byte as deployed; NotFound for another name."""
         require_reader(actor)
+        _check_version(key, version)
         with self.core.db.reading() as session:
             definition = latest_definition(session, key, version)
             row = session.execute(select(DeploymentResource.name, DeploymentResource.kind, DeploymentResource.content)
@@ -217,6 +226,7 @@ class ProcessCatalog(CommandGroup):
         return VersionDiff(old, new, old_xml, new_xml, changes, changed_files)
 
     def _summary(self, session: Session, key: str, version: int) -> VersionSummary:
+        _check_version(key, version)
         found = _summaries(session, session.execute(_version_query().where(
             ProcessDefinition.key == key, ProcessDefinition.version == version)))
         if not found:

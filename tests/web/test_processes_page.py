@@ -132,6 +132,8 @@ def test_unknown_keys_versions_and_files_are_404_and_bad_diff_arguments_422(site
     assert api.get("/api/v1/process-definitions/nope/versions").status_code == 404
     assert api.get("/api/v1/process-definitions/returns/versions/9/files/returns.bpmn").status_code == 404
     assert api.get("/api/v1/process-definitions/returns/versions/1/files/recall.bpmn").status_code == 404
+    assert api.get(f"/api/v1/process-definitions/returns/versions/{10**30}/files/returns.bpmn").status_code == 404
+    assert owner.get(f"/processes/returns/versions/{10**30}").status_code == 404
     assert api.get("/api/v1/process-definitions/returns/diff?from=1&to=9").status_code == 404
     for query in ("from=1", "from=1&to=1", "from=x&to=2", "from=0&to=2"):
         answer = api.get(f"/api/v1/process-definitions/returns/diff?{query}")
