@@ -22,7 +22,7 @@ from web.api.schemas import DeployedSchema, ProblemSchema
 
 blp = Blueprint("modeler", __name__, url_prefix="/api/v1", description="Modeler drafts and validation")
 
-DRAFT = "/modeler/drafts/<int:draft_id>"
+DRAFT = "/modeler/drafts/<int(max=2147483647):draft_id>"
 NOT_YOURS = "No such draft, or another person's (drafts are per person)"
 
 

@@ -96,7 +96,7 @@ def open_deployed():
     return redirect(url_for(".editor", draft_id=draft.id))
 
 
-@bp.get("/modeler/drafts/<int:draft_id>")
+@bp.get("/modeler/drafts/<int(max=2147483647):draft_id>")
 def editor(draft_id: int):
     """The editor: bpmn-js with the Camunda 7 properties panel (or dmn-js for a DMN file)."""
     actor = person()
@@ -109,7 +109,7 @@ def editor(draft_id: int):
     return render_template("modeler/editor.html", draft=draft), {"Content-Security-Policy": EDITOR_POLICY}
 
 
-@bp.post("/modeler/drafts/<int:draft_id>/delete")
+@bp.post("/modeler/drafts/<int(max=2147483647):draft_id>/delete")
 def delete_draft(draft_id: int):
     try:
         engine().model_drafts.delete_draft(draft_id, actor=person())
@@ -121,7 +121,7 @@ def delete_draft(draft_id: int):
     return redirect(url_for(".landing"))
 
 
-@bp.post("/modeler/drafts/<int:draft_id>/save")
+@bp.post("/modeler/drafts/<int(max=2147483647):draft_id>/save")
 def save_draft(draft_id: int):
     """Save the posted XML (a fetch from the editor page): JSON with the time it was saved."""
     try:
@@ -131,7 +131,7 @@ def save_draft(draft_id: int):
     return jsonify(saved=True, updatedAt=draft.updated_at.isoformat())
 
 
-@bp.post("/modeler/drafts/<int:draft_id>/validate")
+@bp.post("/modeler/drafts/<int(max=2147483647):draft_id>/validate")
 def validate_draft(draft_id: int):
     """Save the posted XML, then run every check a deploy runs: JSON with each problem and its element."""
     drafts = engine().model_drafts
@@ -144,7 +144,7 @@ def validate_draft(draft_id: int):
     return jsonify(valid=not problems, problems=[_problem(p) for p in problems])
 
 
-@bp.post("/modeler/drafts/<int:draft_id>/deploy")
+@bp.post("/modeler/drafts/<int(max=2147483647):draft_id>/deploy")
 def deploy_draft(draft_id: int):
     """Save the posted XML and deploy it as a new version; refused: 422 with the problems, nothing deployed."""
     drafts = engine().model_drafts
