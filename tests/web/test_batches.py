@@ -202,3 +202,19 @@ def test_a_removed_element_needs_a_choice_on_the_migration_page(web_engine, app)
     assert 'name="map-provide_details"' in text and "Cannot move" in text and "Migrate" not in text.split("dry-run")[-1]
     mapped = owner.get(f"/processes/shop_return/migrate?from=1&to={deployed.version}&dry=1&map-provide_details=details")
     assert "Migrate 1 case" in mapped.get_data(as_text=True)
+
+
+def test_the_case_list_applies_a_batch_to_every_matching_case(web_engine, app):
+    cases = shop_returns(web_engine, 3)
+    web_engine.instances.start_instance("refund_claim", actor=ADMIN, variables={"amount": 9000, "customer": "Ada"})
+    owner = sign_in(app, *OWNER)
+    listed = owner.get("/instances?process=shop_return&status=running").get_data(as_text=True)
+    assert "Apply to all 3 matching cases" in listed and 'name="to_version"' in listed
+    refused = owner.post("/batches", data={"csrf_token": owner.csrf, "kind": "cancel", "process": "shop_return"})
+    assert refused.status_code == 302 and "/instances" in refused.headers["Location"]  # a reason is required
+    answer = owner.post("/batches", data={"csrf_token": owner.csrf, "kind": "cancel", "reason": "shop closed",
+                                          "process": "shop_return", "status": "running"})
+    assert answer.status_code == 302 and "/batches/" in answer.headers["Location"]
+    run_batch(web_engine, int(answer.headers["Location"].rsplit("/", 1)[1]))
+    assert {inspect.instance(web_engine, case).status for case in cases} == {InstanceStatus.CANCELLED}
+    assert "3 done, 0 failed of 3 cases" in owner.get(answer.headers["Location"]).get_data(as_text=True)

@@ -51,9 +51,13 @@ def instance_list():
                               descending=args.get("order", "desc") == "desc" if "sort" in args else True,
                               limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     page = engine().queries.list_instances(person(), criteria)
+    may_batch = can(person(), Permission.MANAGE_INSTANCES)  # the "apply to all matching cases" form
+    versions = [d.version for d in engine().queries.list_definitions(args["process"])] \
+        if may_batch and args.get("process") else []
     return render_template("instances/list.html", page=page, args=args, page_number=page_number,
                            pages=page_count(page.total, PAGE_SIZE),
-                           processes=case_models().names, statuses=list(InstanceStatus))
+                           processes=case_models().names, statuses=list(InstanceStatus),
+                           may_batch=may_batch, versions=versions)
 
 
 @bp.get("/instances/<string:instance_id>")
