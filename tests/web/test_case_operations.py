@@ -166,6 +166,9 @@ def test_the_api_edits_and_refuses_with_403_404_409_422(tell, as_):
     assert edited["payload"]["variables"] == [{"name": "customerEmail", "change": "changed", "old": BAD_EMAIL,
                                                "new": GOOD_EMAIL}]
 
+    tell.instances.suspend_instance(instance_id, actor=ADMIN)  # a suspended case may be repaired too
+    suspended = as_("owner").patch(path, json={"comment": "Name as on the order", "values": {"customerName": "G. Hopper"}})
+    assert suspended.status_code == 200 and suspended.get_json()["status"] == "suspended"
     tell.instances.cancel_instance(instance_id, actor=ADMIN, reason="test")
     finished = as_("owner").patch(path, json={**body, "values": {"customerEmail": "x@example.com"}})
     assert finished.status_code == 409
