@@ -17,13 +17,9 @@ any command; the history gets an `instance_migrated` event with both versions an
 
 from __future__ import annotations
 
-import ast
-import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptTask
-from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import delete, select
@@ -38,6 +34,7 @@ from orchestrator.effects import all_tasks
 from orchestrator.engine import CommandContext, CommandGroup, current_variables
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 from orchestrator.instances import latest_definition
+from orchestrator.migration_variables import needed_variables, specs_of
 from orchestrator.models import (
     HumanTask,
     HumanTaskState,
@@ -48,16 +45,12 @@ from orchestrator.models import (
     ProcessDefinition,
     ProcessInstance,
 )
-from orchestrator.parser import extensions_of
 
 INSTANCE_MIGRATED = "instance_migrated"
 MIGRATABLE = (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
 _LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 _OPEN_JOBS = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.INCIDENT)
 _FUTURE = TaskState.PREDICTED_MASK | TaskState.FUTURE
-_NAMES_NOT_VARIABLES = frozenset(dir(builtins)) | {
-    "true", "false", "null", "None", "True", "False", "datetime", "timedelta", "date", "time", "math", "decimal",
-}
 
 
 @dataclass(frozen=True)
@@ -117,11 +110,6 @@ def _mapped_name(name: str, mapping: dict[str, str]) -> str:
     return name
 
 
-def _specs_of(parsed: ParsedProcess) -> Iterator:
-    for process in (parsed.spec, *parsed.subprocess_specs.values()):
-        yield from process.task_specs.values()
-
-
 def _kind(parsed: ParsedProcess, element_id: str) -> str:
     return parsed.element_kinds.get(element_id, "")
 
@@ -172,98 +160,6 @@ def check_case(workflow: BpmnWorkflow, old: ParsedProcess, new: ParsedProcess, m
         reasons.extend(f"the target version needs variable '{name}', which the case does not have"
                        for name in sorted(missing))
     return waiting, reasons
-
-
-def _names_in(expression) -> set[str]:
-    if not isinstance(expression, str) or not expression.strip():
-        return set()
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError:
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - _NAMES_NOT_VARIABLES
-
-
-def _expressions_of(spec) -> Iterator[str]:
-    for condition, _target in getattr(spec, "cond_task_specs", None) or []:
-        if condition is not None and getattr(condition, "args", None):
-            yield condition.args[0]
-    definition = getattr(spec, "event_definition", None)
-    for inner in [definition, *getattr(definition, "event_definitions", [])]:
-        if isinstance(getattr(inner, "expression", None), str):
-            yield inner.expression
-    for attribute in ("cardinality", "condition"):
-        if isinstance(getattr(spec, attribute, None), str):
-            yield getattr(spec, attribute)
-    ext = extensions_of(spec)
-    for attribute in ("dueDate", "followUpDate"):
-        if isinstance(ext.get(attribute), str):
-            yield ext[attribute]
-    for attribute in ("priority", "assignee", "candidateGroups", "candidateUsers"):
-        if ext.get(f"{attribute}IsExpression"):
-            yield ext[attribute]
-    for parameter in ext.get("inputParameters", []):
-        expression = parameter.get("expression")
-        values = expression.values() if isinstance(expression, dict) else (
-            expression if isinstance(expression, list) else [expression])
-        yield from (value for value in values if isinstance(value, str))
-
-
-def _produced_by(spec) -> set[str]:
-    """Variables an element sets itself: its form fields, DMN outputs, script assignments, output mappings."""
-    names = {f.id for f in getattr(getattr(spec, "form", None), "fields", None) or []}
-    names |= {p["name"] for p in extensions_of(spec).get("outputParameters", []) if p.get("name")}
-    result = extensions_of(spec).get("resultVariable")
-    if isinstance(result, str):
-        names.add(result)
-    decision = getattr(spec, "decision_table", None)
-    for output in getattr(decision, "outputs", None) or []:
-        names.add(getattr(output, "name", None) or "")
-    if isinstance(spec, ScriptTask):
-        try:
-            tree = ast.parse(spec.script or "")
-        except SyntaxError:
-            tree = None
-        if tree is not None:
-            names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
-                      and isinstance(node.ctx, ast.Store)}
-    if isinstance(getattr(spec, "data_output", None), object) and getattr(spec, "data_output", None) is not None:
-        names.add(getattr(spec.data_output, "bpmn_id", "") or "")
-    return names - {""}
-
-
-def _reachable(parsed: ParsedProcess, element_ids: Iterable[str]) -> list:
-    """The target's task specs reachable from these elements (themselves included), across subprocesses."""
-    by_element: dict[str, list] = {}
-    for spec in _specs_of(parsed):
-        if _element_id(spec):
-            by_element.setdefault(spec.bpmn_id, []).append(spec)
-    todo = [spec for element in element_ids for spec in by_element.get(element, [])]
-    seen: dict[int, object] = {}
-    while todo:
-        spec = todo.pop()
-        if id(spec) in seen:
-            continue
-        seen[id(spec)] = spec
-        todo.extend(spec.outputs)
-        if isinstance(spec, SubWorkflowTask):
-            sub = parsed.subprocess_specs.get(spec.spec)
-            if sub is not None:
-                todo.append(sub.start)
-    return list(seen.values())
-
-
-def needed_variables(new: ParsedProcess, old: ParsedProcess, waiting: Iterable[str]) -> set[str]:
-    """Variables named after the waiting elements in the target that the source version never named and the
-    target does not produce itself (see the module's note: an approximation)."""
-    named_before: set[str] = set()
-    for spec in _specs_of(old):
-        for expression in _expressions_of(spec):
-            named_before |= _names_in(expression)
-        named_before |= _produced_by(spec)
-    produced = set().union(*(_produced_by(spec) for spec in _specs_of(new)))
-    named = set().union(*(_names_in(e) for spec in _reachable(new, waiting) for e in _expressions_of(spec)))
-    return named - named_before - produced - set(new.form_fields)
 
 
 def _own_graphs(workflow: BpmnWorkflow) -> list:
@@ -347,8 +243,8 @@ class CaseMigration(CommandGroup):
         of the same kind to choose from; what a mapping table shows."""
         require(actor, Permission.MANAGE_INSTANCES)
         old, new = self._versions(key, from_version, to_version)
-        names = {spec.bpmn_id: spec.bpmn_name for spec in _specs_of(new) if _element_id(spec)}
-        old_names = {spec.bpmn_id: spec.bpmn_name for spec in _specs_of(old) if _element_id(spec)}
+        names = {spec.bpmn_id: spec.bpmn_name for spec in specs_of(new) if _element_id(spec)}
+        old_names = {spec.bpmn_id: spec.bpmn_name for spec in specs_of(old) if _element_id(spec)}
         choices = []
         for element, kind in sorted(old.element_kinds.items()):
             same = new.element_kinds.get(element) == kind
