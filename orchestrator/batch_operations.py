@@ -276,8 +276,8 @@ class BatchOperations(CommandGroup):
 
     def _migrate(self, session: Session, parameters: dict, instance_id: str, actor: Actor) -> None:
         definition_id = parameters["_definition_id"]
-        row = session.get(ProcessInstance, instance_id)
-        if row is not None and row.definition_id == definition_id:
+        current = session.scalar(select(ProcessInstance.definition_id).where(ProcessInstance.id == instance_id))
+        if current == definition_id:
             return  # moved already (by an earlier round or by hand)
         self.migration.migrate_to(instance_id, definition_id, parameters.get("mapping") or {}, actor=actor,
                                   session=session)
