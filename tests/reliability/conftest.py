@@ -6,17 +6,12 @@ import os
 
 import pytest
 
-from orchestrator.db import Database
-from tests.conftest import reset_postgres
+from tests.conftest import reset_postgres, sqlite_copy
 
 
 @pytest.fixture
-def shared_database(tmp_path):
+def shared_database(tmp_path, migrated_sqlite):
     url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgresql"):
-        db = reset_postgres(url)
-    else:
-        db = Database(f"sqlite:///{tmp_path / 'shared.db'}")
-        db.create_schema()
+    db = reset_postgres(url) if url.startswith("postgresql") else sqlite_copy(migrated_sqlite, tmp_path / "shared.db")
     yield db
     db.dispose()

@@ -28,6 +28,7 @@ from web.extensions import db
 PASSWORD = "quiet-lantern-harbour-71"
 AUDITOR_IN_GROUP = Actor("apikey:audit-in-group", groups=frozenset({"sales_manager"}), roles=frozenset({"auditor"}))
 ACK_LINK = "https://recall.example/ack/eyJuIjoiYWJjIn0.Zx1.live-signature"
+DRAFT = 1  # a modeler draft id: the role is refused before the draft is looked up
 
 
 def database_fingerprint(engine) -> dict[str, int]:
@@ -51,6 +52,28 @@ def sign_in(app, email: str, roles: tuple[str, ...], groups: tuple[str, ...]):
     assert answer.status_code in (200, 302)
     client.csrf = re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', client.get("/inbox").data).group(1).decode()
     return client
+
+
+def batch_requests(case: str) -> list[tuple[str, str, dict]]:
+    """Batch operations and the migration dry run (which stores nothing, but only case managers may ask)."""
+    return [
+        ("post", "/api/v1/batches", {"json": {"kind": "cancel", "instanceIds": [case],
+                                              "parameters": {"reason": "The auditor was here"}}}),
+        ("post", "/api/v1/migrations/dry-run", {"json": {"processKey": "refund_claim", "fromVersion": 1,
+                                                         "toVersion": 2}}),
+    ]
+
+
+def modeler_requests() -> list[tuple[str, str, dict]]:
+    """The modeler API's writes (drafts are a process owner's own, but they deploy models)."""
+    draft = f"/api/v1/modeler/drafts/{DRAFT}"
+    return [
+        ("post", "/api/v1/modeler/drafts", {"json": {"source": "deployed", "key": "refund_claim"}}),
+        ("put", draft, {"json": {"content": "<x/>"}}),
+        ("delete", draft, {}),
+        ("post", f"{draft}/validate", {}),
+        ("post", f"{draft}/deploy", {}),
+    ]
 
 
 def write_requests(claim: dict[str, str], incident: int, key_id: int) -> list[tuple[str, str, dict]]:
@@ -78,6 +101,8 @@ def write_requests(claim: dict[str, str], incident: int, key_id: int) -> list[tu
                                                      "faultCode": "F-ELEC", "occurredAt": "2026-01-05T09:00:00Z"}}),
         ("post", "/api/v1/trace-events", {"json": {"events": [{"kind": "object",
                                                                 "eventTime": "2026-01-05T09:00:00Z"}]}}),
+        *batch_requests(claim["instance"]),
+        *modeler_requests(),
     ]
 
 

@@ -19,7 +19,6 @@ from celery.contrib.testing.worker import start_worker
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from orchestrator.db import Database
 from orchestrator.definitions import ModelFile
 from orchestrator.errors import ProcessError
 from orchestrator.expressions import ScriptError
@@ -29,7 +28,7 @@ from orchestrator.service import Engine
 from orchestrator.settings import Settings
 from tasks.celery_app import create_celery
 from tasks.jobs import celery_waker, register_tasks
-from tests.conftest import ADMIN, reset_postgres
+from tests.conftest import ADMIN, reset_postgres, sqlite_copy
 from tests.reliability.test_crashes import process_env
 from tests.security import hostile_models as models
 from tests.service.test_celery_worker import broker_for
@@ -189,12 +188,10 @@ def test_loopline_serve_survives_hostile_scripts_at_start_and_behind_a_timer(tmp
         stop_process(process)
 
 
-def test_a_loopline_worker_process_survives_a_crashing_script(tmp_path, ledger, monkeypatch):
+def test_a_loopline_worker_process_survives_a_crashing_script(tmp_path, ledger, monkeypatch, migrated_sqlite):
     """Production shape: `loopline worker` (prefork) on Redis; before, the job killed every worker in turn."""
     url = os.environ.get("DATABASE_URL", "")
-    db = reset_postgres(url) if url.startswith("postgresql") else Database(f"sqlite:///{tmp_path / 'shared.db'}")
-    if not url.startswith("postgresql"):
-        db.create_schema()
+    db = reset_postgres(url) if url.startswith("postgresql") else sqlite_copy(migrated_sqlite, tmp_path / "shared.db")
     with own_redis(tmp_path) as broker:
         env = process_env(db, broker.url, tmp_path)
         monkeypatch.setenv("CELERY_BROKER_URL", broker.url)

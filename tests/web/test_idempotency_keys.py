@@ -156,3 +156,17 @@ def test_a_retry_while_the_first_runs_hears_409_then_the_first_answer(app, token
     assert answers["first"].status_code == 200
     assert (after.status_code, after.get_json()) == (200, answers["first"].get_json())
     assert _events(web_engine, instance_id, "task_completed") == 1
+
+
+def test_an_upload_with_nameless_parts_is_fingerprinted_and_refused_for_what_it_holds(app, tokens):
+    """Parts without a name sort beside named ones (once a 500); the upload is then judged like any other."""
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nnull\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"%0A\"\r\n\r\nnull\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"files.png\"\r\n\r\n"
+            f"PNG\r\n--{boundary}--\r\n").encode()
+    answer = app.test_client().post("/api/v1/deployments", data=body, headers={
+        "Authorization": f"Bearer {tokens['admin']}", "Idempotency-Key": "nameless-parts",
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert "files.png" in answer.get_json()["errors"]["files"]

@@ -27,6 +27,7 @@ from schemathesis.engine import Status, events
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from orchestrator.actors import Actor
 from orchestrator.batch_operations import BatchRequest
 from orchestrator.definitions import ModelFile
 from tests.conftest import ADMIN, FIXTURES
@@ -133,8 +134,17 @@ class RealData:
         """Real values for each named path parameter, made for one operation."""
         makers = {"key": lambda: ["refund_claim", "shop_return"], "instance_id": self.instance_ids,
                   "task_id": self.task_ids, "incident_id": lambda: [self._incident(), self.resolved_incident],
-                  "key_id": self.key_ids, "batch_id": self.batch_ids}
+                  "key_id": self.key_ids, "batch_id": self.batch_ids, "version": lambda: [1, 2],
+                  "name": lambda: ["refund_claim.bpmn", "web_return.bpmn"], "draft_id": self.draft_ids}
         return {name: makers[name]() for name in names}
+
+    def draft_ids(self) -> list[int]:
+        """The admin key's own draft, and another person's (a 404: drafts are their owner's)."""
+        mine = self.engine.model_drafts.open_deployed("refund_claim", actor=Actor("apikey:admin",
+                                                                                 roles=frozenset({"admin"})))
+        theirs = self.engine.model_drafts.open_deployed("refund_claim", actor=Actor("someone",
+                                                                                   roles=frozenset({"admin"})))
+        return [mine.id, theirs.id]
 
     def batch_ids(self) -> list[int]:
         """A queued batch (retrying a case without incidents: nothing runs it here)."""
@@ -245,6 +255,22 @@ def explicit_valid_cases(operations, data: RealData, call_and_check, upload) -> 
         body={"kind": "migrate", "filter": {"definitionKey": "shop_return", "status": "running"},
               "parameters": {"toVersion": 2}}, media_type="application/json"))
     assert batch.status_code == 201, batch.text
+
+    diff = call_and_check(operations["GET /api/v1/process-definitions/{key}/diff"].Case(
+        path_parameters={"key": "shop_return"}, query={"from": 1, "to": 2}))
+    assert diff.status_code == 200, diff.text
+    file = call_and_check(operations["GET /api/v1/process-definitions/{key}/versions/{version}/files/{name}"].Case(
+        path_parameters={"key": "refund_claim", "version": 1, "name": "refund_claim.bpmn"}))
+    assert file.status_code == 200, file.text
+    running = data.refund(9000)
+    edited = call_and_check(operations["PATCH /api/v1/instances/{instance_id}/variables"].Case(
+        path_parameters={"instance_id": running}, body={"comment": "Amount typed wrong", "values": {"amount": 9100}},
+        media_type="application/json"))
+    assert edited.status_code == 200, edited.text
+    draft = call_and_check(operations["POST /api/v1/modeler/drafts"].Case(
+        body={"source": "template", "key": "explicit_process", "name": "An explicit process"},
+        media_type="application/json"))
+    assert draft.status_code == 201, draft.text
 
 
 def test_schemathesis_run_with_every_check_finds_nothing(app, tokens, web_engine, ledger):

@@ -172,9 +172,11 @@ def _fingerprint() -> str:
     multipart boundary, which a client draws anew for each retry."""
     digest = hashlib.sha256(f"{request.method} {request.path}\0".encode())
     if request.mimetype == "multipart/form-data":
-        for name, value in sorted(request.form.items(multi=True)):
+        # a part may come without a name or a file name (None): sorted as text, so any body gets its fingerprint
+        for name, value in sorted(request.form.items(multi=True), key=lambda item: (str(item[0]), str(item[1]))):
             digest.update(f"{name}={value}\0".encode())
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: (item[0], item[1].filename)):
+        for name, upload in sorted(request.files.items(multi=True),
+                                   key=lambda item: (str(item[0]), str(item[1].filename))):
             digest.update(f"{name}:{upload.filename}\0".encode())
             digest.update(upload.read())
             upload.seek(0)

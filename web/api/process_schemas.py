@@ -3,7 +3,7 @@ changes between two versions."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 VERSION_RANGE = validate.Range(min=1, max=2**31 - 1)
 
@@ -33,11 +33,6 @@ class DiffArgs(Schema):
     from_ = fields.Integer(data_key="from", required=True, validate=VERSION_RANGE,
                            metadata={"description": "the older version"})
     to = fields.Integer(required=True, validate=VERSION_RANGE, metadata={"description": "the newer version"})
-
-    @validates_schema
-    def _two_versions(self, data, **_kwargs):
-        if data.get("from_") is not None and data.get("from_") == data.get("to"):
-            raise ValidationError("must differ from 'from'", "to")
 
 
 class DetailSchema(Schema):
