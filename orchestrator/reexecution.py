@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.authorization import visible_instances_clause
 from orchestrator.call_activities import deployed_calls, is_expression
+from orchestrator.case_migration import INSTANCE_MIGRATED
+from orchestrator.case_repair import VARIABLES_EDITED, VariableEdit
 from orchestrator.clock import ManualClock
 from orchestrator.db import Base, Database
 from orchestrator.engine import CommandGroup, EngineCore
@@ -249,6 +251,14 @@ def _run(core: EngineCore, source: _Source, history: Sequence[HistoryEventView])
     first_state = next((event.seq for event in history if event.type == STATE_EVENT), None)
     steps: list[StepComparison] = []
     skipped, error = 0, None
+    moved = next((event for event in history if event.type == INSTANCE_MIGRATED), None)
+    if moved is not None:  # it ran on two versions: this check runs one version from start to end
+        return ReexecutionReport(
+            instance_id=source.instance["id"], business_key=None, definition_id=source.instance["definition_id"],
+            definition_key="", definition_version=0, status="", states_recorded=first_state is not None,
+            steps=(), skipped_commands=0, final_differences=(), ok=False,
+            error=f"the case was moved from version {moved.payload.get('from_version')} to "
+                  f"{moved.payload.get('to_version')} (event {moved.seq}); a moved case cannot be run again here")
     with tempfile.TemporaryDirectory(prefix="loopline-reexecution-") as folder, _Replay(core, source, folder) as replay:
         for group in command_groups(history):
             if not _moves(group):
@@ -380,6 +390,11 @@ class _Replay:
                 raise _CannotApply(f"message '{payload['message_name']}' started another case instead")
         elif event.type == "instance_cancelled":
             self.engine.instances.cancel_instance(self.instance_id, actor=actor, reason=payload.get("reason") or "")
+        elif event.type == VARIABLES_EDITED:
+            changes = payload.get("variables") or []
+            self.engine.case_repair.edit_variables(self.instance_id, VariableEdit(
+                payload.get("comment") or "", {c["name"]: c["new"] for c in changes if c["change"] != "removed"},
+                tuple(c["name"] for c in changes if c["change"] == "removed")), actor=actor)
 
     def _start(self, event: HistoryEventView, actor: Actor, message: dict[str, Any] | None) -> None:
         """Start with the recorded id, variables and business key (by its message, if it started by one)."""

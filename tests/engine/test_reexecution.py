@@ -4,10 +4,14 @@ Nothing is written to the real database. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import delete, func, select, update
 
 from orchestrator.actors import Actor
+from orchestrator.case_repair import VariableEdit
+from orchestrator.definitions import ModelFile
 from orchestrator.errors import NotFound
 from orchestrator.models import HistoryEvent, InstanceStatus, ProcessInstance
 from orchestrator.recorded_commands import command_groups
@@ -20,6 +24,7 @@ from tests.processes.driver import CONNECTORS, deploy_models, staff
 from tests.processes.test_returns import LABEL, start
 from tests.support import inspect
 
+REPO = Path(__file__).resolve().parents[2]
 AUDITOR = Actor("auditor", roles=frozenset({"auditor"}))
 MANAGER = Actor("mia", groups=frozenset({"sales_manager"}), roles=frozenset({"staff"}))
 
@@ -215,3 +220,23 @@ def test_every_completed_case_is_reexecuted(confirmed_return, models):
     assert [(r.instance_id, r.ok) for r in reports] == [(rejected.id, True)]
     with models.db.reading() as session:
         assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 2
+
+
+def test_a_case_whose_data_was_edited_by_hand_reexecutes_with_the_edit(confirmed_return, models):
+    """A repair (variables_edited) is an input like a form: re-executed with its values, no false difference."""
+    models.case_repair.edit_variables(confirmed_return.id, VariableEdit(
+        "Customer gave a new address", {"customerEmail": "ada.new@example.com", "repairNote": "by hand"}),
+        actor=ADMIN)
+    report = models.reexecution.reexecute(confirmed_return.id, actor=AUDITOR)
+    assert report.ok, (report.error, report.differing_steps, report.final_differences)
+    assert report.steps[-1].input == "variables_edited"
+
+
+def test_a_case_moved_to_another_version_is_not_reexecuted_and_says_why(confirmed_return, models):
+    source = (REPO / "bpmn" / "returns.bpmn").read_text(encoding="utf-8")
+    models.deployments.deploy([ModelFile("returns.bpmn", source.replace('name="Return closed"',
+                                                                        'name="Return closed (v2)"'))], actor=ADMIN)
+    models.case_migration.migrate_instance(confirmed_return.id, 2, actor=ADMIN)
+    report = models.reexecution.reexecute(confirmed_return.id, actor=AUDITOR)
+    assert not report.ok and report.steps == ()
+    assert "moved from version 1 to 2" in report.error
