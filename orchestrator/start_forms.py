@@ -50,17 +50,17 @@ class StartForms(CommandGroup):
 
     def start_from_form(self, key: str, values: dict[str, Any] | None, *, actor: Actor,
                         uploads: dict[str, list[Upload]] | None = None, business_key: str | None = None,
-                        idempotency_key: str | None = None) -> ProcessInstance:
-        """Start the latest version with values checked by its start form; the business key comes from the
-        field the model names (camunda property businessKeyField) unless one is given. A second submission
-        of the same form (same idempotency key) returns the first case."""
+                        idempotency_key: str | None = None, version: int | None = None) -> ProcessInstance:
+        """Start the latest (or given) version with values checked by its start form; the business key comes
+        from the field the model names (camunda property businessKeyField) unless one is given. A second
+        submission of the same form (same idempotency key) returns the first case."""
         require(actor, Permission.START)
         return self.instances.start_once(key, idempotency_key, lambda session: self._start_from_form(
-            session, key, values, actor, uploads, business_key, idempotency_key))
+            session, key, values, actor, uploads, business_key, idempotency_key, version))
 
     def _start_from_form(self, session: Session, key: str, values, actor: Actor, uploads, business_key,
-                         idempotency_key) -> ProcessInstance:
-        definition = latest_definition(session, key)
+                         idempotency_key, version: int | None) -> ProcessInstance:
+        definition = latest_definition(session, key, version)
         parsed = self.core.definitions.get(session, definition.id)
         if not parsed.start_form:
             raise NotFound(f"process '{key}' has no start form")

@@ -4,6 +4,7 @@ version. Staff are refused at every door."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from pathlib import Path
@@ -188,7 +189,9 @@ def test_a_case_started_on_version_1_while_version_2_exists_runs_on_version_1(si
     form = owner.get("/new/returns?version=1").data.decode()
     assert 'name="version" value="1"' in form and "version 1" in form
     answer = owner.post("/new/returns", data={**RETURN, "rmaNumber": "RMA-ON-V1", "version": "1",
-                                              "csrf_token": owner.csrf})
+                                              "csrf_token": owner.csrf,
+                                              "attachments": (io.BytesIO(b"a photo"), "dent.png")},
+                        content_type="multipart/form-data")
     assert answer.status_code in (200, 302), answer.data.decode()[:2000]
     latest = owner.post("/new/returns", data={**RETURN, "rmaNumber": "RMA-ON-V2", "csrf_token": owner.csrf})
     assert latest.status_code in (200, 302)
@@ -197,6 +200,9 @@ def test_a_case_started_on_version_1_while_version_2_exists_runs_on_version_1(si
             ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id).filter(
             ProcessInstance.business_key.in_(["RMA-ON-V1", "RMA-ON-V2"])).all())
     assert started == {"RMA-ON-V1": 1, "RMA-ON-V2": 2}
+    with web_engine.db.reading() as session:
+        on_v1 = session.query(ProcessInstance).filter(ProcessInstance.business_key == "RMA-ON-V1").one()
+        assert [file["filename"] for file in on_v1.variables["attachments"]] == ["dent.png"]  # its files came along
 
     refused = owner.post("/new/returns", data={**RETURN, "rmaNumber": "", "version": "1", "csrf_token": owner.csrf})
     assert refused.status_code == 422 and 'name="version" value="1"' in refused.data.decode()

@@ -171,18 +171,10 @@ def start(key: str):
     except NotFound:
         return render_template("errors/not_found.html", what=_("process")), 404
     values = submitted_values(form, request)
-    if version is not None and (files := submitted_files(form, request)):  # never dropped without a word
-        return _start_form_page(definition, form, values, {name: _(
-            "Files cannot be attached when a chosen version is started; attach them on the case's first task.")
-            for name in files}), 422
     try:
-        if version is None:
-            instance = engine().start_forms.start_from_form(key, values, actor=actor,
-                                                            uploads=submitted_files(form, request),
-                                                            idempotency_key=request.form.get("submission_id") or None)
-        else:  # a chosen version: its start form checks the values (files are not taken on this path)
-            instance = engine().instances.start_instance(key, actor=actor, variables=values, version=version,
-                                                         idempotency_key=request.form.get("submission_id") or None)
+        instance = engine().start_forms.start_from_form(key, values, actor=actor, version=version,
+                                                        uploads=submitted_files(form, request),
+                                                        idempotency_key=request.form.get("submission_id") or None)
     except InvalidInput as exc:
         errors = {name.removeprefix("variables."): problem for name, problem in (exc.errors or {}).items()}
         return _start_form_page(definition, form, values, errors or {"_form": exc.message}), 422
