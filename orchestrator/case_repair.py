@@ -26,6 +26,8 @@ from orchestrator.messages import Correlation, Messages
 from orchestrator.models import InstanceStatus, Job, JobStatus, MessageSubscription, ProcessInstance
 from orchestrator.parser import extensions_of
 from orchestrator.queries import readable_instance
+from orchestrator.token_moves import TokenMove, checked_move, completed_elements
+from orchestrator.token_moves import move_token as _move_token
 
 VARIABLES_EDITED = "variables_edited"
 MAX_COMMENT = 4000
@@ -177,6 +179,15 @@ class CaseRepair(CommandGroup):
                        **({"jobs_updated": jobs} if jobs else {}))
         return ctx.instance
 
+    def move_token(self, instance_id: str, move: TokenMove, *, actor: Actor) -> ProcessInstance:
+        """Skip the step a running or suspended case waits in, or send it back to a step it completed, with a
+        required comment (see orchestrator/token_moves.py); the history records a `token_moved` event."""
+        require(actor, Permission.MANAGE_INSTANCES)
+        move = checked_move(move)
+        statuses = (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
+        with self.core.command(instance_id, actor, statuses=statuses) as ctx:
+            _move_token(ctx, move, completed_elements(ctx.session, instance_id))
+        return ctx.instance
 
     def deliver_message(self, instance_id: str, name: str, variables: dict[str, Any], *,
                         actor: Actor) -> Correlation:
