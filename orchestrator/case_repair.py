@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
+from orchestrator.clock import using_clock
 from orchestrator.effects import all_tasks, job_input
 from orchestrator.engine import CommandContext, CommandGroup, EngineCore, current_variables
 from orchestrator.errors import Conflict, InvalidInput
@@ -26,7 +27,7 @@ from orchestrator.messages import Correlation, Messages
 from orchestrator.models import InstanceStatus, Job, JobStatus, MessageSubscription, ProcessInstance
 from orchestrator.parser import extensions_of
 from orchestrator.queries import readable_instance
-from orchestrator.token_moves import TokenMove, checked_move, completed_elements
+from orchestrator.token_moves import MoveChoice, TokenMove, checked_move, completed_elements, move_choices
 from orchestrator.token_moves import move_token as _move_token
 
 VARIABLES_EDITED = "variables_edited"
@@ -188,6 +189,22 @@ class CaseRepair(CommandGroup):
         with self.core.command(instance_id, actor, statuses=statuses) as ctx:
             _move_token(ctx, move, completed_elements(ctx.session, instance_id))
         return ctx.instance
+
+    def token_move_choices(self, instance_id: str, *, actor: Actor) -> list[MoveChoice]:
+        """The steps a running or suspended case waits in, each with the completed steps it can go back to; what
+        the case page's "Move the case" form offers. Nothing is changed."""
+        require(actor, Permission.MANAGE_INSTANCES)
+        with self.core.db.reading() as session:
+            instance, _definition = readable_instance(session, actor, instance_id)
+            if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+                return []
+            row = session.get(ProcessInstance, instance_id)
+            parsed = self.core.definitions.get(session, row.definition_id)
+            completed = completed_elements(session, instance_id)
+            with using_clock(self.core.clock):
+                workflow = self.core.serializer.loads(row.state, parsed.spec, parsed.subprocess_specs,
+                                                      self.core.script_engine)
+        return move_choices(workflow, parsed, completed)
 
     def deliver_message(self, instance_id: str, name: str, variables: dict[str, Any], *,
                         actor: Actor) -> Correlation:

@@ -48,6 +48,7 @@ from orchestrator.recorded_commands import (
     is_moving_input,
 )
 from orchestrator.step_state import STATE_EVENT
+from orchestrator.token_moves import TOKEN_MOVED
 from orchestrator.views import HistoryEventView
 
 WORKER_NAME = "reexecution"
@@ -247,6 +248,10 @@ class _CannotApply(Exception):
     """A recorded input has nothing to act on in the re-execution (no such open task, job or wait)."""
 
 
+def _to(payload: dict) -> str:
+    return f" to '{payload['to']}'" if payload.get("to") else ""
+
+
 def _run(core: EngineCore, source: _Source, history: Sequence[HistoryEventView]) -> ReexecutionReport:
     first_state = next((event.seq for event in history if event.type == STATE_EVENT), None)
     steps: list[StepComparison] = []
@@ -259,6 +264,15 @@ def _run(core: EngineCore, source: _Source, history: Sequence[HistoryEventView])
             steps=(), skipped_commands=0, final_differences=(), ok=False,
             error=f"the case was moved from version {moved.payload.get('from_version')} to "
                   f"{moved.payload.get('to_version')} (event {moved.seq}); a moved case cannot be run again here")
+    token = next((event for event in history if event.type == TOKEN_MOVED), None)
+    if token is not None:  # a hand-made jump of its token: the commands alone do not lead where the case went
+        return ReexecutionReport(
+            instance_id=source.instance["id"], business_key=None, definition_id=source.instance["definition_id"],
+            definition_key="", definition_version=0, status="", states_recorded=first_state is not None,
+            steps=(), skipped_commands=0, final_differences=(), ok=False,
+            error=f"the case's token was moved by hand ({token.payload.get('kind')} from "
+                  f"'{token.payload.get('from')}'{_to(token.payload)}, event {token.seq}); a case moved by hand "
+                  "cannot be run again here")
     with tempfile.TemporaryDirectory(prefix="loopline-reexecution-") as folder, _Replay(core, source, folder) as replay:
         for group in command_groups(history):
             if not _moves(group):

@@ -106,12 +106,6 @@ def is_skippable(task) -> bool:
     return False
 
 
-def waiting_steps(workflow) -> list[Step]:
-    """The steps the case waits in that a move can start from, in tree order, each once."""
-    steps = {_element(t): Step(_element(t), _name(t.task_spec)) for t in all_tasks(workflow) if is_skippable(t)}
-    return list(steps.values())
-
-
 def completed_elements(session, instance_id: str) -> list[str]:
     """Elements the case completed, per its history, most recent first, each once."""
     rows = session.scalars(select(HistoryEvent.element_id).where(
@@ -120,16 +114,25 @@ def completed_elements(session, instance_id: str) -> list[str]:
     return list(dict.fromkeys(rows))
 
 
-def back_targets(workflow, definition, completed: list[str]) -> dict[str, list[Step]]:
-    """For each waiting step, the completed steps of its scope it can go back to (by name)."""
-    targets: dict[str, list[Step]] = {}
+@dataclass(frozen=True)
+class MoveChoice:
+    """A step the case waits in and the completed steps of its scope it can go back to (most recent first)."""
+
+    step: Step
+    back_to: list[Step]
+
+
+def move_choices(workflow, definition, completed: list[str]) -> list[MoveChoice]:
+    """For each step the case waits in (once), where a move can take it."""
+    choices: dict[str, MoveChoice] = {}
     for task in all_tasks(workflow):
-        if not is_skippable(task):
+        element = _element(task)
+        if not is_skippable(task) or element in choices:
             continue
         specs = _specs_by_element(task.workflow.spec)
-        targets[_element(task)] = [Step(e, _name(specs[e])) for e in completed
-                                   if e in specs and definition.element_kinds.get(e) in _BACK_KINDS]
-    return targets
+        choices[element] = MoveChoice(Step(element, _name(task.task_spec)), [
+            Step(e, _name(specs[e])) for e in completed if e in specs and definition.element_kinds.get(e) in _BACK_KINDS])
+    return list(choices.values())
 
 
 def _specs_by_element(graph_spec) -> dict:

@@ -50,6 +50,8 @@ def page_posts(claim: dict[str, str], incident: int, key_id: int, user_id: int) 
         (f"/instances/{case}/suspend", {}),
         (f"/instances/{case}/resume", {}),
         (f"/instances/{case}/messages", {"message": "ParcelReceived"}),
+        (f"/instances/{case}/move-token", {"from_element": "approve", "kind": "skip",
+                                          "comment": "The auditor was here"}),
         (f"/tasks/{claim['task']}/claim", {}),
         (f"/tasks/{claim['task']}/unclaim", {}),
         (f"/tasks/{claim['task']}/assign", {"user": "audra@example.com"}),

@@ -89,6 +89,8 @@ def write_requests(claim: dict[str, str], incident: int, key_id: int) -> list[tu
         ("post", f"/api/v1/instances/{claim['instance']}/resume", {}),
         ("patch", f"/api/v1/instances/{claim['instance']}/variables", {"json": {"comment": "audit",
                                                                                 "values": {"amount": 1}}}),
+        ("post", f"/api/v1/instances/{claim['instance']}/move-token", {"json": {
+            "fromElement": "approve", "kind": "skip", "comment": "audit"}}),
         ("post", f"/api/v1/tasks/{claim['task']}/claim", {}),
         ("post", f"/api/v1/tasks/{claim['task']}/unclaim", {}),
         ("post", f"/api/v1/tasks/{claim['task']}/assign", {"json": {"user": "apikey:manager"}}),

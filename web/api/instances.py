@@ -1,4 +1,4 @@
-"""Process instances: search, read, history, cancel / suspend / resume, repair their variables."""
+"""Process instances: search, read, history, cancel / suspend / resume, repair their variables, move their token."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from orchestrator.case_repair import VariableEdit
 from orchestrator.query_filters import InstanceFilter
+from orchestrator.token_moves import TokenMove
 from web.api.context import actor, engine
 from web.api.idempotency import command
 from web.api.presenters import instance_view
@@ -19,6 +20,7 @@ from web.api.schemas import (
     ProblemSchema,
     VariableEditArgs,
 )
+from web.api.token_schemas import TokenMoveArgs
 
 blp = Blueprint("instances", __name__, url_prefix="/api/v1/instances", description="Process instances")
 
@@ -97,4 +99,25 @@ def edit_variables(args, instance_id: str):
     by a worker get their input from the new values, so a retried incident uses them."""
     engine().case_repair.edit_variables(
         instance_id, VariableEdit(args["comment"], args["values"], tuple(args["remove"])), actor=actor())
+    return _instance_now(instance_id=instance_id)
+
+
+@blp.route("/<string:instance_id>/move-token", methods=["POST"])
+@blp.arguments(TokenMoveArgs)
+@blp.response(200, InstanceSchema)
+@blp.alt_response(404, description="No such instance", schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(409, description="The instance has ended, does not wait in `fromElement`, never completed "
+                  "`toElement`, waits beside it in a parallel branch, or the flow led elsewhere",
+                  schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(422, description="A blank comment, an unknown element, a step that does not follow, or a target "
+                  "one cannot go back to (a gateway, a start or end event); `errors` names each field",
+                  schema=ProblemSchema, content_type=PROBLEM)
+@command(_instance_now)
+def move_token(args, instance_id: str):
+    """Move a running or suspended case's token, saying why (Camunda Cockpit's "modify"): `skip` completes the step
+    it waits in without running it (an open job is cancelled, no connector is called) and the case goes on along
+    the flow; `back` returns it to a step it completed in the same scope, with its current variables. The inbox,
+    jobs, timers and subscriptions follow; the history records a `token_moved` event with the actor."""
+    engine().case_repair.move_token(instance_id, TokenMove(args["fromElement"], args.get("toElement"),
+                                                           args["comment"], args["kind"]), actor=actor())
     return _instance_now(instance_id=instance_id)

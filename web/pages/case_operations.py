@@ -1,5 +1,6 @@
 """The case page's repair forms read and written: each variable as a typed row (text, number, yes/no, JSON), what
-a person changed turned into one edit of the case's data, and the name/value rows a delivered message carries."""
+a person changed turned into one edit of the case's data, the name/value rows a delivered message carries, and
+the "Move the case" form (skip the step the case waits in, or go back to a step it completed) with its POST."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 
+from orchestrator.authorization import Permission, can
 from orchestrator.case_facts import variable_labels
 from orchestrator.case_repair import VariableEdit
 from orchestrator.definitions import ParsedProcess
+from orchestrator.errors import EngineError, Forbidden, InvalidInput
 from orchestrator.instances import VARIABLE_NAME
+from orchestrator.token_moves import BACK, SKIP, MoveChoice, TokenMove
+from orchestrator.token_moves import KINDS as MOVE_KINDS
+from web.pages.common import engine, person, refused
 
 KINDS = ("text", "number", "boolean", "json")
 NEW_ROWS = 1  # empty rows to add a variable with
@@ -44,6 +51,7 @@ class RepairForm:
     comment_error: str | None = None
     error: str | None = None
     retry: bool = True
+    moves: list[MoveChoice] = field(default_factory=list)  # the "Move the case" form's steps
 
 
 def kind_of(value: Any) -> str:
@@ -101,7 +109,7 @@ def repair_form(model: ParsedProcess, variables: dict[str, Any]) -> RepairForm:
         kind = kind_of(value)
         text = text_of(value, kind)
         rows.append(VariableRow(name, labels.get(name), kind, text, original=f"{kind}:{text}"))
-    return RepairForm(rows, [VariableRow("", None, "text", "") for _n in range(NEW_ROWS)])
+    return RepairForm(rows, [VariableRow("", None, "text", "") for _n in range(NEW_ROWS)], moves=move_choices())
 
 
 def read_repair_form(form, model: ParsedProcess, variables: dict[str, Any]) -> tuple[RepairForm, VariableEdit]:
@@ -142,7 +150,8 @@ def read_repair_form(form, model: ParsedProcess, variables: dict[str, Any]) -> t
                 values[row.name] = parse_value(row.text, row.kind)
             except ValueError as exc:
                 row.error = str(exc)
-    shown = RepairForm(rows, new_rows, comment=form.get("comment", ""), retry=form.get("retry") == "1")
+    shown = RepairForm(rows, new_rows, comment=form.get("comment", ""), retry=form.get("retry") == "1",
+                       moves=move_choices())
     return shown, VariableEdit(shown.comment, values, tuple(remove))
 
 
@@ -184,3 +193,56 @@ def message_variables(form) -> tuple[dict[str, Any], dict[str, str]]:
         except ValueError:
             values[name] = text
     return values, errors
+
+
+# --- moving the case's token -----------------------------------------------------------------------------------
+
+def move_choices() -> list[MoveChoice]:
+    """The steps the case of this request waits in, each with the completed steps it can go back to; empty for
+    a person who may not move it or a case that has ended."""
+    instance_id = (request.view_args or {}).get("instance_id") if request else None
+    if not instance_id or not can(person(), Permission.MANAGE_INSTANCES):
+        return []
+    try:
+        return engine().case_repair.token_move_choices(instance_id, actor=person())
+    except EngineError:
+        return []
+
+
+def move_token_page(instance_id: str):
+    """Skip the step the case waits in, or go back to a step it completed, with a required reason; a refusal is
+    flashed on the case page (a role that may not gets 403), never a 500."""
+    back = url_for("case_pages.instance_page", instance_id=instance_id) + "#case-operations"
+    actor = person()
+    if not can(actor, Permission.MANAGE_INSTANCES):
+        return refused(Forbidden("may not move cases"), back)
+    form = request.form
+    kind = form.get("kind", "")
+    comment = form.get("comment", "").strip()
+    source = form.get("from_element", "").strip()
+    target = (form.get("to_element", "").strip() or None) if kind == BACK else None
+    if kind not in MOVE_KINDS or not source:
+        flash(_("Choose a step to move the case from; it was not moved."), "error")
+        return redirect(back)
+    if not comment:
+        flash(_("Say why the case is moved; it was not moved."), "error")
+        return redirect(back)
+    if kind == BACK and target is None:
+        flash(_("Choose the step to go back to; the case was not moved."), "error")
+        return redirect(back)
+    try:
+        engine().case_repair.move_token(instance_id, TokenMove(source, target, comment[:4000], kind), actor=actor)
+    except InvalidInput as exc:
+        flash(_("The case was not moved: %(problem)s", problem="; ".join(exc.errors.values()) or exc.message),
+              "error")
+        return redirect(back)
+    except EngineError as exc:
+        return refused(exc, back)
+    flash(_("The case skipped the step.") if kind == SKIP else _("The case went back to the chosen step."), "info")
+    return redirect(back)
+
+
+def register_routes(blueprint) -> None:
+    """Add the "Move the case" POST to the case pages' blueprint (which checks sign-in and CSRF on every POST)."""
+    blueprint.add_url_rule("/instances/<string:instance_id>/move-token", "move_token", move_token_page,
+                           methods=["POST"])

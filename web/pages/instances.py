@@ -22,6 +22,7 @@ from web.pages.case_operations import (
     message_variables,
     place_errors,
     read_repair_form,
+    register_routes,
     repair_form,
 )
 from web.pages.case_replay import replay_data
@@ -32,6 +33,7 @@ from web.pages.list_args import day_range, list_args
 
 bp = Blueprint("case_pages", __name__)
 signed_in_pages(bp)
+register_routes(bp)  # the "Move the case" POST (web/pages/case_operations.py)
 
 PAGE_SIZE = 25
 

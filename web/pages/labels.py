@@ -59,6 +59,7 @@ LABELS = {
         "state_recorded": _("tokens and variables recorded"),
         "variables_edited": _("case data changed by hand"),
         "instance_migrated": _("case moved to another version"),
+        "token_moved": _("case moved to another step by hand"),
     },
 }
 
