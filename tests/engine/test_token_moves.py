@@ -159,3 +159,11 @@ def test_refusals_change_nothing(models):
     if run.status != InstanceStatus.RUNNING:
         with pytest.raises(Conflict):
             models.case_repair.move_token(run.id, TokenMove("inspect_return", None, "why"), actor=OWNER_ACTOR)
+
+
+def test_a_case_whose_token_was_moved_is_not_reexecuted_and_says_why(models):
+    row = models.instances.start_instance("two_steps", actor=ADMIN, variables={"claim": 7})
+    models.case_repair.move_token(row.id, TokenMove("check", None, "Checked on the phone"), actor=OWNER_ACTOR)
+    report = models.reexecution.reexecute(row.id, actor=ADMIN)
+    assert not report.ok and report.steps == ()
+    assert "moved by hand (skip from 'check'" in report.error
