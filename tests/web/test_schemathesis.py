@@ -267,6 +267,11 @@ def explicit_valid_cases(operations, data: RealData, call_and_check, upload) -> 
         path_parameters={"instance_id": running}, body={"comment": "Amount typed wrong", "values": {"amount": 9100}},
         media_type="application/json"))
     assert edited.status_code == 200, edited.text
+    moved = call_and_check(operations["POST /api/v1/instances/{instance_id}/move-token"].Case(
+        path_parameters={"instance_id": running}, body={"fromElement": "approve", "toElement": "route",
+                                                        "kind": "back", "comment": "Route it again"},
+        media_type="application/json"))
+    assert moved.status_code == 200, moved.text
     draft = call_and_check(operations["POST /api/v1/modeler/drafts"].Case(
         body={"source": "template", "key": "explicit_process", "name": "An explicit process"},
         media_type="application/json"))
