@@ -34,7 +34,7 @@ from sqlalchemy import select
 from orchestrator.effects import all_tasks, is_human
 from orchestrator.engine import CommandContext
 from orchestrator.errors import Conflict, InvalidInput
-from orchestrator.models import HistoryEvent
+from orchestrator.models import HistoryEvent, Incident, Job, JobStatus
 
 TOKEN_MOVED = "token_moved"
 BACK, SKIP = "back", "skip"
@@ -166,8 +166,12 @@ def move_token(ctx: CommandContext, move: TokenMove, completed: list[str]) -> st
         _back(ctx, token, move.to_element, completed)
     ctx.record(TOKEN_MOVED, element_id=move.from_element, **{"from": move.from_element, "to": move.to_element,
                "kind": kind, "comment": move.comment})
+    moved = ctx.events[-1]
     if ctx.instance.status == "running":
         ctx.run_engine()
+    resolved = _settle_incidents(ctx, move.from_element)
+    if resolved:
+        moved.payload["incidents_resolved"] = resolved
     if kind == SKIP and move.to_element is not None and not _reached(ctx, move.to_element):
         raise Conflict(f"skipping '{move.from_element}' leads elsewhere than '{move.to_element}' (its gateway "
                        "decided otherwise): nothing was changed")
@@ -246,3 +250,29 @@ def _reached(ctx: CommandContext, element: str) -> bool:
     if any(_element(t) == element and t.state & _LIVE for t in all_tasks(ctx.workflow)):
         return True
     return any(event.element_id == element and event.type == "element_completed" for event in ctx.events)
+
+
+def _settle_incidents(ctx: CommandContext, element: str) -> list[int]:
+    """A job stopped at an incident whose step the case left is cancelled and its incident resolved (the write
+    path cancels only pending and running jobs); so is a failed timer of the element the token left. Returns
+    the resolved incidents' ids."""
+    live = {str(t.id) for t in all_tasks(ctx.workflow) if t.state & _LIVE}
+    jobs = ctx.session.scalars(select(Job).where(Job.instance_id == ctx.instance.id,
+                                                 Job.status == JobStatus.INCIDENT)).all()
+    left = [job for job in jobs if job.task_id not in live]
+    for job in left:
+        job.status = JobStatus.CANCELLED
+        job.finished_at = ctx.now
+        ctx.record("job_cancelled", element_id=job.element_id, task_id=job.task_id, job_id=job.id)
+    waiting = {_element(t) for t in all_tasks(ctx.workflow) if t.state & _LIVE}
+    incidents = ctx.session.scalars(select(Incident).where(Incident.instance_id == ctx.instance.id,
+                                                           Incident.resolved_at.is_(None))).all()
+    left_ids = {job.id for job in left}
+    resolved = []
+    for incident in incidents:
+        if incident.job_id in left_ids or (incident.job_id is None and incident.element_id == element
+                                           and element not in waiting):
+            incident.resolved_at = ctx.now
+            incident.resolved_by = ctx.actor.name
+            resolved.append(incident.id)
+    return resolved

@@ -13,7 +13,7 @@ from tests.conftest import ADMIN
 from tests.processes.driver import CONNECTORS, deploy_models
 from tests.processes.test_returns import RECEIPT, grade_return, receive_parcel, start
 from tests.support import inspect
-from tests.web.test_case_operations import OWNER, STAFF, as_actor
+from tests.web.test_case_operations import OWNER, STAFF, TELL_CUSTOMER_BPMN, as_actor
 
 TWO_STEPS_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -167,3 +167,19 @@ def test_a_case_whose_token_was_moved_is_not_reexecuted_and_says_why(models):
     report = models.reexecution.reexecute(row.id, actor=ADMIN)
     assert not report.ok and report.steps == ()
     assert "moved by hand (skip from 'check'" in report.error
+
+
+def test_a_job_stopped_at_an_incident_is_skipped_its_incident_resolved_and_the_case_goes_on(models, ledger):
+    models.deployments.deploy([ModelFile("tell_customer.bpmn", TELL_CUSTOMER_BPMN)], actor=ADMIN)
+    row = models.instances.start_instance("tell_customer", actor=ADMIN, business_key="RMA-SKIP-1", variables={
+        "customerEmail": "grace@example.com", "customerName": "Grace", "rmaNumber": "RMA-SKIP-1"})
+    ledger.script("notify.email", "business:E_BOUNCED")
+    assert inspect.run_pending_jobs(models, row.id) == ["incident"]
+    [incident] = models.queries.open_incidents(ADMIN, instance_id=row.id)
+    models.case_repair.move_token(row.id, TokenMove("tell", "follow_up", "Told the customer by phone"),
+                                  actor=OWNER_ACTOR)
+    assert models.queries.open_incidents(ADMIN, instance_id=row.id) == []
+    assert [j.status for j in inspect.jobs(models, row.id)] == [JobStatus.CANCELLED]
+    assert [t.element_id for t in inspect.open_tasks(models, row.id)] == ["follow_up"]
+    [moved] = events(models, row.id, "token_moved")
+    assert moved.payload["incidents_resolved"] == [incident.id] and moved.payload["kind"] == "skip"
