@@ -105,6 +105,8 @@ def edit_variables(args, instance_id: str):
 @blp.route("/<string:instance_id>/move-token", methods=["POST"])
 @blp.arguments(TokenMoveArgs)
 @blp.response(200, InstanceSchema)
+@blp.alt_response(403, description="The role may not move cases (process owners and admins may)",
+                  schema=ProblemSchema, content_type=PROBLEM)
 @blp.alt_response(404, description="No such instance", schema=ProblemSchema, content_type=PROBLEM)
 @blp.alt_response(409, description="The instance has ended, does not wait in `fromElement`, never completed "
                   "`toElement`, waits beside it in a parallel branch, or the flow led elsewhere",
