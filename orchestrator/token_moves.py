@@ -34,7 +34,7 @@ from sqlalchemy import select
 from orchestrator.effects import all_tasks, is_human
 from orchestrator.engine import CommandContext
 from orchestrator.errors import Conflict, InvalidInput
-from orchestrator.models import HistoryEvent, Incident, Job, JobStatus
+from orchestrator.models import HistoryEvent, Incident, InstanceStatus, Job, JobStatus
 
 TOKEN_MOVED = "token_moved"
 BACK, SKIP = "back", "skip"
@@ -167,7 +167,7 @@ def move_token(ctx: CommandContext, move: TokenMove, completed: list[str]) -> st
     ctx.record(TOKEN_MOVED, element_id=move.from_element, **{"from": move.from_element, "to": move.to_element,
                "kind": kind, "comment": move.comment})
     moved = ctx.events[-1]
-    if ctx.instance.status == "running":
+    if ctx.instance.status == InstanceStatus.RUNNING:
         ctx.run_engine()
     resolved = _settle_incidents(ctx, move.from_element)
     if resolved:
@@ -183,21 +183,19 @@ def successors(spec) -> set[str]:
     that follows it (its targets too)."""
     found: set[str] = set()
     seen: set[str] = set()
-    stack = list(spec.outputs)
-    gateways_passed = 0
+    stack = [(output, False) for output in spec.outputs]  # (spec, reached through a gateway)
     while stack:
-        nxt = stack.pop()
+        nxt, through_gateway = stack.pop()
         if nxt.name in seen:
             continue
         seen.add(nxt.name)
         element = getattr(nxt, "bpmn_id", None)
         if element is None:
-            stack.extend(nxt.outputs)
+            stack.extend((output, through_gateway) for output in nxt.outputs)
             continue
         found.add(element)
-        if "Gateway" in type(nxt).__name__ and gateways_passed == 0:
-            gateways_passed += 1
-            stack.extend(nxt.outputs)
+        if "Gateway" in type(nxt).__name__ and not through_gateway:
+            stack.extend((output, True) for output in nxt.outputs)
     return found
 
 

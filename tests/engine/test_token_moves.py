@@ -183,3 +183,13 @@ def test_a_job_stopped_at_an_incident_is_skipped_its_incident_resolved_and_the_c
     assert [t.element_id for t in inspect.open_tasks(models, row.id)] == ["follow_up"]
     [moved] = events(models, row.id, "token_moved")
     assert moved.payload["incidents_resolved"] == [incident.id] and moved.payload["kind"] == "skip"
+
+
+def test_a_suspended_case_is_moved_and_goes_on_when_resumed(models):
+    row = models.instances.start_instance("two_steps", actor=ADMIN, variables={"claim": 7})
+    models.instances.suspend_instance(row.id, actor=ADMIN)
+    models.case_repair.move_token(row.id, TokenMove("check", None, "Checked on the phone"), actor=OWNER_ACTOR)
+    assert inspect.instance(models, row.id).status == InstanceStatus.SUSPENDED
+    assert inspect.open_tasks(models, row.id) == []
+    models.instances.resume_instance(row.id, actor=ADMIN)
+    assert inspect.instance(models, row.id).next_timer_at is not None  # waits in the cool-off timer
