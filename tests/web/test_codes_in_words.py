@@ -28,8 +28,10 @@ def in_chinese(app, who: str):
 
 
 def shown_texts(page: str) -> list[str]:
-    """The text of every table cell, option and badge, one entry per line of it (a <br> starts a line)."""
+    """The text of every table cell, option and badge, one entry per line of it (a <br> starts a line). A text box
+    holding a value to edit (the case-data editor) shows it as stored, which is the point of it: left out."""
     texts = []
+    page = re.sub(r"<textarea[^>]*>.*?</textarea>", "", page, flags=re.S)
     for cell in re.findall(r"<(?:td|option|span class=\"badge[^\"]*\")[^>]*>(.*?)</(?:td|option|span)>", page, re.S):
         for line in re.sub(r"<br\s*/?>", "\n", cell).split("\n"):
             if text := html.unescape(re.sub(r"<[^>]+>", " ", line)).strip():

@@ -8,6 +8,7 @@ from orchestrator.batch_operations import BatchRequest
 from orchestrator.query_filters import InstanceFilter
 from web.api.batch_schemas import BatchArgs, BatchListArgs, BatchSchema, DryRunArgs, DryRunSchema
 from web.api.context import actor, engine
+from web.api.idempotency import command
 from web.api.problems import PROBLEM
 from web.api.schemas import ProblemSchema
 
@@ -35,6 +36,7 @@ def case_filter(args: dict) -> InstanceFilter:
                   content_type=PROBLEM)
 @blp.alt_response(422, description="The same version twice, or a mapping naming an element a version does not "
                   "have; `errors` names each", schema=ProblemSchema, content_type=PROBLEM)
+@command(runs_again=True)
 def dry_run(args):
     """Which running or suspended cases of a version can move to another version, and why the others cannot (a
     waiting element the target lacks or has as another kind, a variable the target needs). Changes nothing."""
@@ -49,6 +51,7 @@ def dry_run(args):
 @blp.alt_response(422, description="No case named or matched, both or neither of instanceIds and filter, a cancel "
                   "without a reason, a migration without a deployed target version", schema=ProblemSchema,
                   content_type=PROBLEM)
+@command()
 def create_batch(args):
     """Queue a batch: `cancel` (with a reason), `retry` (every open incident of each case) or `migrate` (to
     `toVersion`, with an optional element mapping) over the given cases or every case the filter matches now.
