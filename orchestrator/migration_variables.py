@@ -122,3 +122,11 @@ def needed_variables(new: ParsedProcess, old: ParsedProcess, waiting: Iterable[s
     produced = set().union(*(_produced_by(spec) for spec in specs_of(new)))
     named = set().union(*(_names_in(e) for spec in _reachable(new, waiting) for e in _expressions_of(spec)))
     return named - named_before - produced - set(new.form_fields)
+
+
+def expected_after(parsed: ParsedProcess, element_ids: Iterable[str], have: Iterable[str]) -> list[str]:
+    """Variables named after these elements (a message catch) that nothing in the process sets and the case
+    lacks: what a message delivered there is expected to bring (the same approximation, for a message form)."""
+    produced = set().union(*(_produced_by(spec) for spec in specs_of(parsed))) | set(parsed.form_fields)
+    named = set().union(*(_names_in(e) for spec in _reachable(parsed, element_ids) for e in _expressions_of(spec)))
+    return sorted(named - produced - set(have))

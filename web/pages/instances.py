@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from integrations.notify.tracking import case_campaigns
 from orchestrator.authorization import Permission, can, require
 from orchestrator.errors import EngineError, Forbidden, InvalidInput, NotFound
+from orchestrator.migration_variables import expected_after
 from orchestrator.models import InstanceStatus
 from orchestrator.query_filters import INSTANCE_SORTS, InstanceFilter
 from web.model_texts import in_reader_language
@@ -90,7 +91,17 @@ def _case_page(instance_id: str, repair: RepairForm | None = None, status: int =
                            may_retry=can(actor, Permission.RETRY_INCIDENTS), replay=replay_data(case, model),
                            may_manage=may_manage and open_case, repair=repair if open_case else None,
                            may_deliver=may_manage and can(actor, Permission.CORRELATE)
-                           and case.instance.status == InstanceStatus.RUNNING, message_rows=MESSAGE_ROWS), status
+                           and case.instance.status == InstanceStatus.RUNNING, message_rows=MESSAGE_ROWS,
+                           message_expects=_message_expects(case, model)), status
+
+
+def _message_expects(case, model) -> dict[str, list[str]]:
+    """Per message the case waits for, the variables it is expected to bring (first rows of its form)."""
+    waits: dict[str, list[str]] = {}
+    for element_id, message in case.message_waits:
+        waits.setdefault(message, []).append(element_id)
+    have = case.instance.variables or {}
+    return {message: expected_after(model, elements, have) for message, elements in waits.items()}
 
 
 def _back_to_case(instance_id: str, anchor: str = "") -> str:
