@@ -1,20 +1,42 @@
 """The browser modeler: a process owner opens returns.bpmn, breaks a gateway condition in the properties panel,
 validates (the problem is marked on its flow with the message, and listed), is refused at deploy (nothing
-changes), fixes the condition, changes the review's due date and deploys version 2, which new cases run; a
-decision opens on its table in dmn-js.
+changes), fixes the condition, changes the review's due date and deploys version 2, which new cases run; the
+running demo returns move to version 2 after a dry run and a moved case finishes there; a decision opens on its
+table in dmn-js.
 Screenshots (1280 px wide) go to test-artifacts/screenshots."""
 
 from __future__ import annotations
 
 from playwright.sync_api import expect
+from sqlalchemy import select
 
-from tests.browser.test_return_in_the_browser import no_horizontal_scroll, sign_in
+from orchestrator.models import ProcessDefinition, ProcessInstance
+from tests.browser.test_return_in_the_browser import no_horizontal_scroll, settle, sign_in
 from tests.conftest import ADMIN
+from tests.engine.test_case_migration import REJECT
+from tests.processes.driver import staff
 from tests.support import inspect
 from tests.web.test_modeler import BROKEN, BROKEN_FLOW, CONDITION, counts
 from tests.web.test_pages import RETURN
+from web.demo_instances import seed_demo_instances
 
 WIDE = {"width": 1280, "height": 900}
+
+
+def case_id(engine, business_key: str) -> str:
+    with engine.db.reading() as session:
+        return session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == business_key))
+
+
+def definition_version(engine, instance_id: str) -> int:
+    with engine.db.reading() as session:
+        return session.get(ProcessDefinition, session.get(ProcessInstance, instance_id).definition_id).version
+
+
+def complete_as_customer_service(engine, instance_id: str, element_id: str, values: dict) -> None:
+    clerk = staff("customer_service")
+    [task] = [t for t in engine.queries.open_human_tasks_for(clerk, instance_id) if t.element_id == element_id]
+    engine.tasks.complete_user_task(task.id, values, actor=clerk)
 
 
 def show_and_click(page, element_id: str) -> None:
@@ -50,6 +72,7 @@ def test_a_process_owner_breaks_fixes_and_deploys_returns_v2(live_server, page, 
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda message: errors.append(message.text)
             if "Content Security Policy" in message.text else None)
+    seed_demo_instances(engine)  # running demo returns on v1, moved to v2 below
     sign_in(page, live_server, "owner")
 
     page.goto(live_server("/modeler"))
@@ -100,6 +123,22 @@ def test_a_process_owner_breaks_fixes_and_deploys_returns_v2(live_server, page, 
     expect(page.locator(".ll-problem-note")).to_have_count(0)
     expect(page.locator("#modeler-new-version")).to_be_visible()
     page.screenshot(path=str(shots / "modeler-4-deployed-v2.png"))
+
+    # the running demo returns move to v2 after a dry run, and a moved case finishes there
+    page.goto(live_server("/processes/returns/migrate?from=1&to=2"))
+    page.locator("button", has_text="Dry run").click()
+    expect(page.locator("#movable-cases")).to_contain_text("RMA-DEMO-1")
+    page.locator("#migrate-button").click()
+    expect(page.locator("#batch-status")).to_have_text("done", timeout=60_000)
+    assert " 0 failed" in page.locator("#batch-counts").inner_text()
+    page.screenshot(path=str(shots / "modeler-4b-demo-returns-moved-to-v2.png"), full_page=True)
+    moved = case_id(engine, "RMA-DEMO-1")
+    assert definition_version(engine, moved) == 2
+    complete_as_customer_service(engine, moved, "review_return", REJECT)
+    settle(engine, moved)
+    page.goto(live_server(f"/instances/{moved}"))
+    expect(page.locator(".timeline li.ev-instance_migrated")).to_have_count(1)
+    expect(page.locator(".timeline li.ev-instance_completed")).to_have_count(1)
 
     # a decision opens on its table in dmn-js, with its watermark
     page.goto(live_server("/modeler"))
