@@ -48,12 +48,26 @@ class VariableEdit:
     remove: tuple[str, ...] = ()
 
 
+def text_problem(text: str) -> str | None:
+    """Why a text cannot be stored (a database takes UTF-8 without NUL), or None. JSON's `\\ud800` escape
+    reads as a lone surrogate, which no UTF-8 encoder takes."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (\\ud800-\\udfff): not UTF-8 text"
+    return None
+
+
 def json_value_problem(value: Any, depth: int = 0) -> str | None:
     """Why a value cannot be a process variable (stored and read back as the same JSON), or None."""
     if depth > MAX_DEPTH:
         return f"is nested deeper than {MAX_DEPTH} levels"
-    if value is None or isinstance(value, bool | str):
-        return "contains a NUL character" if isinstance(value, str) and "\x00" in value else None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return text_problem(value)
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
             return "is not a finite number"
@@ -63,6 +77,8 @@ def json_value_problem(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             return "has a key that is not text"
+        if problem := next((p for key in value if (p := text_problem(key))), None):
+            return f"has a key that {problem}"
         return next((p for item in value.values() if (p := json_value_problem(item, depth + 1))), None)
     return "is not a JSON value"
 
@@ -73,8 +89,8 @@ def checked_edit(edit: VariableEdit) -> VariableEdit:
     comment = (edit.comment or "").strip()
     if not comment:
         errors["comment"] = "is required: say why the case's data is changed"
-    elif len(comment) > MAX_COMMENT or "\x00" in comment:
-        errors["comment"] = f"at most {MAX_COMMENT} characters, no NUL"
+    elif len(comment) > MAX_COMMENT or text_problem(comment):
+        errors["comment"] = f"at most {MAX_COMMENT} characters of UTF-8 text, no NUL"
     try:
         values = check_variables(edit.values, "values")
     except InvalidInput as exc:

@@ -170,15 +170,19 @@ class ModelDrafts(CommandGroup):
         return []
 
     def deploy_draft(self, draft_id: int, *, actor: Actor) -> list[DeployedDefinition]:
-        """Deploy the draft as a new version (InvalidModel, nothing stored, when refused); the deployed draft
-        is done with and removed."""
+        """Deploy the draft as a new version (InvalidModel, nothing stored, when refused). The draft stays its
+        owner's, now a draft of the version it deployed (what opening that version gives again): a draft the
+        API created is there until its owner deletes it, whatever else was done with it."""
         require(actor, Permission.DEPLOY)
         files = self._bundle(draft_id, actor)
         deployed = self._unchanged(draft_id) or self.deployments.deploy(files, actor=actor, name=files[0].name)
         with self.core.db.transaction() as session:
             row = session.get(ModelDraft, draft_id)
             if row is not None and row.owner == actor.name:
-                session.delete(row)
+                version = next((d for d in deployed if row.kind == "bpmn" and d.key == row.process_key), None)
+                if version is not None:
+                    row.based_on = version.id
+                row.updated_at = self.core.now()
         return deployed
 
     def _unchanged(self, draft_id: int) -> list[DeployedDefinition]:

@@ -124,6 +124,7 @@ def test_a_blank_comment_or_a_bad_value_is_refused_and_nothing_changes(tell):
         "comment": VariableEdit("   ", {"customerEmail": GOOD_EMAIL}),
         "values.1bad": VariableEdit("why", {"1bad": 1}),
         "values.amount": VariableEdit("why", {"amount": float("nan")}),
+        "values.customerName": VariableEdit("why", {"customerName": {"\ud800": "lone surrogate"}}),
         "remove.nothere": VariableEdit("why", remove=("nothere",)),
         "values": VariableEdit("why", {"customerEmail": BAD_EMAIL}),  # as it is already
     }
@@ -174,6 +175,28 @@ def test_the_api_edits_and_refuses_with_403_404_409_422(tell, as_):
     assert finished.status_code == 409
     with pytest.raises(Conflict):
         tell.case_repair.edit_variables(instance_id, VariableEdit("why", {"x": 1}), actor=ADMIN)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ('{"comment": "c", "values": {"customer": "Ada \\ud800"}}', "values.customer"),
+    ('{"comment": "c", "values": {"customer": {"\\udfff": 1}}}', "values.customer"),
+    ('{"comment": "c", "values": {"customer": ["ok", {"a": "\\ud83d"}]}}', "values.customer"),
+    ('{"comment": "why \\ud800", "values": {"customer": "Grace"}}', "comment"),
+])
+def test_a_lone_surrogate_is_refused_with_422_naming_the_field(tell, as_, body, field):
+    """JSON's `\\ud800` escape reads as a lone surrogate, which no database takes as UTF-8 text: the edit of a
+    case waiting for a message (whose subscription is re-keyed by the new values) once answered 500."""
+    instance_id = tell.instances.start_instance("shop_return", actor=ADMIN, business_key="RMA-SURROGATE",
+                                                variables={"customer": "Ada"}).id
+    before = (inspect.instance(tell, instance_id).version, len(inspect.history(tell, instance_id)))
+    answer = as_("owner").patch(f"/api/v1/instances/{instance_id}/variables", data=body,
+                                headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert field in answer.get_json()["errors"]
+    assert (inspect.instance(tell, instance_id).version, len(inspect.history(tell, instance_id))) == before
+    fixed = as_("owner").patch(f"/api/v1/instances/{instance_id}/variables",
+                               json={"comment": "Name as on the order", "values": {"customer": "Grace"}})
+    assert fixed.status_code == 200, fixed.get_data(as_text=True)
 
 
 # --- the case page --------------------------------------------------------------------------------------------

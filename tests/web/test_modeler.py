@@ -111,7 +111,9 @@ def test_a_fixed_draft_with_a_new_due_date_deploys_as_v2_and_a_case_on_v2_runs_w
 
     [deployed] = web_engine.model_drafts.deploy_draft(draft.id, actor=owner)
     assert (deployed.key, deployed.version, deployed.new) == ("returns", 2, True)
-    assert web_engine.model_drafts.list_drafts(owner) == []  # the deployed draft is done with
+    [kept] = web_engine.model_drafts.list_drafts(owner)  # the deployed draft stays, now a draft of v2
+    assert (kept.id, kept.based_on, kept.based_on_version) == (draft.id, deployed.id, 2)
+    assert web_engine.model_drafts.open_deployed("returns", actor=owner).id == draft.id
     with web_engine.db.reading() as session:  # the translations of v1 came along
         names = set(session.scalars(select(DeploymentResource.name).where(
             DeploymentResource.deployment_id == deployed.deployment_id)))
@@ -138,7 +140,7 @@ def test_a_new_process_from_the_template_deploys(site, web_engine):
     assert answer.status_code == 200
     assert [(d["key"], d["version"]) for d in answer.get_json()["deployed"]] == [("warranty_claim", 1)]
     landing = owner.get("/modeler").data.decode()
-    assert "warranty_claim" in landing and "No drafts yet" in landing
+    assert "warranty_claim" in landing and f"/modeler/drafts/{draft_id}" in landing  # the draft of v1 now
 
 
 def test_the_api_keeps_drafts_per_person_and_answers_422_for_bad_input(site, as_, web_engine):
@@ -159,6 +161,8 @@ def test_the_api_keeps_drafts_per_person_and_answers_422_for_bad_input(site, as_
     assert api.put(path, json={"content": draft["content"]}).status_code == 200
     deployed = api.post(f"{path}/deploy")
     assert deployed.status_code == 201 and deployed.get_json()[0]["new"] is False  # unchanged: stays v1
+    assert api.get(path).status_code == 200  # the draft stays its owner's
+    assert api.delete(path).status_code == 204
     assert api.get(path).status_code == 404
 
     assert api.post("/api/v1/modeler/drafts", json={"source": "template", "key": "x"}).status_code == 422
@@ -169,6 +173,27 @@ def test_the_api_keeps_drafts_per_person_and_answers_422_for_bad_input(site, as_
     theirs = web_engine.model_drafts.open_deployed("returns", actor=as_actor(OTHER_OWNER))
     assert api.get(f"/api/v1/modeler/drafts/{theirs.id}").status_code == 404
     assert api.delete(f"/api/v1/modeler/drafts/{theirs.id}").status_code == 404
+
+
+@pytest.mark.parametrize("body", [{"source": "template", "key": "fresh_process", "name": "A fresh process"},
+                                  {"source": "deployed", "key": "returns"},
+                                  {"source": "decision", "key": "return_routing"}])
+def test_a_created_draft_is_there_for_its_creator_right_after_and_after_its_deploy(site, as_, body):
+    """What a POST answers 201 with is the caller's draft: read, saved, validated and deployed by its id with the
+    same API key, and still there after the deploy (the conformance run's stateful phase checks it)."""
+    api = as_("admin")
+    made = api.post("/api/v1/modeler/drafts", json=body)
+    assert made.status_code == 201, made.get_data(as_text=True)
+    draft = made.get_json()
+    path = f"/api/v1/modeler/drafts/{draft['id']}"
+    assert api.get(path).status_code == 200
+    assert draft["id"] in [d["id"] for d in api.get("/api/v1/modeler/drafts").get_json()]
+    assert api.put(path, json={"content": draft["content"]}).status_code == 200
+    assert api.post(f"{path}/validate").get_json() == {"valid": True, "problems": []}
+    assert api.post(f"{path}/deploy").status_code == 201
+    for answer in (api.get(path), api.put(path, json={"content": draft["content"]}), api.post(f"{path}/validate")):
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert api.get(path).get_json()["owner"] == draft["owner"]
 
 
 def test_staff_see_no_modeler_and_the_api_answers_403(site, as_, web_engine):

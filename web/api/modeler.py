@@ -90,7 +90,8 @@ def validate_draft(draft_id: int):
 @blp.alt_response(404, description=NOT_YOURS, schema=ProblemSchema, content_type=PROBLEM)
 def deploy_draft(draft_id: int):
     """Deploy the draft as a new version (with the translation files of the version it was opened from); the
-    deployed draft is removed. A process whose content is unchanged keeps its version (`new` is false)."""
+    draft stays the caller's, as a draft of the version it deployed. A process whose content is unchanged keeps
+    its version (`new` is false)."""
     try:
         return engine().model_drafts.deploy_draft(draft_id, actor=actor())
     except InvalidModel as exc:

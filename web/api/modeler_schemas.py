@@ -66,4 +66,8 @@ class RefusedDeploySchema(Schema):
     title = fields.String()
     status = fields.Integer()
     detail = fields.String()
-    problems = fields.List(fields.Nested(ModelProblemSchema))
+    problems = fields.List(fields.Nested(ModelProblemSchema),
+                           metadata={"description": "a model the deploy refused: each problem on its element"})
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw(),
+                         metadata={"description": "a request refused before the model was read (the draft's file "
+                                                  "name, content or size): what is wrong, by field"})
