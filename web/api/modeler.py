@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from orchestrator.errors import InvalidModel
 from orchestrator.model_drafts import structured_problems
 from web.api.context import actor, engine
+from web.api.idempotency import command
 from web.api.modeler_schemas import (
     DraftCreateArgs,
     DraftSaveArgs,
@@ -38,6 +39,7 @@ def list_drafts():
 @blp.response(201, DraftSchema)
 @blp.alt_response(404, description="The process version or decision is not deployed", schema=ProblemSchema,
                   content_type=PROBLEM)
+@command()
 def create_draft(args):
     """A draft of a deployed process version (the caller's existing draft of it if there is one), of the DMN
     file deploying a decision, or of a new process from the template (start → user task → end)."""
@@ -60,6 +62,7 @@ def get_draft(draft_id: int):
 @blp.arguments(DraftSaveArgs)
 @blp.response(200, DraftSchema)
 @blp.alt_response(404, description=NOT_YOURS, schema=ProblemSchema, content_type=PROBLEM)
+@command(runs_again=True)
 def save_draft(args, draft_id: int):
     """Replace the draft's XML (at most the model size limit); it is checked on validate and deploy."""
     return engine().model_drafts.save_draft(draft_id, args["content"], actor=actor())
@@ -68,6 +71,7 @@ def save_draft(args, draft_id: int):
 @blp.route(DRAFT, methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(404, description=NOT_YOURS, schema=ProblemSchema, content_type=PROBLEM)
+@command()
 def delete_draft(draft_id: int):
     engine().model_drafts.delete_draft(draft_id, actor=actor())
     return None
@@ -76,6 +80,7 @@ def delete_draft(draft_id: int):
 @blp.route(f"{DRAFT}/validate", methods=["POST"])
 @blp.response(200, ValidationSchema)
 @blp.alt_response(404, description=NOT_YOURS, schema=ProblemSchema, content_type=PROBLEM)
+@command(runs_again=True)
 def validate_draft(draft_id: int):
     """Run every check a deploy runs (against the decisions deployed now) and store nothing: each problem with
     its file and element."""
@@ -88,6 +93,7 @@ def validate_draft(draft_id: int):
 @blp.alt_response(422, description="The deploy was refused and nothing was stored; `problems` pins each to its "
                   "element", schema=RefusedDeploySchema, content_type=PROBLEM)
 @blp.alt_response(404, description=NOT_YOURS, schema=ProblemSchema, content_type=PROBLEM)
+@command()
 def deploy_draft(draft_id: int):
     """Deploy the draft as a new version (with the translation files of the version it was opened from); the
     draft stays the caller's, as a draft of the version it deployed. A process whose content is unchanged keeps
