@@ -38,6 +38,7 @@ ROUND_SIZE = 200
 ROUND_SECONDS = 0.5  # a sweep round gives timers their turn again after this long
 LEASE = timedelta(seconds=60)
 MAX_REASON = 4000
+MAX_LISTED_FAILURES = 1000  # failures kept with their reason; the count goes on past them
 ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING)
 _WITHOUT_CASES = defer(BatchOperation.instance_ids)  # views show counts, not the (long) list of cases
 
@@ -269,9 +270,11 @@ class BatchOperations(CommandGroup):
         if reason is None:
             values["done"] = table.done + 1
         else:
-            failures = session.scalar(select(table.failures).where(table.id == batch_id).with_for_update())
             values["failed"] = table.failed + 1
-            values["failures"] = {**(failures or {}), instance_id: reason[:MAX_REASON]}
+            failed = session.scalar(select(table.failed).where(table.id == batch_id))
+            if (failed or 0) < MAX_LISTED_FAILURES:  # beyond, counted only: the row stays small
+                failures = session.scalar(select(table.failures).where(table.id == batch_id).with_for_update())
+                values["failures"] = {**(failures or {}), instance_id: reason[:MAX_REASON]}
         session.execute(update(table).where(table.id == batch_id, table.position == position).values(**values))
 
     def _migrate(self, session: Session, parameters: dict, instance_id: str, actor: Actor) -> None:

@@ -57,12 +57,19 @@ class RacingCatchEvent(IntermediateCatchEvent):
 
     def _on_ready_hook(self, my_task):
         super()._on_ready_hook(my_task)
-        gateway = my_task.parent
-        if gateway is None or not isinstance(gateway.task_spec, EventGateway):
-            return
-        for sibling in list(gateway.children):
-            if sibling is not my_task and not sibling.has_state(TaskState.FINISHED_MASK):
-                sibling.cancel()
+        cancel_rivals(my_task)
+
+
+def cancel_rivals(my_task) -> list:
+    """After an event-based gateway, the other catch events of the race are cancelled (returned)."""
+    gateway = my_task.parent
+    if gateway is None or not isinstance(gateway.task_spec, EventGateway):
+        return []
+    rivals = [sibling for sibling in gateway.children
+              if sibling is not my_task and not sibling.has_state(TaskState.FINISHED_MASK)]
+    for sibling in rivals:
+        sibling.cancel()
+    return rivals
 
 
 class EventSubprocessTask(SpiffEventSubprocess):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
+from orchestrator.case_repair import text_problem
 from orchestrator.decisions import decision_ids
 from orchestrator.definitions import BPMN_NS, ModelFile
 from orchestrator.deployments import DeployedDefinition, Deployments
@@ -238,8 +239,10 @@ class ModelDrafts(CommandGroup):
         limit = self.core.settings.max_model_bytes
         if not isinstance(content, str) or not content.strip():
             raise InvalidInput("the draft is empty", {"content": "is required"})
-        if len(content.encode("utf-8")) > limit or "\x00" in content:
-            raise InvalidInput("the draft is too large", {"content": f"at most {limit} bytes, no NUL"})
+        if problem := text_problem(content):
+            raise InvalidInput("the draft is not text a model can hold", {"content": problem})
+        if len(content.encode("utf-8")) > limit:
+            raise InvalidInput("the draft is too large", {"content": f"at most {limit} bytes"})
         return content
 
     def _process_file(self, session, definition: ProcessDefinition) -> DeploymentResource:

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from orchestrator.effects import all_tasks, is_human
 from orchestrator.engine import CommandContext
 from orchestrator.errors import Conflict, InvalidInput
+from orchestrator.event_specs import cancel_rivals
 from orchestrator.models import HistoryEvent, Incident, InstanceStatus, Job, JobStatus
 
 TOKEN_MOVED = "token_moved"
@@ -93,7 +94,8 @@ def _name(spec) -> str:
 
 def is_skippable(task) -> bool:
     """A step the case waits in that can be skipped: an open user task, a service task waiting for its job,
-    an intermediate timer or message catch (not a boundary event: it is left with its activity)."""
+    an intermediate timer or message catch (not a boundary event: it is left with its activity); a catch in a
+    race after an event-based gateway wins it."""
     spec = task.task_spec
     if not _element(task):
         return False
@@ -204,7 +206,10 @@ def _skip(ctx: CommandContext, token, target: str | None) -> None:
         raise InvalidInput("the case's token was not moved", {"toElement": (
             f"'{target}' does not follow '{_element(token)}' directly: a skip goes on along the flow")})
     if token.state == TaskState.WAITING:
-        token.workflow.top_workflow.event_manager.remove_task(token)
+        events = token.workflow.top_workflow.event_manager
+        events.remove_task(token)
+        for rival in cancel_rivals(token):  # a race after an event-based gateway: this event wins it
+            events.remove_task(rival)
     token.complete()  # not run: no form values, no job result, no event payload
 
 

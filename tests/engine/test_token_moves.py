@@ -193,3 +193,42 @@ def test_a_suspended_case_is_moved_and_goes_on_when_resumed(models):
     assert inspect.open_tasks(models, row.id) == []
     models.instances.resume_instance(row.id, actor=ADMIN)
     assert inspect.instance(models, row.id).next_timer_at is not None  # waits in the cool-off timer
+
+
+RACE_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="race_defs" targetNamespace="t">
+  <bpmn:message id="reply" name="CustomerReplied"/>
+  <bpmn:process id="reply_or_timeout" isExecutable="true">
+    <bpmn:startEvent id="asked"/>
+    <bpmn:sequenceFlow id="r0" sourceRef="asked" targetRef="race"/>
+    <bpmn:eventBasedGateway id="race"/>
+    <bpmn:sequenceFlow id="r1" sourceRef="race" targetRef="replied"/>
+    <bpmn:sequenceFlow id="r2" sourceRef="race" targetRef="silence"/>
+    <bpmn:intermediateCatchEvent id="replied"><bpmn:messageEventDefinition messageRef="reply"/></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="silence">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>P14D</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="r3" sourceRef="replied" targetRef="end_replied"/>
+    <bpmn:sequenceFlow id="r4" sourceRef="silence" targetRef="end_silent"/>
+    <bpmn:endEvent id="end_replied"/>
+    <bpmn:endEvent id="end_silent"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_race_of_events_is_skipped_one_event_at_a_time_never_every_branch(models):
+    """Behind an event-based gateway the case waits in its events: skipping one wins the race, so that branch
+    alone runs (the other event is withdrawn: no timer left to fire later); the gateway is not a step to skip."""
+    models.deployments.deploy([ModelFile("reply_or_timeout.bpmn", RACE_BPMN)], actor=ADMIN)
+    case = models.instances.start_instance("reply_or_timeout", actor=ADMIN, business_key="RACE-1")
+    before = len(inspect.history(models, case.id))
+    with pytest.raises((Conflict, InvalidInput)):
+        models.case_repair.move_token(case.id, TokenMove("race", None, "skip the wait"), actor=OWNER_ACTOR)
+    assert len(inspect.history(models, case.id)) == before
+    models.case_repair.move_token(case.id, TokenMove("replied", None, "customer phoned"), actor=OWNER_ACTOR)
+    finished = inspect.instance(models, case.id)
+    assert finished.status == InstanceStatus.COMPLETED
+    completed = [e.element_id for e in inspect.history(models, case.id) if e.type == "element_completed"]
+    assert "end_replied" in completed and "end_silent" not in completed
+    assert finished.next_timer_at is None

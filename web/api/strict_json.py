@@ -50,7 +50,8 @@ def nesting_depth(text: str) -> int:
 
 
 def strict_loads(raw: str | bytes) -> Any:
-    """Parse a JSON document, refusing deep nesting, NaN / Infinity and numbers beyond ±(2^53 − 1)."""
+    """Parse a JSON document, refusing deep nesting, NaN / Infinity, numbers beyond ±(2^53 − 1) and lone
+    surrogates."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -59,9 +60,15 @@ def strict_loads(raw: str | bytes) -> Any:
     if nesting_depth(raw) > MAX_DEPTH:
         raise JsonRefused(f"nested deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(raw, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise JsonRefused(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    if "\\u" in raw:  # an escape may stand for half a surrogate pair, which no UTF-8 text (or database) holds
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise JsonRefused("a \\u escape stands for half a surrogate pair (\\ud800-\\udfff alone)") from None
+    return value
 
 
 def _refuse_constant(name: str) -> Any:
