@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from orchestrator.actors import Actor
-from orchestrator.authorization import Permission, require, visible_instances_clause
+from orchestrator.authorization import Permission, require
 from orchestrator.batch_models import BatchKind, BatchOperation, BatchStatus
 from orchestrator.case_migration import CaseMigration, checked_mapping
 from orchestrator.engine import CommandGroup, EngineCore
@@ -29,7 +29,7 @@ from orchestrator.errors import EngineError, InvalidInput, NotFound
 from orchestrator.instances import Instances, latest_definition
 from orchestrator.jobs import Jobs
 from orchestrator.models import Incident, InstanceStatus, ProcessDefinition, ProcessInstance
-from orchestrator.query_filters import InstanceFilter, instance_text_clause, variable_clause
+from orchestrator.query_filters import InstanceFilter, instance_conditions
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +93,7 @@ def matching_instance_ids(session: Session, actor: Actor, criteria: InstanceFilt
     """Every case the actor may read that the case list's filter matches (no paging), oldest first."""
     query = (select(ProcessInstance.id).join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
              .order_by(ProcessInstance.started_at, ProcessInstance.id).limit(MAX_CASES + 1))
-    conditions = [
-        visible_instances_clause(actor),
-        ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
-        ProcessInstance.status == criteria.status if criteria.status else None,
-        ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
-        ProcessInstance.started_at >= criteria.started_after if criteria.started_after else None,
-        ProcessInstance.started_at < criteria.started_before if criteria.started_before else None,
-        variable_clause(criteria.variable, criteria.equals, criteria.contains),
-        instance_text_clause(criteria.text),
-    ]
-    return list(session.scalars(query.where(*[c for c in conditions if c is not None])))
+    return list(session.scalars(query.where(*instance_conditions(actor, criteria))))
 
 
 class BatchOperations(CommandGroup):

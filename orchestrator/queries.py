@@ -45,11 +45,10 @@ from orchestrator.query_filters import (
     JobFilter,
     TaskFilter,
     incident_conditions,
-    instance_text_clause,
+    instance_conditions,
     job_conditions,
     sort_column,
     task_conditions,
-    variable_clause,
 )
 from orchestrator.views import DefinitionView, HistoryEventView, IncidentView, InstanceView, JobView, TaskView
 
@@ -179,17 +178,7 @@ class Queries(CommandGroup):
                  .options(defer(ProcessInstance.state))
                  .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
                  .order_by(order.desc() if criteria.descending else order, ProcessInstance.id))
-        conditions = [
-            visible_instances_clause(actor),
-            ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
-            ProcessInstance.status == criteria.status if criteria.status else None,
-            ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
-            ProcessInstance.started_at >= criteria.started_after if criteria.started_after else None,
-            ProcessInstance.started_at < criteria.started_before if criteria.started_before else None,
-            variable_clause(criteria.variable, criteria.equals, criteria.contains),
-            instance_text_clause(criteria.text),
-        ]
-        query = query.where(*[c for c in conditions if c is not None])
+        query = query.where(*instance_conditions(actor, criteria))
         with self.core.db.reading() as session:
             return _page(session, query, criteria.limit, criteria.offset, _case_pair)
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from orchestrator.actors import Actor
-from orchestrator.authorization import Permission, can, visible_tasks_clause
+from orchestrator.authorization import Permission, can, visible_instances_clause, visible_tasks_clause
 from orchestrator.errors import InvalidInput
 from orchestrator.instances import VARIABLE_NAME
 from orchestrator.models import (
@@ -111,6 +111,21 @@ def job_conditions(criteria: JobFilter) -> list:
         or_(Job.element_id.icontains(text, autoescape=True), Job.topic.icontains(text, autoescape=True),
             Job.last_error.icontains(text, autoescape=True), Job.instance_id.in_(select(CaseSearch.instance_id).where(
                 CaseSearch.text.contains(text.lower(), autoescape=True)))) if text else None,
+    ]
+    return [c for c in conditions if c is not None]
+
+
+def instance_conditions(actor: Actor, criteria: InstanceFilter) -> list:
+    """The case list's filter, within what the actor may read (the query joins ProcessDefinition)."""
+    conditions = [
+        visible_instances_clause(actor),
+        ProcessDefinition.key == criteria.definition_key if criteria.definition_key else None,
+        ProcessInstance.status == criteria.status if criteria.status else None,
+        ProcessInstance.business_key == criteria.business_key if criteria.business_key else None,
+        ProcessInstance.started_at >= criteria.started_after if criteria.started_after else None,
+        ProcessInstance.started_at < criteria.started_before if criteria.started_before else None,
+        variable_clause(criteria.variable, criteria.equals, criteria.contains),
+        instance_text_clause(criteria.text),
     ]
     return [c for c in conditions if c is not None]
 

@@ -6,8 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from orchestrator.batch_models import BatchKind, BatchStatus
 from orchestrator.batch_operations import MAX_CASES, MAX_REASON
-from orchestrator.models import InstanceStatus
-from web.api.schemas import PageArgs
+from web.api.schemas import CaseFilterFields, PageArgs
 
 ELEMENT_ID = fields.String(validate=validate.Length(min=1, max=200))
 VERSION = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
@@ -45,17 +44,9 @@ class DryRunSchema(Schema):
     cases = fields.List(fields.Nested(CaseVerdictSchema))
 
 
-class CaseFilterArgs(Schema):
+class CaseFilterArgs(CaseFilterFields):
     """The case list's filter: every case matching it when the batch is created."""
 
-    definitionKey = fields.String(validate=validate.Length(max=200))
-    status = fields.String(validate=validate.OneOf([s.value for s in InstanceStatus]))
-    businessKey = fields.String(validate=validate.Length(max=200))
-    startedAfter = fields.AwareDateTime(default_timezone=None)
-    startedBefore = fields.AwareDateTime(default_timezone=None)
-    variable = fields.String(validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,99}$"))
-    equals = fields.String(validate=validate.Length(max=500))
-    contains = fields.String(validate=validate.Length(max=500))
     text = fields.String(validate=validate.Length(max=200))
 
 

@@ -88,7 +88,9 @@ class InstanceSchema(Schema):
 InstancePageSchema = page_of(InstanceSchema, "InstancePage")
 
 
-class InstanceListArgs(PageArgs):
+class CaseFilterFields(Schema):
+    """The case list's filter fields, shared by the list and the batch operations that take a filter."""
+
     definitionKey = fields.String(validate=validate.Length(max=200))
     status = fields.String(validate=validate.OneOf([s.value for s in InstanceStatus]))
     businessKey = fields.String(validate=validate.Length(max=200))
@@ -97,6 +99,10 @@ class InstanceListArgs(PageArgs):
     variable = fields.String(validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,99}$"))
     equals = fields.String(validate=validate.Length(max=500))
     contains = fields.String(validate=validate.Length(max=500))
+
+
+class InstanceListArgs(PageArgs, CaseFilterFields):
+    pass
 
 
 class HistoryEventSchema(Schema):
