@@ -27,6 +27,7 @@ class Permission(enum.StrEnum):
     RECORD_TRACE = "record traceability events"
     WORK_TASKS = "claim, assign, release or complete tasks"
     COMMENT = "comment on cases"
+    READ_REPORTS = "read dashboards and reports"
 
 
 ROLES: dict[str, frozenset[Permission]] = {
@@ -35,9 +36,12 @@ ROLES: dict[str, frozenset[Permission]] = {
     "process_owner": frozenset({
         Permission.DEPLOY, Permission.START, Permission.CORRELATE, Permission.MANAGE_INSTANCES,
         Permission.READ_ALL, Permission.READ_OPERATIONS, Permission.RETRY_INCIDENTS, Permission.RECORD_TRACE,
-        Permission.WORK_TASKS, Permission.COMMENT,
+        Permission.WORK_TASKS, Permission.COMMENT, Permission.READ_REPORTS,
     }),
-    "auditor": frozenset({Permission.READ_ALL, Permission.READ_OPERATIONS}),
+    "auditor": frozenset({Permission.READ_ALL, Permission.READ_OPERATIONS, Permission.READ_REPORTS}),
+    # management: the figures of every process and the cases behind them; works its own tasks
+    "manager": frozenset({Permission.READ_REPORTS, Permission.READ_ALL, Permission.START, Permission.WORK_TASKS,
+                          Permission.COMMENT}),
     "integration": frozenset({Permission.START, Permission.CORRELATE, Permission.RECORD_TRACE, Permission.WORK_TASKS}),
     "staff": frozenset({Permission.START, Permission.WORK_TASKS, Permission.COMMENT}),
 }

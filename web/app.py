@@ -17,13 +17,17 @@ from web.api import (
     apikeys,
     audit_exports,
     batches,
+    dashboards,
     definitions,
     external_tasks,
+    heatmap,
     instances,
     modeler,
     operations,
     quality_events,
     reexecution,
+    reports,
+    spreadsheets,
     tasks,
     traceability,
 )
@@ -75,7 +79,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     init_oidc(app, settings)
     api.init_app(app)
     for module in (definitions, instances, tasks, operations, apikeys, traceability, audit_exports, reexecution,
-                   quality_events, modeler, batches):
+                   quality_events, modeler, batches, dashboards, heatmap, reports, spreadsheets):
         api.register_blueprint(module.blp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(external_tasks.bp)  # Camunda's protocol: its own errors, not in Loopline's OpenAPI

@@ -11,7 +11,9 @@ DEMO_PEOPLE = [
     ("admin@demo.loopline", ("admin",), ()),
     ("owner@demo.loopline", ("process_owner",), ()),
     ("auditor@demo.loopline", ("auditor",), ()),
-    *[(f"{group.replace('_', '.')}@demo.loopline", ("staff",), (group,)) for group in DEFAULT_GROUPS],
+    # management reads the dashboards and reports besides deciding on recalls
+    *[(f"{group.replace('_', '.')}@demo.loopline", ("manager",) if group == "management" else ("staff",), (group,))
+      for group in DEFAULT_GROUPS],
 ]
 
 

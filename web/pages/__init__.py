@@ -16,11 +16,15 @@ from web.pages import (
     admin,
     audit_exports,
     batches,
+    dashboards,
+    heatmap,
     inbox,
     instances,
     modeler,
     processes,
     reexecution,
+    reports,
+    spreadsheets,
     tasks,
     traceability,
 )
@@ -31,7 +35,7 @@ from web.pages.labels import group_names, label
 
 def init_pages(app: Flask) -> None:
     for module in (inbox, tasks, instances, admin, audit_exports, reexecution, traceability, processes, modeler,
-                   batches):
+                   batches, dashboards, heatmap, reports, spreadsheets):
         app.register_blueprint(module.bp)
     app.register_error_handler(CSRFError, _form_expired)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
