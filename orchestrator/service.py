@@ -13,6 +13,7 @@ from orchestrator.comments import Comments
 from orchestrator.deployments import Deployments
 from orchestrator.engine import EngineCore
 from orchestrator.external_tasks import ExternalTasks
+from orchestrator.heatmap import Heatmaps
 from orchestrator.instances import Instances
 from orchestrator.jobs import Jobs
 from orchestrator.message_connector import SendMessage
@@ -59,5 +60,6 @@ class Engine(EngineCore):
         self.case_migration = CaseMigration(self)
         self.batches = BatchOperations(self, self.instances, self.jobs, self.case_migration)
         self.process_catalog = ProcessCatalog(self)
+        self.heatmaps = Heatmaps(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))
