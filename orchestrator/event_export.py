@@ -8,10 +8,8 @@ kept as recorded, never a formula)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,15 +20,21 @@ from openpyxl.styles import Font
 from sqlalchemy import Select, func, select
 
 from orchestrator.models import HistoryEvent, ProcessDefinition, ProcessInstance
+from orchestrator.spreadsheet_files import (  # noqa: F401  (the names this module's readers import from it)
+    CSV_MEDIA_TYPE,
+    FORMULA_STARTS,
+    XLSX_MAX_CELL,
+    XLSX_MEDIA_TYPE,
+    ExportFile,
+    Table,
+    csv_chunks,
+    neutralised,
+    xlsx_text_cell,
+)
 
 MAX_EXPORT_ROWS = 100_000
 COLUMNS = ("case id", "business key", "process", "process version", "seq", "at", "type", "actor", "element id",
            "task id", "payload", "hash")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV_MEDIA_TYPE = "text/csv"
-XLSX_MAX_CELL = 32_767  # what a spreadsheet cell holds; longer payloads are cut (the CSV has them whole)
-_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,6 @@ class EventExport:
     exported_by: str
 
 
-@dataclass(frozen=True)
-class ExportFile:
-    filename: str
-    media_type: str
-    content: bytes
-    rows: int
-    capped: bool
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -132,35 +127,14 @@ def count_events(session, criteria: EventFilter, up_to: int) -> int:
     return session.scalar(select(func.count()).select_from(matching))
 
 
-def neutralised(value: Any) -> Any:
-    """A text a spreadsheet would take for a formula, with a leading apostrophe; other values unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _file_stem(export: EventExport) -> str:
     return f"events-{export.exported_at:%Y%m%dT%H%M%SZ}"
 
 
 def events_csv(export: EventExport) -> ExportFile:
     """UTF-8 with a byte-order mark (so spreadsheets read non-ASCII right), a header row, one row per event."""
-    buffer = io.StringIO()
-    # every field quoted: a spreadsheet that splits on ";" still keeps "x;=y" in one cell, not a formula cell
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(COLUMNS)
-    for row in export.rows:
-        writer.writerow([neutralised(cell) if cell is not None else "" for cell in row.cells()])
-    content = ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    content = b"".join(csv_chunks(Table("Events", COLUMNS, (row.cells() for row in export.rows))))
     return ExportFile(f"{_file_stem(export)}.csv", CSV_MEDIA_TYPE, content, len(export.rows), export.capped)
-
-
-def _xlsx_text(value: str) -> str:
-    cleaned = _XML_ILLEGAL.sub("\ufffd", value)
-    if len(cleaned) > XLSX_MAX_CELL:
-        marker = "… [cut: the CSV export has the whole value]"
-        cleaned = cleaned[:XLSX_MAX_CELL - len(marker)] + marker
-    return cleaned
 
 
 def events_xlsx(export: EventExport) -> ExportFile:
@@ -180,13 +154,7 @@ def events_xlsx(export: EventExport) -> ExportFile:
     sheet.append(header)
 
     def text_cell(value: str) -> WriteOnlyCell | str:
-        text = _xlsx_text(value)
-        if not value.startswith(FORMULA_STARTS):
-            return text  # stored as text as it is (a plain value is cheaper than a cell of its own)
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.data_type = "s"  # openpyxl would store a text starting with "=" as a formula
-        cell.quotePrefix = True  # and the spreadsheet keeps it text when someone edits the cell
-        return cell
+        return xlsx_text_cell(sheet, value)
 
     for row in export.rows:
         sheet.append([text_cell(cell) if isinstance(cell, str) else cell for cell in row.cells()])
