@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from integrations.notify.models import Campaign, Notification, campaign_family
@@ -92,59 +92,75 @@ class RecallProgress:
         self.context = context
 
     def run(self, variables: dict[str, Any], job: JobContext) -> dict[str, Any]:
-        consignees = _consignees(variables)
-        lots = _lots(variables)
-        kind_of = {str(c["id"]): c.get("kind") for c in consignees}
-        figures = {audience: {"scopeQuantity": 0.0, "consignees": 0, "notified": 0, "responded": 0,
-                              "quantityOnHand": 0, "remedies": {}, **{o: 0.0 for o in OUTCOMES}}
-                   for audience in AUDIENCES}
-        for consignee in consignees:
-            bucket = figures[audience_of(consignee.get("kind"))]
-            bucket["scopeQuantity"] += float(consignee.get("quantity") or 0)
-            bucket["consignees"] += 1
-        remedies: dict[str, Counter] = {audience: Counter() for audience in AUDIENCES}
-        rmas = []
-        prefix = _text(variables, "rmaPrefix")
         with self.context.sessions() as session:
-            for audience, name in (("trade", "partnerCampaignId"), ("consumers", "consumerCampaignId")):
-                campaign_id = _text(variables, name)
-                if not campaign_id:
-                    continue  # that notice was not sent (no such audience, or not at this depth)
-                notified, answers = _answers(session, campaign_id)
-                figures[audience]["notified"] = notified
-                figures[audience]["responded"] = len(answers)
-                figures[audience]["quantityOnHand"] = sum(a.ack_quantity or 0 for a in answers)
-                remedies[audience].update(a.ack_remedy for a in answers if a.ack_remedy)
-                if audience == "consumers" and prefix:
-                    rmas.extend({"rmaNumber": prefix + a.recipient_id, "recipientId": a.recipient_id,
-                                 "remedy": a.ack_remedy} for a in answers if a.ack_remedy)
-            events = list(session.scalars(select(TraceEvent).where(
-                TraceEvent.biz_location.in_(list(kind_of)) if kind_of else TraceEvent.id.is_(None))))
-            settled = {e.event_id: _outcome(e) for e in events if e.event_id}
-        counted_units: set[str] = set()
-        for event in sorted(events, key=lambda e: e.event_time, reverse=True):  # a unit counts by its latest outcome
-            outcome = _outcome(event)
-            if not outcome or (event.sku or "", event.lot or "") not in lots:
-                continue
-            units = [epc for epc in (event.epcs or []) if epc not in counted_units]
-            if event.epcs and not units:
-                continue  # every unit named here already counted under a later outcome
-            counted_units.update(units)
-            amount = float(len(units)) if event.epcs else _units(event)
-            figures[audience_of(kind_of.get(event.biz_location or ""))][outcome] += amount
-        for audience in AUDIENCES:
-            bucket = figures[audience]
-            bucket["remedies"] = dict(sorted(remedies[audience].items()))
-            bucket["accounted"] = sum(bucket[o] for o in OUTCOMES)
-            bucket["nonResponders"] = max(bucket["notified"] - bucket["responded"], 0)
-            bucket["percentOfScope"] = _percent(bucket["accounted"], bucket["scopeQuantity"])
-        total = {name: sum(figures[a][name] for a in AUDIENCES)
-                 for name in ("scopeQuantity", "consignees", "notified", "responded", "quantityOnHand",
-                              "nonResponders", "accounted", *OUTCOMES)}
-        total["percentOfScope"] = _percent(total["accounted"], total["scopeQuantity"])
-        for rma in rmas:
-            rma["outcome"] = settled.get(rma["rmaNumber"]) or "open"
-        return {"recallProgress": {**figures, "total": total, "rmas": sorted(rmas, key=lambda r: r["rmaNumber"])}}
+            return {"recallProgress": progress_figures(session, variables)}
+
+
+def notice_reach(session, campaign_id: str) -> dict[str, int]:
+    """Recipients of a notice it was sent to, delivered to and opened by (each recipient once)."""
+    reach = {}
+    for name, column in (("notified", Notification.sent_at), ("delivered", Notification.delivered_at),
+                         ("opened", Notification.opened_at)):
+        reach[name] = session.scalar(select(func.count(func.distinct(Notification.recipient_id))).where(
+            Notification.campaign_id == campaign_id, column.is_not(None)))
+    return reach
+
+
+def progress_figures(session, variables: dict[str, Any]) -> dict[str, Any]:
+    """The recall's figures per audience and in total, and its RMAs, from its scope variables, the notify rows
+    of its campaigns and the trace events of its consignees (BusinessError when the scope is not known)."""
+    consignees = _consignees(variables)
+    lots = _lots(variables)
+    kind_of = {str(c["id"]): c.get("kind") for c in consignees}
+    figures = {audience: {"scopeQuantity": 0.0, "consignees": 0, "notified": 0, "responded": 0,
+                          "quantityOnHand": 0, "remedies": {}, **{o: 0.0 for o in OUTCOMES}}
+               for audience in AUDIENCES}
+    for consignee in consignees:
+        bucket = figures[audience_of(consignee.get("kind"))]
+        bucket["scopeQuantity"] += float(consignee.get("quantity") or 0)
+        bucket["consignees"] += 1
+    remedies: dict[str, Counter] = {audience: Counter() for audience in AUDIENCES}
+    rmas = []
+    prefix = _text(variables, "rmaPrefix")
+    for audience, name in (("trade", "partnerCampaignId"), ("consumers", "consumerCampaignId")):
+        campaign_id = _text(variables, name)
+        if not campaign_id:
+            continue  # that notice was not sent (no such audience, or not at this depth)
+        notified, answers = _answers(session, campaign_id)
+        figures[audience]["notified"] = notified
+        figures[audience]["responded"] = len(answers)
+        figures[audience]["quantityOnHand"] = sum(a.ack_quantity or 0 for a in answers)
+        remedies[audience].update(a.ack_remedy for a in answers if a.ack_remedy)
+        if audience == "consumers" and prefix:
+            rmas.extend({"rmaNumber": prefix + a.recipient_id, "recipientId": a.recipient_id,
+                         "remedy": a.ack_remedy} for a in answers if a.ack_remedy)
+    events = list(session.scalars(select(TraceEvent).where(
+        TraceEvent.biz_location.in_(list(kind_of)) if kind_of else TraceEvent.id.is_(None))))
+    settled = {e.event_id: _outcome(e) for e in events if e.event_id}
+    counted_units: set[str] = set()
+    for event in sorted(events, key=lambda e: e.event_time, reverse=True):  # a unit counts by its latest outcome
+        outcome = _outcome(event)
+        if not outcome or (event.sku or "", event.lot or "") not in lots:
+            continue
+        units = [epc for epc in (event.epcs or []) if epc not in counted_units]
+        if event.epcs and not units:
+            continue  # every unit named here already counted under a later outcome
+        counted_units.update(units)
+        amount = float(len(units)) if event.epcs else _units(event)
+        figures[audience_of(kind_of.get(event.biz_location or ""))][outcome] += amount
+    for audience in AUDIENCES:
+        bucket = figures[audience]
+        bucket["remedies"] = dict(sorted(remedies[audience].items()))
+        bucket["accounted"] = sum(bucket[o] for o in OUTCOMES)
+        bucket["nonResponders"] = max(bucket["notified"] - bucket["responded"], 0)
+        bucket["percentOfScope"] = _percent(bucket["accounted"], bucket["scopeQuantity"])
+    total = {name: sum(figures[a][name] for a in AUDIENCES)
+             for name in ("scopeQuantity", "consignees", "notified", "responded", "quantityOnHand",
+                          "nonResponders", "accounted", *OUTCOMES)}
+    total["percentOfScope"] = _percent(total["accounted"], total["scopeQuantity"])
+    for rma in rmas:
+        rma["outcome"] = settled.get(rma["rmaNumber"]) or "open"
+    return {**figures, "total": total, "rmas": sorted(rmas, key=lambda r: r["rmaNumber"])}
 
 
 class RecordTraceEvent:

@@ -10,6 +10,7 @@ from orchestrator.case_migration import CaseMigration
 from orchestrator.case_repair import CaseRepair
 from orchestrator.case_view import CaseViews
 from orchestrator.comments import Comments
+from orchestrator.dashboards import Dashboards
 from orchestrator.deployments import Deployments
 from orchestrator.engine import EngineCore
 from orchestrator.external_tasks import ExternalTasks
@@ -60,6 +61,7 @@ class Engine(EngineCore):
         self.case_migration = CaseMigration(self)
         self.batches = BatchOperations(self, self.instances, self.jobs, self.case_migration)
         self.process_catalog = ProcessCatalog(self)
+        self.dashboards = Dashboards(self)
         self.heatmaps = Heatmaps(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))
