@@ -33,6 +33,12 @@ cp "$src/dmn-modeler.production.min.js" "$target/"
 cp -r "$src/assets/." "$target/assets/"
 cp node_modules/dmn-js/LICENSE "$target/"
 
+# Chart.js (the dashboards' charts): its UMD bundle (global `Chart`) and licence, copied unchanged.
+target=web/static/vendor/chartjs
+rm -rf "$target"
+mkdir -p "$target"
+cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md "$target/"
+
 # bpmn-js modeler + Camunda 7 properties panel: bundled from web/static/modeler-src/ with esbuild.
 npm run --silent build-modeler
 
