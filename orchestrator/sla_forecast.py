@@ -34,6 +34,7 @@ class TaskForecast:
     instance_id: str
     business_key: str | None
     process_key: str
+    definition_id: int
     element_id: str
     name: str | None
     assignee: str | None
@@ -61,6 +62,7 @@ def open_task_forecasts(session: Session, now: datetime,
                         task_ids: Sequence[str] | None = None) -> list[TaskForecast]:
     """A forecast for every open task with a due date (or for those of `task_ids`), soonest due first."""
     query = (select(HumanTask.id, HumanTask.instance_id, ProcessInstance.business_key, ProcessDefinition.key,
+                    ProcessInstance.definition_id,
                     HumanTask.element_id, HumanTask.name, HumanTask.assignee, HumanTask.candidate_groups,
                     HumanTask.created_at, HumanTask.due_at)
              .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
@@ -86,6 +88,7 @@ def open_task_forecasts(session: Session, now: datetime,
         overdue = task.due_at < now
         forecasts.append(TaskForecast(
             task_id=task.id, instance_id=task.instance_id, business_key=task.business_key, process_key=task.key,
+            definition_id=task.definition_id,
             element_id=task.element_id, name=task.name, assignee=task.assignee,
             candidate_groups=tuple(task.candidate_groups or ()), created_at=task.created_at, due_at=task.due_at,
             predicted_at=predicted, overdue=overdue,

@@ -114,6 +114,7 @@ def inbox():
         flash(exc.message, "error")
         return redirect(url_for("inbox.inbox"))
     now = engine().now()
+    likely_late = engine().heatmaps.likely_late([row[0].id for row in page.items], now)
     saved = db.session.scalars(select(SavedFilter).where(SavedFilter.user_id == current_user.id)
                                .order_by(SavedFilter.name)).all()
     counted = {f"view:{view}": {"view": view} for view in VIEWS}
@@ -126,7 +127,7 @@ def inbox():
     return render_template(
         "inbox/list.html", rows=[_row(*row, models, now) for row in page.items], page=page,
         page_number=page_number, pages=page_count(page.total, PAGE_SIZE), args=args,
-        views=views, overdue=overdue, saved=saved_counts, processes=models.names,
+        views=views, overdue=overdue, saved=saved_counts, likely_late=likely_late, processes=models.names,
         groups=sorted(person().groups), sorts=list(TASK_SORTS), query=urlencode(args),
         task_kinds=_task_kind_names(engine().queries.open_task_kinds(person(), TaskFilter(actionable=True)), models),
     )
