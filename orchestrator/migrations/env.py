@@ -10,6 +10,7 @@ from integrations import (
 from integrations.notify import models as notify_models  # noqa: F401
 from integrations.traceability import models as trace_models  # noqa: F401
 from orchestrator import (
+    import_models,  # noqa: F401
     metric_models,  # noqa: F401
     models,  # noqa: F401  (registers the tables)
     quality_models,  # noqa: F401
