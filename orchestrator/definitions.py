@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from orchestrator.call_activities import bundle_subprocess_specs, deployed_calls
 from orchestrator.camunda_compat import apply_camunda_semantics
+from orchestrator.case_metrics import MetricSpec, metric_problems, metric_spec
 from orchestrator.compensation import CompensationPlan, mark_specs, plan_of
 from orchestrator.completeness import assign_missing_ids, missing_from_spec, structural_problems
 from orchestrator.delegates import bind_delegates
@@ -76,6 +77,13 @@ class ParsedProcess:
     initiator_variable: str | None = None
     # names, documentation, form labels and option names in each language the bundle translates them to
     texts: ModelTexts = field(default_factory=ModelTexts)
+    # process-level camunda:properties (summaryFields, metric.*, …)
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def metrics(self) -> MetricSpec:
+        """What this process's cases feed into their management figures (see case_metrics)."""
+        return metric_spec(self.properties, self._task_specs())
 
     @cached_property
     def form_fields(self) -> dict[str, dict]:
@@ -204,6 +212,7 @@ def parse_bundle(
             problems.extend(f"{model.name}: {p}" for p in missing_from_spec(process, spec, subprocess_specs))
             translated = SpecTranslator(known_topics).translate(spec, subprocess_specs)
             problems.extend(f"{model.name}: {p}" for p in translated)
+            problems.extend(f"{model.name}: process '{process_id}': {p}" for p in metric_problems(properties))
             texts_part = "".join(f.name + f.content for f in sorted(files, key=lambda f: f.name)
                                  if f.kind == "texts" and f.name.startswith(model_stem(model.name) + "."))
             digest = hashlib.sha256((model.content + dmn_hash_part + texts_part).encode("utf-8")).hexdigest()
@@ -220,6 +229,7 @@ def parse_bundle(
                 business_key_field=properties.get("businessKeyField") or None,
                 initiator_variable=_initiator_variable(process),
                 texts=texts[model.name],
+                properties=dict(properties),
             )
     if problems:
         raise DeploymentError(problems)

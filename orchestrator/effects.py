@@ -23,6 +23,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm.util import identity_key
 
+from orchestrator.element_stats import Pass, since_of, source_element, stamp_live
 from orchestrator.errors import ProcessError
 from orchestrator.forms import describe_form
 from orchestrator.history import PendingEvent
@@ -88,6 +89,7 @@ def apply_effects(ctx: CommandContext, before: dict) -> list[NewJob]:
     not change state needs no statement, and tables the definition cannot use are not queried at all."""
     record_element_changes(ctx, before)
     current = {task.id: task for task in all_tasks(ctx.workflow)}
+    stamp_live(current.values(), ctx.now)
     with ctx.session.no_autoflush:  # the instance row is written once, by the caller, after this
         _sync_human_tasks(ctx, before, current)
         new_jobs = _sync_jobs(ctx, before, current) if ctx.definition.has_service_tasks else []
@@ -121,6 +123,8 @@ def record_element_changes(ctx: CommandContext, before: dict, tasks: Iterable | 
     ]
     changed.sort(key=lambda t: t.last_state_change or 0)
     for task in changed:
+        if task.state == TaskState.COMPLETED:
+            ctx.passes.append(_pass(ctx, task))
         ctx.record(
             FINISHED_STATES[task.state],
             element_id=task.task_spec.bpmn_id,
@@ -128,6 +132,12 @@ def record_element_changes(ctx: CommandContext, before: dict, tasks: Iterable | 
             name=task.task_spec.bpmn_name,
             element_type=task.task_spec.__class__.__name__,
         )
+
+
+def _pass(ctx: CommandContext, task) -> Pass:
+    """A finished element as its statistics see it: waiting since, due date (inbox tasks), where it came from."""
+    row = ctx.session.identity_map.get(identity_key(HumanTask, str(task.id))) if is_human(task) else None
+    return Pass(task.task_spec.bpmn_id, source_element(task), since_of(task), row.due_at if row is not None else None)
 
 
 def _sync_human_tasks(ctx: CommandContext, before: dict, current: dict) -> None:

@@ -23,11 +23,13 @@ from orchestrator.actors import Actor
 from orchestrator.breaker import Breakers
 from orchestrator.call_activities import RESOLVER_ATTRIBUTE
 from orchestrator.called_processes import CalledProcesses
+from orchestrator.case_metrics import keep_metrics, keep_status
 from orchestrator.clock import Clock, SystemClock, using_clock
 from orchestrator.compensation import LOG_KEY
 from orchestrator.db import Database
 from orchestrator.definitions import ModelFile, ParsedProcess, parse_bundle
 from orchestrator.effects import all_tasks, apply_effects, json_safe, record_element_changes, snapshot
+from orchestrator.element_stats import Pass, record_passes
 from orchestrator.errors import Conflict, NotFound, ProcessError
 from orchestrator.expressions.script_pool import shared_pool
 from orchestrator.history import PendingEvent, append_events
@@ -68,8 +70,12 @@ class CommandContext:
     events: list[PendingEvent] = field(default_factory=list)
     before: dict = field(default_factory=dict)  # task states when the command began, to tell what it finished
     new_job_ids: list[int] = field(default_factory=list)
+    passes: list[Pass] = field(default_factory=list)  # the elements this command finished, for their statistics
+    initial_status: str | None = None  # the instance's status when the command began; None: a new instance
 
     def __post_init__(self) -> None:
+        if self.instance not in self.session.new:
+            self.initial_status = self.instance.status
         if self.workflow is not None:  # what JUEL's execution.getBusinessKey()/getProcessInstanceId() read
             setattr(self.workflow, INSTANCE_ATTRIBUTE, {"id": self.instance.id,
                                                         "business_key": self.instance.business_key})
@@ -254,9 +260,13 @@ class EngineCore:
         record_state(ctx, row.variables, variables)
         values = dict(state=self.serializer.dumps(ctx.workflow), version=old_version + 1, variables=variables)
         is_new = write_rows(ctx, values, new_jobs)
+        keep_metrics(ctx, row.variables, ctx.initial_status, variables,
+                     created=[e.element_id for e in ctx.events if e.type == "task_created"],
+                     finished=[p.element_id for p in ctx.passes])
         append_events(ctx.session, row.id, ctx.now, ctx.events, instance=row,  # sets the row's chain head
                       signing_key=self.settings.audit_signing_key)
         write_instance(ctx, values, old_version, is_new)  # state written once, with everything else changed
+        record_passes(ctx)
 
     def _save_record(self, ctx: CommandContext) -> None:
         """Write a command that left the workflow alone: version+1 and its history, if it recorded anything."""
@@ -264,6 +274,7 @@ class EngineCore:
             ctx.instance.version += 1
             append_events(ctx.session, ctx.instance.id, ctx.now, ctx.events,
                           signing_key=self.settings.audit_signing_key)
+            keep_status(ctx)
 
     def wake_after_commit(self, session: Session, job_ids: list[int]) -> None:
         """The one way to wake workers: once the rows are committed, so a worker never misses a job."""
