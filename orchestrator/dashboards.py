@@ -32,7 +32,7 @@ from orchestrator.returns_dashboard import RECYCLE, REUSE, TO_SUPPLIER, ReturnsD
 PROCESS_KEYS = ("returns", "recall", "capa")
 REUSE_GROUPS = {"reuse": REUSE, "recycle": RECYCLE, "to_supplier": TO_SUPPLIER}
 # what a drill-down may select by, besides the case_metric dimensions
-SPECIAL_DIMENSIONS = ("all", "month", "stage", "status", "reuse", "overdue", "recurred", "resolved", "closed")
+SPECIAL_DIMENSIONS = ("all", "month", "stage", "status", "reuse", "overdue", "recurred", "received", "resolved", "closed")
 DRILL_DIMENSIONS = (*SPECIAL_DIMENSIONS, *DIMENSIONS)
 PAGE_SIZE = 50
 
@@ -101,6 +101,8 @@ def drill_condition(session: Session, criteria: DashboardFilter, now: datetime, 
     if dimension == "recurred":
         later = recurrences(criteria).subquery()
         return CaseMetric.instance_id.in_(select(later.c.instance_id).where(later.c.returns > 0))
+    if dimension == "received":  # the cases the time to receipt is measured on
+        return CaseMetric.received_at.is_not(None)
     if dimension == "resolved":  # the cases a turnaround is measured on
         return CaseMetric.resolved_at.is_not(None)
     if dimension == "closed":  # the cases a cycle time is measured on

@@ -41,7 +41,12 @@ def _add_case(session, definition_id: int, key: str, business_key: str, variable
 
 @pytest.fixture
 def seeded(engine):
-    """Returns R1–R4 counted, R5 cancelled and R6 before the period; CAPAs C1–C6; two recalls."""
+    return seed_dashboard_rows(engine)
+
+
+def seed_dashboard_rows(engine) -> dict[str, str]:
+    """Returns R1–R4 counted, R5 cancelled and R6 before the period; CAPAs C1–C6; two recalls. The instance id
+    of each case by its business key."""
     with engine.db.transaction() as session:
         definition_id = session.scalar(select(ProcessDefinition.id))
         ids = {}
