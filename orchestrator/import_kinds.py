@@ -23,6 +23,7 @@ from orchestrator.authorization import Permission
 from orchestrator.forms import FormValidationError, coerce_form
 from orchestrator.import_models import ImportKind
 from orchestrator.metric_models import SalesVolume
+from orchestrator.models import HistoryEvent, ProcessDefinition, ProcessInstance
 
 
 class RowProblems(ValueError):
@@ -75,8 +76,9 @@ def returns_checker(form: list[dict[str, Any]], business_key_field: str | None, 
     may be given by id or by its English name; an empty cell takes the field's default; the intake source is
     "spreadsheet" unless the file says otherwise."""
     fields = importable_fields(form)
-    columns = [ImportColumn(f["id"], f.get("label") or f["id"], "required" in (f.get("validation") or {}))
-               for f in fields]
+    filled = {"intakeSource"} | {f["id"] for f in fields if f.get("default") not in (None, "")}
+    columns = [ImportColumn(f["id"], f.get("label") or f["id"],
+                            "required" in (f.get("validation") or {}) and f["id"] not in filled) for f in fields]
 
     def check(cells: dict[str, str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -105,6 +107,31 @@ def _option_id(spec: dict[str, Any], text: str) -> str:
                                                        str(option.get("name") or "").casefold()):
             return option["id"]
     return text  # the form's check names the allowed options
+
+
+def returns_start_rows(session: Session, fields: list[dict[str, Any]], process_key: str = "returns",
+                       limit: int = 100_000) -> list[list[Any]]:
+    """Each case's start data in the import's layout (one cell per importable field), oldest first: a file that
+    imports again into cases started alike."""
+    query = (select(HistoryEvent.payload).join(ProcessInstance, ProcessInstance.id == HistoryEvent.instance_id)
+             .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+             .where(ProcessDefinition.key == process_key, HistoryEvent.type == "instance_started")
+             .order_by(HistoryEvent.seq).limit(limit))
+    rows = []
+    for payload in session.scalars(query):
+        variables = (payload or {}).get("variables") or {}
+        rows.append([_plain_cell(variables.get(spec["id"])) for spec in importable_fields(fields)])
+    return rows
+
+
+def _plain_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 # -- sales volumes ----------------------------------------------------------------------------------------------
