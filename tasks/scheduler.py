@@ -16,6 +16,7 @@ from datetime import datetime
 from orchestrator.checkpoints import checkpoint_if_changed
 from orchestrator.service import Engine
 from orchestrator.settings import Settings
+from orchestrator.spreadsheet_imports import SpreadsheetImports
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
     next_signal = time.monotonic() + engine.settings.recall_signal_interval
     checkpoints = AuditCheckpoints(engine)
     helpers = TimerProcesses(engine.settings) if TimerProcesses.wanted(engine) else None
+    imports = SpreadsheetImports(engine, engine.start_forms)
 
     def sweep_round() -> bool:
         nonlocal next_relay, next_signal
@@ -40,7 +42,8 @@ def run_scheduler(engine: Engine, stop: threading.Event) -> None:
             engine.signals.start_recall_evaluations()
         checkpoints.when_due()
         batches = engine.batches.run_round()  # a slice of a batch operation's cases; resumes where it stopped
-        return len(fired) >= engine.settings.timer_batch_size or batches.more
+        imported = imports.run_round()  # the next rows of a started spreadsheet import; resumes likewise
+        return len(fired) >= engine.settings.timer_batch_size or batches.more or imported.more
 
     try:
         sweep_until(engine, sweep_round, engine.timers.next_due_at, stop.is_set, stop.wait)
