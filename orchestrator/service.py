@@ -20,6 +20,7 @@ from orchestrator.jobs import Jobs
 from orchestrator.message_connector import SendMessage
 from orchestrator.message_decisions import MessageDecisions
 from orchestrator.messages import Messages
+from orchestrator.metric_rebuild import MetricRebuild
 from orchestrator.model_drafts import ModelDrafts
 from orchestrator.process_catalog import ProcessCatalog
 from orchestrator.queries import Queries
@@ -63,5 +64,6 @@ class Engine(EngineCore):
         self.process_catalog = ProcessCatalog(self)
         self.dashboards = Dashboards(self)
         self.heatmaps = Heatmaps(self)
+        self.metric_rebuild = MetricRebuild(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))

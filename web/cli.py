@@ -387,6 +387,27 @@ def _audit_database():
 
 
 @main.group()
+def metrics() -> None:
+    """Management figures: the per-case metric rows and the time spent per element."""
+
+
+@metrics.command("rebuild")
+def metrics_rebuild() -> None:
+    """Recompute every case's figures from its stored data and history (after an upgrade or a change of a
+    model's metric.* properties)."""
+    from orchestrator.service import Engine
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    engine = Engine(settings)
+    try:
+        report = engine.metric_rebuild.rebuild()
+    finally:
+        engine.db.dispose()
+    click.echo(f"{report.cases} case(s) and {report.passes} element pass(es) counted again")
+
+
+@main.group()
 def db() -> None:
     """Database schema commands."""
 

@@ -116,3 +116,42 @@ def test_a_model_with_a_metric_that_cannot_be_used_is_refused_naming_the_propert
     text = str(refused.value)
     assert "metric.colour" in text and "unknown metric 'colour'" in text and "metric.value" in text
 
+
+
+def test_a_rebuild_recounts_the_figures_the_commands_kept(models_engine, clock):
+    engine = models_engine
+    run = start(engine, region="west")
+    clock.advance(hours=2)
+    run.complete("review_return", {"reviewDecision": "accept"})
+    clock.advance(hours=5)
+    run.complete("issue_return_label", LABEL)
+    run.run_jobs("send_rma_confirmation")
+    other = start(engine, rmaNumber="RMA-1002")
+    engine.instances.cancel_instance(other.id, actor=ADMIN, reason="duplicate")
+
+    def snapshot():
+        with engine.db.transaction() as session:
+            rows = {r.instance_id: {c: getattr(r, c) for c in CaseMetric.__table__.columns.keys()}
+                    for r in session.scalars(select(CaseMetric))}
+            elements = sorted(session.execute(
+                select(ElementStat.element_id, ElementStat.bucket, ElementStat.passes, ElementStat.overdue,
+                       ElementStat.seconds).where(ElementStat.bucket != FLOW_BUCKET)).all())
+        return rows, _summed(elements)
+
+    kept = snapshot()
+    with engine.db.transaction() as session:
+        session.execute(CaseMetric.__table__.delete())
+        session.execute(ElementStat.__table__.delete())
+    report = engine.metric_rebuild.rebuild(batch=1)
+    assert report.cases == 2
+    assert snapshot() == kept
+    assert kept[0][run.id]["region"] == "west" and kept[0][other.id]["stage"] == "closed"
+
+
+def _summed(rows):
+    """Shards summed away: {(element, bucket): (passes, overdue, seconds)}."""
+    total: dict = {}
+    for element, bucket, passes, overdue, seconds in rows:
+        old = total.get((element, bucket), (0, 0, 0.0))
+        total[(element, bucket)] = (old[0] + passes, old[1] + overdue, round(old[2] + seconds, 3))
+    return total
