@@ -86,6 +86,10 @@ class RecallTermination:
     capa_business_key: str | None
     capa_instance_id: str | None
 
+    @property
+    def checks_done(self) -> int:
+        return sum(int(step.value("sampleSize") or 0) for step in self.checks)
+
 
 def _facts(case: ReportCase) -> tuple[tuple[str, Any], ...]:
     variables = case.variables
