@@ -58,7 +58,7 @@ def test_readers_of_reports_see_the_three_dashboards(site, who):
 def test_the_drill_down_lists_the_cases_behind_a_bar(site):
     client = signed_in(site, "management")
     html = client.get(f"/dashboards/returns?{PERIOD}").get_data(as_text=True)
-    link = f'href="/dashboards/returns/cases?dimension=sku&amp;value=A&amp;'
+    link = 'href="/dashboards/returns/cases?dimension=sku&amp;value=A&amp;'
     assert link in html
     listing = client.get(f"/dashboards/returns/cases?dimension=sku&value=A&{PERIOD}")
     assert listing.status_code == 200

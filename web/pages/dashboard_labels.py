@@ -21,16 +21,17 @@ class OptionNames:
     """Option names of one process's latest deployed model (no model: codes are shown as they are)."""
 
     def __init__(self, process_key: str):
-        definitions = engine().queries.list_definitions(process_key)
-        model = model_of(definitions[0].id) if definitions else None
-        self.names: dict[str, dict[str, str]] = {}
-        fields = model.form_fields if model is not None else {}
-        for column in DIMENSIONS:
-            found: dict[str, str] = {}
-            for field_id in FIELDS_OF_COLUMN.get(column, (column,)):
-                for option in (fields.get(field_id) or {}).get("options") or []:
-                    found.setdefault(str(option.get("id")), str(option.get("name") or option.get("id")))
-            self.names[column] = found
+        self.names: dict[str, dict[str, str]] = {column: {} for column in DIMENSIONS}
+        # a CAPA carries the fault codes and reasons of the returns it came from: their names are the returns'
+        for key in dict.fromkeys((process_key, "returns")):
+            definitions = engine().queries.list_definitions(key)
+            model = model_of(definitions[0].id) if definitions else None
+            fields = model.form_fields if model is not None else {}
+            for column in DIMENSIONS:
+                for field_id in FIELDS_OF_COLUMN.get(column, (column,)):
+                    for option in (fields.get(field_id) or {}).get("options") or []:
+                        self.names[column].setdefault(str(option.get("id")),
+                                                      str(option.get("name") or option.get("id")))
 
     def __call__(self, column: str, code: str | None) -> str:
         if code is None or code == "":

@@ -32,6 +32,8 @@ class Chart:
     type: str  # bar | line | doughnut | pareto
     values: tuple[int, ...]  # the columns charted, one dataset each
     stacked: bool = False
+    fallback: tuple[int, ...] = ()  # charted instead when none of `values` is known (a rate without sales)
+    limit: int | None = None  # chart the first rows only (the table has them all)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ def _step_table(name: str, title: str, times) -> Table:
                                Column(_("90th percentile (hours)"), "hours"), Column(_("Overdue"), "share")),
                  tuple(Row((t.name or t.element_id, t.passes, t.median_seconds, t.p90_seconds, t.overdue_share))
                        for t in times),
-                 Chart("bar", (2, 3)), note=_("Over all cases of every version, not only the filtered ones."))
+                 Chart("hbar", (2, 3), limit=10),
+                 note=_("Over all cases of every version, not only the filtered ones; the chart shows the 10 slowest."))
 
 
 def returns_board(board: ReturnsDashboard) -> Board:
@@ -70,10 +73,10 @@ def returns_board(board: ReturnsDashboard) -> Board:
     def rates(name: str, title: str, column: str, rows, first: str, chart: str = "bar") -> Table:
         shown = tuple(Row((names(column, r.key) if column != "month" else r.key, r.cases, r.units, r.sold, r.rate),
                           (column, r.key or "")) for r in rows)
-        return Table(name, title, (Column(first, "text"), *rate_columns), shown, Chart(chart, (4,)))
+        return Table(name, title, (Column(first, "text"), *rate_columns), shown, Chart(chart, (4,), fallback=(2,)))
 
-    def mix(name: str, title: str, column: str, rows) -> Table:
-        return Table(name, title, (Column(title, "text"), Column(_("Returns")), Column(_("Share"), "share")),
+    def mix(name: str, title: str, column: str, rows, heading: str | None = None) -> Table:
+        return Table(name, title, (Column(heading or title, "text"), Column(_("Returns")), Column(_("Share"), "share")),
                      tuple(Row((names(column, m.key), m.cases, m.share), (column, m.key or "")) for m in rows),
                      Chart("doughnut", (1,)))
 
@@ -95,7 +98,7 @@ def returns_board(board: ReturnsDashboard) -> Board:
                     for s in board.turnaround_by_month), Chart("line", (2, 3))),
         mix("grades", _("Grade"), "grade", board.grades),
         mix("dispositions", _("Disposition"), "disposition", board.dispositions),
-        mix("outcomes", _("Outcome (refund, exchange, repair, recycle)"), "outcome", board.outcomes),
+        mix("outcomes", _("Refund, exchange, repair or recycle"), "outcome", board.outcomes, _("Outcome")),
         Table("reuse", _("Reuse and recycling"), (Column(_("Group"), "text"), Column(_("Returns")),
                                                    Column(_("Share of returns with a disposition"), "share")),
               (Row((_("Reused (restock, refurbish)"), reuse.reuse, reuse.reuse_rate), ("reuse", "reuse")),
@@ -162,33 +165,36 @@ def capa_board(board: CapaDashboard) -> Board:
 
 def recall_board(board: RecallDashboard) -> Board:
     audiences = {"trade": _("Trade"), "consumers": _("Consumers"), "total": _("Total")}
-    columns = (Column(_("Recall"), "text"), Column(_("Audience"), "text"), Column(_("Units in scope"), "num"),
-               Column(_("Notified")), Column(_("Delivered")), Column(_("Opened")), Column(_("Acknowledged")),
-               Column(_("Returned"), "num"), Column(_("Corrected"), "num"), Column(_("Destroyed"), "num"),
-               Column(_("Accounted for"), "share"), Column(_("Level required"), "text"),
-               Column(_("Level reached"), "text"), Column(_("Days since start")))
+    reach_columns = (Column(_("Units in scope"), "num"), Column(_("Notified")), Column(_("Delivered")),
+                     Column(_("Opened")), Column(_("Acknowledged")))
     rows, totals = [], []
     for recall in board.recalls:
         name = recall.business_key or recall.instance_id[:8]
         if not recall.scope_known:
-            rows.append(Row((name, _("scope not traced yet"), None, None, None, None, None, None, None, None, None,
-                             recall.required_level, None, recall.days_since_start), case_id=recall.instance_id))
+            totals.append(Row((name, None, None, None, None, None, None, recall.required_level, None,
+                               recall.days_since_start), case_id=recall.instance_id))
             continue
         for audience in recall.audiences:
             rows.append(Row((name, audiences[audience.audience], audience.scope, audience.notified, audience.delivered,
                              audience.opened, audience.acknowledged, audience.returned, audience.corrected,
-                             audience.destroyed, audience.accounted_share, recall.required_level,
-                             recall.level_reached or "—", recall.days_since_start), case_id=recall.instance_id))
+                             audience.destroyed, audience.accounted_share), case_id=recall.instance_id))
             if audience.audience == "total":
                 totals.append(Row((name, audience.scope, audience.notified, audience.delivered, audience.opened,
-                                   audience.acknowledged, audience.returned + audience.corrected + audience.destroyed),
+                                   audience.acknowledged, audience.accounted_share, recall.required_level,
+                                   recall.level_reached or "—", recall.days_since_start),
                                   case_id=recall.instance_id))
-    reach = Table("reach", _("Reach and units accounted for per recall"),
-                  (Column(_("Recall"), "text"), Column(_("Units in scope"), "num"), Column(_("Notified")),
-                   Column(_("Delivered")), Column(_("Opened")), Column(_("Acknowledged")),
-                   Column(_("Units returned, corrected or destroyed"), "num")),
-                  tuple(totals), Chart("bar", (2, 3, 4, 5)), wide=True)
-    detail = Table("recalls", _("Recalls by audience"), columns, tuple(rows), wide=True,
+    reach = Table("reach", _("Reach and effectiveness per recall"),
+                  (Column(_("Recall"), "text"), *reach_columns, Column(_("Units accounted for"), "share"),
+                   Column(_("Level required"), "text"), Column(_("Level reached"), "text"),
+                   Column(_("Days since start"))),
+                  tuple(totals), Chart("bar", (2, 3, 4, 5)), wide=True,
+                  note=_("Units accounted for: returned, corrected or destroyed, of the units in scope. Level reached: "
+                         "the deepest effectiveness check level (A 100 %, B 50 %, C 10 %, D 2 % of those notified) "
+                         "the acknowledgements reach."))
+    detail = Table("recalls", _("Recalls by audience"),
+                   (Column(_("Recall"), "text"), Column(_("Audience"), "text"), *reach_columns,
+                    Column(_("Returned"), "num"), Column(_("Corrected"), "num"), Column(_("Destroyed"), "num"),
+                    Column(_("Accounted for"), "share")), tuple(rows), wide=True,
                    note=_("Showing the newest %(count)s recalls.", count=len(board.recalls)) if board.capped else None)
     tiles = [(_("Recalls"), len(board.recalls), "int")]
     return Board([reach, detail], tiles)

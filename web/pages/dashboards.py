@@ -115,9 +115,13 @@ def chart_data(process: str, table: Table, criteria: DashboardFilter) -> dict | 
     """What dashboards.js draws: labels, one dataset per charted column, and where each bar leads."""
     if table.chart is None or not table.rows:
         return None
+    values = table.chart.values
+    if table.chart.fallback and all(row.cells[i] is None for row in table.rows for i in values):
+        values = table.chart.fallback
     args = filter_args(criteria)
+    rows = table.rows[:table.chart.limit] if table.chart.limit else table.rows
     links = []
-    for row in table.rows:
+    for row in rows:
         if row.drill:
             links.append(url_for(".cases_page", process=process, dimension=row.drill[0], value=row.drill[1], **args))
         elif row.case_id:
@@ -125,11 +129,11 @@ def chart_data(process: str, table: Table, criteria: DashboardFilter) -> dict | 
         else:
             links.append(None)
     return {"type": table.chart.type, "stacked": table.chart.stacked,
-            "labels": [str(row.cells[0]) for row in table.rows], "links": links,
-            "percent": [table.columns[i].kind == "share" for i in table.chart.values],
+            "labels": [str(row.cells[0]) for row in rows], "links": links,
+            "percent": [table.columns[i].kind == "share" for i in values],
             "datasets": [{"label": str(table.columns[i].label),
-                          "data": [_chart_value(row.cells[i], table.columns[i].kind) for row in table.rows]}
-                         for i in table.chart.values]}
+                          "data": [_chart_value(row.cells[i], table.columns[i].kind) for row in rows]}
+                         for i in values]}
 
 
 def _board(process: str, criteria: DashboardFilter) -> tuple[Board, DashboardFilter]:
@@ -214,7 +218,7 @@ def cases_page(process: str):
     names = OptionNames(process)
     args = filter_args(found.criteria)
     shown_value = value if dimension in ("month", "overdue") else names(dimension, value)
-    return render_template("dashboards/cases.html", process=process, title=TITLES[process], found=found,
+    return render_template("dashboards/cases.html", process=process, process_name=TITLES[process], found=found,
                            args=args, names=names, status_label=lambda s: label("status", s),
                            selection=_("%(dimension)s: %(value)s", dimension=_dimension_name(dimension),
                                        value=shown_value) if dimension != "all" else _("all cases"))

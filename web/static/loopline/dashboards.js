@@ -29,9 +29,17 @@
 
   function scalesOf(spec) {
     if (spec.type === "doughnut") { return {}; }
-    var y = {beginAtZero: true, stacked: spec.stacked,
-             ticks: {callback: function (value) { return value + suffix(spec.percent[0]); }}};
-    var scales = {x: {stacked: spec.stacked, ticks: {autoSkip: true, maxRotation: 45}}, y: y};
+    var values = {beginAtZero: true, stacked: spec.stacked,
+                  ticks: {callback: function (value) { return value + suffix(spec.percent[0]); }}};
+    var labels = {stacked: spec.stacked, ticks: {autoSkip: true, maxRotation: 45}};
+    if (spec.type === "hbar") {
+      labels.ticks = {autoSkip: false, callback: function (value) {
+        var text = this.getLabelForValue(value);
+        return text.length > 28 ? text.slice(0, 27) + "…" : text;
+      }};
+      return {x: values, y: labels};
+    }
+    var scales = {x: labels, y: values};
     if (spec.type === "pareto") {
       scales.cumulative = {position: "right", min: 0, max: 100, grid: {drawOnChartArea: false},
                            ticks: {callback: function (value) { return value + " %"; }}};
@@ -43,11 +51,12 @@
     var spec = JSON.parse(block.textContent);
     var canvas = document.getElementById(block.dataset.canvas);
     if (!canvas) { return; }
-    var type = spec.type === "pareto" ? "bar" : spec.type;
+    var type = spec.type === "pareto" || spec.type === "hbar" ? "bar" : spec.type;
     new Chart(canvas, {
       type: type,
       data: {labels: spec.labels, datasets: datasetsOf(spec)},
       options: {
+        indexAxis: spec.type === "hbar" ? "y" : "x",
         responsive: true,
         scales: scalesOf(spec),
         plugins: {
