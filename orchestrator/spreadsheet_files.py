@@ -140,7 +140,7 @@ def table_xlsx(table: Table, filename: str, widths: Sequence[int] = ()) -> Expor
     sheet.append(header)
     count = 0
     for row in table.rows:
-        sheet.append([xlsx_text_cell(sheet, cell) if isinstance(cell, str) else cell for cell in row])
+        sheet.append([_xlsx_cell(sheet, cell) for cell in row])
         count += 1
     if table.notes:
         notes = workbook.create_sheet("Export")
@@ -149,6 +149,14 @@ def table_xlsx(table: Table, filename: str, widths: Sequence[int] = ()) -> Expor
     buffer = io.BytesIO()
     workbook.save(buffer)
     return ExportFile(filename, XLSX_MEDIA_TYPE, buffer.getvalue(), count)
+
+
+def _xlsx_cell(sheet, value: Any) -> Any:
+    """A cell of a write-only sheet: text kept text, a time with its zone as ISO 8601 text (a spreadsheet's
+    dates have no zone)."""
+    if isinstance(value, datetime | time) and value.tzinfo is not None:
+        value = value.isoformat()
+    return xlsx_text_cell(sheet, value) if isinstance(value, str) else value
 
 
 class _Counted:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from orchestrator.actors import Actor
 from orchestrator.authorization import can, require
 from orchestrator.engine import CommandGroup, EngineCore
-from orchestrator.errors import Conflict, EngineError, InvalidInput, NotFound
+from orchestrator.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
 from orchestrator.import_kinds import (
     PERMISSIONS,
     RowChecker,
@@ -124,6 +124,12 @@ def may_import(actor: Actor, kind: str) -> bool:
     return all(can(actor, permission) for permission in PERMISSIONS.get(kind, ()))
 
 
+def require_some_kind(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may import some kind (an auditor hears 403 before "no such import")."""
+    if not any(may_import(actor, kind) for kind in ImportKind):
+        raise Forbidden(f"{actor.name} may not import spreadsheets")
+
+
 class SpreadsheetImports(CommandGroup):
     def __init__(self, core: EngineCore, start_forms: StartForms):
         super().__init__(core)
@@ -204,6 +210,7 @@ class SpreadsheetImports(CommandGroup):
 
     # -- asking ---------------------------------------------------------------------------------------------
     def get_import(self, import_id: int, *, actor: Actor) -> ImportView:
+        require_some_kind(actor)
         with self.core.db.reading() as session:
             row = session.get(SpreadsheetImport, import_id)
             if row is None:
@@ -222,6 +229,7 @@ class SpreadsheetImports(CommandGroup):
     def start_import(self, import_id: int, *, actor: Actor, valid_rows_only: bool = False) -> ImportView:
         """Queue the import of the previewed rows. A file with errors imports only when `valid_rows_only` says
         so; starting an import already started changes nothing."""
+        require_some_kind(actor)
         with self.core.db.transaction() as session:
             row = session.get(SpreadsheetImport, import_id, with_for_update=True)
             if row is None:
@@ -245,6 +253,7 @@ class SpreadsheetImports(CommandGroup):
 
     def discard_import(self, import_id: int, *, actor: Actor) -> ImportView:
         """Drop a previewed import and its rows; nothing of it is ever imported."""
+        require_some_kind(actor)
         with self.core.db.transaction() as session:
             row = session.get(SpreadsheetImport, import_id, with_for_update=True)
             if row is None:

@@ -13,7 +13,9 @@ from orchestrator.import_kinds import (
     trace_event_values,
 )
 from orchestrator.import_models import ImportKind
+from orchestrator.spreadsheet_imports import SpreadsheetImports
 from web.api.traceability import TraceEventSchema
+from web.pages.common import engine
 
 _SCHEMA = TraceEventSchema()
 
@@ -40,3 +42,9 @@ def trace_event_checker() -> RowChecker:
 def checker_for(kind: str) -> RowChecker | None:
     """The web layer's checker of the kind, or None: the orchestrator has its own."""
     return trace_event_checker() if kind == ImportKind.TRACE_EVENTS else None
+
+
+def spreadsheet_imports() -> SpreadsheetImports:
+    """The import commands on the app's engine."""
+    built = engine()
+    return SpreadsheetImports(built, built.start_forms)

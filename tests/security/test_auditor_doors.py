@@ -72,6 +72,9 @@ def page_posts(claim: dict[str, str], incident: int, key_id: int, user_id: int) 
         (f"/modeler/drafts/{DRAFT}/delete", {}),
         ("/processes/refund_claim/migrate", {"from": "1", "to": "2"}),
         ("/batches", {"kind": "cancel", "reason": "The auditor was here", "process": "refund_claim"}),
+        ("/imports", {"kind": "sales_volumes"}),
+        ("/imports/1/start", {"valid_rows_only": "1"}),
+        ("/imports/1/discard", {}),
     ]
 
 

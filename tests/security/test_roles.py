@@ -105,6 +105,17 @@ def write_requests(claim: dict[str, str], incident: int, key_id: int) -> list[tu
                                                                 "eventTime": "2026-01-05T09:00:00Z"}]}}),
         *batch_requests(claim["instance"]),
         *modeler_requests(),
+        *import_requests(),
+    ]
+
+
+def import_requests() -> list[tuple[str, str, dict]]:
+    """Spreadsheet imports: the upload (a preview, stored) and the start of an import."""
+    sales = b"sku,month,units\nKETTLE-2,2026-01,10\n"
+    return [
+        ("post", "/api/v1/imports", {"data": {"kind": "sales_volumes", "file": (io.BytesIO(sales), "sales.csv")},
+                                     "content_type": "multipart/form-data"}),
+        ("post", "/api/v1/imports/1/start", {"json": {"validRowsOnly": True}}),
     ]
 
 
