@@ -70,6 +70,7 @@ class ImportView:
     errors: list[tuple[int, str, str]]  # (row, column, reason), the first MAX_LISTED
     used_columns: dict[str, str]  # column id → the header it was read from
     ignored_columns: list[str]
+    column_labels: dict[str, str]  # every column the kind knows, id → English label, in the kind's order
     requested_by: str
     created_at: datetime
     started_at: datetime | None
@@ -83,7 +84,7 @@ class ImportView:
         columns = row.columns or {}
         return cls(row.id, row.kind, row.filename, row.status, row.total_rows, row.valid_rows, row.error_count,
                    [tuple(error) for error in row.errors or []], dict(columns.get("used") or {}),
-                   list(columns.get("ignored") or []), row.requested_by, row.created_at, row.started_at,
+                   list(columns.get("ignored") or []), dict(columns.get("labels") or {}), row.requested_by, row.created_at, row.started_at,
                    row.finished_at, row.done, row.failed, [tuple(failure) for failure in row.failures or []])
 
     @property
@@ -189,7 +190,7 @@ class SpreadsheetImports(CommandGroup):
                 kind=kind, filename=(filename or "upload")[:255], status=ImportStatus.PREVIEWED,
                 total_rows=len(sheet.rows), valid_rows=len(valid), error_count=error_count, errors=errors,
                 columns={"used": {column_id: sheet.header[index] for column_id, index in used.items()},
-                         "ignored": ignored},
+                         "ignored": ignored, "labels": {column.id: column.label for column in checker.columns}},
                 requested_by=actor.name, roles=sorted(actor.roles), created_at=self.core.now(), position=0, done=0,
                 failed=0, failures=[])
             session.add(row)

@@ -113,11 +113,12 @@ def import_page(import_id: int):
         return _not_allowed()
     except NotFound:
         return render_template("errors/not_found.html", what=_("import %(id)s", id=import_id)), 404
-    shown = list(view.used_columns)
-    sample = [(number, [_cell(values, column) for column in shown])
-              for number, values in spreadsheet_imports().sample_rows(import_id, actor=person())] \
-        if view.status == "previewed" else []
-    return render_template("spreadsheets/import.html", view=view, sample=sample, shown_columns=shown,
+    rows = spreadsheet_imports().sample_rows(import_id, actor=person()) if view.status == "previewed" else []
+    # every column a value will be imported in (defaults too), by its label, in the kind's order
+    shown = [column for column in view.column_labels if any(_cell(values, column) for _number, values in rows)]
+    sample = [(number, [_cell(values, column) for column in shown]) for number, values in rows]
+    return render_template("spreadsheets/import.html", view=view, sample=sample,
+                           shown_columns=[view.column_labels[column] for column in shown],
                            errors=view.errors[:SHOWN_ERRORS], shown_errors=SHOWN_ERRORS)
 
 
