@@ -14,7 +14,7 @@ blp = Blueprint("heatmap", __name__, url_prefix="/api/v1", description="Time spe
 FORBIDDEN = "The role may not read dashboards and reports (managers, process owners and auditors may)"
 
 
-class ElementTimeSchema(Schema):
+class HeatmapElementSchema(Schema):
     elementId = fields.String(attribute="element_id")
     name = fields.String(allow_none=True)
     passes = fields.Integer(metadata={"description": "times a case finished the element"})
@@ -25,7 +25,7 @@ class ElementTimeSchema(Schema):
                                 metadata={"description": "passes finished after the task's due date ÷ passes"})
 
 
-class FlowShareSchema(Schema):
+class HeatmapFlowSchema(Schema):
     flowId = fields.String(attribute="element_id", metadata={"description": "source>target"})
     source = fields.String()
     target = fields.String()
@@ -40,11 +40,11 @@ class HeatmapSchema(Schema):
     version = fields.Integer()
     name = fields.String(allow_none=True)
     instances = fields.Integer(metadata={"description": "cases started on the version"})
-    elements = fields.List(fields.Nested(ElementTimeSchema))
-    flows = fields.List(fields.Nested(FlowShareSchema))
+    elements = fields.List(fields.Nested(HeatmapElementSchema))
+    flows = fields.List(fields.Nested(HeatmapFlowSchema))
 
 
-class TaskForecastSchema(Schema):
+class TaskAtRiskSchema(Schema):
     taskId = fields.String(attribute="task_id")
     instanceId = fields.String(attribute="instance_id")
     businessKey = fields.String(attribute="business_key", allow_none=True)
@@ -74,7 +74,7 @@ def version_heatmap(key: str, version: int):
 
 
 @blp.route("/tasks/at-risk", methods=["GET"])
-@blp.response(200, TaskForecastSchema(many=True))
+@blp.response(200, TaskAtRiskSchema(many=True))
 @blp.alt_response(403, description=FORBIDDEN, schema=ProblemSchema, content_type=PROBLEM)
 def tasks_at_risk():
     """Open tasks that are overdue or predicted to miss their due date, soonest due first."""

@@ -23,6 +23,8 @@ def short_duration(seconds: float | None) -> str:
     """A duration in one compact unit (45 s, 12 min, 3.5 h, 2.1 d): badges on a diagram have little room."""
     if seconds is None:
         return "—"
+    if seconds < 1:  # the first histogram bucket holds everything under a second
+        return _("< 1 s")
     for limit, unit, text in ((90, 1, _("%(value)s s")), (90 * MINUTE, MINUTE, _("%(value)s min")),
                               (48 * HOUR, HOUR, _("%(value)s h")), (None, DAY, _("%(value)s d"))):
         if limit is None or seconds < limit:
@@ -51,7 +53,8 @@ def _element_row(element: ElementTime, definition_id: int) -> dict[str, Any]:
 
 def heatmap_data(heatmap: Heatmap) -> dict[str, Any]:
     """What the diagram script paints, with every text already in the reader's language."""
-    elements = [_element_row(e, heatmap.definition_id) for e in heatmap.elements]
+    elements = sorted((_element_row(e, heatmap.definition_id) for e in heatmap.elements),  # the slowest first
+                      key=lambda e: (-(e["median"] or 0), -e["passes"], e["name"]))
     flows = [{"id": f.element_id, "source": f.source, "target": f.target, "passes": f.passes, "share": f.share,
               "share_text": percent(f.share)} for f in heatmap.flows]
     medians = [e["median"] for e in elements if e["median"] is not None and e["median"] > 0]
@@ -61,7 +64,10 @@ def heatmap_data(heatmap: Heatmap) -> dict[str, Any]:
                                  "high_text": short_duration(max(medians, default=None))},
                       "overdue": {"low": 0, "high": 1, "low_text": percent(0), "high_text": percent(1)}},
             "words": {"passes": _("passes"), "median": _("median"), "p90": _("p90"), "late": _("late"),
-                      "of_cases": _("of cases")}}
+                      "of_cases": _("of cases"), "zoom": _("Zoom"), "zoom_in": _("Zoom in"),
+                      "zoom_out": _("Zoom out"), "fit": _("Fit the diagram in the box"),
+                      "show": _("Show"),
+                      "show_step": _("Show on the diagram")}}
 
 
 @bp.get("/processes/<string:key>/versions/<int:version>/heatmap")

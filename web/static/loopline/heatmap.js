@@ -14,7 +14,7 @@
   data.flows.forEach(function (f) { flows[f.id] = f; });
 
   // cool (blue) to hot (red) through pale yellow: light enough that the step's name stays readable
-  var STOPS = [[69, 117, 180], [145, 191, 219], [255, 255, 191], [252, 141, 89], [215, 48, 39]];
+  var STOPS = [[103, 150, 205], [160, 203, 226], [255, 255, 191], [252, 141, 89], [215, 48, 39]];
   function colourAt(t) {
     t = Math.max(0, Math.min(1, t));
     var position = t * (STOPS.length - 1);
@@ -31,6 +31,77 @@
     if (scale.high <= scale.low) { return 0.5; }
     var value = Math.max(e.median, scale.low);
     return (Math.log(value) - Math.log(scale.low)) / (Math.log(scale.high) - Math.log(scale.low));
+  }
+
+  var BADGE_ZOOM = 0.7;  // below this the badges of neighbouring steps overlap: colours only
+  var SHARE_ZOOM = 0.55;
+
+  // +, − and fit buttons over the diagram; data-zoom says the scale (tests and styles read it)
+  function addZoomButtons(box, canvas) {
+    var bar = document.createElement("div");
+    bar.className = "diagram-zoom";
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", data.words.zoom);
+    function show() { box.setAttribute("data-zoom", canvas.zoom().toFixed(3)); }
+    function button(text, title, name, act) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "small";
+      b.textContent = text;
+      b.title = title;
+      b.setAttribute("aria-label", title);
+      b.setAttribute("data-zoom-action", name);
+      b.addEventListener("click", function () { act(); show(); });
+      bar.appendChild(b);
+    }
+    button("+", data.words.zoom_in, "in", function () { canvas.zoom(Math.min(canvas.zoom() * 1.25, 4), "auto"); });
+    button("\u2212", data.words.zoom_out, "out", function () {
+      canvas.zoom(Math.max(canvas.zoom() / 1.25, 0.05), "auto");
+    });
+    button("\u2922", data.words.fit, "fit", function () { canvas.zoom("fit-viewport", "auto"); });
+    box.classList.add("diagram-frame");
+    box.appendChild(bar);
+    viewer.get("eventBus").on("canvas.viewbox.changed", show);
+    show();
+  }
+
+  // a "show" button per row of the steps table: the diagram zooms to 100 % centred on that step
+  function addShowButtons(canvas, registry) {
+    document.querySelectorAll("table.heatmap-elements tr[data-element]").forEach(function (row) {
+      var el = registry.get(row.getAttribute("data-element"));
+      if (!el || el.waypoints) { return; }
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "small show-step";
+      b.textContent = data.words.show;
+      b.setAttribute("aria-label", data.words.show_step + ": " + row.cells[0].textContent.trim());
+      b.title = data.words.show_step;
+      b.addEventListener("click", function () {
+        canvas.zoom(1);
+        var box = canvas.viewbox();
+        canvas.viewbox({ x: el.x + el.width / 2 - box.width / 2, y: el.y + el.height / 2 - box.height / 2,
+                         width: box.width, height: box.height });
+        container.setAttribute("data-zoom", canvas.zoom().toFixed(3));
+        container.setAttribute("data-focus", el.id);
+        container.scrollIntoView({ block: "center" });
+      });
+      row.cells[0].appendChild(b);
+    });
+  }
+
+  // a wide diagram fitted into the box leaves its lower part empty: make the box only as tall as needed
+  function fitHeight(canvas) {
+    canvas.zoom("fit-viewport");
+    var inner = canvas.viewbox().inner;
+    if (inner && inner.width > 0) {
+      var needed = container.clientWidth * inner.height / inner.width + 40;
+      var height = Math.max(360, Math.min(container.clientHeight, Math.ceil(needed)));
+      if (height < container.clientHeight) {
+        container.style.height = height + "px";
+        canvas.resized();
+        canvas.zoom("fit-viewport");
+      }
+    }
   }
 
   var viewer = new window.BpmnJS({ container: container });
@@ -55,7 +126,8 @@
         var figures = elements[el.id];
         var t = figures ? heat(figures, metric) : null;
         if (!node) { return; }
-        node.style.fill = t === null ? "" : colourAt(t);
+        if (!node.hasAttribute("data-fill")) { node.setAttribute("data-fill", node.style.fill || ""); }
+        node.style.fill = t === null ? node.getAttribute("data-fill") : colourAt(t);  // bpmn-js's own fill back
         if (t === null) { canvas.addMarker(el.id, "heat-none"); } else { canvas.removeMarker(el.id, "heat-none"); }
       });
       var scale = data.scale[metric];
@@ -65,10 +137,11 @@
       });
     }
 
-    // a badge under every step a case passed: passes · median / p90 · % late
+    // a badge under every task and subprocess a case passed: passes · median / p90 · % late (events and
+    // gateways take no time: their colour and the table say enough); shown once zoomed in far enough to read
     shapes.forEach(function (el) {
       var figures = elements[el.id];
-      if (!figures) { return; }
+      if (!figures || !el.businessObject.$instanceOf("bpmn:Activity")) { return; }
       var badge = document.createElement("div");
       badge.className = "heat-badge";
       badge.setAttribute("data-element", el.id);
@@ -81,7 +154,7 @@
       badge.appendChild(first);
       badge.appendChild(second);
       overlays.add(el.id, "heat-badge", { position: { top: el.height + 3, left: Math.min(0, (el.width - 96) / 2) },
-                                          html: badge, scale: { min: 0.75, max: 1.5 } });
+                                          html: badge, scale: { min: 0.75, max: 1.5 }, show: { minZoom: BADGE_ZOOM } });
     });
 
     // flows: width and darkness by the share of cases taking them, the share written at their middle
@@ -114,7 +187,7 @@
       label.title = figures.passes + " " + data.words.passes + " \u00b7 " + figures.share_text + " " +
         data.words.of_cases;
       overlays.add(el.id, "heat-share", { position: { left: x - minX + 4, top: y - minY - 18 }, html: label,
-                                          scale: { min: 0.75, max: 1.5 } });
+                                          scale: { min: 0.75, max: 1.5 }, show: { minZoom: SHARE_ZOOM } });
     });
 
     var toggle = document.querySelectorAll("input[name='heat-metric']");
@@ -123,7 +196,9 @@
     });
     var chosen = Array.prototype.filter.call(toggle, function (input) { return input.checked; })[0];
     paint(chosen ? chosen.value : "median");
-    canvas.zoom("fit-viewport");
+    fitHeight(canvas);
+    addZoomButtons(container, canvas);
+    addShowButtons(canvas, registry);
     container.setAttribute("data-rendered", "true");
   }).catch(function (err) {
     container.textContent = "The diagram could not be shown: " + err.message;
