@@ -20,9 +20,9 @@ PROGRESS_TOPIC = "recall.progress"
 # the notices of bpmn/recall.bpmn: (element, audience); the follow-ups go to those who did not answer
 NOTICE_STEPS = (("notify_partners", "trade"), ("notify_consumers", "consumers"),
                 ("remind_non_responders", "trade_reminder"), ("renotify", "follow_up"))
-RECALL_FACTS = ("recallReference", "sku", "lotNumber", "affectedLots", "faultCode", "recallClass", "riskLevel",
-                "depth", "publicWarning", "effectivenessLevel", "remedy", "statusReportInterval", "affectedQuantity",
-                "consigneeCount", "identifiableCustomers")
+SCOPE_FACTS = ("recallReference", "sku", "lotNumber", "affectedLots", "faultCode", "recallClass", "riskLevel",
+               "affectedQuantity", "consigneeCount", "identifiableCustomers")
+STRATEGY_FACTS = ("depth", "publicWarning", "effectivenessLevel", "remedy", "statusReportInterval")
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,9 @@ class RecallTermination:
         return sum(int(step.value("sampleSize") or 0) for step in self.checks)
 
 
-def _facts(case: ReportCase) -> tuple[tuple[str, Any], ...]:
+def _facts(case: ReportCase, names: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
     variables = case.variables
-    return tuple((name, variables[name]) for name in RECALL_FACTS if variables.get(name) not in (None, "", [], {}))
+    return tuple((name, variables[name]) for name in names if variables.get(name) not in (None, "", [], {}))
 
 
 def recall_notices(case: ReportCase) -> tuple[Notice, ...]:
@@ -135,7 +135,7 @@ def build_status_report(core, case: ReportCase) -> RecallStatusReport:
     variables = case.variables
     registrations = tuple((name, variables[name]) for name in ("registrations", "registeredQuantity", "publicPageUrl")
                           if variables.get(name) not in (None, ""))
-    return RecallStatusReport(case=case, facts=_facts(case), notices=recall_notices(case),
+    return RecallStatusReport(case=case, facts=_facts(case, SCOPE_FACTS + STRATEGY_FACTS), notices=recall_notices(case),
                               figures=count_figures(core, case), effectiveness_checks=case.steps("check_effectiveness"),
                               status_reports=case.steps("compile_status_report"), registrations=registrations)
 
@@ -145,7 +145,7 @@ def build_termination(core, case: ReportCase) -> RecallTermination:
     requested = case.finished_jobs("request_termination")
     capa = case.finished_jobs("request_root_cause_capa")
     return RecallTermination(
-        case=case, facts=_facts(case), decided=case.last_step("decide_recall"), strategy=case.last_step("define_strategy"),
+        case=case, facts=_facts(case, SCOPE_FACTS), decided=case.last_step("decide_recall"), strategy=case.last_step("define_strategy"),
         first_notice_at=notices[0].sent_at if notices else None,
         termination_approved=next((s for s in reversed(case.steps("approve_termination"))
                                    if s.value("terminationApproved")), None),

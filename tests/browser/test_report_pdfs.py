@@ -16,7 +16,8 @@ from integrations.db import IntegrationsBase
 from integrations.traceability.models import TraceEvent
 from tests.processes.driver import deploy_models
 from tests.processes.test_recall_effectiveness import TRACE
-from tests.web.test_report_pages import closed_capa, returned, terminated_recall
+from tests.processes.test_reports import closed_capa
+from tests.web.test_report_pages import returned, terminated_recall
 from web.app import create_app
 from web.auth.demo import DEMO_PASSWORD, seed_demo_users
 from web.auth.users import ensure_roles_and_groups

@@ -65,7 +65,7 @@ def squeezed(text: str) -> str:
     return re.sub(r"[\s\x00]+", "", text)
 
 
-def closed_capa(engine, clock) -> Run:
+def reviewed_capa(engine) -> Run:
     run = start_capa(engine)
     classify(run)
     through_problem(run, quarantine=False)
@@ -101,9 +101,9 @@ def terminated_recall(engine, clock) -> Run:
     return run
 
 
-def test_the_8d_report_page_and_pdf(site, clock):
+def test_the_8d_report_page_and_pdf(site):
     engine, app = site
-    run = closed_capa(engine, clock)
+    run = reviewed_capa(engine)
     manager = signed_in(app, "management@demo.loopline")
     page = manager.get(f"/instances/{run.id}/reports/8d")
     assert page.status_code == 200

@@ -6,6 +6,7 @@ them the built-in Helvetica draws the Latin-1 part and the rest shows as '?', ne
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fpdf import FPDF
@@ -80,11 +81,12 @@ def html_to_pdf(html: str, *, title: str, footer: str) -> bytes:
     pdf.set_font(family, size=10)
     pdf.add_page()
     styles = {
-        "h1": TextStyle(font_family=family, font_style="B", font_size_pt=16, color=HEADING, t_margin=0, b_margin=3),
-        "h2": TextStyle(font_family=family, font_style="B", font_size_pt=12.5, color=HEADING, t_margin=5, b_margin=2),
-        "h3": TextStyle(font_family=family, font_style="B", font_size_pt=10.5, color=HEADING, t_margin=3, b_margin=1),
+        "h1": TextStyle(font_family=family, font_style="B", font_size_pt=16, color=HEADING, t_margin=0, b_margin=2),
+        "h2": TextStyle(font_family=family, font_style="B", font_size_pt=12.5, color=HEADING, t_margin=1, b_margin=1),
+        "h3": TextStyle(font_family=family, font_style="B", font_size_pt=10.5, color=HEADING, t_margin=2, b_margin=0),
         "p": TextStyle(font_family=family, font_size_pt=10, t_margin=1, b_margin=1),
     }
+    html = re.sub(r">\s+<", "><", html.strip())  # write_html would draw the template's line breaks as blank lines
     pdf.write_html(_drawable(family, html), font_family=family, tag_styles=styles, table_line_separators=True,
                    li_prefix_color=(60, 60, 60), warn_on_tags_not_matching=False)
     return bytes(pdf.output())

@@ -24,7 +24,14 @@ TEMPLATES = {"8d": "reports/8d.html", "recall-status": "reports/recall_status.ht
 TITLES = {"8d": lazy_gettext("8D report"), "recall-status": lazy_gettext("Recall status report"),
           "recall-termination": lazy_gettext("Recall termination summary"),
           "return-slip": lazy_gettext("Return slip")}
-GROUP_VARIABLES = ("departments",)  # lists of staff groups (the CAPA's countersigning departments)
+GROUP_VARIABLES = ("departments",)
+# what services record without a label in the model
+OUTPUT_LABELS = {"departments": lazy_gettext("Countersigning departments"),
+                 "quarantineId": lazy_gettext("Quarantine booking"),
+                 "actionTicketId": lazy_gettext("Action ticket"), "publicPageUrl": lazy_gettext("Public recall page"),
+                 "affectedLots": lazy_gettext("Lots in scope"), "affectedQuantity": lazy_gettext("Units in scope"),
+                 "consigneeCount": lazy_gettext("Consignees in scope"),
+                 "identifiableCustomers": lazy_gettext("End customers who can be told directly")}  # lists of staff groups (the CAPA's countersigning departments)
 # what the file is called when saved: <report>-<case reference>.pdf
 FILE_STEMS = {"8d": "8d-report", "recall-status": "recall-status-report",
               "recall-termination": "recall-termination-summary", "return-slip": "return-slip"}
@@ -43,7 +50,7 @@ class ReportTexts:
                     self.names.setdefault(spec.bpmn_id, spec.bpmn_name)
 
     def label(self, name: str) -> str:
-        return str(self.labels.get(name, name))
+        return str(self.labels.get(name) or OUTPUT_LABELS.get(name) or name)
 
     def value(self, name: str, value: Any) -> str:
         if value is None or value == "":
