@@ -2,22 +2,25 @@
 supplier and fault code, from `case_metric`, `human_task` and the effectiveness checks' history events.
 
 Recurrence is what the CAPA process records: each "Verify effectiveness" task completed (D8) with its answer
-(`effective`), and the returns with the CAPA's fault code that started after the CAPA closed."""
+(`effective`), and the returns with the CAPA's fault code that started after the day the CAPA closed."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from itertools import accumulate
 
-from sqlalchemy import and_, case, func, literal, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy.orm import Session
 
 from orchestrator.dashboard_queries import (
     DashboardFilter,
     Spread,
     case_conditions,
-    days_between,
+    duration,
+    is_postgres,
     share,
     spreads,
 )
@@ -109,15 +112,36 @@ def overdue_tasks(criteria: DashboardFilter, now: datetime):
                    HumanTask.due_at < now))
 
 
-def recurrences(criteria: DashboardFilter):
-    """Per closed CAPA with a fault code: the returns with that fault code started after it closed."""
-    later = aliased(CaseMetric)
-    return (select(CaseMetric.instance_id, func.count(later.instance_id).label("returns"))
-            .outerjoin(later, and_(later.process_key == RETURNS_KEY, later.fault_code == CaseMetric.fault_code,
-                                   later.started_at > CaseMetric.ended_at, later.status != "cancelled"))
-            .where(*case_conditions(CAPA_KEY, criteria), CaseMetric.status == "completed",
-                   CaseMetric.fault_code.is_not(None), CaseMetric.ended_at.is_not(None))
-            .group_by(CaseMetric.instance_id))
+def recurrence_counts(session: Session, criteria: DashboardFilter) -> dict[str, int]:
+    """Per closed CAPA with a fault code: the returns with that fault code started on a later day than the CAPA
+    closed (UTC). Returns are counted per fault code and day in one grouped query, then summed per CAPA."""
+    closed = session.execute(select(CaseMetric.instance_id, CaseMetric.fault_code, CaseMetric.ended_at).where(
+        *case_conditions(CAPA_KEY, criteria), CaseMetric.status == "completed", CaseMetric.fault_code.is_not(None),
+        CaseMetric.ended_at.is_not(None))).all()
+    if not closed:
+        return {}
+    first_day = datetime.combine(min(ended for _id, _fault, ended in closed).date() + timedelta(days=1), time.min, UTC)
+    day = func.date_trunc("day", CaseMetric.started_at) if is_postgres(session) else func.substr(
+        CaseMetric.started_at, 1, 10)
+    per_day: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for fault_code, started_day, count in session.execute(
+            select(CaseMetric.fault_code, day, func.count())
+            .where(CaseMetric.process_key == RETURNS_KEY, CaseMetric.started_at >= first_day,
+                   CaseMetric.status != "cancelled",
+                   CaseMetric.fault_code.in_(sorted({fault for _id, fault, _ended in closed})))
+            .group_by(CaseMetric.fault_code, day)):
+        per_day[fault_code].append((str(started_day)[:10], count))
+    later: dict[str, tuple[list[str], list[int]]] = {}
+    for fault_code, days in per_day.items():
+        days.sort()
+        after = list(accumulate(count for _day, count in reversed(days)))[::-1]  # returns on or after each day
+        later[fault_code] = ([d for d, _count in days], after)
+    counts = {}
+    for instance_id, fault_code, ended in closed:
+        days, after = later.get(fault_code, ([], []))
+        index = bisect_right(days, ended.date().isoformat())
+        counts[instance_id] = after[index] if index < len(after) else 0
+    return counts
 
 
 def _effectiveness(session: Session, criteria: DashboardFilter) -> tuple[int, int]:
@@ -143,11 +167,11 @@ def capa_figures(session: Session, criteria: DashboardFilter, now: datetime) -> 
         tasks, instances = overdue.get((element_id, name), (0, set()))
         overdue[(element_id, name)] = (tasks + 1, instances | {instance_id})
         all_overdue_cases.add(instance_id)
-    cycle_source = select(days_between(session, CaseMetric.started_at, CaseMetric.ended_at).label("days")).where(
+    cycle_source = select(duration(session, CaseMetric.started_at, CaseMetric.ended_at).label("days")).where(
         *case_conditions(CAPA_KEY, criteria), CaseMetric.status == "completed")
     cycle = spreads(session, cycle_source, None, ("days",)).get(((), "days"), Spread())
     checks, not_effective = _effectiveness(session, criteria)
-    later = [returns for _instance, returns in session.execute(recurrences(criteria))]
+    later = list(recurrence_counts(session, criteria).values())
     recurred = sum(1 for returns in later if returns)
 
     def groups(dimension: str) -> tuple[GroupRow, ...]:

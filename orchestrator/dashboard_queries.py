@@ -7,11 +7,12 @@ few cases) hands the values back and they are interpolated the same way here."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Select, extract, func, literal, select
+from sqlalchemy import ColumnElement, Select, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
@@ -23,6 +24,7 @@ DEFAULT_MONTHS = 12
 FILTER_DIMENSIONS = ("sku", "reason", "region", "channel", "supplier", "fault_code")
 MAX_PERIOD_DAYS = 20 * 366
 NONE_VALUE = ""  # a drill-down's value for "not recorded"
+WORK_MEM = "64MB"
 
 
 @dataclass(frozen=True)
@@ -78,18 +80,56 @@ def case_conditions(process_key: str, criteria: DashboardFilter) -> list[ColumnE
     return conditions
 
 
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+@contextmanager
+def sorting_room(session: Session) -> Iterator[None]:
+    """On PostgreSQL, room to hash and sort a year of cases in memory for this session's queries."""
+    if not is_postgres(session):
+        yield
+        return
+    session.execute(text(f"SET work_mem = '{WORK_MEM}'"))
+    try:
+        yield
+    finally:
+        session.execute(text("RESET work_mem"))
+
+
 def month_of(session: Session, column) -> ColumnElement[str]:
-    """'YYYY-MM' of a UTC timestamp column."""
-    if session.get_bind().dialect.name == "postgresql":
+    """'YYYY-MM' of a UTC timestamp column (to compare with a month a person picked)."""
+    if is_postgres(session):
         return func.to_char(column, "YYYY-MM")
     return func.substr(column, 1, 7)
 
 
-def days_between(session: Session, start, end) -> ColumnElement[float]:
-    """(end - start) in days, as a float; NULL when either is NULL."""
-    if session.get_bind().dialect.name == "postgresql":
-        return extract("epoch", end - start) / 86400.0
+def month_start(session: Session, column):
+    """The month of a UTC timestamp column, cheap to group by; `month_key` turns it into 'YYYY-MM'."""
+    if is_postgres(session):
+        return func.date_trunc("month", column)
+    return func.substr(column, 1, 7)
+
+
+def month_key(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return f"{value:%Y-%m}"
+
+
+def duration(session: Session, start, end):
+    """end - start: an interval on PostgreSQL (cheap to sort), days as a float on SQLite; see `in_days`."""
+    if is_postgres(session):
+        return end - start
     return func.julianday(end) - func.julianday(start)
+
+
+def in_days(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds() / 86400.0
+    return float(value)
 
 
 def interpolated(sorted_values: Sequence[float], fraction: float) -> float | None:
@@ -112,32 +152,37 @@ class Spread:
 
 
 def spreads(session: Session, source: Select, group: str | None, values: Iterable[str]) -> dict[tuple, Spread]:
-    """Median and p90 of each named value column of the `source` select, per `group` column (None: overall,
-    keyed by ()). Keys are (group value, value name)."""
+    """Median and p90 in days of each named `duration` column of the `source` select, overall (keyed by ((),
+    name)) and, given a `group` column, per group value too (keyed by (value, name)). One query on PostgreSQL."""
     names = list(values)
     rows = source.subquery()
-    group_column = rows.c[group] if group else literal("")
     found: dict[tuple, Spread] = {}
-    if session.get_bind().dialect.name == "postgresql":
-        columns = [group_column.label("g")]
+    if is_postgres(session):
+        aggregates = []
         for name in names:
-            value = rows.c[name]
-            columns += [func.count(value), func.percentile_cont(0.5).within_group(value),
-                        func.percentile_cont(0.9).within_group(value)]
-        query = select(*columns)
+            aggregates += [func.count(rows.c[name]),
+                           func.percentile_cont(literal_column("ARRAY[0.5, 0.9]")).within_group(rows.c[name])]
         if group:
-            query = query.group_by(group_column)
+            query = select(func.grouping(rows.c[group]), rows.c[group], *aggregates).group_by(
+                func.grouping_sets(literal_column("()"), tuple_(rows.c[group])))
+        else:
+            query = select(literal(1), literal(None), *aggregates)
         for row in session.execute(query):
+            key = () if row[0] == 1 else row[1]
             for index, name in enumerate(names):
-                count, median, p90 = row[1 + 3 * index: 4 + 3 * index]
+                count, quantiles = row[2 + 2 * index], row[3 + 2 * index]
                 if count:
-                    found[(row[0] if group else (), name)] = Spread(count, float(median), float(p90))
+                    found[(key, name)] = Spread(count, in_days(quantiles[0]), in_days(quantiles[1]))
         return found
+    group_column = rows.c[group] if group else literal("")
     collected: dict[tuple, list[float]] = {}
     for row in session.execute(select(group_column, *[rows.c[name] for name in names])):
         for index, name in enumerate(names):
             if row[1 + index] is not None:
-                collected.setdefault((row[0] if group else (), name), []).append(float(row[1 + index]))
+                value = in_days(row[1 + index])
+                collected.setdefault(((), name), []).append(value)
+                if group:
+                    collected.setdefault((row[0], name), []).append(value)
     for key, numbers in collected.items():
         numbers.sort()
         found[key] = Spread(len(numbers), interpolated(numbers, 0.5), interpolated(numbers, 0.9))

@@ -13,13 +13,20 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from orchestrator.actors import Actor
-from orchestrator.capa_dashboard import OPEN_STATUSES, CapaDashboard, capa_figures, overdue_tasks, recurrences
+from orchestrator.capa_dashboard import (
+    OPEN_STATUSES,
+    CapaDashboard,
+    capa_figures,
+    overdue_tasks,
+    recurrence_counts,
+)
 from orchestrator.dashboard_queries import (
     NONE_VALUE,
     DashboardFilter,
     case_conditions,
     month_of,
     require_reports,
+    sorting_room,
 )
 from orchestrator.engine import CommandGroup
 from orchestrator.errors import InvalidInput, NotFound
@@ -99,8 +106,8 @@ def drill_condition(session: Session, criteria: DashboardFilter, now: datetime, 
             tasks = tasks.where(HumanTask.element_id == value)
         return CaseMetric.instance_id.in_(tasks)
     if dimension == "recurred":
-        later = recurrences(criteria).subquery()
-        return CaseMetric.instance_id.in_(select(later.c.instance_id).where(later.c.returns > 0))
+        counts = recurrence_counts(session, criteria)
+        return CaseMetric.instance_id.in_(sorted(i for i, returns in counts.items() if returns))
     if dimension == "received":  # the cases the time to receipt is measured on
         return CaseMetric.received_at.is_not(None)
     if dimension == "resolved":  # the cases a turnaround is measured on
@@ -128,7 +135,7 @@ class Dashboards(CommandGroup):
         """Return rates, turnaround, mixes, value recovered, cost per return, reuse and the fault Pareto."""
         require_reports(actor)
         criteria = self._resolved(criteria)
-        with self.core.db.reading() as session:
+        with self.core.db.reading() as session, sorting_room(session):
             return replace(returns_figures(session, criteria), step_times=self._step_times(session, "returns"))
 
     def recall(self, actor: Actor, criteria: DashboardFilter) -> RecallDashboard:
@@ -142,7 +149,7 @@ class Dashboards(CommandGroup):
         """Open CAPAs by discipline, overdue tasks, cycle time, recurrence, by supplier and fault code."""
         require_reports(actor)
         criteria = self._resolved(criteria)
-        with self.core.db.reading() as session:
+        with self.core.db.reading() as session, sorting_room(session):
             return replace(capa_figures(session, criteria, self.core.now()),
                            step_times=self._step_times(session, "capa"))
 

@@ -13,15 +13,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy import case, func, literal, literal_column, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from orchestrator.dashboard_queries import (
     DashboardFilter,
     Spread,
     case_conditions,
-    days_between,
-    month_of,
+    duration,
+    is_postgres,
+    month_key,
+    month_start,
     share,
     spreads,
 )
@@ -155,9 +157,34 @@ class UnitsSold:
 
 def _breakdown_query(session: Session, criteria: DashboardFilter):
     """One statement: per breakdown dimension and value (and overall), cases, returned units, recovered value
-    and the costs."""
-    filtered = select(CaseMetric, month_of(session, CaseMetric.started_at).label("month")).where(
-        *case_conditions(RETURNS_KEY, criteria)).cte("filtered")
+    and the costs. PostgreSQL groups by GROUPING SETS in one scan; SQLite unions one GROUP BY per dimension."""
+    month = month_start(session, CaseMetric.started_at)
+    columns = {name: month if name == "month" else getattr(CaseMetric, name) for name in BREAKDOWNS}
+    costed = case((CaseMetric.cost_logistics.is_not(None) | CaseMetric.cost_parts.is_not(None)
+                   | CaseMetric.cost_labour.is_not(None), 1))
+    measures = (func.count().label("cases"), func.coalesce(func.sum(func.coalesce(CaseMetric.quantity, 1.0)), 0.0),
+                func.coalesce(func.sum(CaseMetric.recovered_value), 0.0), func.count(costed),
+                func.coalesce(func.sum(CaseMetric.cost_logistics), 0.0),
+                func.coalesce(func.sum(CaseMetric.cost_parts), 0.0),
+                func.coalesce(func.sum(CaseMetric.cost_labour), 0.0))
+    conditions = case_conditions(RETURNS_KEY, criteria)
+    if is_postgres(session):
+        # GROUPING(a, b, …) sets one bit per column left out of the row's grouping set (the first column highest)
+        grouping = func.grouping(*columns.values())
+        query = select(grouping, *columns.values(), *measures).where(*conditions).group_by(
+            func.grouping_sets(literal_column("()"), *[tuple_(column) for column in columns.values()]))
+        width = len(BREAKDOWNS)
+        for bits, *row in session.execute(query):
+            measured = row[width:]
+            if bits == 2 ** width - 1:
+                yield "total", None, measured
+                continue
+            index = next(i for i in range(width) if not bits & (1 << (width - 1 - i)))
+            yield BREAKDOWNS[index], row[index], measured
+        return
+    filtered = select(*[column.label(name) for name, column in columns.items()], CaseMetric.quantity,
+                      CaseMetric.recovered_value, CaseMetric.cost_logistics, CaseMetric.cost_parts,
+                      CaseMetric.cost_labour).where(*conditions).cte("filtered")
     costed = case((filtered.c.cost_logistics.is_not(None) | filtered.c.cost_parts.is_not(None)
                    | filtered.c.cost_labour.is_not(None), 1))
     measures = (func.count().label("cases"), func.coalesce(func.sum(func.coalesce(filtered.c.quantity, 1.0)), 0.0),
@@ -167,7 +194,8 @@ def _breakdown_query(session: Session, criteria: DashboardFilter):
                 func.coalesce(func.sum(filtered.c.cost_labour), 0.0))
     parts = [select(literal("total").label("dimension"), literal(None).label("key"), *measures).select_from(filtered)]
     parts += [select(literal(name), filtered.c[name], *measures).group_by(filtered.c[name]) for name in BREAKDOWNS]
-    return union_all(*parts)
+    for dimension, key, *measured in session.execute(union_all(*parts)):
+        yield dimension, key, measured
 
 
 def _mix(counts: dict[str | None, int]) -> tuple[MixRow, ...]:
@@ -195,25 +223,25 @@ def _reuse(counts: dict[str | None, int]) -> ReuseRates:
 
 
 def _turnaround(session: Session, criteria: DashboardFilter) -> tuple[tuple[StepSpread, ...], tuple[StepSpread, ...]]:
-    source = select(month_of(session, CaseMetric.started_at).label("month"),
-                    days_between(session, CaseMetric.started_at, CaseMetric.received_at).label("to_received"),
-                    days_between(session, CaseMetric.received_at, CaseMetric.resolved_at).label("to_resolved"),
-                    days_between(session, CaseMetric.started_at, CaseMetric.resolved_at).label("total")).where(
+    source = select(month_start(session, CaseMetric.started_at).label("month"),
+                    duration(session, CaseMetric.started_at, CaseMetric.received_at).label("to_received"),
+                    duration(session, CaseMetric.received_at, CaseMetric.resolved_at).label("to_resolved"),
+                    duration(session, CaseMetric.started_at, CaseMetric.resolved_at).label("total")).where(
         *case_conditions(RETURNS_KEY, criteria))
-    overall = spreads(session, source, None, TURNAROUND_STEPS)
-    steps = tuple(StepSpread(step, found.count, found.median, found.p90) for step in TURNAROUND_STEPS
-                  for found in [overall.get(((), step), Spread())])
-    monthly = spreads(session, source, "month", ("total",))
-    by_month = tuple(StepSpread(month, found.count, found.median, found.p90)
-                     for (month, _name), found in sorted(monthly.items()))
+    found = spreads(session, source, "month", TURNAROUND_STEPS)
+    steps = tuple(StepSpread(step, spread.count, spread.median, spread.p90) for step in TURNAROUND_STEPS
+                  for spread in [found.get(((), step), Spread())])
+    by_month = tuple(StepSpread(month_key(month), spread.count, spread.median, spread.p90)
+                     for (month, name), spread in sorted(found.items(), key=lambda item: str(item[0][0]))
+                     if month != () and name == "total")
     return steps, by_month
 
 
 def returns_figures(session: Session, criteria: DashboardFilter) -> ReturnsDashboard:
     """Every figure of the returns dashboard for cases matching `criteria` (its period resolved)."""
     grouped: dict[str, dict] = defaultdict(dict)
-    for dimension, key, *measures in session.execute(_breakdown_query(session, criteria)):
-        grouped[dimension][key] = measures
+    for dimension, key, measures in _breakdown_query(session, criteria):
+        grouped[dimension][month_key(key) if dimension == "month" else key] = list(measures)
     total = grouped["total"].get(None) or [0, 0.0, 0.0, 0, 0.0, 0.0, 0.0]
     sold = UnitsSold(session, criteria)
 
