@@ -12,6 +12,7 @@ import and the row, so no row ever starts two cases.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from orchestrator.start_forms import StartForms
 log = logging.getLogger(__name__)
 
 ROUND_SIZE = 200
+ROUND_SECONDS = 1.0  # a round of returns stops starting cases after this long (its transaction holds writers)
 LEASE = timedelta(seconds=60)
 MAX_LISTED = 1000  # errors and failures kept with their reason; the counts go on past them
 SAMPLE_ROWS = 10
@@ -268,8 +270,9 @@ class SpreadsheetImports(CommandGroup):
             return ImportView.of(row)
 
     # -- running ---------------------------------------------------------------------------------------------
-    def run_round(self, limit: int = ROUND_SIZE) -> ImportRound:
-        """Lease the oldest queued import and import its next `limit` rows in one transaction."""
+    def run_round(self, limit: int = ROUND_SIZE, seconds: float | None = ROUND_SECONDS) -> ImportRound:
+        """Lease the oldest queued import and import its next `limit` rows in one transaction (returns: those
+        started within `seconds`)."""
         import_id = self._lease()
         if import_id is None:
             return ImportRound(None, 0, False)
@@ -284,7 +287,7 @@ class SpreadsheetImports(CommandGroup):
         if rows:
             try:
                 with self.core.db.transaction() as session:
-                    failures = self._write(session, import_id, kind, rows, actor)
+                    rows, failures = self._write(session, import_id, kind, rows, actor, seconds)
                     self._count(session, import_id, position, rows, failures)
             except Conflict:
                 pass  # another sweep counted these rows meanwhile: the next round goes on from there
@@ -292,7 +295,7 @@ class SpreadsheetImports(CommandGroup):
                 log.exception("import %s: a round failed; importing its rows one by one", import_id)
                 for single in rows:
                     self._write_alone(import_id, kind, single, actor)
-        more_rows = len(rows) == limit
+        more_rows = bool(rows) and self._rows_left(import_id, rows[-1][0])
         if more_rows:
             with self.core.db.transaction() as session:  # the lease ends with the round: the next one takes it
                 session.execute(update(SpreadsheetImport).where(SpreadsheetImport.id == import_id)
@@ -300,6 +303,12 @@ class SpreadsheetImports(CommandGroup):
         else:
             self._finish(import_id)
         return ImportRound(import_id, len(rows), more_rows or self.has_work())
+
+    def _rows_left(self, import_id: int, after: int) -> bool:
+        with self.core.db.reading() as session:
+            return session.scalar(select(SpreadsheetImportRow.row_number).where(
+                SpreadsheetImportRow.import_id == import_id, SpreadsheetImportRow.row_number > after).limit(1)) \
+                is not None
 
     def has_work(self) -> bool:
         with self.core.db.reading() as session:
@@ -320,26 +329,31 @@ class SpreadsheetImports(CommandGroup):
         return import_id if claimed else None
 
     def _write(self, session: Session, import_id: int, kind: str, rows: list[tuple[int, dict]],
-               actor: Actor) -> list[list[Any]]:
-        """Write the rows in the caller's transaction; the rows that could not be written, with the reason."""
+               actor: Actor, seconds: float | None = None) -> tuple[list[tuple[int, dict]], list[list[Any]]]:
+        """Write the rows in the caller's transaction: the rows handled (the first ones, when a round's time ran
+        out) and those of them that could not be written, with the reason."""
         if kind == ImportKind.SALES_VOLUMES:
             write_sales_volumes(session, [values for _, values in rows])
-            return []
+            return rows, []
         if kind == ImportKind.TRACE_EVENTS:
             write_trace_events(session, [values for _, values in rows])
-            return []
-        return self._start_cases(session, import_id, rows, actor)
+            return rows, []
+        return self._start_cases(session, import_id, rows, actor, seconds)
 
-    def _start_cases(self, session: Session, import_id: int, rows: list[tuple[int, dict]],
-                     actor: Actor) -> list[list[Any]]:
-        """One returns case per row, as its start form starts it, each with the idempotency key of its row."""
+    def _start_cases(self, session: Session, import_id: int, rows: list[tuple[int, dict]], actor: Actor,
+                     seconds: float | None) -> tuple[list[tuple[int, dict]], list[list[Any]]]:
+        """One returns case per row, as its start form starts it, each with the idempotency key of its row; the
+        round stops after `seconds`, so that its write transaction never holds other writers long."""
         for permission in PERMISSIONS[ImportKind.RETURNS]:
             require(actor, permission)
         keys = {number: case_idempotency_key(import_id, number) for number, _ in rows}
         started = set(session.scalars(select(ProcessInstance.idempotency_key)
                                       .where(ProcessInstance.idempotency_key.in_(list(keys.values())))))
         failures: list[list[Any]] = []
-        for number, values in rows:
+        began = time.monotonic()
+        for handled, (number, values) in enumerate(rows):
+            if handled and seconds is not None and time.monotonic() - began > seconds:
+                return rows[:handled], failures
             if keys[number] in started:
                 continue  # started by an earlier round that was cut off before it counted
             try:
@@ -348,7 +362,7 @@ class SpreadsheetImports(CommandGroup):
                                                   None)
             except (InvalidInput, NotFound) as exc:
                 failures.append([number, _reason(exc)])
-        return failures
+        return rows, failures
 
     def _write_alone(self, import_id: int, kind: str, single: tuple[int, dict], actor: Actor) -> None:
         number, values = single
@@ -358,7 +372,7 @@ class SpreadsheetImports(CommandGroup):
             return
         try:
             with self.core.db.transaction() as session:
-                failures = self._write(session, import_id, kind, [single], actor)
+                _rows, failures = self._write(session, import_id, kind, [single], actor)
                 self._count(session, import_id, position, [single], failures)
             return
         except Conflict:

@@ -14,15 +14,14 @@ from orchestrator.import_kinds import (
 )
 from orchestrator.import_models import ImportKind
 from orchestrator.spreadsheet_imports import SpreadsheetImports
-from web.api.traceability import TraceEventSchema
 from web.pages.common import engine
-
-_SCHEMA = TraceEventSchema()
 
 
 def check_trace_event(cells: dict[str, str]) -> dict:
+    from web.api.traceability import TraceEventSchema  # here: the API package imports this module
+
     try:
-        loaded = _SCHEMA.load(trace_event_body(cells))
+        loaded = TraceEventSchema().load(trace_event_body(cells))
     except ValidationError as exc:
         raise RowProblems({name: _first(messages) for name, messages in exc.messages.items()}) from exc
     return trace_event_values(loaded)

@@ -149,7 +149,7 @@ def test_returns_file_with_three_bad_rows_imports_the_297_others_once(returns_en
 def test_a_round_cut_off_midway_leaves_nothing_and_the_next_resumes(returns_engine, imports, clock):
     preview = imports.preview(ImportKind.RETURNS, returns_workbook(40), "returns.xlsx", actor=OWNER)
     imports.start_import(preview.id, actor=OWNER, valid_rows_only=True)
-    assert imports.run_round(limit=15).handled == 15  # one whole round
+    assert imports.run_round(limit=15, seconds=None).handled == 15  # one whole round
     rows = [(n, v) for n, v in imports.sample_rows(preview.id, actor=OWNER, limit=40) if n > 16][:15]
     with pytest.raises(RuntimeError), returns_engine.db.transaction() as session:
         imports._write(session, preview.id, ImportKind.RETURNS, rows, OWNER)  # the worker dies before its count
