@@ -181,3 +181,14 @@ def test_the_import_pages_preview_then_import_the_valid_rows(web_engine, app):
     exported = csv_rows(owner.get("/imports/sales_volumes/data.csv"))
     assert exported == [["SKU", "Month", "Region", "Units"], ["IRON-3", "2026-03", "", "7.5"],
                         ["KETTLE-2", "2026-01", "EU", "120.0"]]
+
+
+def test_the_operations_lists_export_for_operators_only(app, cases):
+    auditor = sign_in(app, *AUDITOR)
+    jobs = csv_rows(auditor.get("/operations/jobs.csv?status=pending"))
+    assert jobs[0][:5] == ["Job", "Case id", "Step", "Topic", "Status"]
+    incidents = xlsx_sheet(auditor.get("/operations/incidents.xlsx?state=all"))
+    assert [cell.value for cell in incidents[1]][:4] == ["Incident", "Case id", "Step", "Message"]
+    manager = sign_in(app, *MANAGER)
+    assert manager.get("/operations/jobs.csv").status_code == 403
+    assert manager.get("/operations/incidents.xlsx").status_code == 403

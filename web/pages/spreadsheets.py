@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
+from orchestrator.authorization import Permission, can
 from orchestrator.errors import NotFound
-from orchestrator.query_filters import INSTANCE_SORTS, MAX_PAGE, InstanceFilter
+from orchestrator.query_filters import (
+    INCIDENT_SORTS,
+    INSTANCE_SORTS,
+    JOB_SORTS,
+    MAX_PAGE,
+    IncidentFilter,
+    InstanceFilter,
+    JobFilter,
+)
 from orchestrator.spreadsheet_files import Table
 from web.model_texts import in_reader_language
 from web.pages.common import engine, person, signed_in_pages
@@ -143,3 +153,66 @@ def export_history(instance_id: str, file_format: str):
 def _safe_stem(stem: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in stem)[:100]
 
+
+
+# -- the operations lists ---------------------------------------------------------------------------------------
+def _operations_criteria(args: dict[str, str], sorts: dict) -> tuple[datetime | None, datetime | None, str, bool]:
+    after, before = day_range(args)
+    sort = args.get("sort") if args.get("sort") in sorts else "created"
+    return after, before, sort, args.get("order", "desc") == "desc"
+
+
+@bp.get("/operations/jobs.<any(csv, xlsx):file_format>")
+def export_jobs(file_format: str):
+    """The service jobs list as a file, with its filters (for operators: READ_OPERATIONS)."""
+    actor = person()
+    if not can(actor, Permission.READ_OPERATIONS):
+        return _operations_refused()
+    args = list_args("status", "topic", "process", "from", "to", "q")
+    after, before, sort, descending = _operations_criteria(args, JOB_SORTS)
+
+    def fetch(limit: int, offset: int):
+        return engine().queries.find_jobs(actor, JobFilter(
+            status=args.get("status"), topic=args.get("topic"), definition_key=args.get("process"),
+            created_after=after, created_before=before, text=args.get("q"), sort=sort, descending=descending,
+            limit=limit, offset=offset)).items
+
+    def rows():
+        for job in paged(fetch):
+            yield [job.id, job.instance_id, job.element_id, job.topic, job.status, job.attempts, job.created_at,
+                   job.next_attempt_at, job.finished_at, job.last_error]
+
+    columns = [_("Job"), _("Case id"), _("Step"), _("Topic"), _("Status"), _("Attempts"), _("Created"),
+               _("Next attempt"), _("Finished"), _("Last error")]
+    table = Table(_("Service jobs"), columns, _capped(rows(), len(columns)), _notes(args))
+    return table_response(table, "jobs", file_format, (8, 38, 24, 20, 12, 8, 28, 28, 28, 60))
+
+
+@bp.get("/operations/incidents.<any(csv, xlsx):file_format>")
+def export_incidents(file_format: str):
+    """The incidents list as a file (open ones, or all with state=all), with its filters."""
+    actor = person()
+    if not can(actor, Permission.READ_OPERATIONS):
+        return _operations_refused()
+    args = list_args("state", "process", "from", "to", "q")
+    after, before, sort, descending = _operations_criteria(args, INCIDENT_SORTS)
+
+    def fetch(limit: int, offset: int):
+        return engine().queries.find_incidents(actor, IncidentFilter(
+            open_only=args.get("state") != "all", definition_key=args.get("process"), created_after=after,
+            created_before=before, text=args.get("q"), sort=sort, descending=descending, limit=limit,
+            offset=offset)).items
+
+    def rows():
+        for incident in paged(fetch):
+            yield [incident.id, incident.instance_id, incident.element_id, incident.message, incident.created_at,
+                   incident.resolved_at, incident.resolved_by]
+
+    columns = [_("Incident"), _("Case id"), _("Step"), _("Message"), _("Created"), _("Resolved"), _("Resolved by")]
+    table = Table(_("Incidents"), columns, _capped(rows(), len(columns)), _notes(args))
+    return table_response(table, "incidents", file_format, (8, 38, 24, 60, 28, 28, 18))
+
+
+def _operations_refused():
+    return render_template("errors/message.html", heading=_("Operations"),
+                           message=_("Your role does not allow reading jobs and incidents.")), 403
