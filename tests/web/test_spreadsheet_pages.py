@@ -192,3 +192,21 @@ def test_the_operations_lists_export_for_operators_only(app, cases):
     manager = sign_in(app, *MANAGER)
     assert manager.get("/operations/jobs.csv").status_code == 403
     assert manager.get("/operations/incidents.xlsx").status_code == 403
+
+
+def test_a_discarded_file_is_never_imported(web_engine, app):
+    owner = sign_in(app, *OWNER)
+    answer = owner.post("/imports", data={"csrf_token": owner.csrf, "kind": "sales_volumes",
+                                          "file": (io.BytesIO(SALES), "sales.csv")},
+                        content_type="multipart/form-data")
+    import_id = int(answer.headers["Location"].rstrip("/").split("/")[-1])
+    assert owner.post(f"/imports/{import_id}/discard", data={"csrf_token": owner.csrf}).status_code == 302
+    assert owner.get(f"/imports/{import_id}/status").get_json()["status"] == "discarded"
+    refused = owner.post(f"/imports/{import_id}/start", data={"csrf_token": owner.csrf, "valid_rows_only": "1"},
+                         follow_redirects=True)
+    assert "was discarded" in refused.data.decode()
+    while SpreadsheetImports(web_engine, web_engine.start_forms).run_round().more:
+        pass
+    with web_engine.db.reading() as session:
+        assert session.scalars(select(SalesVolume)).all() == []
+    assert "sales.csv" in owner.get("/imports").data.decode()
