@@ -42,9 +42,9 @@ MAX_EXPORT_ROWS = 100_000  # an export stops here (the file's last row says so)
 
 
 def paged(fetch: Callable[[int, int], Sequence[Any]], page_size: int = MAX_PAGE) -> Iterator[Any]:
-    """Every item of a paged query, a page at a time, up to MAX_EXPORT_ROWS."""
+    """Every item of a paged query, a page at a time, a little past MAX_EXPORT_ROWS (`_capped` says so)."""
     offset = 0
-    while offset < MAX_EXPORT_ROWS:
+    while offset <= MAX_EXPORT_ROWS:
         items = fetch(page_size, offset)
         yield from items
         if len(items) < page_size:
