@@ -85,6 +85,9 @@ def test_the_heatmap_of_returns_and_the_tasks_at_risk(live_server, page, screens
         session.execute(update(HumanTask).where(HumanTask.id == overdue_task)
                         .values(due_at=engine.now() - timedelta(hours=3)))
     shots = screenshot_dir
+    violations: list[str] = []  # the page runs under the Content-Security-Policy: no inline script or style
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
     sign_in(page, live_server, "owner")
 
     page.goto(live_server("/processes/returns/versions/1"))
@@ -134,3 +137,4 @@ def test_the_heatmap_of_returns_and_the_tasks_at_risk(live_server, page, screens
     expect(page.locator(f"tr[data-task='{next(iter(risky))}'] [data-likely-late]")).to_have_text("Likely late")
     assert no_horizontal_scroll(page)
     page.screenshot(path=str(shots / "heatmap-inbox-likely-late.png"), full_page=True)
+    assert violations == []
