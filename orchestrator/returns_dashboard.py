@@ -10,6 +10,7 @@ unknown (None)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -108,6 +109,9 @@ class ReturnsDashboard:
     reuse: ReuseRates
     pareto: tuple[ParetoRow, ...]
     step_times: tuple = ()  # heatmap.ElementTime of each step, when the heatmap module is there
+
+
+Turnaround = tuple[tuple[StepSpread, ...], tuple[StepSpread, ...]]  # per step, and request → resolved per month
 
 
 def months_of(start: date, end: date) -> list[str]:
@@ -222,7 +226,7 @@ def _reuse(counts: dict[str | None, int]) -> ReuseRates:
                       share(to_supplier, cases))
 
 
-def _turnaround(session: Session, criteria: DashboardFilter) -> tuple[tuple[StepSpread, ...], tuple[StepSpread, ...]]:
+def _turnaround(session: Session, criteria: DashboardFilter) -> Turnaround:
     source = select(month_start(session, CaseMetric.started_at).label("month"),
                     duration(session, CaseMetric.started_at, CaseMetric.received_at).label("to_received"),
                     duration(session, CaseMetric.received_at, CaseMetric.resolved_at).label("to_resolved"),
@@ -237,8 +241,15 @@ def _turnaround(session: Session, criteria: DashboardFilter) -> tuple[tuple[Step
     return steps, by_month
 
 
-def returns_figures(session: Session, criteria: DashboardFilter) -> ReturnsDashboard:
-    """Every figure of the returns dashboard for cases matching `criteria` (its period resolved)."""
+def turnaround_figures(session: Session, criteria: DashboardFilter) -> Turnaround:
+    """The turnaround part of the dashboard: median and p90 of each step, and of the whole per month."""
+    return _turnaround(session, criteria)
+
+
+def returns_figures(session: Session, criteria: DashboardFilter,
+                    turnaround: Callable[[], Turnaround] | None = None) -> ReturnsDashboard:
+    """Every figure of the returns dashboard for cases matching `criteria` (its period resolved). `turnaround`,
+    if given, hands back the turnaround figures computed elsewhere (on another connection, at the same time)."""
     grouped: dict[str, dict] = defaultdict(dict)
     for dimension, key, measures in _breakdown_query(session, criteria):
         grouped[dimension][month_key(key) if dimension == "month" else key] = list(measures)
@@ -259,7 +270,7 @@ def returns_figures(session: Session, criteria: DashboardFilter) -> ReturnsDashb
     all_sold = sold.sold()
     by_month = {row.key: row for row in rates("month", lambda month: sold.sold(month=month))}
     cases, units, recovered, costed, logistics, parts, labour = total
-    turnaround, turnaround_by_month = _turnaround(session, criteria)
+    turnaround, turnaround_by_month = turnaround() if turnaround else _turnaround(session, criteria)
     return ReturnsDashboard(
         criteria=criteria,
         total=RateRow(None, cases, float(units), all_sold, float(units) / all_sold if all_sold else None),

@@ -52,7 +52,7 @@ def test_readers_of_reports_see_the_three_dashboards(site, who):
     capa = client.get(f"/dashboards/capa?{PERIOD}").get_data(as_text=True)
     assert ">2<" in _row(capa, "open_by_discipline", "D3")
     recall = client.get(f"/dashboards/recall?{PERIOD}").get_data(as_text=True)
-    assert "RC-1" in recall and ">153<" in recall and "scope not traced yet" in recall
+    assert ">RC-1<" in recall and ">RC-2<" in recall and ">153<" in recall and ">33.3 %<" in recall
 
 
 def test_the_drill_down_lists_the_cases_behind_a_bar(site):
