@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from orchestrator.definitions import ModelFile
 from orchestrator.element_stats import bucket_of, bucket_seconds
 from orchestrator.metric_models import ElementStat
 from orchestrator.models import HumanTask, HumanTaskState, ProcessDefinition
@@ -77,9 +78,18 @@ def test_staff_are_refused_and_unknown_versions_are_not_found(site):
     assert owner.get(f"/processes/returns/versions/{2**40}/heatmap").status_code == 404
 
 
-def test_the_version_page_links_the_heatmap(site):
+def test_the_version_page_links_the_heatmap(site, web_engine):
     html = signed_in(site, "owner").get("/processes/returns/versions/1").get_data(as_text=True)
     assert 'href="/processes/returns/versions/1/heatmap"' in html
+    text = (REPO_ROOT / "bpmn" / "returns.bpmn").read_text(encoding="utf-8")
+    web_engine.deployments.deploy([ModelFile("returns.bpmn", text.replace('name="Review return request"',
+                                                                          'name="Review the request"'))],
+                                  actor=ADMIN)
+    owner = signed_in(site, "owner")
+    v2 = owner.get("/processes/returns/versions/2/heatmap").get_data(as_text=True)
+    assert 'href="/processes/returns/versions/1/heatmap">v1</a>' in v2 and '<b aria-current="page">v2</b>' in v2
+    assert 'data-element="review_return"' not in v2  # the figures are the version's own
+    assert 'data-figure="passes">25<' in owner.get("/processes/returns/versions/1/heatmap").get_data(as_text=True)
 
 
 def test_the_inbox_says_likely_late(site):

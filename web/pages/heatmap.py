@@ -86,8 +86,9 @@ def version_heatmap(key: str, version: int):
         xml = model.texts.diagram(xml, model.language)
     data = heatmap_data(heatmap)
     title = model.title if model is not None else (heatmap.name or key)
+    versions = [definition.version for definition in engine().queries.list_definitions(key)]
     return render_template("heatmap/version.html", heatmap=heatmap, data=data, diagram_xml=xml,
-                           process_name=title)
+                           process_name=title, versions=versions)
 
 
 @bp.get("/dashboards/at-risk")
