@@ -114,6 +114,14 @@ def test_the_three_dashboards_and_a_drill_down(live_server, page, screenshot_dir
         page.locator("table.drill-cases tbody tr a").first.click()
     assert "/instances/" in page.url
 
+    page.goto(live_server("/dashboards/returns"))
+    page.select_option("select[name=region]", label="North")
+    with page.expect_navigation():
+        page.click("button:has-text('Filter')")
+    assert "region=north" in page.url
+    expect(page.locator("#table-rate_by_region tbody tr")).to_have_count(1)
+    expect(page.locator("#table-rate_by_region tbody tr")).to_contain_text("North")
+
     page.goto(live_server("/dashboards/capa"))
     expect(page.locator("#chart-open_by_discipline")).to_have_attribute("data-ready", "true")
     expect(page.locator("#table-by_supplier")).to_contain_text("Acme Motors")

@@ -194,9 +194,11 @@ def dashboard_page(process: str):
     if kind != "html":
         return _bad_filter(BadFilter("format", _("'format' must be csv or xlsx.")))
     charts = {t.name: chart_data(process, t, criteria) for t in board.tables}
+    names = OptionNames(process)
+    choices = {name: names.names.get(name) or {} for name in FILTER_FIELDS[process]}
     return render_template("dashboards/board.html", process=process, title=TITLES[process], board=board,
                            criteria=criteria, charts=charts, args=filter_args(criteria), shown=shown,
-                           fields=FILTER_FIELDS[process], field_labels=FIELD_LABELS)
+                           fields=FILTER_FIELDS[process], field_labels=FIELD_LABELS, choices=choices)
 
 
 @bp.get("/dashboards/<string:process>/cases")
