@@ -107,7 +107,9 @@ def test_auditors_are_refused_at_every_import_door(app, as_):
                              content_type="multipart/form-data").status_code == 403  # staff: no sales volumes
 
 
-def test_a_file_that_is_no_spreadsheet_or_has_no_known_column_is_a_clear_400(app, as_):
+def test_a_file_that_is_no_spreadsheet_or_has_no_known_column_is_refused_clearly(app, as_):
+    """Pages: 400. API: 422 problem naming the file, as its convention has it for a body the schema accepts
+    and the engine cannot use (a file that is not BPMN at /deployments alike)."""
     api = as_("owner")
     for content, name, words in [(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "photo.png", "neither CSV nor XLSX"),
                                  (b"PK\x03\x04 not really a zip", "fake.xlsx", "neither CSV nor XLSX"),
@@ -115,7 +117,7 @@ def test_a_file_that_is_no_spreadsheet_or_has_no_known_column_is_a_clear_400(app
                                  (b"", "empty.csv", "empty")]:
         answer = api.post("/api/v1/imports", data={"kind": "sales_volumes", "file": (io.BytesIO(content), name)},
                           content_type="multipart/form-data")
-        assert answer.status_code == 400, name
+        assert answer.status_code == 422, name
         assert answer.mimetype == "application/problem+json" and words in answer.get_json()["detail"]
         assert answer.get_json()["errors"]["file"]
     owner = sign_in(app, *OWNER)

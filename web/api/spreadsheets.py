@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 
 from orchestrator.errors import InvalidInput
 from orchestrator.import_models import ImportKind
-from orchestrator.spreadsheet_imports import require_kind
+from orchestrator.spreadsheet_imports import UnusableFile, require_kind
 from web.api.context import actor
 from web.api.idempotency import command
 from web.api.problems import PROBLEM
@@ -73,10 +73,9 @@ class ImportStartArgs(Schema):
 @blp.route("/imports", methods=["POST"])
 @blp.doc(**UPLOAD_DOC)
 @blp.response(201, ImportSchema)
-@blp.alt_response(400, description="Not a CSV or XLSX file, or no known column", schema=ProblemSchema,
-                  content_type=PROBLEM)
 @blp.alt_response(403, description=FORBIDDEN, schema=ProblemSchema, content_type=PROBLEM)
-@blp.alt_response(422, description="No file, or an unknown kind", schema=ProblemSchema, content_type=PROBLEM)
+@blp.alt_response(422, description="No file, an unknown kind, a file that is neither CSV nor XLSX, or one with no "
+                  "known column; `errors.file` says which", schema=ProblemSchema, content_type=PROBLEM)
 @command(runs_again=True)  # a preview stores nothing but itself: a retry previews again
 def preview_import():
     """Check a file row by row: the counts and every error (row, column, reason). Nothing is imported until
@@ -89,8 +88,13 @@ def preview_import():
     upload = request.files.get("file")
     if upload is None:
         raise InvalidInput("upload the file as multipart field 'file'", {"file": "is required"})
-    return spreadsheet_imports().preview(kind, upload.read(), upload.filename or "upload", actor=caller,
-                                         checker=checker_for(kind))
+    try:
+        return spreadsheet_imports().preview(kind, upload.read(), upload.filename or "upload", actor=caller,
+                                             checker=checker_for(kind))
+    except UnusableFile as exc:
+        # the API's convention: a body the schema accepts but the engine cannot use is 422 (a file that is
+        # not BPMN at /deployments alike); the pages answer 400
+        raise InvalidInput(exc.message, exc.errors) from exc
 
 
 @blp.route("/imports/<int(max=2147483647):import_id>/start", methods=["POST"])
