@@ -122,7 +122,7 @@ def returns_board(board: ReturnsDashboard) -> Board:
              (_("Return rate"), total.rate, "share"), (_("Value recovered"), board.value_recovered, "money"),
              (_("Cost per return"), cost.total, "money"), (_("Reuse rate"), reuse.reuse_rate, "share"),
              (_("Recycle rate"), reuse.recycle_rate, "share"),
-             (_("Median request → resolved (days)"),
+             (_("Median turnaround (days)"),
               next((s.median_days for s in board.turnaround if s.step == "total"), None), "days")]
     return Board(tables, tiles)
 
