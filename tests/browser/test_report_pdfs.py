@@ -128,6 +128,11 @@ def test_the_reports_drawn_and_shown_at_1024_px(report_site, page, screenshot_di
         save_pages(images, screenshot_dir / f"{shot}.png")
         if name == "return-slip":
             assert read_code39(images[0]) == "RMA-1001"
+            long_number = f"RMA-{recall.variables['recallReference']}-CUST-881"
+            remedy = returned(engine, rmaNumber=long_number)
+            slip = pdf_pages(page, f"{url}/instances/{remedy.id}/reports/return-slip?format=pdf")
+            save_pages(slip, screenshot_dir / "return-slip-long-number.png")
+            assert read_code39(slip[0]) == long_number  # squeezed to the page's width, still read
             assert page.locator(".report-qr img").evaluate("img => img.naturalWidth") > 0
     page.goto(f"{url}/instances/{capa.id}")
     page.click("a.case-report")

@@ -75,8 +75,8 @@ def reviewed_capa(engine) -> Run:
     return run
 
 
-def returned(engine) -> Run:
-    run = start_return(engine)
+def returned(engine, **changes) -> Run:
+    run = start_return(engine, **changes)
     run.complete("review_return", {"reviewDecision": "accept"})
     run.complete("issue_return_label", LABEL)
     return run

@@ -22,6 +22,7 @@ CODE39 = {
     "%": "nnnwnwnwn", "*": "nwnnwnwnn",
 }
 NARROW, WIDE, QUIET = 2, 5, 20  # pixels; quiet zone of ten narrow bars each side
+MAX_BARCODE_WIDTH = 480  # points in the PDF (17 cm), pixels on the page
 
 
 def code39_modules(text: str) -> list[bool]:
@@ -56,6 +57,11 @@ def code39_png(text: str, height: int = 80) -> bytes:
 
 def code39_data_uri(text: str) -> str:
     return _data_uri(code39_png(text))
+
+
+def code39_width(text: str, widest: int = MAX_BARCODE_WIDTH) -> int:
+    """How wide to show the barcode (CSS px; PDF points): one unit per pixel, a long number squeezed to fit."""
+    return min(len(code39_modules(text)), widest)
 
 
 def qr_png(text: str) -> bytes:

@@ -72,7 +72,7 @@ def _drawable(family: str, html: str) -> str:
 def html_to_pdf(html: str, *, title: str, footer: str) -> bytes:
     """The report's print HTML as PDF bytes."""
     pdf = _ReportPdf(format="A4")
-    pdf.set_margins(15, 15, 15)
+    pdf.set_margins(15, 12, 15)
     pdf.set_auto_page_break(True, margin=16)
     pdf.set_title(title)
     pdf.set_creator("Loopline")

@@ -93,8 +93,10 @@ def report_html(name: str, report, *, printing: bool) -> str:
     """The report's page (printing=False) or its print HTML for the PDF (printing=True)."""
     slip_codes = {}
     if name == "return-slip":
+        barcode = report.barcode_text
         slip_codes = {"qr": codes.qr_data_uri(report.rma_number),
-                      "barcode": codes.code39_data_uri(report.barcode_text) if report.barcode_text else None}
+                      "barcode": codes.code39_data_uri(barcode) if barcode else None,
+                      "barcode_width": codes.code39_width(barcode) if barcode else 0}
     return render_template(TEMPLATES[name], report=report, t=ReportTexts(report.case.model), printing=printing,
                            report_name=name, title=title_of(name, report), codes=slip_codes)
 
