@@ -24,11 +24,10 @@ from orchestrator.actors import Actor
 from orchestrator.authorization import can, require
 from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
+from orchestrator.import_checks import MAX_LISTED, check_rows
 from orchestrator.import_kinds import (
     PERMISSIONS,
     RowChecker,
-    RowProblems,
-    header_key,
     returns_checker,
     sales_volume_checker,
     write_sales_volumes,
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 ROUND_SIZE = 200
 ROUND_SECONDS = 1.0  # a round of returns stops starting cases after this long (its transaction holds writers)
 LEASE = timedelta(seconds=60)
-MAX_LISTED = 1000  # errors and failures kept with their reason; the counts go on past them
 SAMPLE_ROWS = 10
 RETURNS_PROCESS = "returns"
 ACTIVE = (ImportStatus.QUEUED, ImportStatus.RUNNING)
@@ -158,41 +156,15 @@ class SpreadsheetImports(CommandGroup):
             sheet = read_spreadsheet(content, filename)
         except UnreadableSpreadsheet as exc:
             raise UnusableFile(str(exc)) from exc
-        checker = checker or self.checker(kind)
-        used, ignored = _map_header(sheet.header, checker)
-        if not used:
-            expected = ", ".join(column.label for column in checker.columns[:6])
-            raise UnusableFile(f"the file has no known column (expected columns such as: {expected})")
-        errors: list[list[Any]] = []
-        error_count = 0
-        for column in checker.columns:
-            if column.required and column.id not in used:
-                error_count += 1
-                errors.append([1, column.label, "the column is missing; it is required"])
-        valid: list[dict[str, Any]] = []
-        seen: dict[Any, int] = {}
-        for number, cells in sheet.rows:
-            by_id = {column_id: cells[index] for column_id, index in used.items()}
-            try:
-                values = checker.check(by_id)
-                key = checker.unique(values) if checker.unique else None
-                if key not in (None, "") and key in seen:
-                    raise RowProblems({checker.unique_column: f"repeats row {seen[key]}"})
-            except RowProblems as exc:
-                for column_id, reason in exc.problems.items():
-                    error_count += 1
-                    if len(errors) < MAX_LISTED:
-                        errors.append([number, _shown_column(column_id, used, sheet.header, checker), reason])
-                continue
-            if key not in (None, ""):
-                seen[key] = number
-            valid.append({"row_number": number, "values": values})
+        checked = check_rows(sheet, checker or self.checker(kind))
+        if not checked.used:
+            raise UnusableFile(checked.no_known_column)
+        valid = checked.valid
         with self.core.db.transaction() as session:
             row = SpreadsheetImport(
                 kind=kind, filename=(filename or "upload")[:255], status=ImportStatus.PREVIEWED,
-                total_rows=len(sheet.rows), valid_rows=len(valid), error_count=error_count, errors=errors,
-                columns={"used": {column_id: sheet.header[index] for column_id, index in used.items()},
-                         "ignored": ignored, "labels": {column.id: column.label for column in checker.columns}},
+                total_rows=len(sheet.rows), valid_rows=len(valid), error_count=checked.error_count,
+                errors=checked.errors, columns=checked.columns,
                 requested_by=actor.name, roles=sorted(actor.roles), created_at=self.core.now(), position=0, done=0,
                 failed=0, failures=[])
             session.add(row)
@@ -418,28 +390,3 @@ def _reason(exc: EngineError) -> str:
     errors = getattr(exc, "errors", None) or {}
     detail = "; ".join(f"{name}: {reason}" for name, reason in errors.items())
     return f"{exc.message} ({detail})" if detail else exc.message
-
-
-def _map_header(header: list[str], checker: RowChecker) -> tuple[dict[str, int], list[str]]:
-    """Column id → index of its header (by id or English label, without case or spaces); headers not known."""
-    known: dict[str, str] = {}
-    for column in checker.columns:
-        known.setdefault(header_key(column.id), column.id)
-        known.setdefault(header_key(column.label), column.id)
-    used: dict[str, int] = {}
-    ignored: list[str] = []
-    for index, text in enumerate(header):
-        column_id = known.get(header_key(text)) if text else None
-        if column_id is None or column_id in used:
-            if text:
-                ignored.append(text)
-            continue
-        used[column_id] = index
-    return used, ignored
-
-
-def _shown_column(column_id: str, used: dict[str, int], header: list[str], checker: RowChecker) -> str:
-    """The column as the file names it (else the column's label)."""
-    if column_id in used:
-        return header[used[column_id]]
-    return next((column.label for column in checker.columns if column.id == column_id), column_id)
