@@ -60,9 +60,9 @@ def sign_in(page, url: str, email: str) -> None:
         page.press("input[name=password]", "Enter")
 
 
-def pdf_pages(page, url: str) -> list[Image.Image]:
+def pdf_pages(page, url: str, headers: dict | None = None) -> list[Image.Image]:
     """The PDF the signed-in browser downloads, each page drawn at 110 dpi."""
-    answer = page.request.get(url)
+    answer = page.request.get(url, headers=headers)
     assert answer.status == 200 and answer.headers["content-type"] == "application/pdf"
     document = pypdfium2.PdfDocument(answer.body())
     return [document[index].render(scale=110 / 72).to_pil().convert("RGB") for index in range(len(document))]
@@ -134,6 +134,8 @@ def test_the_reports_drawn_and_shown_at_1024_px(report_site, page, screenshot_di
             save_pages(slip, screenshot_dir / "return-slip-long-number.png")
             assert read_code39(slip[0]) == long_number  # squeezed to the page's width, still read
             assert page.locator(".report-qr img").evaluate("img => img.naturalWidth") > 0
+    chinese = pdf_pages(page, f"{url}/instances/{capa.id}/reports/8d?format=pdf", {"Accept-Language": "zh-CN,zh"})
+    save_pages(chinese, screenshot_dir / "report-8d-zh.png")  # the model's Chinese labels in Noto Sans CJK
     page.goto(f"{url}/instances/{capa.id}")
     page.click("a.case-report")
     assert page.url.endswith(f"/instances/{capa.id}/reports/8d")
