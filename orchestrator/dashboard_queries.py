@@ -23,6 +23,7 @@ from orchestrator.metric_models import CaseMetric
 DEFAULT_MONTHS = 12
 FILTER_DIMENSIONS = ("sku", "reason", "region", "channel", "supplier", "fault_code")
 MAX_PERIOD_DAYS = 20 * 366
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)  # days a period may start and end on
 NONE_VALUE = ""  # a drill-down's value for "not recorded"
 WORK_MEM = "64MB"
 
@@ -43,6 +44,10 @@ class DashboardFilter:
 
     def resolved(self, today: date) -> DashboardFilter:
         """The filter with its period filled in: up to today, from the first day of the month a year back."""
+        for name, day in (("from", self.start), ("to", self.end)):
+            if day is not None and not EARLIEST <= day <= LATEST:
+                raise InvalidInput("the period is out of range",
+                                   {name: f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"})
         end = self.end or today
         start = self.start
         if start is None:

@@ -286,3 +286,12 @@ def test_a_period_ending_before_it_starts_is_refused(engine):
     with pytest.raises(InvalidInput) as refused:
         engine.dashboards.returns(MANAGER, DashboardFilter(date(2025, 5, 1), date(2025, 4, 1)))
     assert "to" in refused.value.errors
+
+
+def test_a_period_outside_the_calendar_it_can_hold_is_refused(engine):
+    with pytest.raises(InvalidInput) as refused:
+        engine.dashboards.capa(MANAGER, DashboardFilter(end=date(1, 1, 4)))
+    assert "to" in refused.value.errors
+    with pytest.raises(InvalidInput) as refused:
+        engine.dashboards.returns(MANAGER, DashboardFilter(start=date(1990, 1, 1), end=date(2025, 1, 1)))
+    assert "from" in refused.value.errors  # more than 20 years

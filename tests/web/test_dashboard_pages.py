@@ -124,3 +124,6 @@ def test_the_api_answers_readers_and_refuses_staff(site, as_):
     bad = as_("owner").get("/api/v1/dashboards/capa?from=notadate")
     assert bad.status_code == 400 and bad.mimetype == "application/problem+json"
     assert "from" in bad.get_json()["errors"]
+    for query, field in (("from=2025-05-01&to=2025-04-01", "to"), ("to=0001-01-04", "to")):
+        bad = as_("owner").get(f"/api/v1/dashboards/recall?{query}")
+        assert bad.status_code == 422 and field in bad.get_json()["errors"], bad.data

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate, validates_schema
-from marshmallow.exceptions import ValidationError
+from marshmallow import Schema, fields, validate
 
 from orchestrator.dashboard_queries import DashboardFilter
 from web.api.context import actor, engine
@@ -27,11 +26,6 @@ class DashboardArgs(Schema):
     channel = fields.String(validate=TEXT)
     supplier = fields.String(validate=TEXT)
     fault_code = fields.String(data_key="faultCode", validate=TEXT)
-
-    @validates_schema
-    def _period(self, data, **_kwargs):
-        if data.get("from_") and data.get("to") and data["from_"] > data["to"]:
-            raise ValidationError("must not be before 'from'", "to")
 
 
 def _filter(args: dict) -> DashboardFilter:
@@ -212,8 +206,11 @@ class RecallDashboardSchema(Schema):
 
 def _documented(view):
     view = blp.alt_response(403, description=FORBIDDEN, schema=ProblemSchema, content_type=PROBLEM)(view)
-    view = blp.alt_response(400, description="A filter value is wrong; `errors` names it", schema=ProblemSchema,
-                            content_type=PROBLEM)(view)
+    view = blp.alt_response(400, description="A filter value is not a date or too long; `errors` names it",
+                            schema=ProblemSchema, content_type=PROBLEM)(view)
+    view = blp.alt_response(422, description="The period ends before it starts, spans more than 20 years or lies "
+                                             "outside 1900–9998; `errors` names the field",
+                            schema=ProblemSchema, content_type=PROBLEM)(view)
     return blp.arguments(DashboardArgs, location="query", error_status_code=400)(view)
 
 
