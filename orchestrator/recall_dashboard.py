@@ -83,7 +83,7 @@ def recall_row(session: Session, metric: CaseMetric, variables: dict[str, Any], 
     required = variables.get("effectivenessLevel")
     try:
         figures = progress_figures(session, variables)
-    except BusinessError:  # consignees or lots not traced yet
+    except (BusinessError, TypeError, ValueError):  # consignees or lots not traced yet, or not as expected
         return RecallRow(metric.instance_id, metric.business_key, metric.status, metric.started_at, days,
                          required, None, (), False)
     reach: dict[str, dict[str, int]] = {}
