@@ -171,8 +171,8 @@ def recall_board(board: RecallDashboard) -> Board:
     for recall in board.recalls:
         name = recall.business_key or recall.instance_id[:8]
         if not recall.scope_known:
-            totals.append(Row((name, None, None, None, None, None, None, recall.required_level, None,
-                               recall.days_since_start), case_id=recall.instance_id))
+            totals.append(Row((name, None, None, None, None, None, None, recall.required_level,
+                               _("scope not traced yet"), recall.days_since_start), case_id=recall.instance_id))
             continue
         for audience in recall.audiences:
             rows.append(Row((name, audiences[audience.audience], audience.scope, audience.notified, audience.delivered,
