@@ -84,7 +84,7 @@ def test_the_three_dashboards_and_a_drill_down(live_server, page, screenshot_dir
     sign_in(page, live_server, "management")
 
     page.goto(live_server("/dashboards"))
-    page.click("a:has-text('Returns')")
+    page.click(".dashboard-list a[href='/dashboards/returns']")
     canvas = page.locator("#chart-rate_by_sku")
     expect(canvas).to_have_attribute("data-ready", "true")
     expect(page.locator("#chart-pareto")).to_have_attribute("data-ready", "true")
