@@ -145,11 +145,14 @@ def recurrence_counts(session: Session, criteria: DashboardFilter) -> dict[str, 
 
 
 def _effectiveness(session: Session, criteria: DashboardFilter) -> tuple[int, int]:
-    """Effectiveness checks completed on matching CAPAs, and how many found the action not effective."""
+    """Effectiveness checks completed on matching CAPAs, and how many found the action not effective. The
+    inbox rows find the CAPAs that had a check, so only their histories are read."""
     checks = not_effective = 0
-    capas = select(CaseMetric.instance_id).where(*case_conditions(CAPA_KEY, criteria))
+    checked = (select(HumanTask.instance_id).join(CaseMetric, CaseMetric.instance_id == HumanTask.instance_id)
+               .where(*case_conditions(CAPA_KEY, criteria), HumanTask.element_id == EFFECTIVENESS_TASK,
+                      HumanTask.state == HumanTaskState.COMPLETED).distinct())
     for (payload,) in session.execute(select(HistoryEvent.payload).where(
-            HistoryEvent.instance_id.in_(capas), HistoryEvent.type == "task_completed",
+            HistoryEvent.instance_id.in_(checked), HistoryEvent.type == "task_completed",
             HistoryEvent.element_id == EFFECTIVENESS_TASK)):
         checks += 1
         values = (payload or {}).get("values") or {}
