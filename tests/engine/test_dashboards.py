@@ -99,9 +99,14 @@ def seed_dashboard_rows(engine) -> dict[str, str]:
         task("C3", "team", None)
         task("C4", "containment", now - timedelta(days=300), state="completed")
 
-        def check(business_key, effective):
+        def check(business_key, effective):  # a completed check: its inbox row and its history event
+            task_id = str(uuid.uuid4())
+            session.add(HumanTask(id=task_id, instance_id=ids[business_key], element_id="verify_effectiveness",
+                                  name="Verify effectiveness", candidate_groups=["qa"], candidate_users=[],
+                                  priority=50, form=[], state="completed", created_at=at("2025-02-15"),
+                                  completed_at=at("2025-02-20")))
             session.add(HistoryEvent(instance_id=ids[business_key], at=at("2025-02-20"), type="task_completed",
-                                     actor="qa", element_id="verify_effectiveness", task_id=str(uuid.uuid4()),
+                                     actor="qa", element_id="verify_effectiveness", task_id=task_id,
                                      payload={"values": {"effective": effective}}, prev_hash="0" * 64,
                                      hash="1" * 64))
 
