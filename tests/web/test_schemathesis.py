@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 from orchestrator.actors import Actor
 from orchestrator.batch_operations import BatchRequest
 from orchestrator.definitions import ModelFile
+from orchestrator.spreadsheet_imports import SpreadsheetImports
 from tests.conftest import ADMIN, FIXTURES
 from tests.support import inspect
 from web.auth.apikeys import create_api_key
@@ -135,7 +136,8 @@ class RealData:
         makers = {"key": lambda: ["refund_claim", "shop_return"], "instance_id": self.instance_ids,
                   "task_id": self.task_ids, "incident_id": lambda: [self._incident(), self.resolved_incident],
                   "key_id": self.key_ids, "batch_id": self.batch_ids, "version": lambda: [1, 2],
-                  "name": lambda: ["refund_claim.bpmn", "web_return.bpmn"], "draft_id": self.draft_ids}
+                  "name": lambda: ["refund_claim.bpmn", "web_return.bpmn"], "draft_id": self.draft_ids,
+                  "import_id": self.import_ids}
         return {name: makers[name]() for name in names}
 
     def draft_ids(self) -> list[int]:
@@ -145,6 +147,15 @@ class RealData:
         theirs = self.engine.model_drafts.open_deployed("refund_claim", actor=Actor("someone",
                                                                                    roles=frozenset({"admin"})))
         return [mine.id, theirs.id]
+
+    def import_ids(self) -> list[int]:
+        """A previewed sales-volume import (one valid row, one bad) and one already started."""
+        imports = SpreadsheetImports(self.engine, self.engine.start_forms)
+        content = b"sku,month,units\r\nKETTLE-2,2026-01,40\r\nKETTLE-2,2026-13,1\r\n"
+        waiting = imports.preview("sales_volumes", content, "volumes.csv", actor=ADMIN)
+        started = imports.preview("sales_volumes", content, "volumes.csv", actor=ADMIN)
+        imports.start_import(started.id, actor=ADMIN, valid_rows_only=True)
+        return [waiting.id, started.id]
 
     def batch_ids(self) -> list[int]:
         """A queued batch (retrying a case without incidents: nothing runs it here)."""
@@ -276,6 +287,22 @@ def explicit_valid_cases(operations, data: RealData, call_and_check, upload) -> 
         body={"source": "template", "key": "explicit_process", "name": "An explicit process"},
         media_type="application/json"))
     assert draft.status_code == 201, draft.text
+
+    volumes = b"sku,month,units\r\nKETTLE-2,2026-01,40\r\n"
+    imports = operations["POST /api/v1/imports"]
+    sent = upload(imports.path, {"file": (io.BytesIO(volumes), "volumes.csv"), "kind": "sales_volumes"})
+    previewed = call_and_check(imports.Case(body={"file": volumes, "kind": "sales_volumes"},
+                                            media_type="multipart/form-data"), sent)
+    assert previewed.status_code == 201, previewed.get_data(as_text=True)
+
+    slip_model = (FIXTURES / "web_return.bpmn").read_text(encoding="utf-8").replace(
+        'id="shop_return"', 'id="returns"')  # a return slip is a report of the process `returns`
+    data.engine.deployments.deploy([ModelFile("returns.bpmn", slip_model)], actor=ADMIN)
+    rma = data.engine.instances.start_instance("returns", actor=ADMIN, business_key="RMA-EXPLICIT-1",
+                                               variables={"customer": "Ada"}).id
+    slip = call_and_check(operations["GET /api/v1/instances/{instance_id}/reports/{name}"].Case(
+        path_parameters={"instance_id": rma, "name": "return-slip"}))
+    assert slip.status_code == 200, slip.text
 
 
 def test_schemathesis_run_with_every_check_finds_nothing(app, tokens, web_engine, ledger):

@@ -55,13 +55,14 @@ def _placeholders(text: str) -> Counter:
 
 @pytest.fixture(scope="module")
 def source_catalog(tmp_path_factory) -> Catalog:
-    """What `pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 web/` finds now, written and read back."""
+    """What `pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k lazy_gettext web/` finds now, written
+    and read back (lazy_gettext: texts named at import time, translated when shown)."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as f:
         method_map, options_map = parse_mapping_cfg(f, filename=str(ROOT / "babel.cfg"))
     catalog = Catalog()
     # -k only adds to babel's default keywords, which already hold _, gettext and ngettext
     for filename, lineno, message, comments, context in extract_from_dir(
-            str(WEB), method_map, options_map, keywords=DEFAULT_KEYWORDS):
+            str(WEB), method_map, options_map, keywords={**DEFAULT_KEYWORDS, "lazy_gettext": None}):
         catalog.add(message, None, [(f"web/{filename}", lineno)], auto_comments=comments, context=context)
     pot = tmp_path_factory.mktemp("extract") / "messages.pot"
     with pot.open("wb") as f:

@@ -189,7 +189,7 @@ def recall_board(board: RecallDashboard) -> Board:
                    Column(_("Days since start"))),
                   tuple(totals), Chart("bar", (2, 3, 4, 5)), wide=True,
                   note=_("Units accounted for: returned, corrected or destroyed, of the units in scope. Level reached: "
-                         "the deepest effectiveness check level (A 100 %, B 50 %, C 10 %, D 2 % of those notified) "
+                         "the deepest effectiveness check level (A: all, B: half, C: a tenth, D: one in fifty of those notified) "
                          "the acknowledgements reach."))
     detail = Table("recalls", _("Recalls by audience"),
                    (Column(_("Recall"), "text"), Column(_("Audience"), "text"), *reach_columns,
