@@ -82,6 +82,7 @@ class CapaDashboard:
     by_supplier: tuple[GroupRow, ...]
     by_fault_code: tuple[GroupRow, ...]
     step_times: tuple = ()  # heatmap.ElementTime of each D-step, when the heatmap module is there
+    step_definition_id: int | None = None  # the version whose step names name them
 
 
 def _stage_order(stage: str | None) -> tuple:

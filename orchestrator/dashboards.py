@@ -126,15 +126,28 @@ def drill_condition(session: Session, criteria: DashboardFilter, now: datetime, 
     return _equals(getattr(CaseMetric, dimension), value)
 
 
+# steps a token passes within one command (gateways, start and end events): no time is spent in them
+INSTANT_KINDS = frozenset({"exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+                           "startEvent", "endEvent", "intermediateThrowEvent"})
+
+
 class Dashboards(CommandGroup):
+    @staticmethod
+    def _latest(session: Session, process_key: str) -> int | None:
+        """The newest version's definition id: its names (and their translations) name the steps."""
+        return session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == process_key)
+                              .order_by(ProcessDefinition.version.desc()).limit(1))
+
     def _step_times(self, session: Session, process_key: str) -> tuple[ElementTime, ...]:
-        """Time per step over all cases of every version (the heatmap's histograms), slowest median first."""
-        latest = session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == process_key)
-                                .order_by(ProcessDefinition.version.desc()).limit(1))
+        """Time per step over all cases of every version (the heatmap's histograms), slowest median first;
+        gateways and start and end events, which take no time, are left out."""
+        latest = self._latest(session, process_key)
         if latest is None:
             return ()
-        times = element_times(session, process_key, element_names(self.core.definitions.get(session, latest)))
-        return tuple(sorted((t for t in times if t.passes and t.median_seconds is not None),
+        parsed = self.core.definitions.get(session, latest)
+        times = element_times(session, process_key, element_names(parsed))
+        return tuple(sorted((t for t in times if t.passes and t.median_seconds is not None
+                             and parsed.element_kinds.get(t.element_id) not in INSTANT_KINDS),
                             key=lambda t: (-(t.median_seconds or 0), t.element_id)))
 
     def _resolved(self, criteria: DashboardFilter) -> DashboardFilter:
@@ -146,14 +159,16 @@ class Dashboards(CommandGroup):
         criteria = self._resolved(criteria)
         if not self.core.db.is_postgres:
             with self.core.db.reading() as session:
-                return replace(returns_figures(session, criteria), step_times=self._step_times(session, "returns"))
+                return replace(returns_figures(session, criteria), step_times=self._step_times(session, "returns"),
+                               step_definition_id=self._latest(session, "returns"))
         # the breakdowns and the turnaround quantiles each take a scan and sorts of the period's returns: on
         # PostgreSQL they run side by side, on two connections
         with ThreadPoolExecutor(max_workers=1) as pool:
             turnaround = pool.submit(self._turnaround, criteria)
             with self.core.db.reading() as session, sorting_room(session):
                 return replace(returns_figures(session, criteria, turnaround.result),
-                               step_times=self._step_times(session, "returns"))
+                               step_times=self._step_times(session, "returns"),
+                               step_definition_id=self._latest(session, "returns"))
 
     def _turnaround(self, criteria: DashboardFilter) -> Turnaround:
         with self.core.db.reading() as session, sorting_room(session):
@@ -172,7 +187,7 @@ class Dashboards(CommandGroup):
         criteria = self._resolved(criteria)
         with self.core.db.reading() as session, sorting_room(session):
             return replace(capa_figures(session, criteria, self.core.now()),
-                           step_times=self._step_times(session, "capa"))
+                           step_times=self._step_times(session, "capa"), step_definition_id=self._latest(session, "capa"))
 
     def cases(self, actor: Actor, criteria: DashboardFilter, process_key: str, dimension: str, value: str,
               page: int = 1) -> CasePage:

@@ -109,6 +109,7 @@ class ReturnsDashboard:
     reuse: ReuseRates
     pareto: tuple[ParetoRow, ...]
     step_times: tuple = ()  # heatmap.ElementTime of each step, when the heatmap module is there
+    step_definition_id: int | None = None  # the version whose step names name them
 
 
 Turnaround = tuple[tuple[StepSpread, ...], tuple[StepSpread, ...]]  # per step, and request → resolved per month

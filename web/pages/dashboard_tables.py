@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from orchestrator.capa_dashboard import CapaDashboard
 from orchestrator.recall_dashboard import RecallDashboard
 from orchestrator.returns_dashboard import TURNAROUND_STEPS, ReturnsDashboard
+from web.model_texts import step_name
 from web.pages.dashboard_labels import OptionNames
 
 
@@ -56,13 +57,20 @@ class Board:
         return next((t for t in self.tables if t.name == name), None)
 
 
-def _step_table(name: str, title: str, times) -> Table:
+def _step_table(name: str, title: str, times, definition_id: int | None) -> Table:
     return Table(name, title, (Column(_("Step"), "text"), Column(_("Passes")), Column(_("Median (hours)"), "hours"),
                                Column(_("90th percentile (hours)"), "hours"), Column(_("Overdue"), "share")),
-                 tuple(Row((t.name or t.element_id, t.passes, t.median_seconds, t.p90_seconds, t.overdue_share))
-                       for t in times),
+                 tuple(Row((_step_name(definition_id, t), t.passes, t.median_seconds, t.p90_seconds,
+                            t.overdue_share)) for t in times),
                  Chart("hbar", (2, 3), limit=10),
                  note=_("Over all cases of every version, not only the filtered ones; the chart shows the 10 slowest."))
+
+
+def _step_name(definition_id: int | None, times) -> str:
+    """A step's name in the reader's language (the newest version's words)."""
+    if definition_id is None:
+        return times.name or times.element_id
+    return step_name(definition_id, times.element_id, times.name) or times.element_id
 
 
 def returns_board(board: ReturnsDashboard) -> Board:
@@ -116,7 +124,7 @@ def returns_board(board: ReturnsDashboard) -> Board:
                         ("fault_code", p.fault_code)) for p in board.pareto), Chart("pareto", (1, 3)), wide=True),
     ]
     if board.step_times:
-        tables.append(_step_table("step_times", _("Time per step"), board.step_times))
+        tables.append(_step_table("step_times", _("Time per step"), board.step_times, board.step_definition_id))
     total = board.total
     tiles = [(_("Returns"), total.cases, "int"), (_("Returned units"), total.units, "num"),
              (_("Return rate"), total.rate, "share"), (_("Value recovered"), board.value_recovered, "money"),
@@ -156,7 +164,8 @@ def capa_board(board: CapaDashboard) -> Board:
                      count=board.recurrence.returns_after)),
     ]
     if board.step_times:
-        tables.append(_step_table("step_times", _("Time per step (D-steps)"), board.step_times))
+        tables.append(_step_table("step_times", _("Time per step (D-steps)"), board.step_times,
+                                  board.step_definition_id))
     tiles = [(_("CAPAs"), board.cases, "int"), (_("Open"), board.open, "int"), (_("Closed"), board.closed, "int"),
              (_("Overdue tasks"), board.overdue_tasks, "int"), (_("Median cycle time (days)"), board.cycle.median, "days"),
              (_("Recurred after closing"), board.recurrence.recurred_share, "share")]
