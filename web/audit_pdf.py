@@ -197,7 +197,9 @@ def _state_lines(model, names: _Names, payload: dict[str, Any]) -> list[str]:
     return lines
 
 
-class _Report(FPDF):
+class PagedPdf(FPDF):
+    """An A4 document whose footer reads "<footer_text>   <page>/<pages>" (audit report and printable reports)."""
+
     footer_text = ""
 
     def footer(self):
@@ -251,7 +253,7 @@ class _Fonts:
 def render_case_report(audit: CaseAudit) -> bytes:
     """The PDF (for AuditExports.case_bundle)."""
     blocks = report_blocks(audit)
-    pdf = _Report(format="A4")
+    pdf = PagedPdf(format="A4")
     pdf.set_margins(15, 15, 15)
     pdf.set_auto_page_break(True, margin=16)
     pdf.set_title(_("Audit report: %(case)s", case=audit.instance.business_key or audit.instance.id))

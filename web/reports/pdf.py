@@ -12,7 +12,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.fonts import TextStyle
 
-from web.audit_pdf import CJK_FONTS, FONTS, LATIN_FONTS
+from web.audit_pdf import CJK_FONTS, FONTS, LATIN_FONTS, PagedPdf
 
 HEADING = "#1f2a44"
 
@@ -29,16 +29,6 @@ def cjk_font() -> tuple[Path, Path, int] | None:
             bold = Path(str(found[0]).replace("Regular", "Bold"))
             return found[0], bold if bold.is_file() else found[0], 2 if found[0].suffix == ".ttc" else 0
     return None
-
-
-class _ReportPdf(FPDF):
-    footer_text = ""
-
-    def footer(self):
-        self.set_y(-12)
-        self.set_font(size=8)
-        self.set_text_color(110)
-        self.cell(0, 6, f"{self.footer_text}   {self.page_no()}/{{nb}}", align="C")
 
 
 def _add_family(pdf: FPDF, family: str, regular: Path, bold: Path, number: int = 0) -> bool:
@@ -71,7 +61,7 @@ def _drawable(family: str, html: str) -> str:
 
 def html_to_pdf(html: str, *, title: str, footer: str) -> bytes:
     """The report's print HTML as PDF bytes."""
-    pdf = _ReportPdf(format="A4")
+    pdf = PagedPdf(format="A4")
     pdf.set_margins(15, 12, 15)
     pdf.set_auto_page_break(True, margin=16)
     pdf.set_title(title)
