@@ -68,6 +68,11 @@ def test_an_auditor_steps_through_a_finished_return_on_its_diagram(live_server, 
     page.fill("#replay-time", local_times[2])
     shown = int(page.get_attribute("#replay", "data-step"))
     assert local_times[shown - 1] == local_times[2] and (shown == len(steps) or local_times[shown] > local_times[2])
+    # a time on a whole minute (the input drops its ":00") means that second, not the whole minute
+    minute_start = local_times[2][:16] + ":00"
+    page.fill("#replay-time", minute_start)
+    by_then = [number for number, local in enumerate(local_times, start=1) if local <= minute_start]
+    assert int(page.get_attribute("#replay", "data-step")) == (by_then[-1] if by_then else 1)
 
     # the inspection's entries and the variables it set, marked as changes (the step slider)
     inspection = next(s for s in steps if "grade" in s.values)

@@ -143,6 +143,8 @@
   // the last step at or before a time typed in the reader's zone (both sides are local ISO text)
   function jump(value) {
     if (!value) { return; }
+    // a datetime-local input drops ":00" seconds from its value; the reader meant that second, not the minute
+    if (value.length === 16) { value += ":00"; }
     var index = 0;
     steps.forEach(function (step, i) { if (step.local <= value || step.local.slice(0, value.length) === value) { index = i; } });
     stop();
