@@ -21,8 +21,9 @@ from orchestrator.engine import CommandGroup
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.metric_models import ElementStat
 from orchestrator.models import ProcessDefinition, ProcessInstance
-from orchestrator.queries import deployed_diagram
-from orchestrator.sla_forecast import TaskForecast, open_task_forecasts
+from orchestrator.queries import Page, check_page, deployed_diagram
+from orchestrator.query_filters import MAX_PAGE
+from orchestrator.sla_forecast import open_task_forecasts
 from orchestrator.views import DefinitionView
 
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers: a larger number names no version
@@ -166,11 +167,14 @@ class Heatmaps(CommandGroup):
             definition = session.get(ProcessDefinition, self._definition_id(session, key, version))
             return deployed_diagram(self.core, session, DefinitionView.of(definition))
 
-    def at_risk(self, actor: Actor, now: datetime | None = None) -> list[TaskForecast]:
-        """Every open task with a due date that is overdue or predicted to finish late (see `sla_forecast`)."""
+    def at_risk(self, actor: Actor, now: datetime | None = None, limit: int = MAX_PAGE, offset: int = 0) -> Page:
+        """One page of the open tasks that are overdue or predicted to finish late (see `sla_forecast`),
+        soonest due first."""
         require_report_reader(actor)
+        check_page(limit, offset)
         with self.core.db.reading() as session:
-            return [f for f in open_task_forecasts(session, now or self.core.clock.now()) if f.flagged]
+            flagged = [f for f in open_task_forecasts(session, now or self.core.clock.now()) if f.flagged]
+        return Page(tuple(flagged[offset:offset + limit]), len(flagged), limit, offset)
 
     def likely_late(self, task_ids: Iterable[str], now: datetime | None = None) -> dict[str, datetime]:
         """Of the given tasks (ones the caller already shows), those predicted to finish after their due date,

@@ -61,9 +61,13 @@ class Page:
     offset: int
 
 
-def _page(session: Session, query: Select, limit: int, offset: int, view: Callable[[Any], Any]) -> Page:
+def check_page(limit: int, offset: int) -> None:
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInput("invalid page", {"limit": f"must be 1..{MAX_PAGE}", "offset": "must be ≥ 0"})
+
+
+def _page(session: Session, query: Select, limit: int, offset: int, view: Callable[[Any], Any]) -> Page:
+    check_page(limit, offset)
     # count the same FROM/WHERE without selecting columns: never materialize wide rows (instance state)
     total = session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     items = tuple(view(row) for row in session.execute(query.limit(limit).offset(offset)).all())

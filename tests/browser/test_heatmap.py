@@ -128,7 +128,7 @@ def test_the_heatmap_of_returns_and_the_tasks_at_risk(live_server, page, screens
     page.screenshot(path=str(shots / "heatmap-at-risk.png"), full_page=True)
 
     risky = engine.heatmaps.likely_late([f.task_id for f in engine.heatmaps.at_risk(Actor("audit", roles=frozenset(
-        {"auditor"})))])
+        {"auditor"}))).items])
     assert risky
     with engine.db.reading() as session:
         groups = session.scalar(select(HumanTask.candidate_groups).where(HumanTask.id == next(iter(risky))))

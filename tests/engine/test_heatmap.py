@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from orchestrator.actors import Actor
 from orchestrator.definitions import ModelFile
 from orchestrator.element_stats import bucket_seconds
-from orchestrator.errors import Forbidden, NotFound
+from orchestrator.errors import Forbidden, InvalidInput, NotFound
 from orchestrator.heatmap import element_times, version_heatmap
 from orchestrator.metric_models import ElementStat
 from orchestrator.models import HumanTask, HumanTaskState, ProcessDefinition, ProcessInstance
@@ -192,6 +192,10 @@ def test_the_forecast_flags_at_risk_and_overdue_tasks(engine, clock):
     assert by_name["at_risk"].business_key == "RC-0" and by_name["at_risk"].process_key == "refund_claim"
 
     flagged = engine.heatmaps.at_risk(MANAGER, now)
-    assert [names[f.task_id] for f in flagged] == ["overdue", "at_risk"]  # soonest due first
+    assert [names[f.task_id] for f in flagged.items] == ["overdue", "at_risk"]  # soonest due first
+    second = engine.heatmaps.at_risk(MANAGER, now, limit=1, offset=1)  # paged: the list can be long
+    assert [names[f.task_id] for f in second.items] == ["at_risk"] and second.total == 2
+    with pytest.raises(InvalidInput):
+        engine.heatmaps.at_risk(MANAGER, now, limit=0)
     assert engine.heatmaps.likely_late([t.id for t in tasks.values()], now) == {tasks["at_risk"].id: expected}
     assert engine.heatmaps.likely_late([], now) == {}

@@ -126,7 +126,7 @@ def test_the_api_answers_readers_and_refuses_staff(site, as_, manager_token):
     at_risk = client.get("/api/v1/tasks/at-risk", headers=headers)
     assert at_risk.status_code == 200
     risky = site.config["RISKY_TASK"]
-    [found] = [t for t in at_risk.get_json() if t["taskId"] == risky["id"]]
+    [found] = [t for t in at_risk.get_json()["items"] if t["taskId"] == risky["id"]]
     assert found["atRisk"] is True and found["overdue"] is False and found["predictedAt"] > found["dueAt"]
     for refused in (as_("clerk").get(path), as_("clerk").get("/api/v1/tasks/at-risk")):
         assert refused.status_code == 403 and refused.content_type == "application/problem+json"
@@ -137,5 +137,19 @@ def test_the_api_answers_readers_and_refuses_staff(site, as_, manager_token):
 
 def test_a_task_already_due_is_overdue_not_likely_late(site, web_engine):
     risky = site.config["RISKY_TASK"]
-    forecasts = {f.task_id: f for f in web_engine.heatmaps.at_risk(ADMIN, web_engine.now() + timedelta(days=2))}
+    forecasts = {f.task_id: f for f in web_engine.heatmaps.at_risk(ADMIN, web_engine.now() + timedelta(days=2)).items}
     assert forecasts[risky["id"]].overdue and not forecasts[risky["id"]].at_risk
+
+
+def test_the_tasks_at_risk_come_in_pages(site, web_engine, monkeypatch):
+    second = web_engine.instances.start_instance("returns", actor=ADMIN, variables={**RETURN, "rmaNumber": "RMA-WEB-2"})
+    monkeypatch.setattr("web.pages.heatmap.AT_RISK_PAGE", 1)
+    client = signed_in(site, "management")
+    first_page = client.get("/dashboards/at-risk").get_data(as_text=True)
+    last_page = client.get("/dashboards/at-risk?page=2").get_data(as_text=True)
+    assert first_page.count('data-state="at-risk"') == 1 and last_page.count('data-state="at-risk"') == 1
+    assert 'rel="next"' in first_page and "page 1 of 2" in first_page and 'rel="prev"' in last_page
+    assert second.business_key in first_page + last_page and site.config["RISKY_TASK"]["business_key"] in (
+        first_page + last_page)
+    api = client.get("/api/v1/tasks/at-risk?limit=1&offset=1").get_json()
+    assert api["total"] == 2 and len(api["items"]) == 1 and api["limit"] == 1

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 
 from web.api.context import actor, engine
 from web.api.problems import PROBLEM
-from web.api.schemas import ProblemSchema
+from web.api.schemas import PageArgs, ProblemSchema, page_of
 
 blp = Blueprint("heatmap", __name__, url_prefix="/api/v1", description="Time spent per element and predicted SLA breaches")
 
@@ -74,8 +74,10 @@ def version_heatmap(key: str, version: int):
 
 
 @blp.route("/tasks/at-risk", methods=["GET"])
-@blp.response(200, TaskAtRiskSchema(many=True))
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_of(TaskAtRiskSchema, "TaskAtRiskPage"))
 @blp.alt_response(403, description=FORBIDDEN, schema=ProblemSchema, content_type=PROBLEM)
-def tasks_at_risk():
-    """Open tasks that are overdue or predicted to miss their due date, soonest due first."""
-    return engine().heatmaps.at_risk(actor())
+def tasks_at_risk(args):
+    """One page of the open tasks that are overdue or predicted to miss their due date, soonest due first."""
+    page = engine().heatmaps.at_risk(actor(), limit=args["limit"], offset=args["offset"])
+    return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}

@@ -11,9 +11,11 @@ from flask_babel import gettext as _
 from orchestrator.errors import Forbidden, NotFound
 from orchestrator.heatmap import ElementTime, Heatmap
 from web.model_texts import model_of, step_name
-from web.pages.common import engine, person, signed_in_pages
+from web.pages.common import engine, page_count, person, signed_in_pages
+from web.pages.common import page_number as current_page
 
 bp = Blueprint("heatmap_pages", __name__)
+AT_RISK_PAGE = 50  # rows a page of the tasks at risk
 signed_in_pages(bp)
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -94,8 +96,9 @@ def version_heatmap(key: str, version: int):
 @bp.get("/dashboards/at-risk")
 def at_risk():
     """Open tasks that are overdue or predicted to finish after their due date, soonest due first."""
+    page_number = current_page()
     try:
-        forecasts = engine().heatmaps.at_risk(person())
+        page = engine().heatmaps.at_risk(person(), limit=AT_RISK_PAGE, offset=(page_number - 1) * AT_RISK_PAGE)
     except Forbidden:
         return _refused()
     titles: dict[str, str] = {}
@@ -103,4 +106,5 @@ def at_risk():
         if definition.key not in titles:
             model = model_of(definition.id)
             titles[definition.key] = model.title if model is not None else (definition.name or definition.key)
-    return render_template("heatmap/at_risk.html", forecasts=forecasts, titles=titles)
+    return render_template("heatmap/at_risk.html", forecasts=page.items, titles=titles, total=page.total,
+                           page_number=page_number, pages=page_count(page.total, AT_RISK_PAGE))
