@@ -330,8 +330,8 @@ class SpreadsheetImports(CommandGroup):
                 continue  # started by an earlier round that was cut off before it counted
             try:
                 # the form's own start, in this round's transaction (its checks raise before anything is written)
-                self.start_forms._start_from_form(session, RETURNS_PROCESS, values, actor, None, None, keys[number],
-                                                  None)
+                self.start_forms.start_from_form_in(session, RETURNS_PROCESS, values, actor, None, None,
+                                                    keys[number], None)
             except (InvalidInput, NotFound) as exc:
                 failures.append([number, _reason(exc)])
         return rows, failures

@@ -55,11 +55,12 @@ class StartForms(CommandGroup):
         from the field the model names (camunda property businessKeyField) unless one is given. A second
         submission of the same form (same idempotency key) returns the first case."""
         require(actor, Permission.START)
-        return self.instances.start_once(key, idempotency_key, lambda session: self._start_from_form(
+        return self.instances.start_once(key, idempotency_key, lambda session: self.start_from_form_in(
             session, key, values, actor, uploads, business_key, idempotency_key, version))
 
-    def _start_from_form(self, session: Session, key: str, values, actor: Actor, uploads, business_key,
-                         idempotency_key, version: int | None) -> ProcessInstance:
+    def start_from_form_in(self, session: Session, key: str, values, actor: Actor, uploads, business_key,
+                           idempotency_key, version: int | None) -> ProcessInstance:
+        """`start_from_form` inside the caller's transaction (a batch of starts); the caller checks START."""
         definition = latest_definition(session, key, version)
         parsed = self.core.definitions.get(session, definition.id)
         if not parsed.start_form:
