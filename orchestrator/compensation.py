@@ -9,7 +9,9 @@ SpiffWorkflow does not run compensation, so it is built from what it does run:
 - at run time the engine logs each completion of a compensable activity (in the instance's data, under a key
   no script or reader sees) and marks the entry undone when its handler completes.
 A throw with `activityRef` undoes only that activity. A throw undoes activities of its own scope (process or
-subprocess), as Camunda does for activities that are not subprocesses.
+subprocess). An embedded subprocess with a handler of its own is undone by it; one without passes the throw
+on to the activities inside it: when it completes (not when an interrupting boundary event left it), their
+entries move to the scope around it, where that scope's throws undo them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.task import TaskState
 
@@ -29,8 +33,10 @@ from orchestrator.translation import ModelProblem
 LOG_KEY = "_loopline_compensation"  # in the top workflow's data; names starting with "_" reach no script
 DUE_NAME = "loopline_compensation"  # what the rewritten gateways read: the activity to undo next, or None
 SPEC_ATTRIBUTE = "loopline_compensation_plan"  # on each parsed spec of a bundle with compensation
-HANDLER_OF = "loopline_compensates"
-ONLY = "loopline_compensates_only"  # on a throw's loop: the activity its activityRef names  # a moved handler's marker: the activity it undoes
+HANDLER_OF = "loopline_compensates"  # a moved handler's marker: the activity it undoes
+ONLY = "loopline_compensates_only"  # on a throw's loop: the activities its activityRef names (space-separated)
+THROW_LOOP = "loopline_compensation_throw"  # marks the subprocess a throw became
+PASSES_ON = "loopline_compensation_passes_on"  # on a subprocess whose inner activities a throw outside undoes
 _B = f"{{{BPMN_NS}}}"
 THROWS = ("intermediateThrowEvent", "endEvent")
 
@@ -59,20 +65,26 @@ def compile_compensation(root: etree._Element, ids: ElementIds) -> list[ModelPro
     for container in containers:
         throws = [e for e in container if _local(e) in THROWS and _compensate_definition(e) is not None]
         for throw in throws:
-            pairs = handled[container]
+            own = handled[container]
             target = _compensate_definition(throw).get("activityRef")
-            if target:
-                if target not in pairs:
-                    problems.append(ModelProblem(throw.get("id"), f"activityRef '{target}' names no activity of this "
-                                                                  "scope with a compensation handler"))
-                    continue
-                pairs = {target: pairs[target]}
-            elif not pairs and any(handled[c] for c in handled if c is not container and container in c.iterancestors()):
-                problems.append(ModelProblem(throw.get("id"), "this throw would undo nothing: the activities with "
-                                                              "compensation handlers are inside a subprocess; throw "
-                                                              "the compensation inside that subprocess"))
+            if not target:
+                _replace_throw(container, throw, {**own, **_nested_handlers(container, handled)}, ids, only=None)
                 continue
-            _replace_throw(container, throw, pairs, ids, only=target)
+            subprocess = next((e for e in _subprocesses(container) if e.get("id") == target), None)
+            nested = ({**handled.get(subprocess, {}), **_nested_handlers(subprocess, handled)}
+                      if subprocess is not None else {})
+            if nested:
+                subprocess.set(PASSES_ON, "true")
+            if target in own:
+                pairs = {target: own[target]}
+            elif nested:  # a subprocess without a handler of its own: the activities inside it
+                pairs = nested
+            else:
+                problems.append(ModelProblem(throw.get("id"), f"activityRef '{target}' names no activity of this "
+                                                              "scope with a compensation handler, nor a subprocess "
+                                                              "holding such activities"))
+                continue
+            _replace_throw(container, throw, pairs, ids, only=" ".join(pairs))
     for handlers in handled.values():
         for handler in handlers.values():
             if handler.getparent() is not None:
@@ -81,6 +93,25 @@ def compile_compensation(root: etree._Element, ids: ElementIds) -> list[ModelPro
         if association.get("loopline_compensation") == "used" and association.getparent() is not None:
             association.getparent().remove(association)
     return problems
+
+
+def _subprocesses(container) -> list[etree._Element]:
+    """The embedded subprocesses drawn directly in a scope (not event subprocesses, not rewritten throws)."""
+    return [e for e in container if _local(e) in ("subProcess", "transaction")
+            and e.get("triggeredByEvent") != "true" and not e.get(THROW_LOOP)]
+
+
+def _nested_handlers(container, handled) -> dict[str, etree._Element]:
+    """activity id → handler for the activities inside the scope's subprocesses that have no handler of their
+    own, at any depth: a throw undoes them when their subprocess has completed (Camunda 7's propagation)."""
+    pairs: dict[str, etree._Element] = {}
+    for subprocess in _subprocesses(container):
+        if subprocess.get("id") not in handled.get(container, {}):
+            inner = {**handled.get(subprocess, {}), **_nested_handlers(subprocess, handled)}
+            if inner:
+                subprocess.set(PASSES_ON, "true")
+            pairs.update(inner)
+    return pairs
 
 
 def _handlers(container, associations, problems) -> dict[str, etree._Element]:
@@ -128,7 +159,7 @@ def _flow(ids: ElementIds, source: str, target: str, condition: str | None = Non
 def _replace_throw(container, throw, pairs: dict[str, etree._Element], ids: ElementIds, only: str | None) -> None:
     """The throw becomes a looping subprocess with its id; an end event throw is followed by a plain end."""
     throw_id = throw.get("id")
-    loop = _bpmn("subProcess", id=throw_id, name=throw.get("name"), **{ONLY: only})
+    loop = _bpmn("subProcess", id=throw_id, name=throw.get("name"), **{ONLY: only, THROW_LOOP: "true"})
     start, choose, done = ids.new(f"{throw_id}__start"), ids.new(f"{throw_id}__next"), ids.new(f"{throw_id}__done")
     loop.append(_bpmn("startEvent", id=start))
     gateway = _bpmn("exclusiveGateway", id=choose)
@@ -167,20 +198,22 @@ class CompensationPlan:
 
     compensable: frozenset[str] = frozenset()
     handlers: dict[str, str] = field(default_factory=dict)
-    only: dict[str, str] = field(default_factory=dict)  # throw id → the one activity it undoes (activityRef)
+    only: dict[str, str] = field(default_factory=dict)  # throw id → the activities it undoes (activityRef)
+    passes_on: frozenset[str] = frozenset()  # subprocesses whose completed inner activities a throw outside undoes
 
     def __bool__(self) -> bool:
         return bool(self.compensable)
 
     def __or__(self, other: CompensationPlan) -> CompensationPlan:
         return CompensationPlan(self.compensable | other.compensable, {**self.handlers, **other.handlers},
-                                {**self.only, **other.only})
+                                {**self.only, **other.only}, self.passes_on | other.passes_on)
 
 
 def plan_of(root: etree._Element) -> CompensationPlan:
     handlers = {e.get("id"): e.get(HANDLER_OF) for e in root.iter() if isinstance(e.tag, str) and e.get(HANDLER_OF)}
     only = {e.get("id"): e.get(ONLY) for e in root.iter(f"{_B}subProcess") if e.get(ONLY)}
-    return CompensationPlan(frozenset(handlers.values()), handlers, only)
+    passes_on = frozenset(e.get("id") for e in root.iter(f"{_B}subProcess", f"{_B}transaction") if e.get(PASSES_ON))
+    return CompensationPlan(frozenset(handlers.values()), handlers, only, passes_on)
 
 
 def mark_specs(specs, plan: CompensationPlan) -> None:
@@ -225,7 +258,8 @@ def settle(workflow) -> None:
         if not plan:
             continue
         bpmn_id, key = getattr(task.task_spec, "bpmn_id", None), str(task.id)
-        if bpmn_id in plan.compensable and key not in logged and not isinstance(task.task_spec, MultiInstanceTask):
+        if (bpmn_id in plan.compensable and key not in logged and not isinstance(task.task_spec, MultiInstanceTask)
+                and not _interrupted(task)):
             log["open"].append({"task": key, "activity": bpmn_id, "scope": _scope(task.workflow),
                                 "at": task.last_state_change or 0, "seq": log["next"]})
             log["next"] += 1
@@ -236,6 +270,34 @@ def settle(workflow) -> None:
                 log["open"].remove(entry)
                 log["done"][entry["task"]] = key
             handled.add(key)
+    _close_completed_subprocesses(log, finished)
+
+
+def _close_completed_subprocesses(log: dict[str, Any], finished) -> None:
+    """What a completed embedded subprocess without a handler of its own leaves to undo moves to the scope
+    around it, where a throw undoes it (a cancelled or still running subprocess keeps it: Camunda 7 undoes
+    only completed ones; a called process keeps its own)."""
+    waiting = {e["scope"] for e in log["open"]}
+    for task in finished:
+        key, plan = str(task.id), _plan(task.workflow)
+        if (key not in waiting or not plan or getattr(task.task_spec, "bpmn_id", None) not in plan.passes_on
+                or _interrupted(task)):
+            continue
+        outer = _scope(task.workflow)
+        for entry in log["open"]:
+            if entry["scope"] == key:
+                entry["scope"] = outer
+        waiting.add(outer)
+
+
+def _interrupted(task) -> bool:
+    """Whether an interrupting boundary event of the activity fired: SpiffWorkflow still marks the activity
+    completed (e.g. a subprocess left by an error end event), but it did not complete successfully."""
+    split = task.parent
+    if split is None or not isinstance(split.task_spec, BoundaryEventSplit):
+        return False
+    return any(isinstance(other.task_spec, BoundaryEvent) and other.task_spec.cancel_activity
+               and other.state == TaskState.COMPLETED for other in split.children)
 
 
 def _throw_scope(loop_workflow) -> str:
@@ -245,7 +307,8 @@ def _throw_scope(loop_workflow) -> str:
 
 
 def _latest_open(log: dict[str, Any], scope: str, activity: str | None = None) -> dict[str, Any] | None:
-    due = [e for e in log["open"] if e["scope"] == scope and (activity is None or e["activity"] == activity)]
+    wanted = None if activity is None else activity.split()
+    due = [e for e in log["open"] if e["scope"] == scope and (wanted is None or e["activity"] in wanted)]
     return max(due, key=lambda e: (e.get("at", 0), e["seq"])) if due else None
 
 

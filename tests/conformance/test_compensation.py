@@ -131,6 +131,96 @@ def test_a_throw_naming_an_activity_undoes_only_that_one(conformance_engine):
     assert row.variables["noted"] is False
 
 
+def undoable(element_id: str, undo_note: str, waits: bool = False) -> str:
+    """A script task that records itself (or a user task, `waits`), with a compensation handler that records
+    its undoing."""
+    activity = (f'<bpmn:userTask id="{element_id}"/>' if waits else
+                f'<bpmn:scriptTask id="{element_id}" scriptFormat="python"><bpmn:script>done = done + '
+                f'["{element_id}"]</bpmn:script></bpmn:scriptTask>')
+    return (f'{activity}'
+            f'<bpmn:boundaryEvent id="{element_id}_c" attachedToRef="{element_id}"><bpmn:compensateEventDefinition/>'
+            f'</bpmn:boundaryEvent>'
+            f'<bpmn:scriptTask id="un_{element_id}" isForCompensation="true" scriptFormat="python">'
+            f'<bpmn:script>undone = undone + ["{undo_note}"]</bpmn:script></bpmn:scriptTask>'
+            f'<bpmn:association id="{element_id}_a" sourceRef="{element_id}_c" targetRef="un_{element_id}"/>')
+
+
+def order_with_subprocess(throw: str = "<bpmn:compensateEventDefinition/>", own_handler: bool = False,
+                          fail_inside: bool = False, label_waits: bool = False) -> ModelFile:
+    """reserve (a subprocess: hold stock, then charge) → label → a compensation end event in the process.
+    `own_handler` gives the subprocess a handler of its own; `fail_inside` ends the subprocess with an error
+    after it charged, caught on its boundary and led to the throw (the subprocess never completes)."""
+    inside_end = ('<bpmn:endEvent id="r_fail"><bpmn:errorEventDefinition errorRef="no_stock"/></bpmn:endEvent>'
+                  if fail_inside else '<bpmn:endEvent id="r_end"/>')
+    inside_last = "r_fail" if fail_inside else "r_end"
+    subprocess_handler = (
+        '<bpmn:boundaryEvent id="reserve_c" attachedToRef="reserve"><bpmn:compensateEventDefinition/>'
+        '</bpmn:boundaryEvent><bpmn:scriptTask id="un_reserve" isForCompensation="true" scriptFormat="python">'
+        '<bpmn:script>undone = undone + ["whole reservation"]</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:association id="reserve_a" sourceRef="reserve_c" targetRef="un_reserve"/>') if own_handler else ""
+    caught = ('<bpmn:boundaryEvent id="out_of_stock" attachedToRef="reserve"><bpmn:errorEventDefinition '
+              'errorRef="no_stock"/></bpmn:boundaryEvent>'
+              '<bpmn:sequenceFlow id="p_err" sourceRef="out_of_stock" targetRef="undo_order"/>') if fail_inside else ""
+    return model(
+        '<bpmn:error id="no_stock" errorCode="NO_STOCK"/>'
+        '<bpmn:process id="order" isExecutable="true"><bpmn:startEvent id="s"/>'
+        '<bpmn:subProcess id="reserve"><bpmn:startEvent id="r_s"/>'
+        f'{undoable("hold_stock", "stock released")}{undoable("charge", "refunded")}{inside_end}'
+        '<bpmn:sequenceFlow id="r1" sourceRef="r_s" targetRef="hold_stock"/>'
+        '<bpmn:sequenceFlow id="r2" sourceRef="hold_stock" targetRef="charge"/>'
+        f'<bpmn:sequenceFlow id="r3" sourceRef="charge" targetRef="{inside_last}"/></bpmn:subProcess>'
+        f'{subprocess_handler}{undoable("label", "label voided", label_waits)}{caught}'
+        f'<bpmn:endEvent id="undo_order">{throw}</bpmn:endEvent>'
+        '<bpmn:sequenceFlow id="p1" sourceRef="s" targetRef="reserve"/>'
+        '<bpmn:sequenceFlow id="p2" sourceRef="reserve" targetRef="label"/>'
+        '<bpmn:sequenceFlow id="p3" sourceRef="label" targetRef="undo_order"/>'
+        '</bpmn:process>', name="order.bpmn")
+
+
+def run_order(engine, file: ModelFile, check_reached: bool = True) -> dict:
+    if check_reached:
+        deploy(engine, file)
+    else:  # handlers no throw can run (valid BPMN, never run): deployed without the drawn = reached check
+        engine.deployments.deploy([file], actor=ADMIN)
+    row = engine.instances.start_instance("order", actor=ADMIN, variables={"done": [], "undone": []})
+    row = inspect.instance(engine, row.id)
+    assert row.status == "completed"
+    return row.variables
+
+
+def test_a_throw_undoes_the_activities_inside_a_completed_subprocess_latest_first(conformance_engine):
+    variables = run_order(conformance_engine, order_with_subprocess())
+    assert variables["done"] == ["hold_stock", "charge", "label"]
+    assert variables["undone"] == ["label voided", "refunded", "stock released"]
+
+
+def test_what_a_completed_subprocess_left_to_undo_waits_for_a_throw_in_a_later_command(conformance_engine):
+    engine = conformance_engine
+    deploy(engine, order_with_subprocess(label_waits=True))
+    row = engine.instances.start_instance("order", actor=ADMIN, variables={"done": [], "undone": []})
+    assert open_elements(engine, row.id) == ["label"]  # the subprocess completed in the start's command
+    complete(engine, row.id, "label")
+    row = inspect.instance(engine, row.id)
+    assert row.status == "completed" and row.variables["undone"] == ["label voided", "refunded", "stock released"]
+
+
+def test_a_subprocess_with_a_handler_of_its_own_is_undone_by_that_handler_only(conformance_engine):
+    variables = run_order(conformance_engine, order_with_subprocess(own_handler=True), check_reached=False)
+    assert variables["undone"] == ["label voided", "whole reservation"]
+
+
+def test_a_throw_naming_a_subprocess_undoes_only_what_is_inside_it(conformance_engine):
+    variables = run_order(conformance_engine,
+                          order_with_subprocess('<bpmn:compensateEventDefinition activityRef="reserve"/>'),
+                          check_reached=False)
+    assert variables["undone"] == ["refunded", "stock released"]
+
+
+def test_a_subprocess_that_did_not_complete_is_not_undone(conformance_engine):
+    variables = run_order(conformance_engine, order_with_subprocess(fail_inside=True))
+    assert variables["done"] == ["hold_stock", "charge"] and variables["undone"] == []
+
+
 @pytest.mark.parametrize(("body", "named", "words"), [
     ('<bpmn:subProcess id="undo_sub" triggeredByEvent="true"><bpmn:startEvent id="undo_start">'
      '<bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>', "undo_start", "event subprocesses"),
