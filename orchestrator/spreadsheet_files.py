@@ -32,6 +32,10 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 MAX_COLUMNS = 200
 MAX_CELL_CHARACTERS = 10_000
+# an XLSX is a ZIP: its parts, unpacked, are bounded too, so a small file cannot unpack into gigabytes
+MAX_UNPACKED_BYTES = 400 * 1024 * 1024
+MAX_SHARED_STRINGS_BYTES = 100 * 1024 * 1024  # read into memory whole (the sheet itself is streamed)
+MAX_PARTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -245,7 +249,26 @@ def _unneutralised(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
+def _check_archive(content: bytes) -> None:
+    """Refuse an XLSX whose parts would unpack past the limits, before anything is unpacked (the sizes are
+    the archive's own: zipfile never reads more of a part than its stated size)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UnreadableSpreadsheet("the file is neither CSV nor XLSX (a damaged ZIP file)") from exc
+    if len(parts) > MAX_PARTS:
+        raise UnreadableSpreadsheet(f"the XLSX file has more than {MAX_PARTS:,} parts")
+    if sum(part.file_size for part in parts) > MAX_UNPACKED_BYTES:
+        raise UnreadableSpreadsheet(f"the XLSX file unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MB")
+    if any(part.filename.lower().endswith("sharedstrings.xml") and part.file_size > MAX_SHARED_STRINGS_BYTES
+           for part in parts):
+        raise UnreadableSpreadsheet(f"the XLSX file's shared texts unpack to more than "
+                                    f"{MAX_SHARED_STRINGS_BYTES // (1024 * 1024)} MB")
+
+
 def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
+    _check_archive(content)
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:

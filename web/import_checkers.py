@@ -3,6 +3,7 @@ API's own schema, so a file and the API accept exactly the same events."""
 
 from __future__ import annotations
 
+from flask import current_app
 from marshmallow import ValidationError
 
 from orchestrator.import_kinds import (
@@ -14,7 +15,7 @@ from orchestrator.import_kinds import (
 )
 from orchestrator.import_models import ImportKind
 from orchestrator.spreadsheet_imports import SpreadsheetImports
-from web.pages.common import engine
+from web.extensions import ENGINE_KEY
 
 
 def check_trace_event(cells: dict[str, str]) -> dict:
@@ -45,5 +46,5 @@ def checker_for(kind: str) -> RowChecker | None:
 
 def spreadsheet_imports() -> SpreadsheetImports:
     """The import commands on the app's engine."""
-    built = engine()
+    built = current_app.extensions[ENGINE_KEY]  # not web.pages.common: the pages package imports this module
     return SpreadsheetImports(built, built.start_forms)

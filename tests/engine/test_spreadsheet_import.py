@@ -5,6 +5,7 @@ and round trips (export → import gives the same rows)."""
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date
 
 import pytest
@@ -187,6 +188,29 @@ def test_import_doors_check_the_kind_and_the_file(imports):
         imports.preview(ImportKind.RETURNS, b"\x89PNG\r\n\x1a\n\x00\x00\x00", "photo.png", actor=OWNER)
     with pytest.raises(UnusableFile, match="no known column"):
         imports.preview(ImportKind.RETURNS, b"colour,size\nred,9\n", "other.csv", actor=OWNER)
+
+
+def unpacking_to(part: str, megabytes: int) -> bytes:
+    """A small ZIP (a few hundred kB) whose `part` unpacks to `megabytes` MB of zeros: a ZIP bomb."""
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open(part, "w", force_zip64=True) as inside:
+            chunk = b"\0" * (1024 * 1024)
+            for _ in range(megabytes):
+                inside.write(chunk)
+    return packed.getvalue()
+
+
+@pytest.mark.parametrize(("part", "megabytes", "says"), [
+    ("xl/worksheets/sheet1.xml", 401, "unpacks to more than 400 MB"),
+    ("xl/sharedStrings.xml", 101, "shared texts unpack to more than 100 MB"),
+])
+def test_an_xlsx_that_would_unpack_into_gigabytes_is_refused_unread(imports, part, megabytes, says):
+    bomb = unpacking_to(part, megabytes)
+    assert len(bomb) < 1024 * 1024
+    with pytest.raises(UnusableFile, match=says):
+        imports.preview(ImportKind.RETURNS, bomb, "returns.xlsx", actor=OWNER)
 
 
 SALES = [["KETTLE-2", "2026-01", "EU", 1200], ["KETTLE-2", "2026-02", "", 900.5], ["TOASTER-1", "2026-01", "EU", 0],
