@@ -23,7 +23,7 @@ from orchestrator.metric_models import ElementStat
 from orchestrator.models import ProcessDefinition, ProcessInstance
 from orchestrator.queries import Page, check_page, deployed_diagram
 from orchestrator.query_filters import MAX_PAGE
-from orchestrator.sla_forecast import open_task_forecasts
+from orchestrator.sla_forecast import TaskForecast, open_task_forecasts
 from orchestrator.views import DefinitionView
 
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers: a larger number names no version
@@ -170,11 +170,15 @@ class Heatmaps(CommandGroup):
     def at_risk(self, actor: Actor, now: datetime | None = None, limit: int = MAX_PAGE, offset: int = 0) -> Page:
         """One page of the open tasks that are overdue or predicted to finish late (see `sla_forecast`),
         soonest due first."""
-        require_report_reader(actor)
         check_page(limit, offset)
+        flagged = self.all_at_risk(actor, now)
+        return Page(flagged[offset:offset + limit], len(flagged), limit, offset)
+
+    def all_at_risk(self, actor: Actor, now: datetime | None = None) -> tuple[TaskForecast, ...]:
+        """Every task `at_risk` pages through (one pass over the open tasks: for an export)."""
+        require_report_reader(actor)
         with self.core.db.reading() as session:
-            flagged = [f for f in open_task_forecasts(session, now or self.core.clock.now()) if f.flagged]
-        return Page(tuple(flagged[offset:offset + limit]), len(flagged), limit, offset)
+            return tuple(f for f in open_task_forecasts(session, now or self.core.clock.now()) if f.flagged)
 
     def likely_late(self, task_ids: Iterable[str], now: datetime | None = None) -> dict[str, datetime]:
         """Of the given tasks (ones the caller already shows), those predicted to finish after their due date,

@@ -3,9 +3,11 @@ staff are refused, unknown processes and versions are 404."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from orchestrator.definitions import ModelFile
@@ -153,3 +155,17 @@ def test_the_tasks_at_risk_come_in_pages(site, web_engine, monkeypatch):
         first_page + last_page)
     api = client.get("/api/v1/tasks/at-risk?limit=1&offset=1").get_json()
     assert api["total"] == 2 and len(api["items"]) == 1 and api["limit"] == 1
+
+
+def test_the_tasks_at_risk_download_as_csv_and_xlsx(site):
+    risky = site.config["RISKY_TASK"]
+    client = signed_in(site, "management")
+    assert "/dashboards/at-risk.xlsx" in client.get("/dashboards/at-risk").get_data(as_text=True)
+    csv_text = client.get("/dashboards/at-risk.csv").get_data(as_text=True)
+    [row] = [line for line in csv_text.splitlines() if risky["business_key"] in line]
+    assert "Review return request" in row and "Likely late" in row
+    xlsx = client.get("/dashboards/at-risk.xlsx")
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    sheet = load_workbook(io.BytesIO(xlsx.data), read_only=True).worksheets[0]
+    assert any(risky["business_key"] in [str(cell) for cell in row] for row in sheet.iter_rows(values_only=True))
+    assert signed_in(site, "customer.service").get("/dashboards/at-risk.csv").status_code == 403

@@ -40,7 +40,7 @@ def percent(share: float | None) -> str:
     return "—" if share is None else _("%(value)s %%", value=format_decimal(round(share * 100), format="#,##0"))
 
 
-def _refused():
+def reports_refused():
     return render_template("errors/message.html", heading=_("Reports"),
                            message=_("Your role does not allow reading dashboards and reports.")), 403
 
@@ -80,7 +80,7 @@ def version_heatmap(key: str, version: int):
         heatmap = engine().heatmaps.version(actor, key, version)
         xml = engine().heatmaps.diagram(actor, key, version)
     except Forbidden:
-        return _refused()
+        return reports_refused()
     except NotFound:
         return render_template("errors/not_found.html", what=_("process version")), 404
     model = model_of(heatmap.definition_id)
@@ -100,7 +100,7 @@ def at_risk():
     try:
         page = engine().heatmaps.at_risk(person(), limit=AT_RISK_PAGE, offset=(page_number - 1) * AT_RISK_PAGE)
     except Forbidden:
-        return _refused()
+        return reports_refused()
     titles: dict[str, str] = {}
     for definition in engine().queries.list_definitions():
         if definition.key not in titles:

@@ -15,7 +15,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
 from orchestrator.authorization import Permission, can
-from orchestrator.errors import NotFound
+from orchestrator.errors import Forbidden, NotFound
 from orchestrator.query_filters import (
     INCIDENT_SORTS,
     INSTANCE_SORTS,
@@ -26,9 +26,10 @@ from orchestrator.query_filters import (
     JobFilter,
 )
 from orchestrator.spreadsheet_files import Table
-from web.model_texts import in_reader_language
+from web.model_texts import in_reader_language, model_of, step_name
 from web.pages.common import engine, person, signed_in_pages
 from web.pages.file_responses import table_response
+from web.pages.heatmap import reports_refused
 from web.pages.inbox import FILTER_KEYS, case_models, summary_of, task_filter
 from web.pages.labels import group_names, label
 from web.pages.list_args import day_range, list_args
@@ -211,6 +212,34 @@ def export_incidents(file_format: str):
     columns = [_("Incident"), _("Case id"), _("Step"), _("Message"), _("Created"), _("Resolved"), _("Resolved by")]
     table = Table(_("Incidents"), columns, _capped(rows(), len(columns)), _notes(args))
     return table_response(table, "incidents", file_format, (8, 38, 24, 60, 28, 28, 18))
+
+
+# -- the tasks at risk (a dashboard's list) ---------------------------------------------------------------------
+@bp.get("/dashboards/at-risk.<any(csv, xlsx):file_format>")
+def export_at_risk(file_format: str):
+    """The tasks at risk as a file: every one, soonest due first (for readers of reports)."""
+    try:
+        forecasts = engine().heatmaps.all_at_risk(person())
+    except Forbidden:
+        return reports_refused()
+    titles: dict[str, str] = {}
+
+    def title(definition_id: int, key: str) -> str:
+        if key not in titles:
+            model = model_of(definition_id)
+            titles[key] = model.title if model is not None else key
+        return titles[key]
+
+    def rows():
+        for f in forecasts:
+            yield [title(f.definition_id, f.process_key), f.business_key or f.instance_id,
+                   step_name(f.definition_id, f.element_id, f.name), f.assignee, group_names(f.candidate_groups),
+                   f.created_at, f.due_at, f.predicted_at, _("overdue") if f.overdue else _("Likely late")]
+
+    columns = [_("Process"), _("Case"), _("Task"), _("Assignee"), _("Groups"), _("Created"), _("Due"),
+               _("Predicted finish"), _("State")]
+    table = Table(_("Tasks at risk"), columns, _capped(rows(), len(columns)), _notes({}))
+    return table_response(table, "tasks-at-risk", file_format, (24, 20, 28, 18, 24, 28, 28, 28, 14))
 
 
 def _operations_refused():
