@@ -15,8 +15,9 @@ from web.pages.common import engine, page_count, person, signed_in_pages
 from web.pages.common import page_number as current_page
 
 bp = Blueprint("heatmap_pages", __name__)
-AT_RISK_PAGE = 50  # rows a page of the tasks at risk
 signed_in_pages(bp)
+
+AT_RISK_PAGE = 50  # rows a page of the tasks at risk
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
