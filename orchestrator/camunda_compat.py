@@ -7,6 +7,7 @@ import re
 
 from lxml import etree
 
+from orchestrator import local_io
 from orchestrator.compensation import compile_compensation
 from orchestrator.completeness import BPMN_NS, FLOW_NODES, ElementIds
 from orchestrator.parser import CAMUNDA_MODEL_NS
@@ -181,8 +182,9 @@ def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:
 
 PYTHON_SCRIPTS = {"", "python", "python3", "text/x-python"}
 CONDITION_LANGUAGES = {"", "juel", "python", "python3"}
-# where camunda:inputOutput is applied: the job's input and the result's output mapping
-MAPPED_IO = {"serviceTask", "sendTask"}
+# where camunda:inputOutput is applied: the job's input and the result's output mapping, or the activity's own
+# variables (orchestrator.local_io)
+MAPPED_IO = {"serviceTask", "sendTask", *local_io.ELEMENTS}
 
 
 def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
@@ -202,8 +204,12 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
                                                         "script code); model the work as a service or script task"))
             if extensions.find(camunda + "inputOutput") is not None and local not in MAPPED_IO:
                 problems.append(ModelProblem(where, f"camunda:inputOutput on a {local} is not applied by this engine "
-                                                    "(only on service and send tasks); set the values in a script "
-                                                    "task or a form instead"))
+                                                    "(only on tasks: user, manual, script, business rule, service "
+                                                    "and send tasks); set the values in a script task instead"))
+            elif (extensions.find(camunda + "inputOutput") is not None and local in local_io.ELEMENTS
+                  and element.find(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics") is not None):
+                problems.append(ModelProblem(where, "camunda:inputOutput on a multi-instance task is not applied by "
+                                                    "this engine; map the values in a script task before it"))
             mappings = [m for m in extensions if isinstance(m.tag, str) and m.tag in (camunda + "in", camunda + "out")]
             if mappings and local != "callActivity":
                 problems.append(ModelProblem(where, f"camunda:in/camunda:out on a {local} are not supported "

@@ -47,6 +47,7 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 )
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from orchestrator import local_io
 from orchestrator.call_activities import BINDINGS as CALL_BINDINGS
 from orchestrator.call_activities import MappedCallActivity, read_mappings
 from orchestrator.decisions import DecisionEngine
@@ -104,6 +105,8 @@ class CamundaExtensionsMixin:
         if io is not None:
             extensions["inputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}inputParameter")]
             extensions["outputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}outputParameter")]
+            if etree.QName(node).localname in local_io.ELEMENTS:
+                extensions[local_io.LOCAL_IO] = True  # the activity's own variables (orchestrator.local_io)
         for unsupported in ("connector",):  # listeners are refused on every element (camunda_compat)
             if node.find(f"./{{*}}extensionElements/{CAMUNDA}{unsupported}") is not None:
                 extensions.setdefault("unsupported", []).append(f"camunda:{unsupported}")

@@ -1,0 +1,81 @@
+"""camunda:inputOutput on user, manual, script, business rule and plain tasks, as Camunda 7 maps it.
+
+Input parameters are local variables of the activity: evaluated when it becomes ready, they are seen by its
+form, script or decision, and are gone when it completes (a process variable of the same name they hid comes
+back). Output parameters are evaluated when the activity completes, with its local variables in sight, and set
+in the process. Everything else the activity sets (a form's fields, a script's variables) reaches the process
+as without a mapping, as Camunda's variables do when no local one has their name.
+
+SpiffWorkflow has no activity scopes, so this is done in the two hooks every BPMN task passes through
+(`BpmnTaskSpec._update_hook`, `_on_complete_hook`), for the specs the parser marked (`LOCAL_IO` in their
+extensions). Service and send tasks map their parameters onto the job instead (effects.job_input,
+jobs._map_output); multi-instance activities and subprocesses are refused at deploy (camunda_compat).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
+
+LOCAL_IO = "localInputOutput"  # the extensions flag the parser sets
+ELEMENTS = frozenset({"userTask", "manualTask", "scriptTask", "businessRuleTask", "task"})
+_HIDDEN = "loopline_local_io"  # task.internal_data: {"inputs": [...], "hidden": {name: value}}
+
+
+def _extensions(spec) -> dict[str, Any]:
+    return getattr(spec, "extensions", None) or {}
+
+
+def _value(my_task, expression) -> Any:
+    """A parameter's value: text, list or map of expressions, evaluated with the task's variables."""
+    evaluate = my_task.workflow.script_engine.evaluate
+    if isinstance(expression, list):
+        return [evaluate(my_task, item) for item in expression]
+    if isinstance(expression, dict):
+        return {key: evaluate(my_task, item) for key, item in expression.items()}
+    return evaluate(my_task, expression)
+
+
+def open_scope(my_task) -> None:
+    """Set the input parameters as the activity's local variables (once, however often the task updates)."""
+    if _HIDDEN in my_task.internal_data:
+        return
+    parameters = _extensions(my_task.task_spec).get("inputParameters") or []
+    values = {p["name"]: _value(my_task, p.get("expression")) for p in parameters if p.get("name")}
+    my_task.internal_data[_HIDDEN] = {"inputs": list(values),
+                                      "hidden": {name: my_task.data[name] for name in values if name in my_task.data}}
+    my_task.data.update(values)
+
+
+def close_scope(my_task) -> None:
+    """Evaluate the output parameters, drop the local variables (giving back what they hid), set the outputs."""
+    parameters = _extensions(my_task.task_spec).get("outputParameters") or []
+    outputs = {p["name"]: _value(my_task, p.get("expression")) for p in parameters if p.get("name")}
+    scope = my_task.internal_data.pop(_HIDDEN, {"inputs": [], "hidden": {}})
+    for name in scope["inputs"]:
+        my_task.data.pop(name, None)
+    my_task.data.update(scope["hidden"])
+    my_task.data.update(outputs)
+
+
+_update_hook = BpmnTaskSpec._update_hook
+_on_complete_hook = BpmnTaskSpec._on_complete_hook
+
+
+def _update_hook_with_inputs(self, my_task):
+    ready = _update_hook(self, my_task)
+    if ready and _extensions(self).get(LOCAL_IO):
+        open_scope(my_task)
+    return ready
+
+
+def _on_complete_hook_with_outputs(self, my_task):
+    if _extensions(self).get(LOCAL_IO):
+        close_scope(my_task)
+    _on_complete_hook(self, my_task)
+
+
+# the patch: every BPMN task spec passes through these two hooks (see the module's docstring)
+BpmnTaskSpec._update_hook = _update_hook_with_inputs
+BpmnTaskSpec._on_complete_hook = _on_complete_hook_with_outputs

@@ -1,0 +1,81 @@
+"""camunda:inputOutput on user, script and plain tasks as Camunda 7 maps it: input parameters are the
+activity's own variables (seen inside it, gone after it, a hidden process variable back), output parameters
+set process variables when it completes; a value that cannot be computed refuses the command naming the
+element. Each scenario waits at a user task, so the instance is saved and restored in between."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import InvalidModel, ProcessError
+from tests.conformance.conftest import deploy, model
+from tests.conformance.test_runtime_values import END, START, chain
+from tests.conftest import ADMIN
+from tests.support import inspect
+
+
+def mapped(element: str, element_id: str, inputs: dict[str, str], outputs: dict[str, str], inner: str = "") -> str:
+    parameters = "".join(f'<camunda:inputParameter name="{n}">{v}</camunda:inputParameter>' for n, v in inputs.items())
+    parameters += "".join(f'<camunda:outputParameter name="{n}">{v}</camunda:outputParameter>'
+                          for n, v in outputs.items())
+    return (f'<bpmn:{element} id="{element_id}"><bpmn:extensionElements><camunda:inputOutput>{parameters}'
+            f'</camunda:inputOutput></bpmn:extensionElements>{inner}</bpmn:{element}>')
+
+
+APPROVE = mapped("userTask", "approve", {"limit": "${amount * 2}", "desk": "returns"},
+                 {"approvedLimit": "${limit}", "where": "${desk}"})
+CHECK = mapped("scriptTask", "check", {"factor": "3"}, {"checked": "${scaled + 1}"},
+               '<bpmn:script>scaled = amount * int(factor)</bpmn:script>').replace(
+    '<bpmn:scriptTask id="check">', '<bpmn:scriptTask id="check" scriptFormat="python">')
+WAIT = '<bpmn:userTask id="wait"/>'
+
+
+def complete(engine, instance_id: str, element_id: str, values: dict) -> None:
+    [task] = [t for t in inspect.open_tasks(engine, instance_id) if t.element_id == element_id]
+    engine.tasks.complete_user_task(task.id, values, actor=ADMIN)
+
+
+def test_a_user_tasks_inputs_are_its_own_and_its_outputs_reach_the_process(conformance_engine):
+    deploy(conformance_engine, model(chain("approval", START, APPROVE, WAIT, END)))
+    started = conformance_engine.instances.start_instance("approval", actor=ADMIN, variables={"amount": 40})
+    while_open = inspect.instance(conformance_engine, started.id).variables  # what the task's form reads
+    assert while_open["limit"] == 80 and while_open["desk"] == "returns"
+    complete(conformance_engine, started.id, "approve", {"ok": True})
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables["approvedLimit"] == 80 and variables["where"] == "returns" and variables["ok"] is True
+    assert "limit" not in variables and "desk" not in variables  # local: gone with the activity
+
+
+def test_an_input_hides_a_process_variable_only_while_the_activity_runs(conformance_engine):
+    deploy(conformance_engine, model(chain("approval", START, APPROVE, WAIT, END)))
+    started = conformance_engine.instances.start_instance("approval", actor=ADMIN,
+                                                          variables={"amount": 40, "limit": 5})
+    complete(conformance_engine, started.id, "approve", {})
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables["limit"] == 5 and variables["approvedLimit"] == 80
+
+
+def test_a_script_sees_its_inputs_and_its_outputs_are_set(conformance_engine):
+    deploy(conformance_engine, model(chain("checking", START, CHECK, WAIT, END)))
+    started = conformance_engine.instances.start_instance("checking", actor=ADMIN, variables={"amount": 7})
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables["checked"] == 22 and variables["scaled"] == 21 and "factor" not in variables
+
+
+def test_an_input_that_cannot_be_computed_refuses_the_start_naming_the_element(conformance_engine):
+    deploy(conformance_engine, model(chain("approval", START, APPROVE, WAIT, END)))
+    with pytest.raises(ProcessError) as refused:
+        conformance_engine.instances.start_instance("approval", actor=ADMIN)
+    assert refused.value.details["element_id"] == "approve" and "amount" in str(refused.value)
+
+
+@pytest.mark.parametrize(("element", "words"), [
+    (mapped("intermediateThrowEvent", "work", {"a": "1"}, {}), "camunda:inputOutput on a intermediateThrowEvent"),
+    (mapped("userTask", "work", {"a": "1"}, {}, '<bpmn:multiInstanceLoopCharacteristics camunda:collection='
+                                               '"${items}" camunda:elementVariable="item"/>'),
+     "camunda:inputOutput on a multi-instance task"),
+])
+def test_where_the_mapping_is_not_applied_it_is_refused_on_the_element(conformance_engine, element, words):
+    with pytest.raises(InvalidModel) as refused:
+        deploy(conformance_engine, model(chain("bad", START, element, END)))
+    assert f"element 'work': {words}" in str(refused.value), str(refused.value)
