@@ -23,6 +23,6 @@ def attachment(filename: str) -> dict[str, str]:
 def table_response(table: Table, stem: str, file_format: str, widths: Sequence[int] = ()) -> Response:
     """The table as a download: CSV streamed a few hundred rows at a time, XLSX whole (write-only)."""
     if file_format == "csv":
-        return Response(stream_with_context(csv_chunks(table)), mimetype=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+        return Response(stream_with_context(csv_chunks(table)), content_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
                         headers=attachment(f"{stem}.csv"))
     return download(table_xlsx(table, f"{stem}.xlsx", widths))
