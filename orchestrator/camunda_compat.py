@@ -3,7 +3,9 @@ each rewrite is small, named, and keeps the element ids, so history and diagrams
 
 from __future__ import annotations
 
+import ast
 import re
+import textwrap
 
 from lxml import etree
 
@@ -223,7 +225,31 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
             if script_format not in PYTHON_SCRIPTS:
                 problems.append(ModelProblem(where, f"scriptFormat '{element.get('scriptFormat')}' is not supported; "
                                                     "scripts run as restricted Python (scriptFormat=\"python\")"))
-            if element.get(camunda + "resultVariable"):
-                problems.append(ModelProblem(where, "camunda:resultVariable on a script task is not supported; "
-                                                    "assign the variable inside the script"))
+            if element.get(camunda + "resultVariable") is not None and script_format in PYTHON_SCRIPTS:
+                problems.extend(_keep_script_result(element, camunda + "resultVariable", where))
     return problems
+
+
+def _keep_script_result(task: etree._Element, attribute: str, where: str) -> list[ModelProblem]:
+    """camunda:resultVariable: the script's value is its last expression (as in Groovy or JavaScript), so that
+    expression becomes an assignment to the variable, on the same lines (error line numbers stay right)."""
+    variable = (task.get(attribute) or "").strip()
+    script = task.find(f"{{{BPMN_NS}}}script")
+    text = textwrap.dedent(script.text or "") if script is not None else ""
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return []  # the script check names the line
+    last = body[-1] if body else None
+    if not variable.isidentifier() or variable.startswith("_"):
+        return [ModelProblem(where, f"camunda:resultVariable '{variable}' is not a variable name")]
+    if not isinstance(last, ast.Expr):
+        return [ModelProblem(where, "camunda:resultVariable keeps the value of the script's last line, which must "
+                                    "be an expression (e.g. `total`), not a statement")]
+    lines = text.split("\n")
+    first, final = last.lineno - 1, last.end_lineno - 1
+    kept = f"{lines[first][:last.col_offset]}{variable} = ({ast.get_source_segment(text, last.value)})"
+    lines[first:final + 1] = kept.split("\n")
+    script.text = "\n".join(lines)
+    del task.attrib[attribute]
+    return []

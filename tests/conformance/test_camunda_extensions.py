@@ -6,6 +6,7 @@ import pytest
 
 from orchestrator.errors import InvalidModel
 from tests.conformance.conftest import deploy, model
+from tests.conformance.test_runtime_values import END, START, chain
 from tests.conftest import ADMIN
 from tests.support import inspect
 
@@ -40,7 +41,7 @@ def process(inner: str, task: str = '<bpmn:userTask id="work"/>') -> str:
                  "</bpmn:scriptTask>"), "work", "scriptFormat 'groovy' is not supported"),
     (process("", '<bpmn:scriptTask id="work" scriptFormat="python" camunda:resultVariable="x">'
                  "<bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>"), "work",
-     "camunda:resultVariable on a script task is not supported"),
+     "camunda:resultVariable keeps the value of the script's last line, which must be an expression"),
 ])
 def test_a_camunda_setting_the_engine_would_skip_is_refused_on_its_element(conformance_engine, body, element,
                                                                             words):
@@ -70,3 +71,12 @@ def test_extensions_in_the_activiti_namespace_read_as_camunda(conformance_engine
     started = conformance_engine.instances.start_instance("p", actor=ADMIN)
     [task] = inspect.open_tasks(conformance_engine, started.id)
     assert task.assignee == ADMIN.name
+
+
+def test_a_script_result_variable_keeps_the_value_of_its_last_expression(conformance_engine):
+    script = ('<bpmn:scriptTask id="work" scriptFormat="python" camunda:resultVariable="doubled"><bpmn:script>'
+              "total = a + b\nnoted = True\n(total *\n  2)</bpmn:script></bpmn:scriptTask>")
+    deploy(conformance_engine, model(chain("p", START, script, '<bpmn:userTask id="wait"/>', END)))
+    started = conformance_engine.instances.start_instance("p", actor=ADMIN, variables={"a": 2, "b": 5})
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables["doubled"] == 14 and variables["total"] == 7 and variables["noted"] is True
