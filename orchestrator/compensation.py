@@ -11,7 +11,8 @@ SpiffWorkflow does not run compensation, so it is built from what it does run:
 A throw with `activityRef` undoes only that activity. A throw undoes activities of its own scope (process or
 subprocess). An embedded subprocess with a handler of its own is undone by it; one without passes the throw
 on to the activities inside it: when it completes (not when an interrupting boundary event left it), their
-entries move to the scope around it, where that scope's throws undo them.
+entries move to the scope around it, where that scope's throws undo them. A compensation event subprocess
+drawn in an embedded subprocess is that subprocess's handler (moved beside it before the rest is rewritten).
 """
 
 from __future__ import annotations
@@ -53,15 +54,12 @@ def compile_compensation(root: etree._Element, ids: ElementIds) -> list[ModelPro
     """Rewrite every compensation in the model (see the module's docstring); return what cannot run."""
     problems: list[ModelProblem] = []
     associations = {a.get("sourceRef"): a for a in root.iter(f"{_B}association")}
-    for start in root.iter(f"{_B}startEvent"):
-        if _compensate_definition(start) is not None:
-            problems.append(ModelProblem(start.get("id"), "compensation event subprocesses are not supported; "
-                                                          "attach a compensation boundary event to the activity "
-                                                          "and associate its handler"))
+    from_event_subprocesses = _event_subprocess_handlers(root, problems)
     containers = list(root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"))
     handled: dict[etree._Element, dict[str, etree._Element]] = {}
     for container in containers:
-        handled[container] = _handlers(container, associations, problems)
+        handled[container] = {**from_event_subprocesses.get(container, {}),
+                              **_handlers(container, associations, problems)}
     for container in containers:
         throws = [e for e in container if _local(e) in THROWS and _compensate_definition(e) is not None]
         for throw in throws:
@@ -95,10 +93,45 @@ def compile_compensation(root: etree._Element, ids: ElementIds) -> list[ModelPro
     return problems
 
 
+def _event_subprocess_handlers(root, problems) -> dict[etree._Element, dict[str, etree._Element]]:
+    """A compensation event subprocess inside an embedded subprocess is that subprocess's handler, as in
+    Camunda 7: it moves out beside the subprocess as an ordinary handler (its start made a plain start), and a
+    throw outside runs it when it undoes the subprocess. scope → {subprocess id: handler}."""
+    found: dict[etree._Element, dict[str, etree._Element]] = {}
+    for start in list(root.iter(f"{_B}startEvent")):
+        definition = _compensate_definition(start)
+        if definition is None:
+            continue
+        event_subprocess = start.getparent()
+        owner = event_subprocess.getparent()
+        if (_local(owner) not in ("subProcess", "transaction") or owner.get("triggeredByEvent") == "true"
+                or event_subprocess.get("triggeredByEvent") != "true"):
+            problems.append(ModelProblem(start.get("id"), "a compensation event subprocess undoes the embedded "
+                                                          "subprocess it is drawn in; here there is none (attach a "
+                                                          "compensation boundary event to the activity instead)"))
+            continue
+        inner_throws = [e for e in event_subprocess.iter(*(f"{_B}{local}" for local in THROWS))
+                        if _compensate_definition(e) is not None]
+        if inner_throws:
+            problems.extend(ModelProblem(e.get("id"), "a compensation throw inside a compensation event subprocess "
+                                                      "is not supported; give the inner activities' undoing to "
+                                                      "the event subprocess itself") for e in inner_throws)
+            continue
+        start.remove(definition)
+        del event_subprocess.attrib["triggeredByEvent"]
+        event_subprocess.set("isForCompensation", "true")
+        owner.remove(event_subprocess)
+        owner.getparent().append(event_subprocess)
+        found.setdefault(owner.getparent(), {})[owner.get("id")] = event_subprocess
+    return found
+
+
 def _subprocesses(container) -> list[etree._Element]:
-    """The embedded subprocesses drawn directly in a scope (not event subprocesses, not rewritten throws)."""
+    """The embedded subprocesses drawn directly in a scope (not event subprocesses, handlers or rewritten
+    throws)."""
     return [e for e in container if _local(e) in ("subProcess", "transaction")
-            and e.get("triggeredByEvent") != "true" and not e.get(THROW_LOOP)]
+            and e.get("triggeredByEvent") != "true" and e.get("isForCompensation") != "true"
+            and not e.get(THROW_LOOP)]
 
 
 def _nested_handlers(container, handled) -> dict[str, etree._Element]:

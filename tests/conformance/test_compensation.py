@@ -145,8 +145,19 @@ def undoable(element_id: str, undo_note: str, waits: bool = False) -> str:
             f'<bpmn:association id="{element_id}_a" sourceRef="{element_id}_c" targetRef="un_{element_id}"/>')
 
 
+UNDO_INSIDE = ('<bpmn:subProcess id="undo_reservation" triggeredByEvent="true">'
+               '<bpmn:startEvent id="undo_reservation_start"><bpmn:compensateEventDefinition/></bpmn:startEvent>'
+               '<bpmn:scriptTask id="release_all" scriptFormat="python">'
+               '<bpmn:script>undone = undone + ["reservation undone by its event subprocess"]</bpmn:script>'
+               '</bpmn:scriptTask><bpmn:endEvent id="undo_reservation_end"/>'
+               '<bpmn:sequenceFlow id="u1" sourceRef="undo_reservation_start" targetRef="release_all"/>'
+               '<bpmn:sequenceFlow id="u2" sourceRef="release_all" targetRef="undo_reservation_end"/>'
+               '</bpmn:subProcess>')
+
+
 def order_with_subprocess(throw: str = "<bpmn:compensateEventDefinition/>", own_handler: bool = False,
-                          fail_inside: bool = False, label_waits: bool = False) -> ModelFile:
+                          fail_inside: bool = False, label_waits: bool = False, undo_inside: bool = False
+                          ) -> ModelFile:
     """reserve (a subprocess: hold stock, then charge) → label → a compensation end event in the process.
     `own_handler` gives the subprocess a handler of its own; `fail_inside` ends the subprocess with an error
     after it charged, caught on its boundary and led to the throw (the subprocess never completes)."""
@@ -166,6 +177,7 @@ def order_with_subprocess(throw: str = "<bpmn:compensateEventDefinition/>", own_
         '<bpmn:process id="order" isExecutable="true"><bpmn:startEvent id="s"/>'
         '<bpmn:subProcess id="reserve"><bpmn:startEvent id="r_s"/>'
         f'{undoable("hold_stock", "stock released")}{undoable("charge", "refunded")}{inside_end}'
+        f'{UNDO_INSIDE if undo_inside else ""}'
         '<bpmn:sequenceFlow id="r1" sourceRef="r_s" targetRef="hold_stock"/>'
         '<bpmn:sequenceFlow id="r2" sourceRef="hold_stock" targetRef="charge"/>'
         f'<bpmn:sequenceFlow id="r3" sourceRef="charge" targetRef="{inside_last}"/></bpmn:subProcess>'
@@ -209,6 +221,23 @@ def test_a_subprocess_with_a_handler_of_its_own_is_undone_by_that_handler_only(c
     assert variables["undone"] == ["label voided", "whole reservation"]
 
 
+def test_a_compensation_event_subprocess_undoes_its_subprocess_in_place_of_the_inner_handlers(conformance_engine):
+    variables = run_order(conformance_engine, order_with_subprocess(undo_inside=True), check_reached=False)
+    assert variables["undone"] == ["label voided", "reservation undone by its event subprocess"]
+
+
+def test_a_compensation_throw_inside_a_compensation_event_subprocess_is_refused_naming_it(conformance_engine):
+    inner_throw = UNDO_INSIDE.replace('<bpmn:endEvent id="undo_reservation_end"/>',
+                                      '<bpmn:endEvent id="undo_reservation_end"><bpmn:compensateEventDefinition/>'
+                                      '</bpmn:endEvent>')
+    file = order_with_subprocess(undo_inside=True)
+    with pytest.raises(InvalidModel) as refused:
+        conformance_engine.deployments.deploy([ModelFile(file.name, file.content.replace(UNDO_INSIDE, inner_throw))],
+                                              actor=ADMIN)
+    assert "element 'undo_reservation_end': a compensation throw inside a compensation event subprocess" in str(
+        refused.value)
+
+
 def test_a_throw_naming_a_subprocess_undoes_only_what_is_inside_it(conformance_engine):
     variables = run_order(conformance_engine,
                           order_with_subprocess('<bpmn:compensateEventDefinition activityRef="reserve"/>'),
@@ -223,7 +252,8 @@ def test_a_subprocess_that_did_not_complete_is_not_undone(conformance_engine):
 
 @pytest.mark.parametrize(("body", "named", "words"), [
     ('<bpmn:subProcess id="undo_sub" triggeredByEvent="true"><bpmn:startEvent id="undo_start">'
-     '<bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>', "undo_start", "event subprocesses"),
+     '<bpmn:compensateEventDefinition/></bpmn:startEvent></bpmn:subProcess>', "undo_start",
+     "a compensation event subprocess undoes the embedded subprocess it is drawn in; here there is none"),
     ('<bpmn:boundaryEvent id="lonely" attachedToRef="t"><bpmn:compensateEventDefinition/></bpmn:boundaryEvent>',
      "lonely", "association"),
     ('<bpmn:intermediateThrowEvent id="undo_x"><bpmn:compensateEventDefinition activityRef="t"/>'
