@@ -42,12 +42,13 @@ from pathlib import Path
 
 from bench.backends import QA, Backend, bench_engine, cancel_running, postgres_backend, wait_until_all_ended
 from bench.cpu_use import CpuUse
+from bench.erp_jobs import bench_erp_model
 from bench.rounds import emit, interleave, paired_ratio, spread
-from bench.slow_system import SlowSystem, bench_erp_model
 from orchestrator.service import Engine
 from orchestrator.settings import REPO_ROOT
 from tasks.celery_app import create_celery
 from tasks.jobs import celery_waker
+from tests.support.http_stub import StubServer
 
 WORKER_COUNTS = (1, 2, 4)
 CLIENTS = 4
@@ -155,10 +156,11 @@ def run(backend: Backend | None, rounds: int, quick: bool, clients: int = CLIENT
         emit("worker_throughput", skipped="needs DATABASE_URL=postgresql+psycopg://… and CELERY_BROKER_URL=redis://…")
         return
     machine = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}  # busy cores cap the scaling
-    erp = SlowSystem(latency_ms / 1000)
+    erp = StubServer(default=(200, {"booked": True}), default_delay=latency_ms / 1000)
+    erp_host = erp.url.removeprefix("http://")
     kinds = {  # name: process, instances a round, what the workers need, what the line says of the jobs
         "echo": ("bench_jobs", 60 if quick else 300, {}, {"system_latency_ms": None}),
-        "erp": ("bench_erp_jobs", 30 if quick else 150, {"LOOPLINE_HTTP_ALLOWED_HOSTS": erp.host},
+        "erp": ("bench_erp_jobs", 30 if quick else 150, {"LOOPLINE_HTTP_ALLOWED_HOSTS": erp_host},
                 {"system_latency_ms": latency_ms}),
     }
     try:
@@ -182,7 +184,7 @@ def run(backend: Backend | None, rounds: int, quick: bool, clients: int = CLIENT
                          **cpu_figures(measuring.cpu[count], instances),
                          **({"error": measuring.errors[count]} if count in measuring.errors else {}))
     finally:
-        erp.stop()
+        erp.close()
 
 
 def cpu_figures(rounds: list[dict[str, float]], instances: int) -> dict:

@@ -23,9 +23,11 @@ class Recorded:
 
 @dataclass
 class StubServer:
-    """`script(status, body, delay)` queues answers; with none queued it answers `default`."""
+    """`script(status, body, delay)` queues answers; with none queued it answers `default` after
+    `default_delay` seconds (a system that always takes that long)."""
 
     default: tuple[int, dict] = (200, {"ok": True})
+    default_delay: float = 0.0
     requests: list[Recorded] = field(default_factory=list)
     answers: deque = field(default_factory=deque)
 
@@ -37,7 +39,8 @@ class StubServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 stub.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
-                status, payload, delay = stub.answers.popleft() if stub.answers else (*stub.default, 0)
+                status, payload, delay = stub.answers.popleft() if stub.answers else (*stub.default,
+                                                                                       stub.default_delay)
                 if delay:
                     time.sleep(delay)
                 data = json.dumps(payload).encode()

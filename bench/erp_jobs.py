@@ -1,55 +1,12 @@
-"""A stand-in for an outside system (an ERP) on loopback that answers every request after a fixed delay.
-
+"""Jobs that wait on an outside system: bench_jobs with both service tasks POSTing to a stand-in ERP
+(tests.support.http_stub.StubServer, answering after a fixed delay) through the real `http.request` connector.
 Service tasks in real processes wait on such systems for tens of milliseconds; while one worker waits, a
-second one can work. `bench_erp_model` is bench_jobs with both service tasks calling it through the real
-`http.request` connector.
+second one can work.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 from orchestrator.definitions import ModelFile
-
-ANSWER = b'{"booked": true}'
-
-
-class SlowSystem:
-    """Start on a free port; `host` goes into LOOPLINE_HTTP_ALLOWED_HOSTS, `url` into the model."""
-
-    def __init__(self, latency: float):
-        delay = latency
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the http.server hook name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(delay)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(ANSWER)))
-                self.end_headers()
-                self.wfile.write(ANSWER)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.httpd.server_port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def bench_erp_model(url: str) -> ModelFile:
