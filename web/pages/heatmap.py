@@ -94,6 +94,16 @@ def version_heatmap(key: str, version: int):
                            process_name=title, versions=versions)
 
 
+def process_titles() -> dict[str, str]:
+    """Each process key's title in the reader's language (from its latest version that has one)."""
+    titles: dict[str, str] = {}
+    for definition in engine().queries.list_definitions():
+        if definition.key not in titles:
+            model = model_of(definition.id)
+            titles[definition.key] = model.title if model is not None else (definition.name or definition.key)
+    return titles
+
+
 @bp.get("/dashboards/at-risk")
 def at_risk():
     """Open tasks that are overdue or predicted to finish after their due date, soonest due first."""
@@ -102,10 +112,5 @@ def at_risk():
         page = engine().heatmaps.at_risk(person(), limit=AT_RISK_PAGE, offset=(page_number - 1) * AT_RISK_PAGE)
     except Forbidden:
         return reports_refused()
-    titles: dict[str, str] = {}
-    for definition in engine().queries.list_definitions():
-        if definition.key not in titles:
-            model = model_of(definition.id)
-            titles[definition.key] = model.title if model is not None else (definition.name or definition.key)
-    return render_template("heatmap/at_risk.html", forecasts=page.items, titles=titles, total=page.total,
+    return render_template("heatmap/at_risk.html", forecasts=page.items, titles=process_titles(), total=page.total,
                            page_number=page_number, pages=page_count(page.total, AT_RISK_PAGE))

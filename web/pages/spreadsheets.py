@@ -26,10 +26,10 @@ from orchestrator.query_filters import (
     JobFilter,
 )
 from orchestrator.spreadsheet_files import Table
-from web.model_texts import in_reader_language, model_of, step_name
+from web.model_texts import in_reader_language, step_name
 from web.pages.common import engine, person, signed_in_pages
 from web.pages.file_responses import table_response
-from web.pages.heatmap import reports_refused
+from web.pages.heatmap import process_titles, reports_refused
 from web.pages.inbox import FILTER_KEYS, case_models, summary_of, task_filter
 from web.pages.labels import group_names, label
 from web.pages.list_args import day_range, list_args
@@ -222,17 +222,11 @@ def export_at_risk(file_format: str):
         forecasts = engine().heatmaps.all_at_risk(person())
     except Forbidden:
         return reports_refused()
-    titles: dict[str, str] = {}
-
-    def title(definition_id: int, key: str) -> str:
-        if key not in titles:
-            model = model_of(definition_id)
-            titles[key] = model.title if model is not None else key
-        return titles[key]
+    titles = process_titles()
 
     def rows():
         for f in forecasts:
-            yield [title(f.definition_id, f.process_key), f.business_key or f.instance_id,
+            yield [titles.get(f.process_key, f.process_key), f.business_key or f.instance_id,
                    step_name(f.definition_id, f.element_id, f.name), f.assignee, group_names(f.candidate_groups),
                    f.created_at, f.due_at, f.predicted_at, _("overdue") if f.overdue else _("Likely late")]
 
