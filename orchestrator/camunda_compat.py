@@ -12,6 +12,7 @@ from lxml import etree
 from orchestrator import local_io
 from orchestrator.compensation import compile_compensation
 from orchestrator.completeness import BPMN_NS, FLOW_NODES, ElementIds
+from orchestrator.expressions.javascript import JAVASCRIPT_FORMATS
 from orchestrator.parser import CAMUNDA_MODEL_NS
 from orchestrator.translation import ModelProblem
 
@@ -222,9 +223,12 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
                                          "condition in JUEL (${...}) or Python"))
         if local == "scriptTask":
             script_format = (element.get("scriptFormat") or "").strip().lower()
-            if script_format not in PYTHON_SCRIPTS:
+            if script_format not in PYTHON_SCRIPTS | JAVASCRIPT_FORMATS:
                 problems.append(ModelProblem(where, f"scriptFormat '{element.get('scriptFormat')}' is not supported; "
-                                                    "scripts run as restricted Python (scriptFormat=\"python\")"))
+                                                    "scripts run as JavaScript or restricted Python"))
+            if element.get(camunda + "resource") is not None:
+                problems.append(ModelProblem(where, "a script loaded from camunda:resource is not supported; put "
+                                                    "the script in the model"))
             if element.get(camunda + "resultVariable") is not None and script_format in PYTHON_SCRIPTS:
                 problems.extend(_keep_script_result(element, camunda + "resultVariable", where))
     return problems

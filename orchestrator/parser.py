@@ -250,7 +250,13 @@ class LooplineUserTaskParser(CamundaLoopParsing, CamundaExtensionsMixin, UserTas
 
 
 class LooplineScriptTaskParser(CamundaLoopParsing, CamundaExtensionsMixin, ScriptTaskParser):
-    pass
+    """Keeps the script's language: JavaScript runs in its own engine (script_engine)."""
+
+    def parse_extensions(self, node=None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        if node is None:
+            extensions["scriptFormat"] = (self.node.get("scriptFormat") or "").strip().lower()
+        return extensions
 
 
 class LooplineSubWorkflowParser(CamundaLoopParsing, CamundaExtensionsMixin, SubWorkflowParser):

@@ -12,6 +12,7 @@ from SpiffWorkflow.task import TaskState
 
 from orchestrator.compensation import DUE_NAME, gateway_names
 from orchestrator.expressions import ExpressionError, SafeEvaluator
+from orchestrator.expressions.javascript import JAVASCRIPT_FORMATS
 from orchestrator.expressions.script_pool import ScriptPool, shared_pool
 
 # The attribute of a (top) workflow holding {"id", "business_key"} of the instance it belongs to.
@@ -45,6 +46,12 @@ class SandboxedScriptEngine(PythonScriptEngine):
             raise WorkflowTaskException(f"expression {expression!r}: {exc}", task=task, exception=exc) from exc
 
     def execute(self, task, script, external_context=None):
+        extensions = getattr(task.task_spec, "extensions", None) or {}
+        if extensions.get("scriptFormat") in JAVASCRIPT_FORMATS:
+            outcome = self.run_javascript(task, script)
+            if extensions.get("resultVariable"):
+                task.data[extensions["resultVariable"]] = outcome["value"]
+            return True
         sent = script_variables(task.data)
         try:
             after = (self.pool or shared_pool()).run(script, sent, self.script_time_limit)
@@ -54,6 +61,23 @@ class SandboxedScriptEngine(PythonScriptEngine):
             del task.data[key]
         task.data.update(after)
         return True
+
+    def run_javascript(self, task, script: str, **context: Any) -> dict[str, Any]:
+        """Run a JavaScript script (`expressions.javascript`) for ``task``; apply the variables it set or removed
+        and return its outcome. ``context`` adds to what `execution` answers (a listener's event name)."""
+        view = execution_view(task, {})
+        facts = {key: value for key, value in view.items() if key != "variables"}
+        facts["activityName"] = getattr(task.task_spec, "bpmn_name", None)
+        facts.update(context)
+        try:
+            outcome = (self.pool or shared_pool()).run_javascript(script, script_variables(task.data), facts,
+                                                                  self.script_time_limit)
+        except ExpressionError as exc:
+            raise WorkflowTaskException(f"script failed: {exc}", task=task, exception=exc) from exc
+        for key in outcome["removed"]:
+            task.data.pop(key, None)
+        task.data.update(outcome["set"])
+        return outcome
 
     def call_service(self, task, **kwargs):
         raise WorkflowTaskException("service tasks run as external jobs, never inline", task=task)

@@ -23,6 +23,7 @@ from orchestrator.expressions import (
     translate_expression,
     translate_timer,
 )
+from orchestrator.expressions.javascript import JAVASCRIPT_FORMATS, check_javascript
 from orchestrator.parser import extensions_of
 
 FORM_FIELD_TYPES = {"string", "long", "double", "boolean", "date", "enum", "textarea", "file"}
@@ -112,8 +113,9 @@ class SpecTranslator:
             )
 
     def _check_script(self, task_spec, element_id: str) -> None:
+        javascript = extensions_of(task_spec).get("scriptFormat") in JAVASCRIPT_FORMATS
         try:
-            check_script(task_spec.script or "")
+            (check_javascript if javascript else check_script)(task_spec.script or "")
         except ExpressionError as exc:
             self._problem(element_id, f"script: {exc}")
 

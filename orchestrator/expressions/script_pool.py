@@ -131,15 +131,26 @@ class ScriptPool:
         self._lock = threading.Lock()
 
     def run(self, source: str, names: dict[str, Any], time_limit: float) -> dict[str, Any]:
-        """Run ``source`` on ``names`` in a sandbox process; return the script's variables afterwards."""
+        """Run Python ``source`` on ``names`` in a sandbox process; return the script's variables afterwards."""
+        return self._ask({"source": source, "names": names, "time_limit": time_limit}, time_limit)["names"]
+
+    def run_javascript(self, source: str, names: dict[str, Any], context: dict[str, Any],
+                       time_limit: float) -> dict[str, Any]:
+        """Run JavaScript ``source`` (``expressions.javascript``) in a sandbox process; return what it changed:
+        {"set": {name: value}, "removed": [names], "value": the script's value}."""
+        request = {"language": "javascript", "source": source, "names": names, "context": context,
+                   "time_limit": time_limit}
+        return self._ask(request, time_limit)["outcome"]
+
+    def _ask(self, request: dict[str, Any], time_limit: float) -> dict[str, Any]:
+        """Send one request to a borrowed sandbox process; its answer, or a ScriptError saying what failed."""
         if not self._slots.acquire(timeout=self.wait_seconds):
             raise ScriptError(f"no script sandbox became free within {self.wait_seconds:g} s")
         try:
             process = self._borrow()
             started = time.monotonic()
             try:
-                answer = process.run({"source": source, "names": names, "time_limit": time_limit},
-                                     started + kill_after(time_limit))
+                answer = process.run(request, started + kill_after(time_limit))
             except SandboxLost as exc:
                 process.kill()
                 raise ScriptError(self._describe(str(exc), time_limit, time.monotonic() - started)) from None
@@ -151,7 +162,7 @@ class ScriptPool:
             self._slots.release()
         if not answer.get("ok"):
             raise ScriptError(answer.get("error") or "script failed", line=answer.get("line"))
-        return answer["names"]
+        return answer
 
     def _describe(self, reason: str, time_limit: float, elapsed: float) -> str:
         if reason == "timeout":

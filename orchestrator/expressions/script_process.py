@@ -5,8 +5,9 @@ inside one C built-in call where no Python-level deadline can stop it. Running i
 limits set on this very process, turns all of that into a dead or killed child that the pool
 reports, while the web process and the worker carry on.
 
-Protocol: the parent writes one line ``{"source", "names", "time_limit"}``; this process answers one
-line ``{"ok": true, "names": {...}}`` or ``{"ok": false, "error", "line", "kind"}``. A closed stdin
+Protocol: the parent writes one line ``{"source", "names", "time_limit"}`` (plus ``"language": "javascript"``
+and ``"context"`` for a JavaScript script); this process answers one line ``{"ok": true, "names": {...}}``
+(``{"ok": true, "outcome": {...}}`` for JavaScript) or ``{"ok": false, "error", "line", "kind"}``. A closed stdin
 ends it. Before the first request it prints ``{"ready": true}`` so start-up never counts against
 a script's deadline.
 """
@@ -19,6 +20,7 @@ import resource
 import sys
 from typing import Any
 
+from orchestrator.expressions.javascript import run_javascript
 from orchestrator.expressions.scripts import ScriptError, run_script
 
 # Exit codes the pool translates into a reason; signals (SIGSEGV, SIGXCPU, SIGKILL) speak for themselves.
@@ -50,6 +52,12 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     names = request["names"]
     time_limit = float(request["time_limit"])
     limit_cpu(2 * time_limit + 1)
+    if request.get("language") == "javascript":
+        try:
+            outcome = run_javascript(request["source"], names, request.get("context") or {}, time_limit)
+        except ScriptError as exc:
+            return {"ok": False, "error": exc.message, "line": exc.line, "kind": "error"}
+        return {"ok": True, "outcome": outcome}
     try:
         run_script(request["source"], names, time_limit=time_limit, copy_values=False)
     except ScriptError as exc:
