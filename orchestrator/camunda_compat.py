@@ -9,7 +9,7 @@ import textwrap
 
 from lxml import etree
 
-from orchestrator import local_io
+from orchestrator import listeners, local_io
 from orchestrator.compensation import compile_compensation
 from orchestrator.completeness import BPMN_NS, FLOW_NODES, ElementIds
 from orchestrator.expressions.javascript import JAVASCRIPT_FORMATS
@@ -29,6 +29,7 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     ids = ElementIds(root)
     problems = compile_compensation(root, ids) + _unnamed_messages(root) + _ignored_extensions(root)
     for container in _flow_containers(root):
+        _take_listeners(container, ids)
         _implicit_splits(container, ids)
         _unconditional_gateway_flows(container)
         _implicit_subprocess_end(container, ids)
@@ -192,19 +193,17 @@ MAPPED_IO = {"serviceTask", "sendTask", *local_io.ELEMENTS}
 
 def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
     """Camunda settings this engine would otherwise skip without a word: listeners, input/output
-    mappings outside service tasks, variable mappings outside call activities, non-Python scripts and
-    script results. Each is refused on its element until it is supported."""
+    mappings outside service tasks, variable mappings outside call activities, scripts in other languages
+    than JavaScript and Python. Each is refused on its element until it is supported."""
     problems = []
     camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    kinds = {element.get("id"): etree.QName(element).localname for element in root.iter(f"{{{BPMN_NS}}}*")}
     for element in root.iter(f"{{{BPMN_NS}}}*"):
         local = etree.QName(element).localname
         extensions = element.find(f"{{{BPMN_NS}}}extensionElements")
         where = element.get("id") or local
         if extensions is not None:
-            for listener in ("executionListener", "taskListener"):
-                if extensions.find(camunda + listener) is not None:
-                    problems.append(ModelProblem(where, f"camunda:{listener} is not supported (listeners run Java or "
-                                                        "script code); model the work as a service or script task"))
+            problems.extend(_listener_problems(element, extensions, where, kinds))
             if extensions.find(camunda + "inputOutput") is not None and local not in MAPPED_IO:
                 problems.append(ModelProblem(where, f"camunda:inputOutput on a {local} is not applied by this engine "
                                                     "(only on tasks: user, manual, script, business rule, service "
@@ -232,6 +231,77 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
             if element.get(camunda + "resultVariable") is not None and script_format in PYTHON_SCRIPTS:
                 problems.extend(_keep_script_result(element, camunda + "resultVariable", where))
     return problems
+
+
+LISTENER_HOSTS = FLOW_NODES | {"process", "sequenceFlow"}
+
+
+def _listener_problems(element: etree._Element, extensions: etree._Element, where: str,
+                       kinds: dict[str, str]) -> list[ModelProblem]:
+    """Listeners run as `orchestrator.listeners` runs them: expressions and JavaScript or Python scripts, on the
+    events Camunda 7 fires; a listener calling Java, or on an event or element this engine does not fire, is
+    refused on its element."""
+    local = etree.QName(element).localname
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    problems = []
+    for node in extensions:
+        if node.tag not in (camunda + "executionListener", camunda + "taskListener"):
+            continue
+        kind = etree.QName(node).localname
+        label = f"camunda:{kind}"
+        event = (node.get("event") or ("take" if local == "sequenceFlow" else "")).strip()
+        java = next((name for name in ("class", "delegateExpression") if node.get(name)), None)
+        script = node.find(camunda + "script")
+        script_format = (script.get("scriptFormat") or "").strip().lower() if script is not None else ""
+        if kind == "executionListener":
+            events = ("take",) if local == "sequenceFlow" else ("start", "end")
+        else:
+            events = listeners.TASK_EVENTS if local == "userTask" else ()
+        if local not in LISTENER_HOSTS:
+            problem = f"{label} on a {local} is never called; put it on the process, an element or a flow"
+        elif kind == "taskListener" and local != "userTask":
+            problem = f"{label} belongs on a user task, not on a {local}"
+        elif event not in events:
+            problem = (f"{label} event '{event}' is not supported on a {local}; this engine calls "
+                       + " and ".join(events) + " listeners here")
+        elif java:
+            problem = (f"{label} calls Java code ({java} '{node.get(java)}'); write the listener as an expression or "
+                       "a JavaScript or Python script, or do the work in a service task")
+        elif node.get("expression") is None and script is None:
+            problem = f"{label} has neither an expression nor a script"
+        elif script is not None and script.get("resource") is not None:
+            problem = f"{label} script loaded from a resource is not supported; put the script in the model"
+        elif script is not None and script_format not in PYTHON_SCRIPTS | JAVASCRIPT_FORMATS:
+            problem = (f"{label} scriptFormat '{script.get('scriptFormat')}' is not supported; listener scripts run "
+                       "as JavaScript or restricted Python")
+        elif element.find(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics") is not None:
+            problem = f"{label} on a multi-instance activity is not supported; put it on a subprocess around it"
+        elif local == "sequenceFlow" and kinds.get(element.get("sourceRef")) == "eventBasedGateway":
+            problem = f"{label} on a flow leaving an event-based gateway is not supported; put it on the event"
+        else:
+            continue
+        problems.append(ModelProblem(where, problem))
+    return problems
+
+
+def _take_listeners(container: etree._Element, ids: ElementIds) -> None:
+    """A flow's `take` listeners run as it is taken: on a pass-through event `<flow>__take` put on the flow (the
+    flow keeps its id, source and condition), whose start runs them (`orchestrator.listeners`)."""
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow"):
+        extensions = flow.find(f"{{{BPMN_NS}}}extensionElements")
+        taken = [] if extensions is None else extensions.findall(camunda + "executionListener")
+        if not taken:
+            continue
+        event_id = ids.new(f"{flow.get('id')}__take")
+        event = _bpmn("intermediateThrowEvent", id=event_id, name=flow.get("name"))
+        carried = etree.SubElement(event, f"{{{BPMN_NS}}}extensionElements")
+        for listener in taken:
+            carried.append(listener)
+        flow.addnext(event)
+        event.addnext(_bpmn("sequenceFlow", id=ids.new(f"{flow.get('id')}__taken"), sourceRef=event_id,
+                            targetRef=flow.get("targetRef")))
+        flow.set("targetRef", event_id)
 
 
 def _keep_script_result(task: etree._Element, attribute: str, where: str) -> list[ModelProblem]:

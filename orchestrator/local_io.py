@@ -6,9 +6,8 @@ back). Output parameters are evaluated when the activity completes, with its loc
 in the process. Everything else the activity sets (a form's fields, a script's variables) reaches the process
 as without a mapping, as Camunda's variables do when no local one has their name.
 
-SpiffWorkflow has no activity scopes, so this is done in the two hooks every BPMN task passes through
-(`BpmnTaskSpec._update_hook`, `_on_complete_hook`), for the specs the parser marked (`LOCAL_IO` in their
-extensions). Service and send tasks map their parameters onto the job instead (effects.job_input,
+SpiffWorkflow has no activity scopes, so this is done in the hooks every BPMN task passes through
+(`activity_hooks`), for the specs the parser marked (`LOCAL_IO` in their extensions). Service and send tasks map their parameters onto the job instead (effects.job_input,
 jobs._map_output); multi-instance activities and subprocesses are refused at deploy (camunda_compat).
 """
 
@@ -16,11 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
-
 LOCAL_IO = "localInputOutput"  # the extensions flag the parser sets
 ELEMENTS = frozenset({"userTask", "manualTask", "scriptTask", "businessRuleTask", "task"})
 _HIDDEN = "loopline_local_io"  # task.internal_data: {"inputs": [...], "hidden": {name: value}}
+
+
+def marked(spec) -> bool:
+    return bool(_extensions(spec).get(LOCAL_IO))
 
 
 def _extensions(spec) -> dict[str, Any]:
@@ -57,25 +58,3 @@ def close_scope(my_task) -> None:
         my_task.data.pop(name, None)
     my_task.data.update(scope["hidden"])
     my_task.data.update(outputs)
-
-
-_update_hook = BpmnTaskSpec._update_hook
-_on_complete_hook = BpmnTaskSpec._on_complete_hook
-
-
-def _update_hook_with_inputs(self, my_task):
-    ready = _update_hook(self, my_task)
-    if ready and _extensions(self).get(LOCAL_IO):
-        open_scope(my_task)
-    return ready
-
-
-def _on_complete_hook_with_outputs(self, my_task):
-    if _extensions(self).get(LOCAL_IO):
-        close_scope(my_task)
-    _on_complete_hook(self, my_task)
-
-
-# the patch: every BPMN task spec passes through these two hooks (see the module's docstring)
-BpmnTaskSpec._update_hook = _update_hook_with_inputs
-BpmnTaskSpec._on_complete_hook = _on_complete_hook_with_outputs

@@ -47,7 +47,11 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 )
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
-from orchestrator import local_io
+from orchestrator import (
+    activity_hooks,  # noqa: F401 - installs the task life-cycle patch
+    listeners,
+    local_io,
+)
 from orchestrator.call_activities import BINDINGS as CALL_BINDINGS
 from orchestrator.call_activities import MappedCallActivity, read_mappings
 from orchestrator.decisions import DecisionEngine
@@ -275,6 +279,7 @@ class LooplineProcessParser(ProcessParser):
 
     def add_tasks(self):
         super().add_tasks()
+        listeners.attach(self.node, self.spec)
         start = self.spec.start
         for name in start.trigger_specs:
             start.connect(self.spec.task_specs[name])

@@ -52,6 +52,11 @@ class SandboxedScriptEngine(PythonScriptEngine):
             if extensions.get("resultVariable"):
                 task.data[extensions["resultVariable"]] = outcome["value"]
             return True
+        self.run_python(task, script)
+        return True
+
+    def run_python(self, task, script: str) -> None:
+        """Run a restricted Python script for ``task`` in a sandbox process; its variables become the task's."""
         sent = script_variables(task.data)
         try:
             after = (self.pool or shared_pool()).run(script, sent, self.script_time_limit)
@@ -60,7 +65,6 @@ class SandboxedScriptEngine(PythonScriptEngine):
         for key in sent.keys() - after.keys():
             del task.data[key]
         task.data.update(after)
-        return True
 
     def run_javascript(self, task, script: str, **context: Any) -> dict[str, Any]:
         """Run a JavaScript script (`expressions.javascript`) for ``task``; apply the variables it set or removed

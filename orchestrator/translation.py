@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from orchestrator import listeners
 from orchestrator.expressions import (
     ExpressionError,
     check_script,
@@ -57,6 +58,8 @@ class SpecTranslator:
                 element_id = getattr(task_spec, "bpmn_id", None)
                 if element_id:
                     self._translate_task(task_spec, element_id)
+                elif listeners.of(task_spec):  # the process's own listeners, on its Start and end join
+                    self._translate_listeners(task_spec, process.name)
         return self.problems
 
     def _problem(self, element_id: str, message: str) -> None:
@@ -97,6 +100,20 @@ class SpecTranslator:
         if isinstance(task_spec, UserTask) or getattr(task_spec, "form", None) is not None:
             self._check_form(task_spec, element_id)
         self._translate_extensions(task_spec, element_id)
+        self._translate_listeners(task_spec, element_id)
+
+    def _translate_listeners(self, task_spec, element_id: str) -> None:
+        for found in listeners.of(task_spec).values():
+            for listener in found:
+                if listener["kind"] != "script":
+                    listener["text"] = self._rewrite(element_id, "listener expression", listener["text"],
+                                                     translate_expression)
+                    continue
+                javascript = listener["language"] in JAVASCRIPT_FORMATS
+                try:
+                    (check_javascript if javascript else check_script)(listener["text"])
+                except ExpressionError as exc:
+                    self._problem(element_id, f"listener script: {exc}")
 
     def _translate_event(self, event_definition, element_id: str) -> None:
         if isinstance(event_definition, MultipleEventDefinition):

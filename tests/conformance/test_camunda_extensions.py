@@ -22,12 +22,12 @@ def process(inner: str, task: str = '<bpmn:userTask id="work"/>') -> str:
 
 
 @pytest.mark.parametrize(("body", "element", "words"), [
-    (process(LISTENER), "f2", "camunda:executionListener is not supported"),
+    (process(LISTENER), "f2", "camunda:executionListener calls Java code (class 'com.acme.Audit')"),
     (process("", '<bpmn:exclusiveGateway id="work">' + LISTENER + "</bpmn:exclusiveGateway>"), "work",
-     "camunda:executionListener is not supported"),
+     "camunda:executionListener event 'take' is not supported on a exclusiveGateway"),
     (process("", '<bpmn:userTask id="work"><bpmn:extensionElements><camunda:taskListener class="x" '
                  'event="create"/></bpmn:extensionElements></bpmn:userTask>'), "work",
-     "camunda:taskListener is not supported"),
+     "camunda:taskListener calls Java code (class 'x')"),
     (process("", '<bpmn:receiveTask id="work"><bpmn:extensionElements><camunda:inputOutput>'
                  '<camunda:inputParameter name="a">1</camunda:inputParameter></camunda:inputOutput>'
                  "</bpmn:extensionElements></bpmn:receiveTask>"), "work",
