@@ -11,6 +11,7 @@ Both act only on specs the parser marked, so every other task runs as SpiffWorkf
 from __future__ import annotations
 
 from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.specs.base import TaskSpec
 from SpiffWorkflow.util.task import TaskState
 
@@ -31,6 +32,8 @@ def _update_hook_with_inputs(self, my_task):
     ready = _update_hook(self, my_task)
     if ready and local_io.marked(self):
         local_io.open_scope(my_task)
+    if ready and isinstance(self, SubWorkflowTask) and listeners.of(self):
+        listeners.start_once(my_task, ready=True)  # a subprocess copies its variables in right after this hook
     return ready
 
 

@@ -204,14 +204,9 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
         where = element.get("id") or local
         if extensions is not None:
             problems.extend(_listener_problems(element, extensions, where, kinds))
-            if extensions.find(camunda + "inputOutput") is not None and local not in MAPPED_IO:
-                problems.append(ModelProblem(where, f"camunda:inputOutput on a {local} is not applied by this engine "
-                                                    "(only on tasks: user, manual, script, business rule, service "
-                                                    "and send tasks); set the values in a script task instead"))
-            elif (extensions.find(camunda + "inputOutput") is not None and local in local_io.ELEMENTS
-                  and element.find(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics") is not None):
-                problems.append(ModelProblem(where, "camunda:inputOutput on a multi-instance task is not applied by "
-                                                    "this engine; map the values in a script task before it"))
+            io = extensions.find(camunda + "inputOutput")
+            if io is not None:
+                problems.extend(_mapping_problems(element, io, where))
             mappings = [m for m in extensions if isinstance(m.tag, str) and m.tag in (camunda + "in", camunda + "out")]
             if mappings and local != "callActivity":
                 problems.append(ModelProblem(where, f"camunda:in/camunda:out on a {local} are not supported "
@@ -231,6 +226,24 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
             if element.get(camunda + "resultVariable") is not None and script_format in PYTHON_SCRIPTS:
                 problems.extend(_keep_script_result(element, camunda + "resultVariable", where))
     return problems
+
+
+def _mapping_problems(element: etree._Element, io: etree._Element, where: str) -> list[ModelProblem]:
+    """camunda:inputOutput where Camunda 7 refuses it too (gateways, event subprocesses, outputs on an end event),
+    and on multi-instance activities (not applied here)."""
+    local = etree.QName(element).localname
+    if local not in MAPPED_IO:
+        return [ModelProblem(where, f"camunda:inputOutput on a {local} is not applied (Camunda 7 refuses it too); "
+                                    "map the values on a task or event next to it")]
+    if element.get("triggeredByEvent") == "true":
+        return [ModelProblem(where, "camunda:inputOutput on an event subprocess is not applied (Camunda 7 refuses "
+                                    "it too); map the values on its start event or a task inside")]
+    if local == "endEvent" and io.find(f"{{{CAMUNDA_MODEL_NS}}}outputParameter") is not None:
+        return [ModelProblem(where, "an end event cannot have output parameters (Camunda 7 refuses them too)")]
+    if local in local_io.ELEMENTS and element.find(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics") is not None:
+        return [ModelProblem(where, "camunda:inputOutput on a multi-instance activity is not applied by this "
+                                    "engine; map the values in a task before it")]
+    return []
 
 
 LISTENER_HOSTS = FLOW_NODES | {"process", "sequenceFlow"}

@@ -1,14 +1,17 @@
-"""camunda:inputOutput on user, manual, script, business rule and plain tasks, as Camunda 7 maps it.
+"""camunda:inputOutput on tasks, events, subprocesses and call activities, as Camunda 7 maps it.
 
-Input parameters are local variables of the activity: evaluated when it becomes ready, they are seen by its
-form, script or decision, and are gone when it completes (a process variable of the same name they hid comes
-back). Output parameters are evaluated when the activity completes, with its local variables in sight, and set
-in the process. Everything else the activity sets (a form's fields, a script's variables) reaches the process
-as without a mapping, as Camunda's variables do when no local one has their name.
+Input parameters are local variables of the activity: evaluated when it is entered, they are seen by its form,
+script or decision, by everything inside a subprocess and by a call activity's `camunda:in` mappings, and are
+gone when it completes (a process variable of the same name they hid comes back). Output parameters are
+evaluated when the activity completes, with its local variables in sight (a caught message's variables, a
+subprocess's results, a call's `camunda:out` variables), and set in the process. Everything else the activity
+sets reaches the process as without a mapping, as Camunda's variables do when no local one has their name.
 
 SpiffWorkflow has no activity scopes, so this is done in the hooks every BPMN task passes through
-(`activity_hooks`), for the specs the parser marked (`LOCAL_IO` in their extensions). Service and send tasks map their parameters onto the job instead (effects.job_input,
-jobs._map_output); multi-instance activities and subprocesses are refused at deploy (camunda_compat).
+(`activity_hooks`), for the specs the parser marked (`LOCAL_IO` in their extensions). Service and send tasks
+map their parameters onto the job instead (effects.job_input, jobs._map_output). Refused at deploy, as Camunda 7
+refuses them (camunda_compat): the mapping on gateways and event subprocesses, output parameters on end events;
+and, here only, on multi-instance activities.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 LOCAL_IO = "localInputOutput"  # the extensions flag the parser sets
-ELEMENTS = frozenset({"userTask", "manualTask", "scriptTask", "businessRuleTask", "task"})
+# where Camunda 7 applies the mapping as the activity's own variables (service and send tasks map onto the job)
+ELEMENTS = frozenset({"userTask", "manualTask", "scriptTask", "businessRuleTask", "task", "receiveTask", "subProcess",
+                      "transaction", "callActivity", "startEvent", "endEvent", "intermediateCatchEvent",
+                      "intermediateThrowEvent", "boundaryEvent"})
 _HIDDEN = "loopline_local_io"  # task.internal_data: {"inputs": [...], "hidden": {name: value}}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.parser.event_parsers import ERROR_EVENT_XPATH
+from SpiffWorkflow.bpmn.parser.event_parsers import ERROR_EVENT_XPATH, ReceiveTaskParser
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import SubprocessParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     IntermediateThrowEvent,
     ManualTask,
     NoneTask,
+    ReceiveTask,
     ScriptTask,
     ServiceTask,
     StartEvent,
@@ -28,6 +29,7 @@ from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaBoundaryEventParser,
     CamundaEndEventParser,
+    CamundaEventDefinitionParser,
     CamundaIntermediateCatchEventParser,
     CamundaIntermediateThrowEventParser,
     CamundaStartEventParser,
@@ -115,6 +117,23 @@ class CamundaExtensionsMixin:
             if node.find(f"./{{*}}extensionElements/{CAMUNDA}{unsupported}") is not None:
                 extensions.setdefault("unsupported", []).append(f"camunda:{unsupported}")
         return extensions
+
+
+def _mark_local_io(container, spec) -> None:
+    """Events and receive tasks are read by parsers without Camunda extensions: give their specs the
+    inputOutput mapping here, as `CamundaExtensionsMixin` gives the others (orchestrator.local_io)."""
+    for element in container:
+        if not isinstance(element.tag, str) or etree.QName(element).localname not in local_io.ELEMENTS:
+            continue
+        io = element.find(f"./{{*}}extensionElements/{CAMUNDA}inputOutput")
+        task_spec = spec.task_specs.get(element.get("id"))
+        if io is None or task_spec is None or extensions_of(task_spec).get(local_io.LOCAL_IO):
+            continue
+        extensions = dict(extensions_of(task_spec))
+        extensions["inputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}inputParameter")]
+        extensions["outputParameters"] = [_parameter(p) for p in io.findall(f"{CAMUNDA}outputParameter")]
+        extensions[local_io.LOCAL_IO] = True
+        task_spec.extensions = extensions
 
 
 def _parameter(node) -> dict[str, Any]:
@@ -228,6 +247,11 @@ class LooplineBoundaryEventParser(CaughtErrorParsing, BoundedTimerParsing, Loopl
     pass
 
 
+class LooplineReceiveTaskParser(LooplineMessageParsing, CamundaEventDefinitionParser, ReceiveTaskParser):
+    """A receive task waits for its message like a message catch event (SpiffWorkflow's parser would build a
+    message no correlation reaches)."""
+
+
 class LooplineTaskParser(CamundaLoopParsing, CamundaExtensionsMixin, CamundaTaskParser):
     pass
 
@@ -280,6 +304,7 @@ class LooplineProcessParser(ProcessParser):
     def add_tasks(self):
         super().add_tasks()
         listeners.attach(self.node, self.spec)
+        _mark_local_io(self.node, self.spec)
         start = self.spec.start
         for name in start.trigger_specs:
             start.connect(self.spec.task_specs[name])
@@ -352,6 +377,7 @@ class LooplineParser(CamundaParser):
         full_tag("boundaryEvent"): (LooplineBoundaryEventParser, BoundaryEvent),
         full_tag("serviceTask"): (LooplineTaskParser, ServiceTask),
         full_tag("sendTask"): (LooplineTaskParser, ServiceTask),
+        full_tag("receiveTask"): (LooplineReceiveTaskParser, ReceiveTask),
         full_tag("businessRuleTask"): (LooplineBusinessRuleTaskParser, BusinessRuleTask),
         full_tag("task"): (LooplinePassThroughParser, NoneTask),
         full_tag("manualTask"): (LooplinePassThroughParser, ManualTask),

@@ -28,10 +28,10 @@ def process(inner: str, task: str = '<bpmn:userTask id="work"/>') -> str:
     (process("", '<bpmn:userTask id="work"><bpmn:extensionElements><camunda:taskListener class="x" '
                  'event="create"/></bpmn:extensionElements></bpmn:userTask>'), "work",
      "camunda:taskListener calls Java code (class 'x')"),
-    (process("", '<bpmn:receiveTask id="work"><bpmn:extensionElements><camunda:inputOutput>'
+    (process("", '<bpmn:parallelGateway id="work"><bpmn:extensionElements><camunda:inputOutput>'
                  '<camunda:inputParameter name="a">1</camunda:inputParameter></camunda:inputOutput>'
-                 "</bpmn:extensionElements></bpmn:receiveTask>"), "work",
-     "camunda:inputOutput on a receiveTask is not applied"),
+                 "</bpmn:extensionElements></bpmn:parallelGateway>"), "work",
+     "camunda:inputOutput on a parallelGateway is not applied"),
     (process("", '<bpmn:intermediateThrowEvent id="work"><bpmn:extensionElements>'
                  '<camunda:in source="order" target="order"/></bpmn:extensionElements></bpmn:intermediateThrowEvent>'),
      "work", "camunda:in/camunda:out on a intermediateThrowEvent are not supported"),

@@ -150,3 +150,18 @@ def test_a_take_listener_after_an_event_based_gateway_is_refused_on_its_flow(con
         deploy(conformance_engine, model(body))
     assert "element 'to_timer': camunda:executionListener on a flow leaving an event-based gateway" in \
         str(refused.value)
+
+
+def test_a_subprocess_start_listener_runs_before_anything_inside_sees_the_variables(conformance_engine):
+    inner = ('<bpmn:startEvent id="in_start"/><bpmn:userTask id="inner" camunda:assignee="${handler}"/>'
+             '<bpmn:endEvent id="in_end"/><bpmn:sequenceFlow id="s1" sourceRef="in_start" targetRef="inner"/>'
+             '<bpmn:sequenceFlow id="s2" sourceRef="inner" targetRef="in_end"/>')
+    sub = ('<bpmn:subProcess id="handle">' + listeners(
+        listener("start", 'expression="${execution.setVariable(&quot;handler&quot;, &quot;sam&quot;)}"'),
+        script_listener("end", "handled = handler + ' done'", "python")) + inner + "</bpmn:subProcess>")
+    deploy(conformance_engine, model(chain("p", START, sub, '<bpmn:userTask id="wait"/>', END)))
+    started = conformance_engine.instances.start_instance("p", actor=ADMIN)
+    [task] = inspect.open_tasks(conformance_engine, started.id)
+    assert task.element_id == "inner" and task.assignee == "sam"
+    complete(conformance_engine, started.id)
+    assert variables(conformance_engine, started.id)["handled"] == "sam done"

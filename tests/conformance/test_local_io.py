@@ -1,4 +1,4 @@
-"""camunda:inputOutput on user, script and plain tasks as Camunda 7 maps it: input parameters are the
+"""camunda:inputOutput on tasks, events, subprocesses and call activities as Camunda 7 maps it: input parameters are the
 activity's own variables (seen inside it, gone after it, a hidden process variable back), output parameters
 set process variables when it completes; a value that cannot be computed refuses the command naming the
 element. Each scenario waits at a user task, so the instance is saved and restored in between."""
@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.errors import InvalidModel, ProcessError
 from tests.conformance.conftest import deploy, model
+from tests.conformance.test_call_activities import task_data
 from tests.conformance.test_runtime_values import END, START, chain
 from tests.conftest import ADMIN
 from tests.support import inspect
@@ -69,11 +70,56 @@ def test_an_input_that_cannot_be_computed_refuses_the_start_naming_the_element(c
     assert refused.value.details["element_id"] == "approve" and "amount" in str(refused.value)
 
 
+def test_a_subprocess_inputs_are_seen_inside_it_and_its_outputs_reach_the_process(conformance_engine):
+    inner = ('<bpmn:startEvent id="in_start"/><bpmn:userTask id="inner"/><bpmn:endEvent id="in_end"/>'
+             '<bpmn:sequenceFlow id="s1" sourceRef="in_start" targetRef="inner"/>'
+             '<bpmn:sequenceFlow id="s2" sourceRef="inner" targetRef="in_end"/>')
+    sub = mapped("subProcess", "handle", {"limit": "${amount * 2}"}, {"granted": "${limit - spent}"}, inner)
+    deploy(conformance_engine, model(chain("sub", START, sub, WAIT, END)))
+    started = conformance_engine.instances.start_instance("sub", actor=ADMIN, variables={"amount": 40})
+    assert inspect.instance(conformance_engine, started.id).variables["limit"] == 80  # the inner task's view
+    complete(conformance_engine, started.id, "inner", {"spent": 30})
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables["granted"] == 50 and variables["spent"] == 30 and "limit" not in variables
+
+
+def test_a_call_activity_passes_its_inputs_through_camunda_in_and_maps_what_comes_out(conformance_engine):
+    child = chain("child", START, '<bpmn:userTask id="child_task"/>', END)
+    call = mapped("callActivity", "call", {"order": "${number}"}, {"verdictUpper": "${verdict.toUpperCase()}"})
+    call = call.replace('<bpmn:callActivity id="call">', '<bpmn:callActivity id="call" calledElement="child">')
+    call = call.replace("</camunda:inputOutput>", '</camunda:inputOutput><camunda:in source="order" target="order"/>'
+                        '<camunda:out source="verdict" target="verdict"/>')
+    deploy(conformance_engine, model(chain("parent", START, call, WAIT, END) + child))
+    started = conformance_engine.instances.start_instance("parent", actor=ADMIN, variables={"number": "7"})
+    [child_task] = inspect.open_tasks(conformance_engine, started.id)
+    assert task_data(conformance_engine, started.id, child_task.id) == {"order": "7"}
+    conformance_engine.tasks.complete_user_task(child_task.id, {"verdict": "ok"}, actor=ADMIN)
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables == {"number": "7", "verdict": "ok", "verdictUpper": "OK"}
+
+
+def test_a_catch_event_maps_the_message_it_caught(conformance_engine):
+    caught = mapped("intermediateCatchEvent", "paid", {}, {"paidTotal": "${amount + fee}"},
+                    '<bpmn:messageEventDefinition messageRef="m_paid"/>')
+    receive = mapped("receiveTask", "shipped", {"carrier": "post"}, {"shippedBy": "${carrier}"}).replace(
+        '<bpmn:receiveTask id="shipped">', '<bpmn:receiveTask id="shipped" messageRef="m_shipped">')
+    messages = '<bpmn:message id="m_paid" name="Paid"/><bpmn:message id="m_shipped" name="Shipped"/>'
+    deploy(conformance_engine, model(chain("pay", START, caught, receive, WAIT, END, extra=messages)))
+    started = conformance_engine.instances.start_instance("pay", actor=ADMIN, business_key="P-1",
+                                                          variables={"fee": 2})
+    conformance_engine.messages.correlate_message("Paid", actor=ADMIN, business_key="P-1", variables={"amount": 5})
+    conformance_engine.messages.correlate_message("Shipped", actor=ADMIN, business_key="P-1")
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables["paidTotal"] == 7 and variables["shippedBy"] == "post" and "carrier" not in variables
+
+
 @pytest.mark.parametrize(("element", "words"), [
-    (mapped("intermediateThrowEvent", "work", {"a": "1"}, {}), "camunda:inputOutput on a intermediateThrowEvent"),
+    (mapped("exclusiveGateway", "work", {"a": "1"}, {}), "camunda:inputOutput on a exclusiveGateway is not applied "
+                                                         "(Camunda 7 refuses it too)"),
+    (mapped("endEvent", "work", {}, {"a": "1"}), "an end event cannot have output parameters"),
     (mapped("userTask", "work", {"a": "1"}, {}, '<bpmn:multiInstanceLoopCharacteristics camunda:collection='
                                                '"${items}" camunda:elementVariable="item"/>'),
-     "camunda:inputOutput on a multi-instance task"),
+     "camunda:inputOutput on a multi-instance activity"),
 ])
 def test_where_the_mapping_is_not_applied_it_is_refused_on_the_element(conformance_engine, element, words):
     with pytest.raises(InvalidModel) as refused:
