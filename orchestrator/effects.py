@@ -23,6 +23,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm.util import identity_key
 
+from orchestrator import local_io
 from orchestrator.element_stats import Pass, since_of, source_element, stamp_live
 from orchestrator.errors import ProcessError
 from orchestrator.forms import describe_form
@@ -309,7 +310,9 @@ def job_input(ctx: CommandContext, task, ext) -> dict[str, Any]:
     values = {}
     for parameter in parameters:
         expression = parameter["expression"]
-        if isinstance(expression, list):
+        if parameter.get("script") is not None:  # a JavaScript value (local_io computes it as for any activity)
+            values[parameter["name"]] = local_io.parameter_value(task, parameter)
+        elif isinstance(expression, list):
             values[parameter["name"]] = [evaluate(item) for item in expression]
         elif isinstance(expression, dict):
             values[parameter["name"]] = {key: evaluate(item) for key, item in expression.items()}

@@ -34,8 +34,15 @@ def _extensions(spec) -> dict[str, Any]:
     return getattr(spec, "extensions", None) or {}
 
 
+def parameter_value(my_task, parameter: dict[str, Any]) -> Any:
+    """A parameter's value, computed with the task's variables: a JavaScript script's value, or its expression's
+    (text, list or map of expressions)."""
+    if parameter.get("script") is not None:
+        return my_task.workflow.script_engine.run_javascript(my_task, parameter["script"])["value"]
+    return _value(my_task, parameter.get("expression"))
+
+
 def _value(my_task, expression) -> Any:
-    """A parameter's value: text, list or map of expressions, evaluated with the task's variables."""
     evaluate = my_task.workflow.script_engine.evaluate
     if isinstance(expression, list):
         return [evaluate(my_task, item) for item in expression]
@@ -49,7 +56,7 @@ def open_scope(my_task) -> None:
     if _HIDDEN in my_task.internal_data:
         return
     parameters = _extensions(my_task.task_spec).get("inputParameters") or []
-    values = {p["name"]: _value(my_task, p.get("expression")) for p in parameters if p.get("name")}
+    values = {p["name"]: parameter_value(my_task, p) for p in parameters if p.get("name")}
     my_task.internal_data[_HIDDEN] = {"inputs": list(values),
                                       "hidden": {name: my_task.data[name] for name in values if name in my_task.data}}
     my_task.data.update(values)
@@ -58,7 +65,7 @@ def open_scope(my_task) -> None:
 def close_scope(my_task) -> None:
     """Evaluate the output parameters, drop the local variables (giving back what they hid), set the outputs."""
     parameters = _extensions(my_task.task_spec).get("outputParameters") or []
-    outputs = {p["name"]: _value(my_task, p.get("expression")) for p in parameters if p.get("name")}
+    outputs = {p["name"]: parameter_value(my_task, p) for p in parameters if p.get("name")}
     scope = my_task.internal_data.pop(_HIDDEN, {"inputs": [], "hidden": {}})
     for name in scope["inputs"]:
         my_task.data.pop(name, None)

@@ -137,7 +137,7 @@ def _mark_local_io(container, spec) -> None:
 
 
 def _parameter(node) -> dict[str, Any]:
-    """A camunda input/output parameter: a text value, a list or a map (scripts are refused later)."""
+    """A camunda input/output parameter: a text value, a list, a map or a script (checked by the translation)."""
     name = node.get("name")
     children = [child for child in node if isinstance(child.tag, str)]
     if not children:
@@ -148,6 +148,9 @@ def _parameter(node) -> dict[str, Any]:
         return {"name": name, "kind": "list", "value": [item.text or "" for item in child]}
     if local == "map":
         return {"name": name, "kind": "map", "value": {e.get("key"): e.text or "" for e in child}}
+    if local == "script":
+        return {"name": name, "kind": "script", "value": child.text or "", "resource": child.get("resource"),
+                "language": (child.get("scriptFormat") or "").strip().lower()}
     return {"name": name, "kind": local, "value": None}
 
 

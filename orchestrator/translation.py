@@ -174,6 +174,11 @@ class SpecTranslator:
                 ext[f"{attribute}IsExpression"] = True
         for direction in ("inputParameters", "outputParameters"):
             for parameter in ext.get(direction, []):
+                if parameter["kind"] == "script" and direction == "outputParameters" and isinstance(task_spec,
+                                                                                                     ServiceTask):
+                    self._problem(element_id, f"parameter '{parameter['name']}': a script output parameter of a "
+                                              "service task is not supported; map the result with an expression")
+                    continue
                 self._translate_parameter(parameter, element_id)
 
     def _translate_parameter(self, parameter: dict, element_id: str) -> None:
@@ -187,8 +192,29 @@ class SpecTranslator:
             parameter["expression"] = {
                 k: _value_expression(self, element_id, what, v) for k, v in parameter["value"].items()
             }
+        elif kind == "script":
+            self._translate_script_parameter(parameter, element_id, what)
         else:
             self._problem(element_id, f"{what}: camunda:{kind} values are not supported (use text, list or map)")
+
+    def _translate_script_parameter(self, parameter: dict, element_id: str, what: str) -> None:
+        """A JavaScript parameter's value is the script's value (it runs when the value is needed); a Python one
+        must be a single expression, which is then evaluated like any other."""
+        language, text = parameter["language"], parameter["value"]
+        if parameter.get("resource"):
+            self._problem(element_id, f"{what}: a script loaded from a resource is not supported; put it in the model")
+        elif language in JAVASCRIPT_FORMATS:
+            try:
+                check_javascript(text)
+            except ExpressionError as exc:
+                self._problem(element_id, f"{what}: {exc}")
+            parameter["script"] = text
+            parameter["expression"] = None
+        elif language in ("python", "python3"):
+            parameter["expression"] = self._rewrite(element_id, what, text.strip(), translate_expression)
+        else:
+            self._problem(element_id, f"{what}: scriptFormat '{language}' is not supported; write the value as an "
+                                      "expression or a JavaScript script")
 
 
 def _value_expression(translator: SpecTranslator, element_id: str, what: str, text: str) -> str:
@@ -207,7 +233,9 @@ def authored_parameters(parameters: list[dict]) -> dict[str, Any]:
     authored: dict[str, Any] = {}
     for parameter in parameters:
         value = parameter["value"]
-        if isinstance(value, list):
+        if parameter["kind"] == "script":
+            authored[parameter["name"]] = None
+        elif isinstance(value, list):
             authored[parameter["name"]] = [literal(item) for item in value]
         elif isinstance(value, dict):
             authored[parameter["name"]] = {key: literal(item) for key, item in value.items()}

@@ -113,10 +113,38 @@ def test_a_catch_event_maps_the_message_it_caught(conformance_engine):
     assert variables["paidTotal"] == 7 and variables["shippedBy"] == "post" and "carrier" not in variables
 
 
+def script_parameter(name: str, text: str, script_format: str = "javascript") -> str:
+    return (f'<camunda:inputParameter name="{name}"><camunda:script scriptFormat="{script_format}">'
+            f"<![CDATA[{text}]]></camunda:script></camunda:inputParameter>")
+
+
+def test_a_script_parameter_takes_the_value_of_its_script(conformance_engine):
+    approve = ('<bpmn:userTask id="approve"><bpmn:extensionElements><camunda:inputOutput>'
+               + script_parameter("limit", 'execution.setVariable("seen", true);\nvar l = amount * 3;\nl + 1')
+               + script_parameter("half", "amount / 2", "python")
+               + '<camunda:outputParameter name="approvedLimit">${limit + half}</camunda:outputParameter>'
+               '</camunda:inputOutput></bpmn:extensionElements></bpmn:userTask>')
+    echo = ('<bpmn:serviceTask id="fetch" camunda:type="external" camunda:topic="demo.echo"><bpmn:extensionElements>'
+            '<camunda:inputOutput>' + script_parameter("tags", "[amount, 'x'].join('-')") +
+            '</camunda:inputOutput></bpmn:extensionElements></bpmn:serviceTask>')
+    deploy(conformance_engine, model(chain("approval", START, approve, echo, WAIT, END)))
+    started = conformance_engine.instances.start_instance("approval", actor=ADMIN, variables={"amount": 40})
+    assert inspect.instance(conformance_engine, started.id).variables["limit"] == 121
+    complete(conformance_engine, started.id, "approve", {})
+    [job] = inspect.jobs(conformance_engine, started.id)
+    assert job.input == {"tags": "40-x"}
+    variables = inspect.instance(conformance_engine, started.id).variables
+    assert variables["approvedLimit"] == 141 and variables["seen"] is True and "limit" not in variables
+
+
 @pytest.mark.parametrize(("element", "words"), [
     (mapped("exclusiveGateway", "work", {"a": "1"}, {}), "camunda:inputOutput on a exclusiveGateway is not applied "
                                                          "(Camunda 7 refuses it too)"),
     (mapped("endEvent", "work", {}, {"a": "1"}), "an end event cannot have output parameters"),
+    (mapped("userTask", "work", {}, {}).replace("<camunda:inputOutput>", "<camunda:inputOutput>" + script_parameter(
+        "a", "println 'x'", "groovy")), "parameter 'a': scriptFormat 'groovy' is not supported"),
+    (mapped("userTask", "work", {}, {}).replace("<camunda:inputOutput>", "<camunda:inputOutput>" + script_parameter(
+        "a", "var = ;")), "parameter 'a': JavaScript line 1: SyntaxError"),
     (mapped("userTask", "work", {"a": "1"}, {}, '<bpmn:multiInstanceLoopCharacteristics camunda:collection='
                                                '"${items}" camunda:elementVariable="item"/>'),
      "camunda:inputOutput on a multi-instance activity"),
