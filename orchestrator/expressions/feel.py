@@ -305,8 +305,8 @@ class _Parser:
 
     def _positive_test(self, subject: str) -> str:
         if self._at("op", "<", "<=", ">", ">="):
-            symbol = self._advance().value
-            return f"({subject} is not None and {subject} {symbol} {self._endpoint()})"
+            symbol = self._advance().value  # the endpoint may be an expression: `< date2 + duration("P6M")`
+            return f"({subject} is not None and {subject} {symbol} {self._additive()})"
         if self._at("op", "[", "(", "]"):
             return self._interval(subject)
         if self._at("name", *_LITERALS):
@@ -329,9 +329,9 @@ class _Parser:
 
     def _interval(self, subject: str) -> str:
         opening = self._advance().value
-        low = self._endpoint()
+        low = self._additive()
         self._expect("op", "..")
-        high = self._endpoint()
+        high = self._additive()
         closing = self._advance()
         if closing.kind != "op" or closing.value not in ("]", ")", "["):
             raise ExpressionError(f"expected ']', ')' or '[' to close the range but found {self._describe(closing)}")

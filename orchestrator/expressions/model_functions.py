@@ -11,14 +11,16 @@ boolean is ``true``/``false``. FEEL functions follow FEEL: a null argument yield
 
 FEEL temporal values: ``date("2024-01-31")`` is a date, ``time("10:00:00")`` a time,
 ``date and time("2024-01-31T10:00:00")`` a date-time (a value without offset is read as UTC, so local
-and zoned values compare), ``duration("P1DT2H")`` a days-time duration. Year-month durations
-(``P1Y``, ``P2M``) are refused: they have no fixed length to compare.
+and zoned values compare), ``duration("P1DT2H")`` a days-time duration and ``duration("P1Y6M")`` a
+year-month duration (``YearMonthDuration``: it moves a date or date-time by calendar months).
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -210,18 +212,67 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def feel_duration(text: Any) -> timedelta | None:
-    """FEEL ``duration("P1DT2H")``: a days-time duration (year-month durations are refused)."""
+@dataclass(frozen=True, order=True)
+class YearMonthDuration:
+    """A FEEL year-month duration (``duration("P6M")``), in whole months. Added to a date or date-time it
+    moves the calendar, keeping the day (or taking the month's last day: Jan 31 + P1M is Feb 28/29)."""
+
+    months: int
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, YearMonthDuration):
+            return YearMonthDuration(self.months + other.months)
+        if isinstance(other, date):
+            return _shift_months(other, self.months)
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        if isinstance(other, YearMonthDuration):
+            return YearMonthDuration(self.months - other.months)
+        return NotImplemented
+
+    def __rsub__(self, other: Any) -> Any:
+        if isinstance(other, date):
+            return _shift_months(other, -self.months)
+        return NotImplemented
+
+    def __neg__(self) -> YearMonthDuration:
+        return YearMonthDuration(-self.months)
+
+    def __str__(self) -> str:
+        years, months = divmod(abs(self.months), 12)
+        return ("-" if self.months < 0 else "") + f"P{years}Y{months}M"
+
+
+def _shift_months(value: date, months: int) -> date:
+    index = value.year * 12 + value.month - 1 + months
+    year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        raise ExpressionError(f"moving {value.isoformat()} by {months} months leaves the calendar")
+    day = min(value.day, calendar.monthrange(year, month + 1)[1])
+    return value.replace(year=year, month=month + 1, day=day)
+
+
+def feel_duration(text: Any) -> timedelta | YearMonthDuration | None:
+    """FEEL ``duration("P1DT2H")``: a days-time duration, or ``duration("P1Y6M")``: a year-month one."""
     if text is None:
         return None
-    if isinstance(text, timedelta):
+    if isinstance(text, timedelta | YearMonthDuration):
         return text
     value = _feel_text(text, "duration").strip()
     match = _DURATION.fullmatch(value)
     if match is None or value in ("P", "-P") or value.endswith("T"):
-        if _YEAR_MONTH.fullmatch(value) and value not in ("P", "-P"):
-            raise ExpressionError(f"FEEL duration({short(value)}) is a year-month duration; only days-time "
-                                  "durations such as \"P1D\" or \"PT12H\" can be compared")
+        year_month = _YEAR_MONTH.fullmatch(value)
+        if year_month and value not in ("P", "-P"):
+            years, months = (int((part or "0")[:-1] or 0) for part in year_month.groups())
+            if years > 9999:
+                raise ExpressionError(f"FEEL duration({short(value)}) is too long")
+            return YearMonthDuration((-1 if value.startswith("-") else 1) * (12 * years + months))
+        if re.fullmatch(r"-?P(\d+Y)?(\d+M)?(\d+D)?(T.*)?", value) and ("Y" in value or "M" in value.split("T")[0]):
+            raise ExpressionError(f"FEEL duration({short(value)}) mixes years or months with days or time; a FEEL "
+                                  "duration is either year-month (\"P1Y6M\") or days-time (\"P1DT2H\")")
         raise ExpressionError(f"FEEL duration({short(value)}) is not an ISO 8601 duration like \"P1D\" or \"PT12H\"")
     negative, days, hours, minutes, seconds = match.groups()
     total_days = int(days or 0) + int(hours or 0) / 24 + int(minutes or 0) / 1440 + float(seconds or 0) / 86400

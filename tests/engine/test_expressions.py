@@ -14,6 +14,7 @@ from orchestrator.expressions import (
     translate_unary_tests,
 )
 from orchestrator.expressions.checker import parse_checked
+from orchestrator.expressions.model_functions import feel_date, feel_duration
 
 EVALUATOR = SafeEvaluator()
 
@@ -274,6 +275,16 @@ def test_feel_expressions(text: str, names: dict[str, object], expected: object)
     assert EVALUATOR.evaluate(python, names) == expected
 
 
+def test_a_year_month_duration_moves_dates_by_calendar_months() -> None:
+    test = translate_unary_tests('< date2 + duration("P6M")')
+    evaluator = SafeEvaluator()
+    assert evaluator.evaluate(test, {"cellInput": feel_date("2024-03-29"), "date2": feel_date("2023-09-30")})
+    assert not evaluator.evaluate(test, {"cellInput": feel_date("2024-03-30"), "date2": feel_date("2023-09-30")})
+    assert feel_date("2024-01-31") + feel_duration("P1M") == feel_date("2024-02-29")  # the month's last day
+    assert feel_date("2024-03-31") - feel_duration("P1Y1M") == feel_date("2023-02-28")
+    assert str(feel_duration("-P14M")) == "-P1Y2M"
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ('substring("abc", 1)', "FEEL function 'substring(...)' is not supported"),
     ("x in [1, 2]", "FEEL operator 'in' is not supported"),
@@ -281,7 +292,7 @@ def test_feel_expressions(text: str, names: dict[str, object], expected: object)
     ("{a: 1}", "FEEL contexts are not supported"),
     ("some x in y satisfies x > 1", "FEEL 'some' expressions are not supported"),
     ("a.__class__", "attribute '__class__' is not allowed"),
-    ('duration("P1Y")', "year-month duration"),
+    ('duration("P1Y2D")', "mixes years or months with days or time"),
     ("count(a, b)", "FEEL count() takes 1 argument(s), got 2"),
     ('date("2020-02-30")', "is not a date like"),
     ("a = = b", "unexpected '='"),
