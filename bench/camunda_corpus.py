@@ -62,7 +62,13 @@ from sqlalchemy import select
 
 from orchestrator.actors import Actor
 from orchestrator.clock import ManualClock
-from orchestrator.completeness import BPMN_NS, FLOW_NODES, assign_missing_ids, reachable_elements
+from orchestrator.completeness import (
+    BPMN_NS,
+    FLOW_NODES,
+    assign_missing_ids,
+    is_compensation_boundary,
+    reachable_elements,
+)
 from orchestrator.db import Database
 from orchestrator.definitions import ModelFile
 from orchestrator.delegates import DELEGATING, JAVA_ATTRIBUTES, delegate_keys
@@ -145,7 +151,7 @@ def executable_processes(root) -> list:
 
 def drawn_flow_nodes(processes) -> set[str]:
     return {element.get("id") for process in processes for element in process.iter()
-            if _local(element) in FLOW_NODES and element.get("id")}
+            if _local(element) in FLOW_NODES and element.get("id") and not is_compensation_boundary(element)}
 
 
 def connector_names(root) -> tuple[set[str], set[str]]:

@@ -26,6 +26,7 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     _collection_expressions(root)
     _prefixed_references(root)
     _undeclared_errors(root)
+    _printing_groovy(root)
     ids = ElementIds(root)
     problems = compile_compensation(root, ids) + _unnamed_messages(root) + _ignored_extensions(root)
     for container in _flow_containers(root):
@@ -168,6 +169,27 @@ def _undeclared_errors(root: etree._Element) -> None:
         if code and code not in declared:
             root.insert(0, _bpmn("error", id=code, name=code, errorCode=code))
             declared.add(code)
+
+
+_GROOVY_PRINT = re.compile(r"""^(?:\w+:)?\s*print(?:ln)?\s*\(?\s*(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\$]|\\.)*")\s*\)?\s*;?$""")
+
+
+def _printing_groovy(root: etree._Element) -> None:
+    """A Groovy script that only prints fixed text (`println "Order cooked"`, a common placeholder) changes
+    nothing in the process: it runs as an empty Python script. Any other Groovy is refused on its element."""
+    for script in root.iter(f"{{{BPMN_NS}}}scriptTask", f"{{{CAMUNDA_MODEL_NS}}}script"):
+        if (script.get("scriptFormat") or "").strip().lower() != "groovy" or script.get("resource") is not None:
+            continue
+        if script.tag != f"{{{BPMN_NS}}}scriptTask" and not etree.QName(script.getparent()).localname.endswith(
+                "Listener"):
+            continue  # a parameter's script gives a value: printing gives none
+        holder = script.find(f"{{{BPMN_NS}}}script") if script.tag == f"{{{BPMN_NS}}}scriptTask" else script
+        text = holder.text if holder is not None else ""
+        lines = [line.strip() for line in (text or "").splitlines()]
+        lines = [line for line in lines if line and not line.startswith("//")]
+        if lines and all(_GROOVY_PRINT.match(line) for line in lines):
+            script.set("scriptFormat", "python")
+            holder.text = "pass"
 
 
 def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:

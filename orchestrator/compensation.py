@@ -13,6 +13,7 @@ subprocess). An embedded subprocess with a handler of its own is undone by it; o
 on to the activities inside it: when it completes (not when an interrupting boundary event left it), their
 entries move to the scope around it, where that scope's throws undo them. A compensation event subprocess
 drawn in an embedded subprocess is that subprocess's handler (moved beside it before the rest is rewritten).
+A cancel end event of a transaction subprocess throws compensation in the transaction before it cancels it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def _compensate_definition(element) -> etree._Element | None:
 def compile_compensation(root: etree._Element, ids: ElementIds) -> list[ModelProblem]:
     """Rewrite every compensation in the model (see the module's docstring); return what cannot run."""
     problems: list[ModelProblem] = []
+    _cancel_compensates(root, ids)
     associations = {a.get("sourceRef"): a for a in root.iter(f"{_B}association")}
     from_event_subprocesses = _event_subprocess_handlers(root, problems)
     containers = list(root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"))
@@ -91,6 +93,22 @@ def compile_compensation(root: etree._Element, ids: ElementIds) -> list[ModelPro
         if association.get("loopline_compensation") == "used" and association.getparent() is not None:
             association.getparent().remove(association)
     return problems
+
+
+def _cancel_compensates(root, ids: ElementIds) -> None:
+    """A cancel end event in a transaction first undoes the transaction's completed activities, as in Camunda 7:
+    a compensation throw of the transaction's scope (`<cancel>__compensate`) is put before it."""
+    for transaction in root.iter(f"{_B}transaction"):
+        for end in [e for e in transaction if _local(e) == "endEvent"
+                    and e.find(f"{_B}cancelEventDefinition") is not None]:
+            throw_id = ids.new(f"{end.get('id')}__compensate")
+            throw = _bpmn("intermediateThrowEvent", id=throw_id)
+            throw.append(_bpmn("compensateEventDefinition"))
+            for flow in transaction.findall(f"{_B}sequenceFlow"):
+                if flow.get("targetRef") == end.get("id"):
+                    flow.set("targetRef", throw_id)
+            end.addprevious(throw)
+            transaction.append(_flow(ids, throw_id, end.get("id")))
 
 
 def _event_subprocess_handlers(root, problems) -> dict[etree._Element, dict[str, etree._Element]]:

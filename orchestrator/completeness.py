@@ -153,6 +153,13 @@ def _children(container: etree._Element, kinds: frozenset[str] | set[str]) -> It
             yield element
 
 
+def is_compensation_boundary(element) -> bool:
+    """A compensation boundary event is drawn but never runs as a step: its handler runs inside the throw that
+    undoes the activity (orchestrator.compensation), so reachability checks leave it out."""
+    return (isinstance(element.tag, str) and etree.QName(element).localname == "boundaryEvent"
+            and element.find(f"{{{BPMN_NS}}}compensateEventDefinition") is not None)
+
+
 def reachable_elements(spec, subprocess_specs: dict) -> set[str]:
     """Every element a run of `spec` can reach: outputs followed from the start, into multi-instance
     activities, embedded and called subprocesses, boundary events and event subprocesses."""

@@ -53,6 +53,7 @@ from orchestrator import (
     activity_hooks,  # noqa: F401 - installs the task life-cycle patch
     listeners,
     local_io,
+    prediction,  # noqa: F401 - installs the prediction fix
 )
 from orchestrator.call_activities import BINDINGS as CALL_BINDINGS
 from orchestrator.call_activities import MappedCallActivity, read_mappings
@@ -322,6 +323,11 @@ class LooplineCallActivityParser(CamundaLoopParsing, CamundaExtensionsMixin, Cal
     process outside the bundle (or a fixed version) is resolved among deployed definitions when the call starts."""
 
     def create_task(self):
+        if not (self.node.get("calledElement") or "").strip():
+            self.raise_validation_exception(
+                "a call activity needs calledElement, the id of the process it calls" + (
+                    " (calling a CMMN case with camunda:caseRef is not supported)"
+                    if self.node.get(CAMUNDA + "caseRef") else ""))
         try:
             variables_in, variables_out = read_mappings(self.node, "in"), read_mappings(self.node, "out")
         except (ExpressionError, ValueError) as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from orchestrator.completeness import BPMN_NS, FLOW_NODES, reachable_elements
+from orchestrator.completeness import BPMN_NS, FLOW_NODES, is_compensation_boundary, reachable_elements
 from orchestrator.definitions import ModelFile
 from tests.conftest import ADMIN
 
@@ -47,15 +47,10 @@ def reachable_equals_drawn(file: ModelFile, parsed: dict) -> None:
             continue
         element = next(p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == key)
         drawn = {e.get("id") for e in element.iter() if isinstance(e.tag, str)
-                 and etree.QName(e).localname in FLOW_NODES and not _compensation_boundary(e)}
+                 and etree.QName(e).localname in FLOW_NODES and not is_compensation_boundary(e)}
         reached = {e for e in reachable_elements(process.spec, process.subprocess_specs) if "__" not in e}
         assert drawn <= reached, f"{file.name}: drawn but never reached: {sorted(drawn - reached)}"
         assert reached <= drawn | _called_elements(root, process), f"{file.name}: reached but not drawn"
-
-
-def _compensation_boundary(element) -> bool:
-    return (etree.QName(element).localname == "boundaryEvent"
-            and element.find(f"{{{BPMN_NS}}}compensateEventDefinition") is not None)
 
 
 def _called_elements(root, process) -> set[str]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import pytest
+
+from orchestrator.errors import InvalidModel
 from orchestrator.models import ProcessInstance
 from tests.conformance.conftest import deploy, model
+from tests.conformance.test_runtime_values import END, START, chain
 from tests.conftest import ADMIN
 from tests.support import inspect
 
@@ -68,3 +72,11 @@ def test_all_variables_in_and_out(conformance_engine):
     seen, back = run(conformance_engine, '<camunda:in variables="all"/><camunda:out variables="all"/>')
     assert (seen["order"], seen["secret"]) == ("SO-1", "s3")
     assert (back["verdict"], back["order"]) == ("ok", "SO-2")
+
+
+def test_a_call_activity_without_a_called_process_is_refused_naming_it(conformance_engine):
+    body = chain("caller_without_callee", START, '<bpmn:callActivity id="call" camunda:caseRef="claimCase"/>', END)
+    with pytest.raises(InvalidModel) as refused:
+        deploy(conformance_engine, model(body))
+    assert ("element 'call': a call activity needs calledElement, the id of the process it calls (calling a CMMN "
+            "case with camunda:caseRef is not supported)") in str(refused.value), str(refused.value)

@@ -80,3 +80,16 @@ def test_a_script_result_variable_keeps_the_value_of_its_last_expression(conform
     started = conformance_engine.instances.start_instance("p", actor=ADMIN, variables={"a": 2, "b": 5})
     variables = inspect.instance(conformance_engine, started.id).variables
     assert variables["doubled"] == 14 and variables["total"] == 7 and variables["noted"] is True
+
+
+def test_a_groovy_script_that_only_prints_fixed_text_runs_and_changes_nothing(conformance_engine):
+    printing = ('<bpmn:scriptTask id="cook" scriptFormat="groovy"><bpmn:script>out:println "Cook the order"\n'
+                "println('done');</bpmn:script></bpmn:scriptTask>")
+    deploy(conformance_engine, model(chain("p", START, printing, '<bpmn:userTask id="wait"/>', END)))
+    started = conformance_engine.instances.start_instance("p", actor=ADMIN, variables={"a": 1})
+    assert inspect.completed_elements(conformance_engine, started.id) == ["start", "cook"]
+    assert inspect.instance(conformance_engine, started.id).variables == {"a": 1}
+    with pytest.raises(InvalidModel) as refused:  # a printed variable is Groovy this engine does not run
+        deploy(conformance_engine, model(chain("q", START, printing.replace('"Cook the order"', '"Cook ${order}"'),
+                                               END)))
+    assert "element 'cook': scriptFormat 'groovy' is not supported" in str(refused.value)

@@ -271,3 +271,49 @@ def test_compensation_that_cannot_run_is_refused_naming_the_element(conformance_
 
 def test_the_fixture_is_the_file_on_disk():
     assert TRIP.content == Path(FIXTURES / "trip_compensation.bpmn").read_text(encoding="utf-8")
+
+
+def transaction(confirmed_flow: str) -> str:
+    """A transaction booking a hotel and a flight; its cancel end event is reached unless `confirmed`."""
+    def booking(name: str) -> str:
+        return (f'<bpmn:scriptTask id="book_{name}" scriptFormat="python"><bpmn:script>booked = booked + ["{name}"]'
+                f'</bpmn:script></bpmn:scriptTask><bpmn:boundaryEvent id="undo_{name}_evt" attachedToRef="book_{name}">'
+                f'<bpmn:compensateEventDefinition/></bpmn:boundaryEvent><bpmn:scriptTask id="undo_{name}" '
+                f'isForCompensation="true" scriptFormat="python"><bpmn:script>undone = undone + ["{name}"]'
+                f'</bpmn:script></bpmn:scriptTask><bpmn:association sourceRef="undo_{name}_evt" '
+                f'targetRef="undo_{name}"/>')
+    return f"""<bpmn:process id="trip_tx" isExecutable="true"><bpmn:startEvent id="start"/>
+      <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="tx"/>
+      <bpmn:transaction id="tx"><bpmn:startEvent id="tx_start"/>{booking("hotel")}{booking("flight")}
+        <bpmn:exclusiveGateway id="confirmed"/><bpmn:endEvent id="success"/>
+        <bpmn:endEvent id="failure"><bpmn:cancelEventDefinition/></bpmn:endEvent>
+        <bpmn:sequenceFlow id="t1" sourceRef="tx_start" targetRef="book_hotel"/>
+        <bpmn:sequenceFlow id="t2" sourceRef="book_hotel" targetRef="book_flight"/>
+        <bpmn:sequenceFlow id="t3" sourceRef="book_flight" targetRef="confirmed"/>
+        <bpmn:sequenceFlow id="t4" sourceRef="confirmed" targetRef="success">{confirmed_flow}</bpmn:sequenceFlow>
+        <bpmn:sequenceFlow id="t5" sourceRef="confirmed" targetRef="failure">
+          <bpmn:conditionExpression>${{not confirmed}}</bpmn:conditionExpression></bpmn:sequenceFlow>
+      </bpmn:transaction>
+      <bpmn:boundaryEvent id="cancelled" attachedToRef="tx"><bpmn:cancelEventDefinition/></bpmn:boundaryEvent>
+      <bpmn:userTask id="after_cancel"/><bpmn:userTask id="after_success"/><bpmn:endEvent id="end"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="cancelled" targetRef="after_cancel"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="tx" targetRef="after_success"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="after_cancel" targetRef="end"/>
+      <bpmn:sequenceFlow id="f4" sourceRef="after_success" targetRef="end"/></bpmn:process>"""
+
+
+def test_a_cancelled_transaction_undoes_its_completed_activities_then_leaves_by_its_cancel_boundary(
+        conformance_engine):
+    engine = conformance_engine
+    deploy(engine, model(transaction("<bpmn:conditionExpression>${confirmed}</bpmn:conditionExpression>")))
+    cancelled = engine.instances.start_instance("trip_tx", actor=ADMIN,
+                                                variables={"booked": [], "undone": [], "confirmed": False})
+    assert open_elements(engine, cancelled.id) == ["after_cancel"]
+    steps = [step for step in inspect.completed_elements(engine, cancelled.id) if "__" not in step]
+    assert steps == ["start", "tx_start", "book_hotel", "book_flight", "confirmed", "undo_flight", "undo_hotel",
+                     "failure", "tx", "cancelled"]
+    kept = engine.instances.start_instance("trip_tx", actor=ADMIN,
+                                           variables={"booked": [], "undone": [], "confirmed": True})
+    assert open_elements(engine, kept.id) == ["after_success"]
+    assert inspect.instance(engine, kept.id).variables == {"booked": ["hotel", "flight"], "undone": [],
+                                                           "confirmed": True}

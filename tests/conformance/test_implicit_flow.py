@@ -92,3 +92,23 @@ def test_plain_and_manual_tasks_pass_through(conformance_engine):
     started = conformance_engine.instances.start_instance("p", actor=ADMIN)
     assert inspect.instance(conformance_engine, started.id).status == "completed"
     assert inspect.completed_elements(conformance_engine, started.id) == ["s", "plain", "by_hand", "e"]
+
+
+def test_a_loop_without_a_gateway_after_a_fork_runs_round_after_round(conformance_engine, clock):
+    """A task with two incoming flows merges them (each arrival runs it), so a task, a timer and back loops.
+    SpiffWorkflow's prediction grew such a loop until Python's recursion limit: the instance never started."""
+    body = ('<bpmn:startEvent id="start"/><bpmn:parallelGateway id="fork"/><bpmn:userTask id="stop"/>'
+            '<bpmn:task id="tick"/><bpmn:intermediateCatchEvent id="pause"><bpmn:timerEventDefinition>'
+            '<bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>'
+            '<bpmn:endEvent id="end"><bpmn:terminateEventDefinition/></bpmn:endEvent>'
+            + flow("start", "fork") + flow("fork", "stop") + flow("fork", "tick") + flow("tick", "pause")
+            + flow("pause", "tick") + flow("stop", "end"))
+    deploy(conformance_engine, model(f'<bpmn:process id="p" isExecutable="true">{body}</bpmn:process>'))
+    started = conformance_engine.instances.start_instance("p", actor=ADMIN)
+    for _ in range(3):
+        clock.advance(hours=1, minutes=1)
+        conformance_engine.timers.fire_due_timers()
+    assert inspect.completed_elements(conformance_engine, started.id).count("tick") == 4
+    [stop] = inspect.open_tasks(conformance_engine, started.id)
+    conformance_engine.tasks.complete_user_task(stop.id, {}, actor=ADMIN)
+    assert inspect.instance(conformance_engine, started.id).status == "completed"

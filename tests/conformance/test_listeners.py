@@ -119,7 +119,7 @@ MULTI = '<bpmn:multiInstanceLoopCharacteristics camunda:collection="${items}" ca
      "camunda:executionListener calls Java code (class 'com.acme.Audit')"),
     ('<bpmn:userTask id="work">' + listeners(listener("create", 'delegateExpression="${audit}"', "taskListener"))
      + "</bpmn:userTask>", "camunda:taskListener calls Java code (delegateExpression '${audit}')"),
-    ('<bpmn:userTask id="work">' + listeners(script_listener("end", "println 'x'", "groovy")) + "</bpmn:userTask>",
+    ('<bpmn:userTask id="work">' + listeners(script_listener("end", "def total = 1", "groovy")) + "</bpmn:userTask>",
      "camunda:executionListener scriptFormat 'groovy' is not supported"),
     ('<bpmn:userTask id="work">' + listeners(listener("assignment", 'expression="${true}"', "taskListener"))
      + "</bpmn:userTask>", "camunda:taskListener event 'assignment' is not supported on a userTask"),
