@@ -159,7 +159,9 @@ def connector_names(root) -> tuple[set[str], set[str]]:
     topics = {e.get(f"{{{CAMUNDA_MODEL_NS}}}topic").strip() for e in root.iter()
               if isinstance(e.tag, str) and (e.get(f"{{{CAMUNDA_MODEL_NS}}}topic") or "").strip()}
     java = set()
-    for element in root.iter(*(f"{{{BPMN_NS}}}{local}" for local in DELEGATING)):
+    # a message throw's implementation sits on its message definition (camunda_compat makes it a service task)
+    delegating = (*DELEGATING, "messageEventDefinition")
+    for element in root.iter(*(f"{{{BPMN_NS}}}{local}" for local in delegating)):
         for attribute in JAVA_ATTRIBUTES:
             value = element.get(f"{{{CAMUNDA_MODEL_NS}}}{attribute}")
             if value is not None:

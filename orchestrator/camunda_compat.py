@@ -28,8 +28,10 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     _undeclared_errors(root)
     _printing_groovy(root)
     ids = ElementIds(root)
+    _message_throws(root, ids)
     problems = compile_compensation(root, ids) + _unnamed_messages(root) + _ignored_extensions(root)
     for container in _flow_containers(root):
+        problems.extend(_link_events(container, ids))
         _take_listeners(container, ids)
         _implicit_splits(container, ids)
         _unconditional_gateway_flows(container)
@@ -66,6 +68,34 @@ def _outgoing(container: etree._Element) -> dict[str, list[etree._Element]]:
     for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow"):
         flows.setdefault(flow.get("sourceRef"), []).append(flow)
     return flows
+
+
+def _link_events(container: etree._Element, ids: ElementIds) -> list[ModelProblem]:
+    """A link throw event goes on at the link catch event of the same name in its scope, as in Camunda 7 (a way to
+    draw a long flow as two ends): the throw gets a flow `<throw>__link` to the catch, and both pass through."""
+    def links(local: str) -> list[tuple[etree._Element, str]]:
+        found = []
+        for event in container.findall(f"{{{BPMN_NS}}}{local}"):
+            definition = event.find(f"{{{BPMN_NS}}}linkEventDefinition")
+            if definition is not None:
+                found.append((event, (definition.get("name") or "").strip()))
+                event.remove(definition)
+        return found
+
+    catches = {}
+    for event, name in links("intermediateCatchEvent"):
+        event.tag = f"{{{BPMN_NS}}}intermediateThrowEvent"  # a plain event: it passes the token on
+        catches.setdefault(name, event)
+    problems = []
+    for throw, name in links("intermediateThrowEvent"):
+        target = catches.get(name)
+        if target is None:
+            problems.append(ModelProblem(throw.get("id"), f"no link catch event named '{name}' in the same process "
+                                                          "or subprocess; this link leads nowhere"))
+            continue
+        container.append(_bpmn("sequenceFlow", id=ids.new(f"{throw.get('id')}__link"), sourceRef=throw.get("id"),
+                               targetRef=target.get("id")))
+    return problems
 
 
 def _implicit_splits(container: etree._Element, ids: ElementIds) -> None:
@@ -190,6 +220,37 @@ def _printing_groovy(root: etree._Element) -> None:
         if lines and all(_GROOVY_PRINT.match(line) for line in lines):
             script.set("scriptFormat", "python")
             holder.text = "pass"
+
+
+IMPLEMENTATIONS = ("type", "topic", "class", "delegateExpression", "expression", "resultVariable", "taskPriority")
+
+
+def _message_throws(root: etree._Element, ids: ElementIds) -> None:
+    """A message throw event does what its implementation does, as in Camunda 7, which sends no message by itself:
+    one with camunda:type/topic, class, delegateExpression or expression on its message definition becomes a
+    service task with the event's id (an end event is then followed by a plain end `<id>__end`); one without
+    passes through."""
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    for event in list(root.iter(f"{{{BPMN_NS}}}intermediateThrowEvent", f"{{{BPMN_NS}}}endEvent")):
+        definition = event.find(f"{{{BPMN_NS}}}messageEventDefinition")
+        if definition is None:
+            continue
+        implementation = {camunda + name: definition.get(camunda + name) for name in IMPLEMENTATIONS
+                          if definition.get(camunda + name) is not None}
+        event.remove(definition)
+        if not implementation:
+            continue
+        task = _bpmn("serviceTask", id=event.get("id"), name=event.get("name"))
+        task.attrib.update(implementation)
+        for child in list(event):
+            task.append(child)
+        event.addprevious(task)
+        event.getparent().remove(event)
+        if etree.QName(event).localname == "endEvent":
+            end_id = ids.new(f"{event.get('id')}__end")
+            task.addnext(_bpmn("endEvent", id=end_id))
+            task.getparent().append(_bpmn("sequenceFlow", id=ids.new(f"{event.get('id')}__to_end"),
+                                          sourceRef=event.get("id"), targetRef=end_id))
 
 
 def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:

@@ -23,6 +23,7 @@ JAVASCRIPT_FORMATS = frozenset({"javascript", "ecmascript", "js", "nashorn", "gr
                                 "text/javascript"})
 MEMORY_LIMIT = 64 * 1024 * 1024
 STACK_LIMIT = 512 * 1024
+MAX_OUTCOME_CHARS = 8_000_000  # what a script hands back (variables it set and its value), as JSON
 _LINE = re.compile(r"<input>:(\d+)")
 
 # Built once per run before the script: `execution` (and `task` for task listeners) over a copy of the
@@ -141,4 +142,7 @@ def run_javascript(source: str, variables: dict[str, Any], context: dict[str, An
         outcome = js.eval("__loopline.finish((0, eval)(__loopline_source))")
     except Exception as exc:  # any failure inside the script
         raise _error(exc) from None
+    if len(outcome) > MAX_OUTCOME_CHARS:
+        raise ScriptError(f"JavaScript: the variables the script set are too large (over {MAX_OUTCOME_CHARS:,} "
+                          "characters as JSON)")
     return json.loads(outcome)

@@ -287,3 +287,24 @@ def test_non_interrupting_timer_event_subprocess_fires_once_beside_the_main_flow
     inspect.run_pending_jobs(engine, row.id)
     assert state(engine, row.id).status == "completed"
     assert path(engine, row.id).count("on_event_end") == 1
+
+
+def test_a_message_throw_event_runs_its_implementation_as_camunda_does(conformance_engine):
+    """Camunda 7 sends no message for a throw event: its camunda:type/topic (or delegate) runs like a service
+    task, and without one the event passes through."""
+    engine = conformance_engine
+    body = ('<bpmn:message id="m_done" name="Done"/><bpmn:process id="tell" isExecutable="true">'
+            '<bpmn:startEvent id="start"/><bpmn:intermediateThrowEvent id="quiet"><bpmn:messageEventDefinition '
+            'messageRef="m_done"/></bpmn:intermediateThrowEvent><bpmn:intermediateThrowEvent id="notify">'
+            '<bpmn:messageEventDefinition messageRef="m_done" camunda:type="external" camunda:topic="demo.echo"/>'
+            '</bpmn:intermediateThrowEvent><bpmn:endEvent id="finish"><bpmn:messageEventDefinition '
+            'messageRef="m_done" camunda:type="external" camunda:topic="demo.echo"/></bpmn:endEvent>'
+            + flows(("start", "quiet"), ("quiet", "notify"), ("notify", "finish")) + "</bpmn:process>")
+    deploy(engine, model(body))
+    row = engine.instances.start_instance("tell", actor=ADMIN)
+    assert [job.element_id for job in inspect.jobs(engine, row.id)] == ["notify"]
+    inspect.run_pending_jobs(engine, row.id)
+    assert [job.element_id for job in inspect.jobs(engine, row.id, status="pending")] == ["finish"]
+    inspect.run_pending_jobs(engine, row.id)
+    assert state(engine, row.id).status == "completed"
+    assert [e for e in path(engine, row.id) if "__" not in e] == ["start", "quiet", "notify", "finish"]

@@ -4,6 +4,9 @@ model runs as Camunda runs it, and survives being saved and restored between ste
 
 from __future__ import annotations
 
+import pytest
+
+from orchestrator.errors import InvalidModel
 from tests.conformance.conftest import deploy, model
 from tests.conftest import ADMIN
 from tests.support import inspect
@@ -112,3 +115,21 @@ def test_a_loop_without_a_gateway_after_a_fork_runs_round_after_round(conformanc
     [stop] = inspect.open_tasks(conformance_engine, started.id)
     conformance_engine.tasks.complete_user_task(stop.id, {}, actor=ADMIN)
     assert inspect.instance(conformance_engine, started.id).status == "completed"
+
+
+def test_a_link_throw_goes_on_at_the_link_catch_of_the_same_name(conformance_engine):
+    body = ('<bpmn:startEvent id="start"/><bpmn:intermediateThrowEvent id="to_page_2"><bpmn:linkEventDefinition '
+            'name="page2"/></bpmn:intermediateThrowEvent><bpmn:intermediateCatchEvent id="from_page_1">'
+            '<bpmn:linkEventDefinition name="page2"/></bpmn:intermediateCatchEvent><bpmn:userTask id="review"/>'
+            '<bpmn:endEvent id="end"/>' + flow("start", "to_page_2") + flow("from_page_1", "review")
+            + flow("review", "end"))
+    status, done = run(conformance_engine, body)
+    assert status == "completed" and done == ["start", "to_page_2", "from_page_1", "review", "end"]
+
+
+def test_a_link_without_its_catch_is_refused_naming_it(conformance_engine):
+    body = ('<bpmn:startEvent id="start"/><bpmn:intermediateThrowEvent id="jump"><bpmn:linkEventDefinition '
+            'name="nowhere"/></bpmn:intermediateThrowEvent>' + flow("start", "jump"))
+    with pytest.raises(InvalidModel) as refused:
+        run(conformance_engine, body)
+    assert "element 'jump': no link catch event named 'nowhere'" in str(refused.value)

@@ -74,6 +74,8 @@ def test_a_script_from_a_resource_is_refused_on_its_element(conformance_engine):
 @pytest.mark.parametrize(("text", "words"), [
     ("var parts = []; for (;;) parts.push(new Array(100000).fill(1));", "more than 64 MB of memory"),
     ("function deeper() { return deeper(); } deeper();", "stack overflow"),
+    ('execution.setVariable("big", "x".repeat(9000000));', "the variables the script set are too large"),
+    ("var loop = {}; loop.self = loop; execution.setVariable('loop', loop);", "circular"),
     ("typeof require + typeof process + typeof std + typeof os + typeof fetch + typeof XMLHttpRequest", None),
 ])
 def test_the_javascript_sandbox_has_limits_and_no_way_out(text, words):
