@@ -1,4 +1,5 @@
-"""The one patch of SpiffWorkflow's task life cycle: where Camunda 7 opens and closes an activity.
+"""The patch of SpiffWorkflow's task life cycle where Camunda 7 opens and closes an activity (the other patch of
+that cycle, `prediction`, fixes a SpiffWorkflow bug).
 
 SpiffWorkflow has no activity instances with scopes and listeners, so Loopline hooks the points every BPMN task
 passes through:

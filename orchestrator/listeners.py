@@ -26,7 +26,6 @@ from orchestrator.event_specs import EventGateway
 from orchestrator.expressions.javascript import JAVASCRIPT_FORMATS
 
 ATTRIBUTE = "loopline_listeners"  # on a task spec: {event: [listener, ...]}
-EXECUTION_EVENTS = ("start", "end", "take")
 TASK_EVENTS = ("create", "complete")
 _STARTED = "loopline_listeners_started"  # task.internal_data: the start listeners ran
 _SET_VARIABLE = re.compile(r"^\s*\$\{\s*(?:execution|task)\.setVariable(?:Local)?\(\s*(['\"])([^'\"]+)\1\s*,(.*)\)\s*\}\s*$",
