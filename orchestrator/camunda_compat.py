@@ -335,8 +335,8 @@ LISTENER_HOSTS = FLOW_NODES | {"process", "sequenceFlow"}
 def _listener_problems(element: etree._Element, extensions: etree._Element, where: str,
                        kinds: dict[str, str]) -> list[ModelProblem]:
     """Listeners run as `orchestrator.listeners` runs them: expressions and JavaScript or Python scripts, on the
-    events Camunda 7 fires; a listener calling Java, or on an event or element this engine does not fire, is
-    refused on its element."""
+    events Camunda 7 fires (on a multi-instance activity, for each instance); a listener calling Java, or on an
+    event or element this engine does not fire, is refused on its element."""
     local = etree.QName(element).localname
     camunda = f"{{{CAMUNDA_MODEL_NS}}}"
     problems = []
@@ -370,8 +370,6 @@ def _listener_problems(element: etree._Element, extensions: etree._Element, wher
         elif script is not None and script_format not in PYTHON_SCRIPTS | JAVASCRIPT_FORMATS:
             problem = (f"{label} scriptFormat '{script.get('scriptFormat')}' is not supported; listener scripts run "
                        "as JavaScript or restricted Python")
-        elif element.find(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics") is not None:
-            problem = f"{label} on a multi-instance activity is not supported; put it on a subprocess around it"
         elif local == "sequenceFlow" and kinds.get(element.get("sourceRef")) == "eventBasedGateway":
             problem = f"{label} on a flow leaving an event-based gateway is not supported; put it on the event"
         else:

@@ -9,6 +9,7 @@
   and `${task.setVariable(…)}` set a variable) or a script (restricted Python, or JavaScript with `execution`
   and `task` as in Camunda). Listeners calling Java (`class`, `delegateExpression`) are refused at deploy
   (camunda_compat), naming the element.
+- On a multi-instance activity they run for each instance.
 
 A listener that fails stops the command naming its element, as a failing script task does.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import IntermediateCatchEvent, ReceiveTask
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 
 from orchestrator.event_specs import EventGateway
@@ -69,13 +71,17 @@ def _listener(node: etree._Element) -> dict[str, Any] | None:
 
 
 def attach(container: etree._Element, spec) -> None:
-    """Give each task spec of a parsed process (or embedded subprocess) the listeners its element declares.
-    A process's own listeners run on its Start (`start`) and its end join (`end`), as each completes."""
+    """Give each task spec of a parsed process (or embedded subprocess) the listeners its element declares; a
+    multi-instance activity's go to its instances, which Camunda 7 calls them for. A process's own listeners run
+    on its Start (`start`) and its end join (`end`), as each completes."""
     for element in container:
         if isinstance(element.tag, str) and element.get("id") in spec.task_specs:
             found = read(element)
+            task_spec = spec.task_specs[element.get("id")]
+            if isinstance(task_spec, LoopTask):
+                task_spec = spec.task_specs[task_spec.task_spec]
             if found:
-                setattr(spec.task_specs[element.get("id")], ATTRIBUTE, found)
+                setattr(task_spec, ATTRIBUTE, found)
     if etree.QName(container).localname != "process":
         return
     own = read(container)

@@ -7,6 +7,7 @@ import pytest
 
 from orchestrator.errors import InvalidModel, ProcessError
 from tests.conformance.conftest import deploy, model
+from tests.conformance.test_call_activities import task_data
 from tests.conformance.test_runtime_values import END, START, chain
 from tests.conftest import ADMIN
 from tests.support import inspect
@@ -125,8 +126,6 @@ MULTI = '<bpmn:multiInstanceLoopCharacteristics camunda:collection="${items}" ca
      + "</bpmn:userTask>", "camunda:taskListener event 'assignment' is not supported on a userTask"),
     ('<bpmn:manualTask id="work">' + listeners(listener("create", 'expression="${true}"', "taskListener"))
      + "</bpmn:manualTask>", "camunda:taskListener belongs on a user task"),
-    ('<bpmn:userTask id="work">' + listeners(listener("start", 'expression="${true}"')) + MULTI + "</bpmn:userTask>",
-     "camunda:executionListener on a multi-instance activity is not supported"),
     ('<bpmn:userTask id="work">' + listeners(listener("start", 'expression="${audit.log(execution)}"'))
      + "</bpmn:userTask>", "listener expression '${audit.log(execution)}'"),
     ('<bpmn:userTask id="work">' + listeners(script_listener("start", "var = ;")) + "</bpmn:userTask>",
@@ -165,3 +164,17 @@ def test_a_subprocess_start_listener_runs_before_anything_inside_sees_the_variab
     assert task.element_id == "inner" and task.assignee == "sam"
     complete(conformance_engine, started.id)
     assert variables(conformance_engine, started.id)["handled"] == "sam done"
+
+
+def test_listeners_on_a_multi_instance_activity_run_for_each_instance(conformance_engine):
+    sign = ('<bpmn:userTask id="sign">' + listeners(
+        listener("create", 'expression="${task.setVariable(&quot;greeting&quot;, item)}"', "taskListener"),
+        script_listener("end", 'execution.setVariable("signedBy", item);')) + MULTI + "</bpmn:userTask>")
+    deploy(conformance_engine, model(chain("p", START, sign, '<bpmn:userTask id="wait"/>', END)))
+    started = conformance_engine.instances.start_instance("p", actor=ADMIN, variables={"items": ["ann", "bob"]})
+    tasks = inspect.open_tasks(conformance_engine, started.id)
+    assert sorted(task_data(conformance_engine, started.id, t.id)["greeting"] for t in tasks) == ["ann", "bob"]
+    for task in tasks:
+        conformance_engine.tasks.complete_user_task(task.id, {}, actor=ADMIN)
+    # each instance's end listener ran; as in Camunda, the last completion's variable wins
+    assert variables(conformance_engine, started.id)["signedBy"] == "bob"
