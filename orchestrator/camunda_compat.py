@@ -30,6 +30,7 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     ids = ElementIds(root)
     _message_throws(root, ids)
     problems = compile_compensation(root, ids) + _unnamed_messages(root) + _ignored_extensions(root)
+    problems += _unthrown_signals(root)
     for container in _flow_containers(root):
         problems.extend(_link_events(container, ids))
         _take_listeners(container, ids)
@@ -251,6 +252,33 @@ def _message_throws(root: etree._Element, ids: ElementIds) -> None:
             task.addnext(_bpmn("endEvent", id=end_id))
             task.getparent().append(_bpmn("sequenceFlow", id=ids.new(f"{event.get('id')}__to_end"),
                                           sourceRef=event.get("id"), targetRef=end_id))
+
+
+def _unthrown_signals(root: etree._Element) -> list[ModelProblem]:
+    """This engine delivers a signal within the case that throws it (it has no broadcast to other cases), so a
+    catch of a signal its own process never throws would wait forever, and a process started by a signal would
+    never start: both are refused on their element rather than accepted and left waiting."""
+    problems = []
+    signal_names = {s.get("id"): s.get("name") or s.get("id") for s in root.iter(f"{{{BPMN_NS}}}signal")}
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        thrown = {d.get("signalRef") for event in process.iter(f"{{{BPMN_NS}}}intermediateThrowEvent",
+                                                                 f"{{{BPMN_NS}}}endEvent")
+                  for d in event.findall(f"{{{BPMN_NS}}}signalEventDefinition")}
+        for event in process.iter(f"{{{BPMN_NS}}}startEvent", f"{{{BPMN_NS}}}intermediateCatchEvent",
+                                  f"{{{BPMN_NS}}}boundaryEvent"):
+            definition = event.find(f"{{{BPMN_NS}}}signalEventDefinition")
+            if definition is None or event.getparent().get("triggeredByEvent") == "true":
+                continue  # an event subprocess's signal start is refused with the other starts it cannot have
+            name = signal_names.get(definition.get("signalRef"), definition.get("signalRef"))
+            if etree.QName(event).localname == "startEvent" and event.getparent() is process:
+                problems.append(ModelProblem(event.get("id"), f"a process started by signal '{name}' is not "
+                                                              "supported (this engine sends signals only within a "
+                                                              "case); start it with a message or a timer"))
+            elif definition.get("signalRef") not in thrown:
+                problems.append(ModelProblem(event.get("id"), f"nothing in this process throws signal '{name}', and "
+                                                              "this engine sends signals only within a case: this "
+                                                              "event would wait forever; use a message instead"))
+    return problems
 
 
 def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:

@@ -308,3 +308,34 @@ def test_a_message_throw_event_runs_its_implementation_as_camunda_does(conforman
     inspect.run_pending_jobs(engine, row.id)
     assert state(engine, row.id).status == "completed"
     assert [e for e in path(engine, row.id) if "__" not in e] == ["start", "quiet", "notify", "finish"]
+
+
+SIGNAL = '<bpmn:signal id="s_stop" name="Stop"/>'
+
+
+def test_a_signal_thrown_in_the_case_reaches_its_catch(conformance_engine):
+    body = (SIGNAL + '<bpmn:process id="signals" isExecutable="true"><bpmn:startEvent id="start"/>'
+            '<bpmn:parallelGateway id="fork"/><bpmn:intermediateCatchEvent id="stopped"><bpmn:signalEventDefinition '
+            'signalRef="s_stop"/></bpmn:intermediateCatchEvent><bpmn:intermediateThrowEvent id="stop">'
+            '<bpmn:signalEventDefinition signalRef="s_stop"/></bpmn:intermediateThrowEvent>'
+            '<bpmn:parallelGateway id="join"/><bpmn:endEvent id="end"/>'
+            + flows(("start", "fork"), ("fork", "stopped"), ("fork", "stop"), ("stopped", "join"), ("stop", "join"),
+                    ("join", "end")) + "</bpmn:process>")
+    deploy(conformance_engine, model(body))
+    row = conformance_engine.instances.start_instance("signals", actor=ADMIN)
+    assert state(conformance_engine, row.id).status == "completed"
+
+
+@pytest.mark.parametrize(("event", "words"), [
+    ('<bpmn:boundaryEvent id="waiting" attachedToRef="work"><bpmn:signalEventDefinition signalRef="s_stop"/>'
+     "</bpmn:boundaryEvent>", "nothing in this process throws signal 'Stop'"),
+    ('<bpmn:startEvent id="waiting"><bpmn:signalEventDefinition signalRef="s_stop"/></bpmn:startEvent>',
+     "a process started by signal 'Stop' is not supported"),
+])
+def test_a_signal_nothing_in_the_case_throws_is_refused_on_its_catch(conformance_engine, event, words):
+    body = (SIGNAL + '<bpmn:process id="signals" isExecutable="true"><bpmn:startEvent id="start"/>'
+            '<bpmn:userTask id="work"/><bpmn:endEvent id="end"/>' + event
+            + flows(("start", "work"), ("work", "end")) + "</bpmn:process>")
+    with pytest.raises(InvalidModel) as refused:
+        deploy(conformance_engine, model(body))
+    assert f"element 'waiting': {words}" in str(refused.value), str(refused.value)
