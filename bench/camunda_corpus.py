@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import csv
 import json
 import logging
@@ -61,6 +62,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from orchestrator.actors import Actor
+from orchestrator.camunda_compat import read_activiti_as_camunda
 from orchestrator.clock import ManualClock
 from orchestrator.completeness import (
     BPMN_NS,
@@ -155,7 +157,10 @@ def drawn_flow_nodes(processes) -> set[str]:
 
 
 def connector_names(root) -> tuple[set[str], set[str]]:
-    """(topics, Java delegate names) the file's tasks name."""
+    """(topics, Java delegate names) the file's tasks name (in the camunda or the old Activiti namespace, which
+    the engine reads alike)."""
+    root = copy.deepcopy(root)
+    read_activiti_as_camunda(root)
     topics = {e.get(f"{{{CAMUNDA_MODEL_NS}}}topic").strip() for e in root.iter()
               if isinstance(e.tag, str) and (e.get(f"{{{CAMUNDA_MODEL_NS}}}topic") or "").strip()}
     java = set()

@@ -22,7 +22,7 @@ REFERENCES = ("messageRef", "errorRef", "signalRef", "escalationRef")
 
 def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     """Rewrite in place; return what cannot be given a meaning (named by element)."""
-    _activiti_namespace(root)
+    read_activiti_as_camunda(root)
     _collection_expressions(root)
     _prefixed_references(root)
     _undeclared_errors(root)
@@ -156,7 +156,7 @@ def _implicit_subprocess_end(container: etree._Element, ids: ElementIds) -> None
 ACTIVITI_NS = "http://activiti.org/bpmn"
 
 
-def _activiti_namespace(root: etree._Element) -> None:
+def read_activiti_as_camunda(root: etree._Element) -> None:
     """Models from Camunda's early days (and its examples) write the extensions in the Activiti namespace,
     which Camunda 7 still reads as its own: read them as camunda:* too."""
     activiti, camunda = f"{{{ACTIVITI_NS}}}", f"{{{CAMUNDA_MODEL_NS}}}"

@@ -22,10 +22,10 @@ DELEGATING = frozenset({"serviceTask", "sendTask"})
 
 
 def delegate_keys(value: str) -> tuple[str, ...]:
-    """The names a connector may declare for this attribute value: the text itself and, for `${bean}`,
-    the bean name."""
+    """The names a connector may declare for this attribute value: the text itself and, for `${bean}` (or
+    `#{bean}`, which Camunda 7 reads alike), the bean name."""
     value = value.strip()
-    if value.startswith("${") and value.endswith("}"):
+    if value.startswith(("${", "#{")) and value.endswith("}"):
         return value, value[2:-1].strip()
     return (value,)
 

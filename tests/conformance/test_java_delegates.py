@@ -39,6 +39,7 @@ def delegating(attribute: str, value: str) -> str:
 @pytest.mark.parametrize(("attribute", "value"), [
     ("class", "org.camunda.bpm.example.invoice.service.ArchiveInvoiceService"),
     ("delegateExpression", "${archiveService}"),
+    ("delegateExpression", "#{archiveService}"),
     ("expression", "${archive.store(execution)}"),
 ])
 def test_a_mapped_java_delegate_runs_its_connector(conformance_engine, attribute, value):
