@@ -330,7 +330,7 @@ def _ignored_extensions(root: etree._Element) -> list[ModelProblem]:
             script_format = (element.get("scriptFormat") or "").strip().lower()
             if script_format not in PYTHON_SCRIPTS | JAVASCRIPT_FORMATS:
                 problems.append(ModelProblem(where, f"scriptFormat '{element.get('scriptFormat')}' is not supported; "
-                                                    "scripts run as JavaScript or restricted Python"))
+                                                    "set the script's format to javascript or python"))
             if element.get(camunda + "resource") is not None:
                 problems.append(ModelProblem(where, "a script loaded from camunda:resource is not supported; put "
                                                     "the script in the model"))
@@ -396,8 +396,8 @@ def _listener_problems(element: etree._Element, extensions: etree._Element, wher
         elif script is not None and script.get("resource") is not None:
             problem = f"{label} script loaded from a resource is not supported; put the script in the model"
         elif script is not None and script_format not in PYTHON_SCRIPTS | JAVASCRIPT_FORMATS:
-            problem = (f"{label} scriptFormat '{script.get('scriptFormat')}' is not supported; listener scripts run "
-                       "as JavaScript or restricted Python")
+            problem = (f"{label} scriptFormat '{script.get('scriptFormat')}' is not supported; set the listener "
+                       "script's format to javascript or python")
         elif local == "sequenceFlow" and kinds.get(element.get("sourceRef")) == "eventBasedGateway":
             problem = f"{label} on a flow leaving an event-based gateway is not supported; put it on the event"
         else:

@@ -270,14 +270,30 @@ def structured_problems(problems: list[str]) -> list[ModelProblemView]:
 
 
 def process_template(key: str, name: str) -> str:
-    """A minimal Camunda 7 process: start → user task → end, with its diagram."""
+    """A minimal Camunda 7 process: start → user task → end, with its diagram. The start event has a one-field
+    form (the case's reference, its business key), so people can start the process from the New menu as soon
+    as it is deployed."""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
   xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
   xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
   id="definitions_{key}" targetNamespace="http://bpmn.io/schema/bpmn" exporter="Loopline" exporterVersion="1">
   <bpmn:process id={quoteattr(key)} name={quoteattr(name)} isExecutable="true" camunda:historyTimeToLive="P180D">
+    <bpmn:extensionElements>
+      <camunda:properties>
+        <camunda:property name="businessKeyField" value="caseReference" />
+      </camunda:properties>
+    </bpmn:extensionElements>
     <bpmn:startEvent id="start" name="Started">
+      <bpmn:extensionElements>
+        <camunda:formData>
+          <camunda:formField id="caseReference" label="Case reference" type="string">
+            <camunda:validation>
+              <camunda:constraint name="required" />
+            </camunda:validation>
+          </camunda:formField>
+        </camunda:formData>
+      </bpmn:extensionElements>
       <bpmn:outgoing>to_first_task</bpmn:outgoing>
     </bpmn:startEvent>
     <bpmn:userTask id="first_task" name="First task" camunda:candidateGroups="customer_service" camunda:dueDate="P1D">

@@ -141,6 +141,11 @@ def test_a_new_process_from_the_template_deploys(site, web_engine):
     assert [(d["key"], d["version"]) for d in answer.get_json()["deployed"]] == [("warranty_claim", 1)]
     landing = owner.get("/modeler").data.decode()
     assert "warranty_claim" in landing and f"/modeler/drafts/{draft_id}" in landing  # the draft of v1 now
+    # the template's start form: the new process can be started from the New menu at once
+    assert "/new/warranty_claim" in owner.get("/inbox").data.decode()
+    started = owner.post("/new/warranty_claim", data={"csrf_token": owner.csrf,
+                                                                   "caseReference": "WC-1"})
+    assert started.status_code == 302
 
 
 def test_the_api_keeps_drafts_per_person_and_answers_422_for_bad_input(site, as_, web_engine):
