@@ -30,7 +30,7 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     ids = ElementIds(root)
     _message_throws(root, ids)
     problems = compile_compensation(root, ids) + _unnamed_messages(root) + _ignored_extensions(root)
-    problems += _unthrown_signals(root)
+    problems += _signal_broadcasts(root, ids)
     for container in _flow_containers(root):
         problems.extend(_link_events(container, ids))
         _take_listeners(container, ids)
@@ -254,30 +254,46 @@ def _message_throws(root: etree._Element, ids: ElementIds) -> None:
                                           sourceRef=event.get("id"), targetRef=end_id))
 
 
-def _unthrown_signals(root: etree._Element) -> list[ModelProblem]:
-    """This engine delivers a signal within the case that throws it (it has no broadcast to other cases), so a
-    catch of a signal its own process never throws would wait forever, and a process started by a signal would
-    never start: both are refused on their element rather than accepted and left waiting."""
+SEND_SIGNAL_TOPIC = "loopline.send_signal"  # the broadcast step's connector (orchestrator.bpmn_signals)
+
+
+def _signal_broadcasts(root: etree._Element, ids: ElementIds) -> list[ModelProblem]:
+    """A signal throw event reaches the catches of its own case at once (SpiffWorkflow) and every other case
+    waiting for it through the step `<throw>__broadcast` put right after it (before it, for an end event): a job
+    on `loopline.send_signal` (orchestrator.bpmn_signals). A process started by a signal is refused on its
+    start event."""
+    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
+    names = {s.get("id"): s.get("name") or s.get("id") for s in root.iter(f"{{{BPMN_NS}}}signal")}
     problems = []
-    signal_names = {s.get("id"): s.get("name") or s.get("id") for s in root.iter(f"{{{BPMN_NS}}}signal")}
     for process in root.iter(f"{{{BPMN_NS}}}process"):
-        thrown = {d.get("signalRef") for event in process.iter(f"{{{BPMN_NS}}}intermediateThrowEvent",
-                                                                 f"{{{BPMN_NS}}}endEvent")
-                  for d in event.findall(f"{{{BPMN_NS}}}signalEventDefinition")}
-        for event in process.iter(f"{{{BPMN_NS}}}startEvent", f"{{{BPMN_NS}}}intermediateCatchEvent",
-                                  f"{{{BPMN_NS}}}boundaryEvent"):
-            definition = event.find(f"{{{BPMN_NS}}}signalEventDefinition")
-            if definition is None or event.getparent().get("triggeredByEvent") == "true":
-                continue  # an event subprocess's signal start is refused with the other starts it cannot have
-            name = signal_names.get(definition.get("signalRef"), definition.get("signalRef"))
-            if etree.QName(event).localname == "startEvent" and event.getparent() is process:
-                problems.append(ModelProblem(event.get("id"), f"a process started by signal '{name}' is not "
-                                                              "supported (this engine sends signals only within a "
-                                                              "case); start it with a message or a timer"))
-            elif definition.get("signalRef") not in thrown:
-                problems.append(ModelProblem(event.get("id"), f"nothing in this process throws signal '{name}', and "
-                                                              "this engine sends signals only within a case: this "
-                                                              "event would wait forever; use a message instead"))
+        for start in process.findall(f"{{{BPMN_NS}}}startEvent"):
+            definition = start.find(f"{{{BPMN_NS}}}signalEventDefinition")
+            if definition is not None:
+                name = names.get(definition.get("signalRef"), definition.get("signalRef"))
+                problems.append(ModelProblem(start.get("id"), f"a process started by signal '{name}' is not "
+                                                              "supported; start it with a message or a timer"))
+    for event in list(root.iter(f"{{{BPMN_NS}}}intermediateThrowEvent", f"{{{BPMN_NS}}}endEvent")):
+        definition = event.find(f"{{{BPMN_NS}}}signalEventDefinition")
+        if definition is None:
+            continue
+        event_id, container = event.get("id"), event.getparent()
+        step_id = ids.new(f"{event_id}__broadcast")
+        step = _bpmn("serviceTask", id=step_id, name=event.get("name"))
+        step.set(camunda + "type", "external")
+        step.set(camunda + "topic", SEND_SIGNAL_TOPIC)
+        mapping = etree.SubElement(etree.SubElement(step, f"{{{BPMN_NS}}}extensionElements"), camunda + "inputOutput")
+        etree.SubElement(mapping, camunda + "inputParameter", name="signalName").text = names.get(
+            definition.get("signalRef"), definition.get("signalRef"))
+        event.addnext(step)
+        end = etree.QName(event).localname == "endEvent"
+        for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow"):
+            if not end and flow.get("sourceRef") == event_id:
+                flow.set("sourceRef", step_id)
+            elif end and flow.get("targetRef") == event_id:
+                flow.set("targetRef", step_id)
+        source, target = (step_id, event_id) if end else (event_id, step_id)
+        container.append(_bpmn("sequenceFlow", id=ids.new(f"{event_id}__to_broadcast"), sourceRef=source,
+                               targetRef=target))
     return problems
 
 

@@ -24,7 +24,14 @@ from orchestrator.engine import CommandContext, CommandGroup, EngineCore, curren
 from orchestrator.errors import Conflict, InvalidInput
 from orchestrator.instances import VARIABLE_NAME, check_variables
 from orchestrator.messages import Correlation, Messages
-from orchestrator.models import InstanceStatus, Job, JobStatus, MessageSubscription, ProcessInstance
+from orchestrator.models import (
+    MESSAGE_WAIT,
+    InstanceStatus,
+    Job,
+    JobStatus,
+    MessageSubscription,
+    ProcessInstance,
+)
 from orchestrator.parser import extensions_of
 from orchestrator.queries import readable_instance
 from orchestrator.token_moves import MoveChoice, TokenMove, checked_move, completed_elements, move_choices
@@ -232,7 +239,8 @@ class CaseRepair(CommandGroup):
         with self.core.db.reading() as session:
             instance, _definition = readable_instance(session, actor, instance_id)
             waits = session.scalars(select(MessageSubscription).where(
-                MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == name)).first()
+                MessageSubscription.instance_id == instance_id, MessageSubscription.message_name == name,
+                MessageSubscription.kind == MESSAGE_WAIT)).first()
         if instance.status != InstanceStatus.RUNNING:
             raise Conflict(f"process instance '{instance_id}' is {instance.status}", status=instance.status)
         if waits is None:

@@ -11,6 +11,7 @@ from functools import cached_property
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -104,10 +105,11 @@ class ParsedProcess:
 
     @cached_property
     def has_message_catches(self) -> bool:
-        """Whether an instance can wait for a message; without message catches it has no subscriptions.
-        A deployed process it calls may have some."""
+        """Whether an instance can wait for a message or a signal; without such catches it has no
+        subscriptions. A deployed process it calls may have some."""
         return self.has_deployed_calls or any(
-            isinstance(spec, CatchingEvent) and isinstance(spec.event_definition, MessageEventDefinition)
+            isinstance(spec, CatchingEvent)
+            and isinstance(spec.event_definition, MessageEventDefinition | SignalEventDefinition)
             for spec in self._task_specs())
 
     @cached_property

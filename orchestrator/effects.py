@@ -29,6 +29,8 @@ from orchestrator.errors import ProcessError
 from orchestrator.forms import describe_form
 from orchestrator.history import PendingEvent
 from orchestrator.models import (
+    MESSAGE_WAIT,
+    SIGNAL_WAIT,
     HumanTask,
     HumanTaskGroup,
     HumanTaskState,
@@ -321,15 +323,22 @@ def job_input(ctx: CommandContext, task, ext) -> dict[str, Any]:
     return json_safe(values)
 
 
-def _is_message_catch(task) -> bool:
-    return getattr(task.task_spec, "event_definition", None).__class__.__name__ == "MessageEventDefinition"
+def _wait_kind(task) -> str | None:
+    """What a waiting catch task subscribes to: a message, a signal, or nothing outside the case."""
+    kind = getattr(task.task_spec, "event_definition", None).__class__.__name__
+    return {"MessageEventDefinition": MESSAGE_WAIT, "SignalEventDefinition": SIGNAL_WAIT}.get(kind)
+
+
+def _is_catch(task) -> bool:
+    return _wait_kind(task) is not None
 
 
 def _sync_subscriptions(ctx: CommandContext, before: dict, current: dict, ended: bool) -> None:
-    """Subscriptions follow the message catches the instance waits on; rewritten only when those changed."""
+    """Subscriptions follow the message and signal catches the instance waits on; rewritten only when those
+    changed."""
     arrived = [task for task in current.values() if task.state == TaskState.WAITING
-               and before.get(task.id) != TaskState.WAITING and _is_message_catch(task)]
-    left = _left_state(before, current, TaskState.WAITING, _is_message_catch)
+               and before.get(task.id) != TaskState.WAITING and _is_catch(task)]
+    left = _left_state(before, current, TaskState.WAITING, _is_catch)
     if not arrived and not left:
         return
     if left:
@@ -338,18 +347,21 @@ def _sync_subscriptions(ctx: CommandContext, before: dict, current: dict, ended:
         return
     arrived_ids = {task.id for task in arrived}
     for task in list(ctx.workflow.event_manager.tasks.values()):
-        if not _is_message_catch(task) or not (left or task.id in arrived_ids):
+        if not _is_catch(task) or not (left or task.id in arrived_ids):
             continue
         definition = task.task_spec.event_definition
-        variable = (extensions_of(task.task_spec).get("properties") or {}).get("correlationKey")
+        kind = _wait_kind(task)
+        variable = (extensions_of(task.task_spec).get("properties") or {}).get("correlationKey") \
+            if kind == MESSAGE_WAIT else None
         key = task.data.get(variable) if variable else ctx.instance.business_key
         ctx.session.add(
             MessageSubscription(
                 instance_id=ctx.instance.id,
                 message_name=definition.name,
                 correlation_var=variable,
-                correlation_key=None if key is None else str(key),
+                correlation_key=None if key is None or kind == SIGNAL_WAIT else str(key),
                 element_id=getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name,
+                kind=kind,
             )
         )
 

@@ -15,7 +15,13 @@ from orchestrator.authorization import Permission, require
 from orchestrator.engine import CommandGroup, EngineCore
 from orchestrator.errors import Conflict, InvalidInput, NotFound
 from orchestrator.instances import Instances, check_variables
-from orchestrator.models import InstanceStatus, MessageSubscription, ProcessDefinition, ProcessInstance
+from orchestrator.models import (
+    MESSAGE_WAIT,
+    InstanceStatus,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+)
 from orchestrator.parser import MessageEventDefinition, extensions_of
 
 
@@ -87,7 +93,8 @@ class Messages(CommandGroup):
         query = (
             select(MessageSubscription.instance_id)
             .join(ProcessInstance, ProcessInstance.id == MessageSubscription.instance_id)
-            .where(MessageSubscription.message_name == name, ProcessInstance.status == InstanceStatus.RUNNING)
+            .where(MessageSubscription.message_name == name, MessageSubscription.kind == MESSAGE_WAIT,
+                   ProcessInstance.status == InstanceStatus.RUNNING)
         )
         if business_key is not None:
             query = query.where(ProcessInstance.business_key == business_key)

@@ -184,11 +184,16 @@ class CircuitBreaker(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+MESSAGE_WAIT, SIGNAL_WAIT = "message", "signal"  # MessageSubscription.kind
+
+
 class MessageSubscription(Base):
-    """An instance waiting for a message, keyed by name + correlation key (the business key by default)."""
+    """An instance waiting for a message, keyed by name + correlation key (the business key by default), or for
+    a BPMN signal (`kind` "signal": any case that throws it, or the API, reaches every such wait)."""
 
     __tablename__ = "message_subscription"
-    __table_args__ = (Index("ix_message_subscription_lookup", "message_name", "correlation_key"),)
+    __table_args__ = (Index("ix_message_subscription_lookup", "message_name", "correlation_key"),
+                      Index("ix_message_subscription_kind_name", "kind", "message_name"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"), index=True)
     # never loaded; it makes a flush insert a new instance before the rows that refer to it
@@ -198,6 +203,7 @@ class MessageSubscription(Base):
     correlation_var: Mapped[str | None] = mapped_column(String(200))
     correlation_key: Mapped[str | None] = mapped_column(String(200))
     element_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10), default=MESSAGE_WAIT, server_default=MESSAGE_WAIT)
 
 
 class HistoryEvent(Base):

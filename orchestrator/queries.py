@@ -24,6 +24,7 @@ from orchestrator.errors import InvalidInput, NotFound
 from orchestrator.history import verify_chain
 from orchestrator.instances import latest_definition
 from orchestrator.models import (
+    MESSAGE_WAIT,
     DeploymentResource,
     HistoryEvent,
     HumanTask,
@@ -134,7 +135,8 @@ def case_open_incidents(session: Session, instance_id: str | None, limit: int = 
 def case_message_waits(session: Session, instance_id: str) -> list[tuple[str, str]]:
     """(element id, message name) of each message the case waits for."""
     return [(row.element_id, row.message_name) for row in session.scalars(
-        select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+        select(MessageSubscription).where(MessageSubscription.instance_id == instance_id,
+                                          MessageSubscription.kind == MESSAGE_WAIT)
         .order_by(MessageSubscription.id))]
 
 

@@ -13,7 +13,7 @@ from orchestrator.views import HistoryEventView
 PATH_EVENTS = ELEMENT_EVENTS | {"instance_completed", "instance_cancelled"}
 # events that carry a command's input and move the workflow: a command has at most one of them
 MOVING_INPUTS = frozenset({"instance_started", "task_completed", "job_completed", "job_failed",
-                           "message_correlated", "instance_cancelled", "variables_edited"})
+                           "message_correlated", "signal_received", "instance_cancelled", "variables_edited"})
 STATUS_INPUTS = frozenset({"instance_suspended", "instance_resumed"})
 # the first event of a command that moves nothing (no recorded state ends it)
 BOOKKEEPING = STATUS_INPUTS | {"comment_added", "task_claimed", "task_unclaimed", "task_assigned", "job_paused",

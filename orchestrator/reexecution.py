@@ -402,6 +402,9 @@ class _Replay:
                 correlation_keys=payload.get("correlation_keys") or None, variables=payload.get("variables") or {})
             if correlation.instance_id != self.instance_id:
                 raise _CannotApply(f"message '{payload['message_name']}' started another case instead")
+        elif event.type == "signal_received":
+            self.engine.bpmn_signals.deliver(self.instance_id, payload["signal_name"], payload.get("variables") or {},
+                                             actor=actor)
         elif event.type == "instance_cancelled":
             self.engine.instances.cancel_instance(self.instance_id, actor=actor, reason=payload.get("reason") or "")
         elif event.type == VARIABLES_EDITED:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.attachments import Attachments
 from orchestrator.audit_exports import AuditExports
 from orchestrator.batch_operations import BatchOperations
+from orchestrator.bpmn_signals import SendSignal, Signals
 from orchestrator.case_index import CaseIndex
 from orchestrator.case_migration import CaseMigration
 from orchestrator.case_repair import CaseRepair
@@ -43,6 +44,7 @@ class Engine(EngineCore):
         self.instances = Instances(self)
         self.start_forms = StartForms(self, self.instances)
         self.messages = Messages(self, self.instances)
+        self.bpmn_signals = Signals(self)
         self.tasks = UserTasks(self)
         self.jobs = Jobs(self)
         self.external_tasks = ExternalTasks(self, self.jobs)
@@ -67,3 +69,5 @@ class Engine(EngineCore):
         self.metric_rebuild = MetricRebuild(self)
         if SendMessage.topic not in self.connectors.connectors:  # a site or test may bring its own
             self.connectors.register(SendMessage(self))
+        if SendSignal.topic not in self.connectors.connectors:
+            self.connectors.register(SendSignal(self))

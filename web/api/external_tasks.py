@@ -1,6 +1,7 @@
 """Camunda 7 external-task REST API at /engine-rest, so existing external-task clients work against Loopline.
 
-Only the external-task resource is served, for the topics in LOOPLINE_EXTERNAL_TOPICS. Requests and errors
+Only the external-task resource is served, for the topics in LOOPLINE_EXTERNAL_TOPICS, and `POST /signal`
+(a signal to every case waiting for it), which Camunda clients and scripts send beside it. Requests and errors
 follow Camunda's protocol (`{"type": …, "message": …}`), not Loopline's problem+json, and the resource is kept
 out of Loopline's own OpenAPI document: Camunda documents it. Clients authenticate with a Loopline API key
 as `Authorization: Bearer <key>` or as the password of `Authorization: Basic` (any user name); a session
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from orchestrator.actors import Actor
+from orchestrator.camunda_variables import from_camunda
 from orchestrator.errors import EngineError, Forbidden, InvalidInput, NotFound, ProcessError
 from orchestrator.external_tasks import FetchRequest, TopicRequest, WrongWorker
 from web.api.idempotency import command
@@ -155,6 +157,20 @@ def extend_lock(task_id: str):
 @report
 def unlock(task_id: str):
     _engine().external_tasks.unlock(task_id, actor=_actor())
+    return Response(status=204)
+
+
+class SignalSchema(Body):
+    name = fields.Str(required=True, validate=validate.Length(1, 200))
+    variables = fields.Dict(allow_none=True)
+
+
+@bp.post("/signal")
+@report
+def signal():
+    actor = _actor()
+    body = _body(SignalSchema())
+    _engine().bpmn_signals.send_signal(body["name"], from_camunda(body.get("variables"), "variables"), actor=actor)
     return Response(status=204)
 
 

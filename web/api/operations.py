@@ -1,4 +1,4 @@
-"""Messages from outside, jobs and incidents."""
+"""Messages and signals from outside, jobs and incidents."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from web.api.schemas import (
     JobPageSchema,
     MessageArgs,
     ProblemSchema,
+    SignalArgs,
+    SignalDeliverySchema,
 )
 
-blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Messages, jobs and incidents")
+blp = Blueprint("operations", __name__, url_prefix="/api/v1", description="Messages, signals, jobs and incidents")
 
 
 @blp.route("/messages", methods=["POST"])
@@ -33,6 +35,16 @@ def correlate(args):
     """Deliver a message to the instance waiting for it (by business key or correlation key), or start one."""
     return engine().messages.correlate_message(args["messageName"], actor=actor(), business_key=args["businessKey"],
                                       correlation_keys=args["correlationKeys"], variables=args["variables"])
+
+
+@blp.route("/signals", methods=["POST"])
+@blp.arguments(SignalArgs)
+@blp.response(200, SignalDeliverySchema)
+@command()
+def send_signal(args):
+    """Send a BPMN signal to every running case waiting for it (a signal catch or boundary event), as Camunda 7
+    broadcasts it; each case takes it in a command of its own, and one that cannot is listed with why."""
+    return engine().bpmn_signals.send_signal(args["name"], args["variables"], actor=actor())
 
 
 @blp.route("/jobs", methods=["GET"])

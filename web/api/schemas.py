@@ -209,6 +209,18 @@ class MessageArgs(Schema):
     variables = variables_field(load_default=dict)
 
 
+class SignalArgs(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                         metadata={"description": "the signal's name (the `name` of the model's <signal>)"})
+    variables = variables_field(load_default=dict, metadata={"description": "set in every case that catches it"})
+
+
+class SignalDeliverySchema(Schema):
+    delivered = fields.List(fields.String(), metadata={"description": "the cases that received the signal"})
+    refused = fields.Dict(keys=fields.String(), values=fields.String(),
+                          metadata={"description": "case id → why that case could not take the signal"})
+
+
 class CorrelationSchema(Schema):
     instanceId = fields.String(attribute="instance_id")
     started = fields.Boolean()

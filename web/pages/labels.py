@@ -54,6 +54,7 @@ LABELS = {
         "job_paused": _("service job paused"), "job_retry_scheduled": _("service job retry scheduled"),
         "job_result_dropped": _("late job result dropped"), "incident_opened": _("incident opened"),
         "incident_retried": _("incident retried"), "message_correlated": _("message received"),
+        "signal_received": _("signal received"),
         "timer_failed": _("timer failed"), "comment_added": _("comment added"),
         "message_decided": _("message decided by a person"),
         "state_recorded": _("tokens and variables recorded"),
