@@ -11,7 +11,7 @@ from orchestrator.comments import COMMENT_EVENT
 from orchestrator.definitions import ParsedProcess
 from orchestrator.engine import CommandGroup
 from orchestrator.history import GENESIS, head_is_signed
-from orchestrator.models import InstanceStatus, JobStatus, ProcessInstance
+from orchestrator.models import SIGNAL_WAIT, InstanceStatus, JobStatus, ProcessInstance
 from orchestrator.queries import (
     case_history,
     case_jobs,
@@ -45,6 +45,7 @@ class CaseView:
     incidents: tuple[IncidentView, ...]
     timers: tuple[tuple[str, str | None, datetime], ...]  # element id, name, due
     message_waits: tuple[tuple[str, str], ...]  # element id, message name
+    signal_waits: tuple[tuple[str, str], ...]  # element id, signal name
     attachments: tuple[AttachmentView, ...]
     # seq of the first event that does not link to its predecessor, or of the last one when the signed head
     # does not end the history shown; None = intact (recomputing every hash is `loopline audit verify`'s job)
@@ -60,11 +61,11 @@ class CaseView:
 
     @property
     def waiting_elements(self) -> list[str]:
-        """Steps the case waits in now: open tasks, running jobs, timers and message catches."""
+        """Steps the case waits in now: open tasks, running jobs, timers, message and signal catches."""
         return sorted({t.element_id for t in self.open_tasks}
                       | {j.element_id for j in self.jobs if j.status in (JobStatus.PENDING, JobStatus.RUNNING)}
                       | {element_id for element_id, _name, _due in self.timers}
-                      | {element_id for element_id, _message in self.message_waits})
+                      | {element_id for element_id, _message in (*self.message_waits, *self.signal_waits)})
 
     @property
     def failed_elements(self) -> list[str]:
@@ -89,6 +90,7 @@ class CaseViews(CommandGroup):
                 incidents=tuple(case_open_incidents(session, instance_id)),
                 timers=tuple(case_timers(self.core, session, instance_id)) if running else (),
                 message_waits=tuple(case_message_waits(session, instance_id)),
+                signal_waits=tuple(case_message_waits(session, instance_id, SIGNAL_WAIT)),
                 attachments=tuple(case_attachments(session, instance_id)),
                 first_altered_event=self._first_altered_event(row, history),
             )

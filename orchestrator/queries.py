@@ -132,11 +132,11 @@ def case_open_incidents(session: Session, instance_id: str | None, limit: int = 
     return [IncidentView.of(row) for row in session.scalars(query)]
 
 
-def case_message_waits(session: Session, instance_id: str) -> list[tuple[str, str]]:
-    """(element id, message name) of each message the case waits for."""
+def case_message_waits(session: Session, instance_id: str, kind: str = MESSAGE_WAIT) -> list[tuple[str, str]]:
+    """(element id, message name) of each message the case waits for (or signal name, with `kind` signal)."""
     return [(row.element_id, row.message_name) for row in session.scalars(
         select(MessageSubscription).where(MessageSubscription.instance_id == instance_id,
-                                          MessageSubscription.kind == MESSAGE_WAIT)
+                                          MessageSubscription.kind == kind)
         .order_by(MessageSubscription.id))]
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from orchestrator.definitions import ModelFile
 from tests.conftest import ADMIN
+from tests.security.test_roles import sign_in
 from tests.support import inspect
+
+OWNER = ("olga@example.com", ("process_owner",), ())
 
 MODEL = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
@@ -57,3 +60,17 @@ def test_a_signal_without_a_name_is_refused_and_delivers_nothing(as_, web_engine
     camunda = as_("admin").post("/engine-rest/signal", json={"name": "Hold shipments", "variables": {"x": 1}})
     assert camunda.status_code == 400 and "variables.x" in camunda.get_json()["message"]
     assert waits_at(web_engine, case) == ["pack"]
+
+
+def test_a_person_sends_the_signal_a_case_waits_for_from_its_page(app, web_engine):
+    [case, other] = shipments(web_engine, 2)
+    owner = sign_in(app, *OWNER)
+    page = owner.get(f"/instances/{case}").data.decode()
+    assert 'id="case-signals"' in page and "Hold shipments" in page
+    answer = owner.post(f"/instances/{case}/signals", follow_redirects=True,
+                        data={"csrf_token": owner.csrf, "signal": "Hold shipments"})
+    assert "Signal Hold shipments delivered." in answer.data.decode()
+    assert waits_at(web_engine, case) == ["held"] and waits_at(web_engine, other) == ["pack"]  # this case only
+    again = owner.post(f"/instances/{case}/signals", follow_redirects=True,
+                       data={"csrf_token": owner.csrf, "signal": "Hold shipments"})
+    assert "is not waiting for signal" in again.data.decode()

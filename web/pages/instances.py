@@ -186,6 +186,16 @@ def deliver_message(instance_id: str):
         instance_id, name, variables, actor=person()), _("Message %(name)s delivered.", name=name))
 
 
+@bp.post("/instances/<string:instance_id>/signals")
+def deliver_signal(instance_id: str):
+    """Hand the case a signal it waits for, as if a case or system had sent it (it reaches this case only)."""
+    if not (can(person(), Permission.MANAGE_INSTANCES) and can(person(), Permission.CORRELATE)):
+        return refused(Forbidden("may not deliver signals"), _back_to_case(instance_id))
+    name = request.form.get("signal", "")
+    return _operation(instance_id, lambda: engine().bpmn_signals.deliver(instance_id, name, actor=person()),
+                      _("Signal %(name)s delivered.", name=name))
+
+
 def _operation(instance_id: str, command, done: str):
     """Run one command on the case; its refusal (already ended, not allowed) is flashed, never a 500."""
     try:
