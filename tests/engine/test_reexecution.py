@@ -240,3 +240,22 @@ def test_a_case_moved_to_another_version_is_not_reexecuted_and_says_why(confirme
     report = models.reexecution.reexecute(confirmed_return.id, actor=AUDITOR)
     assert not report.ok and report.steps == ()
     assert "moved from version 1 to 2" in report.error
+
+
+def test_a_received_signal_is_re_executed(make_engine, database, clock):
+    engine = make_engine(database)
+    body = ('<bpmn:signal id="s_hold" name="Hold"/><bpmn:process id="held" isExecutable="true">'
+            '<bpmn:startEvent id="start"/><bpmn:intermediateCatchEvent id="hold"><bpmn:signalEventDefinition '
+            'signalRef="s_hold"/></bpmn:intermediateCatchEvent><bpmn:userTask id="after"/><bpmn:endEvent id="end"/>'
+            '<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="hold"/>'
+            '<bpmn:sequenceFlow id="f2" sourceRef="hold" targetRef="after"/>'
+            '<bpmn:sequenceFlow id="f3" sourceRef="after" targetRef="end"/></bpmn:process>')
+    engine.deployments.deploy([model(body, "held.bpmn")], actor=ADMIN)
+    case = engine.instances.start_instance("held", actor=ADMIN).id
+    clock.advance(minutes=1)
+    assert engine.bpmn_signals.send_signal("Hold", {"why": "audit"}, actor=ADMIN).delivered == [case]
+    clock.advance(minutes=1)
+    complete_only_task(engine, case)
+    report = engine.reexecution.reexecute(case, actor=AUDITOR)
+    assert report.ok, report.differing_steps
+    assert len(report.steps) == 3 and report.steps[-1].element_id == "after"  # start, the signal, the task
