@@ -50,6 +50,7 @@ def page_posts(claim: dict[str, str], incident: int, key_id: int, user_id: int) 
         (f"/instances/{case}/suspend", {}),
         (f"/instances/{case}/resume", {}),
         (f"/instances/{case}/messages", {"message": "ParcelReceived"}),
+        (f"/instances/{case}/signals", {"signal": "Hold shipments"}),
         (f"/instances/{case}/move-token", {"from_element": "approve", "kind": "skip",
                                           "comment": "The auditor was here"}),
         (f"/tasks/{claim['task']}/claim", {}),
@@ -79,7 +80,7 @@ def page_posts(claim: dict[str, str], incident: int, key_id: int, user_id: int) 
 
 
 def external_task_calls() -> list[tuple[str, dict]]:
-    """Camunda 7's external-task protocol, as a worker library would call it."""
+    """Camunda 7's external-task protocol, as a worker library would call it, and its signal resource."""
     worker = {"workerId": "audit-worker"}
     base = f"/engine-rest/external-task/{EXTERNAL_TASK}"
     return [
@@ -90,6 +91,7 @@ def external_task_calls() -> list[tuple[str, dict]]:
         (f"{base}/bpmnError", {**worker, "errorCode": "E"}),
         (f"{base}/extendLock", {**worker, "newDuration": 1000}),
         (f"{base}/unlock", {}),
+        ("/engine-rest/signal", {"name": "Hold shipments"}),
     ]
 
 

@@ -96,6 +96,7 @@ def write_requests(claim: dict[str, str], incident: int, key_id: int) -> list[tu
         ("post", f"/api/v1/tasks/{claim['task']}/assign", {"json": {"user": "apikey:manager"}}),
         ("post", f"/api/v1/tasks/{claim['task']}/complete", {"json": {"variables": {"approved": True}}}),
         ("post", "/api/v1/messages", {"json": {"messageName": "ParcelReceived", "businessKey": "RC-AUDIT"}}),
+        ("post", "/api/v1/signals", {"json": {"name": "Hold shipments"}}),
         ("post", f"/api/v1/incidents/{incident}/retry", {}),
         ("post", "/api/v1/api-keys", {"json": {"name": "minted", "role": "admin"}}),
         ("delete", f"/api/v1/api-keys/{key_id}", {}),
