@@ -164,7 +164,7 @@ def connector_names(root) -> tuple[set[str], set[str]]:
     topics = {e.get(f"{{{CAMUNDA_MODEL_NS}}}topic").strip() for e in root.iter()
               if isinstance(e.tag, str) and (e.get(f"{{{CAMUNDA_MODEL_NS}}}topic") or "").strip()}
     java = set()
-    # a message throw's implementation sits on its message definition (camunda_compat makes it a service task)
+    # a message throw's implementation sits on its message definition (event_rewrites makes it a service task)
     delegating = (*DELEGATING, "messageEventDefinition")
     for element in root.iter(*(f"{{{BPMN_NS}}}{local}" for local in delegating)):
         for attribute in JAVA_ATTRIBUTES:

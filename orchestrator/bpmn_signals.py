@@ -2,7 +2,7 @@
 
 A case waits for a signal at a signal catch event or boundary event (a `signal` subscription row, kept by the
 write path like message subscriptions). A signal is sent by the API (`POST /api/v1/signals`, Camunda's
-`POST /engine-rest/signal`) or thrown by a case: camunda_compat puts a step `<throw>__broadcast` on the
+`POST /engine-rest/signal`) or thrown by a case: event_rewrites puts a step `<throw>__broadcast` on the
 built-in topic `loopline.send_signal` after each signal throw event, so the broadcast is a job — durable,
 retried, and run after the throwing case's own transaction (within the throwing case SpiffWorkflow delivers
 the signal itself, at once). Each waiting case receives it in a command of its own; one that refuses it (a
@@ -22,9 +22,9 @@ from sqlalchemy import select
 from integrations.registry import BusinessError, JobContext
 from orchestrator.actors import Actor
 from orchestrator.authorization import Permission, require
-from orchestrator.camunda_compat import SEND_SIGNAL_TOPIC
 from orchestrator.engine import CommandGroup
 from orchestrator.errors import Conflict, EngineError, InvalidInput
+from orchestrator.event_rewrites import SEND_SIGNAL_TOPIC
 from orchestrator.instances import check_variables
 from orchestrator.models import SIGNAL_WAIT, InstanceStatus, MessageSubscription, ProcessInstance
 
@@ -60,7 +60,7 @@ class Signals(CommandGroup):
             if instance_id == skip_instance:
                 continue
             try:
-                self.deliver(instance_id, name, variables, actor=actor)
+                self._deliver(instance_id, name, variables, actor)
                 outcome.delivered.append(instance_id)
             except EngineError as exc:
                 outcome.refused[instance_id] = exc.message
@@ -70,7 +70,9 @@ class Signals(CommandGroup):
                 actor: Actor) -> None:
         """Hand one case the signal, in a command of its own (a re-execution of its history does the same)."""
         require(actor, Permission.CORRELATE)
-        variables = check_variables(variables)
+        self._deliver(instance_id, name, check_variables(variables), actor)
+
+    def _deliver(self, instance_id: str, name: str, variables: dict[str, Any], actor: Actor) -> None:
         with self.core.command(instance_id, actor) as ctx:
             try:
                 ctx.workflow.send_event(BpmnEvent(SignalEventDefinition(name), dict(variables)))

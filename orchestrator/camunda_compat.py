@@ -12,6 +12,8 @@ from lxml import etree
 from orchestrator import listeners, local_io
 from orchestrator.compensation import compile_compensation
 from orchestrator.completeness import BPMN_NS, FLOW_NODES, ElementIds
+from orchestrator.completeness import bpmn_element as _bpmn
+from orchestrator.event_rewrites import link_events, message_throws, signal_broadcasts
 from orchestrator.expressions.javascript import JAVASCRIPT_FORMATS
 from orchestrator.parser import CAMUNDA_MODEL_NS
 from orchestrator.translation import ModelProblem
@@ -28,11 +30,11 @@ def apply_camunda_semantics(root: etree._Element) -> list[ModelProblem]:
     _undeclared_errors(root)
     _printing_groovy(root)
     ids = ElementIds(root)
-    _message_throws(root, ids)
+    message_throws(root, ids)
     problems = compile_compensation(root, ids) + _unnamed_messages(root) + _ignored_extensions(root)
-    problems += _signal_broadcasts(root, ids)
+    problems += signal_broadcasts(root, ids)
     for container in _flow_containers(root):
-        problems.extend(_link_events(container, ids))
+        problems.extend(link_events(container, ids))
         _take_listeners(container, ids)
         _implicit_splits(container, ids)
         _unconditional_gateway_flows(container)
@@ -50,10 +52,6 @@ def _flow_containers(root: etree._Element) -> list[etree._Element]:
                                              f"{{{BPMN_NS}}}transaction")]
 
 
-def _bpmn(local: str, **attributes: str) -> etree._Element:
-    return etree.Element(f"{{{BPMN_NS}}}{local}", {k: v for k, v in attributes.items() if v is not None})
-
-
 def _condition(flow: etree._Element) -> etree._Element | None:
     return flow.find(f"{{{BPMN_NS}}}conditionExpression")
 
@@ -69,34 +67,6 @@ def _outgoing(container: etree._Element) -> dict[str, list[etree._Element]]:
     for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow"):
         flows.setdefault(flow.get("sourceRef"), []).append(flow)
     return flows
-
-
-def _link_events(container: etree._Element, ids: ElementIds) -> list[ModelProblem]:
-    """A link throw event goes on at the link catch event of the same name in its scope, as in Camunda 7 (a way to
-    draw a long flow as two ends): the throw gets a flow `<throw>__link` to the catch, and both pass through."""
-    def links(local: str) -> list[tuple[etree._Element, str]]:
-        found = []
-        for event in container.findall(f"{{{BPMN_NS}}}{local}"):
-            definition = event.find(f"{{{BPMN_NS}}}linkEventDefinition")
-            if definition is not None:
-                found.append((event, (definition.get("name") or "").strip()))
-                event.remove(definition)
-        return found
-
-    catches = {}
-    for event, name in links("intermediateCatchEvent"):
-        event.tag = f"{{{BPMN_NS}}}intermediateThrowEvent"  # a plain event: it passes the token on
-        catches.setdefault(name, event)
-    problems = []
-    for throw, name in links("intermediateThrowEvent"):
-        target = catches.get(name)
-        if target is None:
-            problems.append(ModelProblem(throw.get("id"), f"no link catch event named '{name}' in the same process "
-                                                          "or subprocess; this link leads nowhere"))
-            continue
-        container.append(_bpmn("sequenceFlow", id=ids.new(f"{throw.get('id')}__link"), sourceRef=throw.get("id"),
-                               targetRef=target.get("id")))
-    return problems
 
 
 def _implicit_splits(container: etree._Element, ids: ElementIds) -> None:
@@ -221,80 +191,6 @@ def _printing_groovy(root: etree._Element) -> None:
         if lines and all(_GROOVY_PRINT.match(line) for line in lines):
             script.set("scriptFormat", "python")
             holder.text = "pass"
-
-
-IMPLEMENTATIONS = ("type", "topic", "class", "delegateExpression", "expression", "resultVariable", "taskPriority")
-
-
-def _message_throws(root: etree._Element, ids: ElementIds) -> None:
-    """A message throw event does what its implementation does, as in Camunda 7, which sends no message by itself:
-    one with camunda:type/topic, class, delegateExpression or expression on its message definition becomes a
-    service task with the event's id (an end event is then followed by a plain end `<id>__end`); one without
-    passes through."""
-    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
-    for event in list(root.iter(f"{{{BPMN_NS}}}intermediateThrowEvent", f"{{{BPMN_NS}}}endEvent")):
-        definition = event.find(f"{{{BPMN_NS}}}messageEventDefinition")
-        if definition is None:
-            continue
-        implementation = {camunda + name: definition.get(camunda + name) for name in IMPLEMENTATIONS
-                          if definition.get(camunda + name) is not None}
-        event.remove(definition)
-        if not implementation:
-            continue
-        task = _bpmn("serviceTask", id=event.get("id"), name=event.get("name"))
-        task.attrib.update(implementation)
-        for child in list(event):
-            task.append(child)
-        event.addprevious(task)
-        event.getparent().remove(event)
-        if etree.QName(event).localname == "endEvent":
-            end_id = ids.new(f"{event.get('id')}__end")
-            task.addnext(_bpmn("endEvent", id=end_id))
-            task.getparent().append(_bpmn("sequenceFlow", id=ids.new(f"{event.get('id')}__to_end"),
-                                          sourceRef=event.get("id"), targetRef=end_id))
-
-
-SEND_SIGNAL_TOPIC = "loopline.send_signal"  # the broadcast step's connector (orchestrator.bpmn_signals)
-
-
-def _signal_broadcasts(root: etree._Element, ids: ElementIds) -> list[ModelProblem]:
-    """A signal throw event reaches the catches of its own case at once (SpiffWorkflow) and every other case
-    waiting for it through the step `<throw>__broadcast` put right after it (before it, for an end event): a job
-    on `loopline.send_signal` (orchestrator.bpmn_signals). A process started by a signal is refused on its
-    start event."""
-    camunda = f"{{{CAMUNDA_MODEL_NS}}}"
-    names = {s.get("id"): s.get("name") or s.get("id") for s in root.iter(f"{{{BPMN_NS}}}signal")}
-    problems = []
-    for process in root.iter(f"{{{BPMN_NS}}}process"):
-        for start in process.findall(f"{{{BPMN_NS}}}startEvent"):
-            definition = start.find(f"{{{BPMN_NS}}}signalEventDefinition")
-            if definition is not None:
-                name = names.get(definition.get("signalRef"), definition.get("signalRef"))
-                problems.append(ModelProblem(start.get("id"), f"a process started by signal '{name}' is not "
-                                                              "supported; start it with a message or a timer"))
-    for event in list(root.iter(f"{{{BPMN_NS}}}intermediateThrowEvent", f"{{{BPMN_NS}}}endEvent")):
-        definition = event.find(f"{{{BPMN_NS}}}signalEventDefinition")
-        if definition is None:
-            continue
-        event_id, container = event.get("id"), event.getparent()
-        step_id = ids.new(f"{event_id}__broadcast")
-        step = _bpmn("serviceTask", id=step_id, name=event.get("name"))
-        step.set(camunda + "type", "external")
-        step.set(camunda + "topic", SEND_SIGNAL_TOPIC)
-        mapping = etree.SubElement(etree.SubElement(step, f"{{{BPMN_NS}}}extensionElements"), camunda + "inputOutput")
-        etree.SubElement(mapping, camunda + "inputParameter", name="signalName").text = names.get(
-            definition.get("signalRef"), definition.get("signalRef"))
-        event.addnext(step)
-        end = etree.QName(event).localname == "endEvent"
-        for flow in container.findall(f"{{{BPMN_NS}}}sequenceFlow"):
-            if not end and flow.get("sourceRef") == event_id:
-                flow.set("sourceRef", step_id)
-            elif end and flow.get("targetRef") == event_id:
-                flow.set("targetRef", step_id)
-        source, target = (step_id, event_id) if end else (event_id, step_id)
-        container.append(_bpmn("sequenceFlow", id=ids.new(f"{event_id}__to_broadcast"), sourceRef=source,
-                               targetRef=target))
-    return problems
 
 
 def _unnamed_messages(root: etree._Element) -> list[ModelProblem]:

@@ -11,14 +11,14 @@ from orchestrator.comments import COMMENT_EVENT
 from orchestrator.definitions import ParsedProcess
 from orchestrator.engine import CommandGroup
 from orchestrator.history import GENESIS, head_is_signed
-from orchestrator.models import SIGNAL_WAIT, InstanceStatus, JobStatus, ProcessInstance
+from orchestrator.models import MESSAGE_WAIT, SIGNAL_WAIT, InstanceStatus, JobStatus, ProcessInstance
 from orchestrator.queries import (
     case_history,
     case_jobs,
-    case_message_waits,
     case_open_incidents,
     case_open_tasks,
     case_timers,
+    case_waits,
     deployed_diagram,
     readable_instance,
 )
@@ -81,6 +81,7 @@ class CaseViews(CommandGroup):
             running = instance.status == InstanceStatus.RUNNING
             history = tuple(case_history(session, instance_id))
             row = session.get(ProcessInstance, instance_id)  # loaded by readable_instance: no statement
+            waits = case_waits(session, instance_id)
             return CaseView(
                 instance=instance, definition=definition, model=self.core.definitions.get(session, definition.id),
                 diagram_xml=deployed_diagram(self.core, session, definition),
@@ -89,8 +90,8 @@ class CaseViews(CommandGroup):
                 jobs=tuple(case_jobs(session, instance_id)),
                 incidents=tuple(case_open_incidents(session, instance_id)),
                 timers=tuple(case_timers(self.core, session, instance_id)) if running else (),
-                message_waits=tuple(case_message_waits(session, instance_id)),
-                signal_waits=tuple(case_message_waits(session, instance_id, SIGNAL_WAIT)),
+                message_waits=tuple(waits[MESSAGE_WAIT]),
+                signal_waits=tuple(waits[SIGNAL_WAIT]),
                 attachments=tuple(case_attachments(session, instance_id)),
                 first_altered_event=self._first_altered_event(row, history),
             )

@@ -29,6 +29,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.task import TaskState
 
 from orchestrator.completeness import BPMN_NS, ElementIds
+from orchestrator.completeness import bpmn_element as _bpmn
 from orchestrator.effects import all_tasks
 from orchestrator.translation import ModelProblem
 
@@ -191,10 +192,6 @@ def _handlers(container, associations, problems) -> dict[str, etree._Element]:
         pairs[activity] = handler
         container.remove(boundary)
     return pairs
-
-
-def _bpmn(local: str, **attributes: str | None) -> etree._Element:
-    return etree.Element(f"{_B}{local}", {k: v for k, v in attributes.items() if v is not None})
 
 
 def _flow(ids: ElementIds, source: str, target: str, condition: str | None = None) -> etree._Element:

@@ -153,6 +153,11 @@ def _children(container: etree._Element, kinds: frozenset[str] | set[str]) -> It
             yield element
 
 
+def bpmn_element(local: str, **attributes: str | None) -> etree._Element:
+    """A new BPMN element for a rewrite of the XML (attributes given as None are left out)."""
+    return etree.Element(f"{{{BPMN_NS}}}{local}", {k: v for k, v in attributes.items() if v is not None})
+
+
 def is_compensation_boundary(element) -> bool:
     """A compensation boundary event is drawn but never runs as a step: its handler runs inside the throw that
     undoes the activity (orchestrator.compensation), so reachability checks leave it out."""

@@ -25,6 +25,7 @@ from orchestrator.history import verify_chain
 from orchestrator.instances import latest_definition
 from orchestrator.models import (
     MESSAGE_WAIT,
+    SIGNAL_WAIT,
     DeploymentResource,
     HistoryEvent,
     HumanTask,
@@ -132,12 +133,18 @@ def case_open_incidents(session: Session, instance_id: str | None, limit: int = 
     return [IncidentView.of(row) for row in session.scalars(query)]
 
 
-def case_message_waits(session: Session, instance_id: str, kind: str = MESSAGE_WAIT) -> list[tuple[str, str]]:
-    """(element id, message name) of each message the case waits for (or signal name, with `kind` signal)."""
-    return [(row.element_id, row.message_name) for row in session.scalars(
-        select(MessageSubscription).where(MessageSubscription.instance_id == instance_id,
-                                          MessageSubscription.kind == kind)
-        .order_by(MessageSubscription.id))]
+def case_message_waits(session: Session, instance_id: str) -> list[tuple[str, str]]:
+    """(element id, message name) of each message the case waits for."""
+    return case_waits(session, instance_id)[MESSAGE_WAIT]
+
+
+def case_waits(session: Session, instance_id: str) -> dict[str, list[tuple[str, str]]]:
+    """By kind (message, signal): (element id, name) of each message or signal the case waits for."""
+    waits: dict[str, list[tuple[str, str]]] = {MESSAGE_WAIT: [], SIGNAL_WAIT: []}
+    for row in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+                               .order_by(MessageSubscription.id)):
+        waits[row.kind].append((row.element_id, row.message_name))
+    return waits
 
 
 def case_timers(core: EngineCore, session: Session, instance_id: str) -> list[tuple[str, str | None, datetime]]:
